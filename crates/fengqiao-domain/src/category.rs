@@ -1,0 +1,397 @@
+//! Categories: a configurable taxonomy of disputes and resident requests, bilingual, each with
+//! optional extra questions and a default deadline policy.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CategoryKind {
+    /// A dispute between parties (矛盾纠纷); carries parties and is rated by each of them.
+    Dispute,
+    /// A resident's request, complaint or report (诉求).
+    Request,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuestionType {
+    String,
+    Number,
+    Datetime,
+    Text,
+    SingleValueList,
+    MultiValueList,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Choice {
+    pub key: String,
+    pub name_zh: String,
+    pub name_en: String,
+}
+
+/// An extra question asked when a case of this category is recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Question {
+    pub code: String,
+    pub label_zh: String,
+    pub label_en: String,
+    pub datatype: QuestionType,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default)]
+    pub values: Vec<Choice>,
+}
+
+/// Default deadlines, in hours from dispatch (response, handling) and from resolution (return
+/// visit). The working-day calendar refines these; a category always has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlinePolicy {
+    pub response_hours: u32,
+    pub handling_hours: u32,
+    pub visit_hours: u32,
+}
+
+impl DeadlinePolicy {
+    pub const DEFAULT: DeadlinePolicy = DeadlinePolicy {
+        response_hours: 24,
+        handling_hours: 5 * 24,
+        visit_hours: 3 * 24,
+    };
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Category {
+    pub code: String,
+    pub kind: CategoryKind,
+    pub name_zh: String,
+    pub name_en: String,
+    /// May cases of this category ever be shown on public pages and the Open311 list?
+    pub public: bool,
+    #[serde(default)]
+    pub questions: Vec<Question>,
+    pub policy: DeadlinePolicy,
+    /// Emergency categories tell the resident to call 110 at once.
+    #[serde(default)]
+    pub emergency: bool,
+}
+
+impl Category {
+    /// Checks the answers to the extra questions: required ones present, values of the right
+    /// type and from the list. Unknown question codes are refused so typos are not lost.
+    pub fn check_answers(
+        &self,
+        answers: &serde_json::Map<String, serde_json::Value>,
+    ) -> Vec<FieldError> {
+        use serde_json::Value;
+        let mut errs = Vec::new();
+        for code in answers.keys() {
+            if !self.questions.iter().any(|q| &q.code == code) {
+                errs.push(FieldError::new(
+                    format!("answers.{code}"),
+                    "no such question in this category",
+                ));
+            }
+        }
+        for q in &self.questions {
+            let field = format!("answers.{}", q.code);
+            let Some(v) = answers.get(&q.code).filter(|v| !v.is_null()) else {
+                if q.required {
+                    errs.push(FieldError::new(field, "this question must be answered"));
+                }
+                continue;
+            };
+            let in_list = |s: &str| q.values.iter().any(|c| c.key == s);
+            let ok = match q.datatype {
+                QuestionType::String | QuestionType::Text => {
+                    v.as_str().is_some_and(|s| s.chars().count() <= 4000)
+                }
+                QuestionType::Number => {
+                    v.is_number() || v.as_str().is_some_and(|s| s.parse::<f64>().is_ok())
+                }
+                QuestionType::Datetime => v
+                    .as_str()
+                    .is_some_and(|s| crate::Timestamp::parse_rfc3339(s).is_some()),
+                QuestionType::SingleValueList => v.as_str().is_some_and(in_list),
+                QuestionType::MultiValueList => match v {
+                    Value::Array(items) => items.iter().all(|i| i.as_str().is_some_and(in_list)),
+                    _ => false,
+                },
+            };
+            if !ok {
+                errs.push(FieldError::new(
+                    field,
+                    format!("expected a {:?} answer", q.datatype).to_lowercase(),
+                ));
+            }
+        }
+        errs
+    }
+}
+
+fn cat(
+    code: &str,
+    kind: CategoryKind,
+    zh: &str,
+    en: &str,
+    public: bool,
+    hours: (u32, u32, u32),
+) -> Category {
+    Category {
+        code: code.into(),
+        kind,
+        name_zh: zh.into(),
+        name_en: en.into(),
+        public,
+        questions: Vec::new(),
+        policy: DeadlinePolicy {
+            response_hours: hours.0,
+            handling_hours: hours.1,
+            visit_hours: hours.2,
+        },
+        emergency: false,
+    }
+}
+
+/// The taxonomy a new deployment starts with: the people's-mediation dispute types of the
+/// official statistics and common resident-request types. Administrators may change it.
+pub fn builtin_categories() -> Vec<Category> {
+    use CategoryKind::{Dispute as D, Request as R};
+    let d = (24, 30 * 24, 72);
+    let mut v = vec![
+        cat(
+            "marriage_family",
+            D,
+            "婚姻家庭纠纷",
+            "Marriage and family dispute",
+            false,
+            d,
+        ),
+        cat(
+            "neighbour",
+            D,
+            "邻里纠纷",
+            "Neighbour dispute",
+            false,
+            (24, 15 * 24, 72),
+        ),
+        cat(
+            "housing_homestead",
+            D,
+            "房屋宅基地纠纷",
+            "Housing and homestead dispute",
+            false,
+            d,
+        ),
+        cat("contract", D, "合同纠纷", "Contract dispute", false, d),
+        cat(
+            "production_business",
+            D,
+            "生产经营纠纷",
+            "Production and business dispute",
+            false,
+            d,
+        ),
+        cat("damages", D, "损害赔偿纠纷", "Damages dispute", false, d),
+        cat(
+            "forest_land",
+            D,
+            "山林土地纠纷",
+            "Forest and land dispute",
+            false,
+            d,
+        ),
+        cat(
+            "land_requisition",
+            D,
+            "征地拆迁纠纷",
+            "Land requisition and demolition dispute",
+            false,
+            d,
+        ),
+        cat(
+            "pollution",
+            D,
+            "环境污染纠纷",
+            "Pollution dispute",
+            false,
+            d,
+        ),
+        cat("labour", D, "劳动争议", "Labour dispute", false, d),
+        cat(
+            "consumer",
+            D,
+            "消费纠纷",
+            "Consumer dispute",
+            false,
+            (24, 15 * 24, 72),
+        ),
+        cat("medical", D, "医疗纠纷", "Medical dispute", false, d),
+        cat(
+            "traffic_accident",
+            D,
+            "道路交通事故纠纷",
+            "Road traffic accident dispute",
+            false,
+            d,
+        ),
+        cat(
+            "property_management",
+            D,
+            "物业纠纷",
+            "Property management dispute",
+            false,
+            (24, 15 * 24, 72),
+        ),
+        cat("other_dispute", D, "其他纠纷", "Other dispute", false, d),
+        cat(
+            "road_damage",
+            R,
+            "道路破损",
+            "Damaged road",
+            true,
+            (24, 7 * 24, 72),
+        ),
+        cat(
+            "street_light",
+            R,
+            "路灯故障",
+            "Street light out",
+            true,
+            (24, 3 * 24, 72),
+        ),
+        cat(
+            "sanitation",
+            R,
+            "环境卫生",
+            "Sanitation and litter",
+            true,
+            (12, 2 * 24, 48),
+        ),
+        cat("noise", R, "噪声扰民", "Noise nuisance", true, (4, 24, 48)),
+        cat(
+            "water_supply",
+            R,
+            "供水问题",
+            "Water supply problem",
+            true,
+            (4, 2 * 24, 48),
+        ),
+        cat(
+            "illegal_construction",
+            R,
+            "违章建筑",
+            "Illegal construction",
+            true,
+            (24, 15 * 24, 72),
+        ),
+        cat(
+            "public_security",
+            R,
+            "治安隐患",
+            "Public-order hazard",
+            false,
+            (2, 24, 48),
+        ),
+        cat(
+            "fraud_report",
+            R,
+            "电信诈骗求助",
+            "Telecom fraud report",
+            false,
+            (1, 24, 48),
+        ),
+        cat(
+            "help_request",
+            R,
+            "群众求助",
+            "Request for help",
+            false,
+            (2, 24, 48),
+        ),
+        cat(
+            "policy_consultation",
+            R,
+            "政策咨询",
+            "Policy question",
+            true,
+            (24, 3 * 24, 48),
+        ),
+        cat(
+            "complaint_staff",
+            R,
+            "投诉工作人员",
+            "Complaint about staff",
+            false,
+            (24, 7 * 24, 72),
+        ),
+        cat(
+            "other_request",
+            R,
+            "其他诉求",
+            "Other request",
+            true,
+            (24, 5 * 24, 72),
+        ),
+    ];
+    for c in &mut v {
+        match c.code.as_str() {
+            "public_security" | "help_request" => c.emergency = true,
+            "damages" | "traffic_accident" => c.questions.push(Question {
+                code: "amount".into(),
+                label_zh: "涉及金额（元）".into(),
+                label_en: "Amount involved (CNY)".into(),
+                datatype: QuestionType::Number,
+                required: false,
+                values: vec![],
+            }),
+            "road_damage" => c.questions.push(Question {
+                code: "road_kind".into(),
+                label_zh: "道路类型".into(),
+                label_en: "Kind of road".into(),
+                datatype: QuestionType::SingleValueList,
+                required: true,
+                values: vec![
+                    Choice {
+                        key: "village".into(),
+                        name_zh: "村道".into(),
+                        name_en: "Village road".into(),
+                    },
+                    Choice {
+                        key: "county".into(),
+                        name_zh: "县道".into(),
+                        name_en: "County road".into(),
+                    },
+                    Choice {
+                        key: "street".into(),
+                        name_zh: "街巷".into(),
+                        name_en: "Street or lane".into(),
+                    },
+                ],
+            }),
+            "noise" => c.questions.push(Question {
+                code: "time_of_day".into(),
+                label_zh: "发生时段".into(),
+                label_en: "When it happens".into(),
+                datatype: QuestionType::MultiValueList,
+                required: false,
+                values: vec![
+                    Choice {
+                        key: "day".into(),
+                        name_zh: "白天".into(),
+                        name_en: "Daytime".into(),
+                    },
+                    Choice {
+                        key: "night".into(),
+                        name_zh: "夜间".into(),
+                        name_en: "Night".into(),
+                    },
+                ],
+            }),
+            _ => {}
+        }
+    }
+    v
+}

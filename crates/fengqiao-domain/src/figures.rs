@@ -1,0 +1,349 @@
+//! The closed-loop figures. Each rate states its numerator, denominator and cohort; the
+//! cohort is always the cases dispatched within the period (in the chosen region subtree and
+//! unit). The formulas are written out in ARCHITECTURE.md and must stay in step with this file.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::case::{CaseId, ClosureFlag, Rating, Status, Tier};
+use crate::clock::{HOUR_MS, Timestamp};
+
+/// What the figures need to know about one case (derived from its events).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseFacts {
+    pub id: CaseId,
+    pub category: String,
+    pub region: String,
+    pub lead_unit: Option<String>,
+    pub status: Status,
+    pub created_at: Timestamp,
+    pub dispatched_at: Option<Timestamp>,
+    pub accepted_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+    pub closed_at: Option<Timestamp>,
+    pub response_due: Option<Timestamp>,
+    pub handling_due: Option<Timestamp>,
+    pub visit_due: Option<Timestamp>,
+    pub first_tier: Tier,
+    pub escalations: u32,
+    pub reworks: u32,
+    pub reopens: u32,
+    pub was_deferred: bool,
+    pub final_rating: Option<Rating>,
+    pub closure_flag: Option<ClosureFlag>,
+    /// The reporter and parties (person ids; one id per identity key).
+    pub persons: Vec<i64>,
+}
+
+/// A later case that may make an earlier one a repeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaterCase {
+    pub id: CaseId,
+    pub created_at: Timestamp,
+    pub category: String,
+    pub region: String,
+    pub persons: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FiguresConfig {
+    /// A new case within this many days of a closure makes the closed case a repeat.
+    pub repeat_window_days: u32,
+    /// Weights of the combined score; only rates with a denominator count.
+    pub weights: ScoreWeights,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreWeights {
+    pub response: f64,
+    pub resolution: f64,
+    pub satisfaction: f64,
+    pub on_time: f64,
+    pub locally_settled: f64,
+}
+
+impl Default for FiguresConfig {
+    fn default() -> Self {
+        // 30 / 35 / 35 for the three Beijing rates is one county's published weighting.
+        FiguresConfig {
+            repeat_window_days: 90,
+            weights: ScoreWeights {
+                response: 30.0,
+                resolution: 35.0,
+                satisfaction: 35.0,
+                on_time: 0.0,
+                locally_settled: 0.0,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    pub numerator: u64,
+    pub denominator: u64,
+    /// `None` when the denominator is zero: no cases, no rate (never a fake 0% or 100%).
+    pub value: Option<f64>,
+}
+
+impl Rate {
+    pub fn new(numerator: u64, denominator: u64) -> Rate {
+        Rate {
+            numerator,
+            denominator,
+            value: (denominator > 0).then(|| numerator as f64 / denominator as f64),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageTime {
+    pub stage: String,
+    /// Cases that entered the stage.
+    pub cases: u64,
+    /// Of those, cases that have left it (the rest are censored at `now`).
+    pub completed: u64,
+    pub median_hours: Option<f64>,
+    pub p90_hours: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figures {
+    pub cohort: u64,
+    pub response_rate: Rate,
+    pub resolution_rate: Rate,
+    pub satisfaction_rate: Rate,
+    pub on_time_closure_rate: Rate,
+    pub locally_settled_rate: Rate,
+    pub rework_rate: Rate,
+    pub reopen_rate: Rate,
+    pub repeat_rate: Rate,
+    pub flagged_closures: u64,
+    pub stages: Vec<StageTime>,
+    pub score: Option<f64>,
+}
+
+/// Kaplan–Meier quantiles of durations where unfinished cases are censored, not dropped:
+/// dropping them would make slow units look fast. `obs` is (duration, finished).
+pub fn km_quantiles(obs: &mut [(i64, bool)], qs: &[f64]) -> Vec<Option<f64>> {
+    obs.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    let mut at_risk = obs.len() as f64;
+    let mut surv = 1.0f64;
+    let mut out = vec![None; qs.len()];
+    let mut i = 0;
+    while i < obs.len() {
+        let t = obs[i].0;
+        let (mut d, mut c) = (0.0, 0.0);
+        while i < obs.len() && obs[i].0 == t {
+            if obs[i].1 {
+                d += 1.0
+            } else {
+                c += 1.0
+            }
+            i += 1;
+        }
+        if d > 0.0 {
+            surv *= 1.0 - d / at_risk;
+            for (k, q) in qs.iter().enumerate() {
+                if out[k].is_none() && surv <= 1.0 - q + 1e-12 {
+                    out[k] = Some(t as f64 / HOUR_MS as f64);
+                }
+            }
+        }
+        at_risk -= d + c;
+    }
+    out
+}
+
+fn stage(
+    name: &'static str,
+    cohort: &[CaseFacts],
+    now: Timestamp,
+    from: impl Fn(&CaseFacts) -> Option<Timestamp>,
+    to: impl Fn(&CaseFacts) -> Option<Timestamp>,
+) -> StageTime {
+    let mut obs: Vec<(i64, bool)> = cohort
+        .iter()
+        .filter_map(|c| {
+            let start = from(c)?;
+            Some(match to(c) {
+                Some(end) => ((end.0 - start.0).max(0), true),
+                None => ((now.0 - start.0).max(0), false),
+            })
+        })
+        .collect();
+    let completed = obs.iter().filter(|o| o.1).count() as u64;
+    let cases = obs.len() as u64;
+    let q = km_quantiles(&mut obs, &[0.5, 0.9]);
+    StageTime {
+        stage: name.to_string(),
+        cases,
+        completed,
+        median_hours: q[0],
+        p90_hours: q[1],
+    }
+}
+
+/// Computes every figure for a cohort. `later` holds the cases created after the cohort's
+/// first closure that may make its closed cases repeats (the cohort itself may be included).
+pub fn compute(
+    cohort: &[CaseFacts],
+    later: &[LaterCase],
+    now: Timestamp,
+    cfg: &FiguresConfig,
+) -> Figures {
+    let dispatched: Vec<&CaseFacts> = cohort
+        .iter()
+        .filter(|c| c.dispatched_at.is_some())
+        .collect();
+    let n = dispatched.len() as u64;
+    let count = |f: &dyn Fn(&&CaseFacts) -> bool| dispatched.iter().filter(|c| f(c)).count() as u64;
+
+    let responded =
+        count(&|c| matches!((c.accepted_at, c.response_due), (Some(a), Some(d)) if a <= d));
+    let resolved = count(&|c| c.resolved_at.is_some());
+    let closed = count(&|c| c.closed_at.is_some());
+    let rated = count(&|c| {
+        c.status == Status::Closed && c.closure_flag.is_none() && c.final_rating.is_some()
+    });
+    let satisfied = count(&|c| {
+        c.status == Status::Closed
+            && c.closure_flag.is_none()
+            && c.final_rating.is_some_and(Rating::is_satisfied)
+    });
+    let flagged = count(&|c| c.status == Status::Closed && c.closure_flag.is_some());
+    // Due for closure: the handling deadline has passed or the case is closed; deferred cases
+    // are excluded (their clock was paused by decision).
+    let due = |c: &&CaseFacts| {
+        !c.was_deferred && (c.closed_at.is_some() || c.handling_due.is_some_and(|d| d <= now))
+    };
+    let due_n = count(&due);
+    let on_time = count(&|c| {
+        due(c)
+            && matches!((c.resolved_at, c.handling_due), (Some(r), Some(d)) if r <= d)
+            && matches!((c.closed_at, c.visit_due), (Some(cl), Some(v)) if cl <= v)
+    });
+    let local = count(&|c| c.closed_at.is_some() && c.escalations == 0);
+    let reworked = count(&|c| c.resolved_at.is_some() && c.reworks > 0);
+    let reopened = count(&|c| c.closed_at.is_some() && c.reopens > 0);
+
+    // Repeats: a later case by the same person, or at the same place in the same category.
+    let window = cfg.repeat_window_days as i64 * 24 * HOUR_MS;
+    let mut by_person: HashMap<i64, Vec<(Timestamp, CaseId)>> = HashMap::new();
+    let mut by_place: HashMap<(&str, &str), Vec<(Timestamp, CaseId)>> = HashMap::new();
+    for l in later {
+        for p in &l.persons {
+            by_person.entry(*p).or_default().push((l.created_at, l.id));
+        }
+        by_place
+            .entry((l.region.as_str(), l.category.as_str()))
+            .or_default()
+            .push((l.created_at, l.id));
+    }
+    for v in by_person.values_mut().chain(by_place.values_mut()) {
+        v.sort();
+    }
+    let follows = |list: Option<&Vec<(Timestamp, CaseId)>>, after: Timestamp, me: CaseId| {
+        list.is_some_and(|l| {
+            let start = l.partition_point(|(t, _)| *t <= after);
+            l[start..]
+                .iter()
+                .take_while(|(t, _)| t.0 <= after.0 + window)
+                .any(|(_, id)| *id != me)
+        })
+    };
+    let repeats = count(&|c| {
+        let Some(cl) = c.closed_at else { return false };
+        c.persons
+            .iter()
+            .any(|p| follows(by_person.get(p), cl, c.id))
+            || follows(
+                by_place.get(&(c.region.as_str(), c.category.as_str())),
+                cl,
+                c.id,
+            )
+    });
+
+    let stages = vec![
+        stage(
+            "response",
+            cohort,
+            now,
+            |c| c.dispatched_at,
+            |c| c.accepted_at,
+        ),
+        stage(
+            "handling",
+            cohort,
+            now,
+            |c| c.accepted_at,
+            |c| c.resolved_at,
+        ),
+        stage(
+            "return_visit",
+            cohort,
+            now,
+            |c| c.resolved_at,
+            |c| c.closed_at,
+        ),
+        stage("total", cohort, now, |c| c.dispatched_at, |c| c.closed_at),
+    ];
+    let f = Figures {
+        cohort: n,
+        response_rate: Rate::new(responded, n),
+        resolution_rate: Rate::new(resolved, n),
+        satisfaction_rate: Rate::new(satisfied, rated),
+        on_time_closure_rate: Rate::new(on_time, due_n),
+        locally_settled_rate: Rate::new(local, closed),
+        rework_rate: Rate::new(reworked, resolved),
+        reopen_rate: Rate::new(reopened, closed),
+        repeat_rate: Rate::new(repeats, closed),
+        flagged_closures: flagged,
+        stages,
+        score: None,
+    };
+    let w = &cfg.weights;
+    let parts = [
+        (w.response, f.response_rate.value),
+        (w.resolution, f.resolution_rate.value),
+        (w.satisfaction, f.satisfaction_rate.value),
+        (w.on_time, f.on_time_closure_rate.value),
+        (w.locally_settled, f.locally_settled_rate.value),
+    ];
+    let (num, den) = parts
+        .iter()
+        .filter_map(|(w, v)| v.map(|v| (w * v, *w)))
+        .filter(|(_, w)| *w > 0.0)
+        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+    Figures {
+        score: (den > 0.0).then(|| 100.0 * num / den),
+        ..f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn km_with_censoring() {
+        // Five cases of 1..5 hours, the 4-hour one still open: the median is 3 h; dropping
+        // the open case would also give 3, but censoring two early cases must push it up.
+        let h = HOUR_MS;
+        let mut obs = vec![
+            (h, true),
+            (2 * h, true),
+            (3 * h, true),
+            (4 * h, false),
+            (5 * h, true),
+        ];
+        let q = km_quantiles(&mut obs, &[0.5, 0.9]);
+        assert_eq!(q[0], Some(3.0));
+        assert_eq!(q[1], Some(5.0));
+        let mut open = vec![(h, false), (h, false), (2 * h, true), (3 * h, true)];
+        assert_eq!(km_quantiles(&mut open, &[0.5])[0], Some(2.0));
+        let mut none_done = vec![(h, false)];
+        assert_eq!(km_quantiles(&mut none_done, &[0.5])[0], None);
+    }
+}

@@ -1,0 +1,30 @@
+//! The language of the field: regions, units, users, categories, cases and their lifecycle,
+//! the tamper-evident event chain and the closed-loop figures.
+//!
+//! Invariant: this crate does no IO and has no async. Everything here is a function of its
+//! arguments (time comes in as a [`Timestamp`] from the caller's clock), so it cannot fail for
+//! reasons outside itself and every rule can be tested exhaustively.
+
+pub mod audit;
+pub mod case;
+pub mod category;
+pub mod clock;
+pub mod error;
+pub mod figures;
+pub mod geo;
+pub mod lifecycle;
+pub mod person;
+pub mod region;
+pub mod unit;
+pub mod user;
+
+pub use case::*;
+pub use category::{Category, CategoryKind, DeadlinePolicy};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use error::DomainError;
+pub use geo::Point;
+pub use lifecycle::{Command, EventKind, LifecycleConfig};
+pub use person::{IdentityKey, PersonInput};
+pub use region::{Region, RegionCode, RegionLevel};
+pub use unit::{Unit, UnitId, UnitKind};
+pub use user::{Actor, Role, User};

@@ -1,0 +1,957 @@
+//! The case lifecycle as an explicit state machine.
+//!
+//! `decide` checks a command against the case's status, the actor's role and unit, and the
+//! command's preconditions, and returns the events it causes; `apply` folds one event into the
+//! state. State is never changed any other way, so replaying a case's events rebuilds it
+//! exactly (a property test holds us to that).
+//!
+//! ```text
+//! received ─file─▶ filed ─dispatch─▶ dispatched ─accept─▶ accepted ─start─▶ in_progress
+//!    │               │                   ▲  │ transfer/escalate ▲             │  ▲  │ defer
+//!    └──cancel───────┴─▶ cancelled       └──┘                   │             │  │  ▼
+//!                                                               │   resolve   │  deferred
+//!  closed ◀─close── return_visit ◀─visit── resolved ◀───────────┴─────────────┘  │ resume
+//!    │                 │  dissatisfied / failed verification = rework ─▶ in_progress
+//!    └─reopen─▶ in_progress                     any open status ─merge─▶ merged
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::case::*;
+use crate::category::{CategoryKind, DeadlinePolicy};
+use crate::clock::{HOUR_MS, Timestamp};
+use crate::error::DomainError;
+use crate::region::RegionCode;
+use crate::unit::UnitId;
+use crate::user::{Actor, Role};
+
+/// Rules an administrator may tune.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LifecycleConfig {
+    /// Unanswered return-visit attempts after which a case may close as unreachable.
+    pub unreachable_attempts: u32,
+    /// Distinct contact channels those attempts must use.
+    pub unreachable_min_channels: u32,
+    /// Hours between the first and the last of those attempts.
+    pub unreachable_min_span_hours: u32,
+    /// Transfers allowed per case before it must be escalated instead, so no case ping-pongs.
+    pub max_transfers: u32,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            unreachable_attempts: 3,
+            unreachable_min_channels: 2,
+            unreachable_min_span_hours: 24,
+            max_transfers: 3,
+        }
+    }
+}
+
+/// What a user asks to do to a case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Command {
+    File {
+        #[serde(default)]
+        severity: Option<Severity>,
+        #[serde(default)]
+        note: Option<String>,
+    },
+    Cancel {
+        reason: String,
+    },
+    Dispatch {
+        lead_unit: UnitId,
+        #[serde(default)]
+        co_units: Vec<UnitId>,
+    },
+    Accept,
+    Start,
+    Transfer {
+        to: UnitId,
+        reason: String,
+    },
+    Escalate {
+        to: UnitId,
+        tier: Tier,
+        reason: String,
+    },
+    RequestExtension {
+        hours: u32,
+        reason: String,
+    },
+    DecideExtension {
+        approve: bool,
+        #[serde(default)]
+        note: Option<String>,
+    },
+    Defer {
+        reason: String,
+    },
+    Resume,
+    Resolve {
+        feedback: String,
+    },
+    Verify {
+        ok: bool,
+        #[serde(default)]
+        note: Option<String>,
+    },
+    RecordVisit {
+        #[serde(default)]
+        party: Option<i64>,
+        channel: ContactChannel,
+        reached: bool,
+        #[serde(default)]
+        rating: Option<Rating>,
+        #[serde(default)]
+        comment: Option<String>,
+    },
+    Close {
+        #[serde(default)]
+        note: Option<String>,
+    },
+    Reopen {
+        reason: String,
+    },
+    Merge {
+        into: CaseId,
+    },
+    SetSeverity {
+        severity: Severity,
+        reason: String,
+    },
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::File { .. } => "file",
+            Command::Cancel { .. } => "cancel",
+            Command::Dispatch { .. } => "dispatch",
+            Command::Accept => "accept",
+            Command::Start => "start",
+            Command::Transfer { .. } => "transfer",
+            Command::Escalate { .. } => "escalate",
+            Command::RequestExtension { .. } => "request_extension",
+            Command::DecideExtension { .. } => "decide_extension",
+            Command::Defer { .. } => "defer",
+            Command::Resume => "resume",
+            Command::Resolve { .. } => "resolve",
+            Command::Verify { .. } => "verify",
+            Command::RecordVisit { .. } => "record_visit",
+            Command::Close { .. } => "close",
+            Command::Reopen { .. } => "reopen",
+            Command::Merge { .. } => "merge",
+            Command::SetSeverity { .. } => "set_severity",
+        }
+    }
+}
+
+/// What happened to a case. Events carry everything `apply` needs (deadlines are computed in
+/// `decide` and recorded), so replay never depends on configuration that may have changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    Created {
+        tracking_code: TrackingCode,
+        category: String,
+        kind: CategoryKind,
+        channel: Channel,
+        urgency: Urgency,
+        severity: Severity,
+        tier: Tier,
+        region: RegionCode,
+        location: Location,
+        title: String,
+        description: String,
+        #[serde(default)]
+        answers: serde_json::Map<String, serde_json::Value>,
+        reporter: Option<i64>,
+        parties: Vec<Party>,
+    },
+    Filed {
+        severity: Severity,
+        note: Option<String>,
+    },
+    Cancelled {
+        reason: String,
+    },
+    Dispatched {
+        lead_unit: UnitId,
+        co_units: Vec<UnitId>,
+        response_due: Timestamp,
+        handling_due: Timestamp,
+    },
+    Accepted,
+    Started,
+    Transferred {
+        from: Option<UnitId>,
+        to: UnitId,
+        reason: String,
+        response_due: Timestamp,
+    },
+    Escalated {
+        from_tier: Tier,
+        to_tier: Tier,
+        to: UnitId,
+        reason: String,
+        response_due: Timestamp,
+    },
+    ExtensionRequested {
+        hours: u32,
+        reason: String,
+    },
+    ExtensionDecided {
+        approve: bool,
+        hours: u32,
+        note: Option<String>,
+        handling_due: Option<Timestamp>,
+    },
+    Deferred {
+        reason: String,
+    },
+    Resumed {
+        paused_ms: i64,
+    },
+    Resolved {
+        feedback: String,
+        visit_due: Timestamp,
+    },
+    Verified {
+        ok: bool,
+        note: Option<String>,
+    },
+    VisitRecorded {
+        visit: Visit,
+    },
+    /// Sent back to the handler before closure: failed verification or a dissatisfied rating.
+    Reworked {
+        reason: String,
+    },
+    Closed {
+        flag: Option<ClosureFlag>,
+        rating: Option<Rating>,
+        note: Option<String>,
+    },
+    Reopened {
+        reason: String,
+    },
+    Merged {
+        into: CaseId,
+    },
+    SeverityChanged {
+        from: Severity,
+        to: Severity,
+        reason: String,
+    },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Created { .. } => "created",
+            EventKind::Filed { .. } => "filed",
+            EventKind::Cancelled { .. } => "cancelled",
+            EventKind::Dispatched { .. } => "dispatched",
+            EventKind::Accepted => "accepted",
+            EventKind::Started => "started",
+            EventKind::Transferred { .. } => "transferred",
+            EventKind::Escalated { .. } => "escalated",
+            EventKind::ExtensionRequested { .. } => "extension_requested",
+            EventKind::ExtensionDecided { .. } => "extension_decided",
+            EventKind::Deferred { .. } => "deferred",
+            EventKind::Resumed { .. } => "resumed",
+            EventKind::Resolved { .. } => "resolved",
+            EventKind::Verified { .. } => "verified",
+            EventKind::VisitRecorded { .. } => "visit_recorded",
+            EventKind::Reworked { .. } => "reworked",
+            EventKind::Closed { .. } => "closed",
+            EventKind::Reopened { .. } => "reopened",
+            EventKind::Merged { .. } => "merged",
+            EventKind::SeverityChanged { .. } => "severity_changed",
+        }
+    }
+
+    /// Whether residents may see this event on the public tracking page.
+    pub fn is_public(&self) -> bool {
+        !matches!(
+            self,
+            EventKind::Verified { .. }
+                | EventKind::ExtensionRequested { .. }
+                | EventKind::SeverityChanged { .. }
+        )
+    }
+}
+
+/// One event of one case, as the domain sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseEvent {
+    pub at: Timestamp,
+    pub actor: String,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// Everything `decide` needs besides the case and the command.
+pub struct DecideContext<'a> {
+    pub now: Timestamp,
+    pub actor: &'a Actor,
+    pub config: &'a LifecycleConfig,
+    /// The deadline policy of the case's category.
+    pub policy: DeadlinePolicy,
+}
+
+fn non_empty(field: &str, s: &str) -> Result<(), DomainError> {
+    if s.trim().is_empty() {
+        Err(DomainError::invalid(field, "a reason is required"))
+    } else if s.chars().count() > 2000 {
+        Err(DomainError::invalid(field, "at most 2000 characters"))
+    } else {
+        Ok(())
+    }
+}
+
+impl Case {
+    /// The state right after a `Created` event.
+    pub fn from_created(id: CaseId, at: Timestamp, ev: &EventKind) -> Option<Case> {
+        let EventKind::Created {
+            tracking_code,
+            category,
+            kind,
+            channel,
+            urgency,
+            severity,
+            tier,
+            region,
+            location,
+            title,
+            description,
+            answers,
+            reporter,
+            parties,
+        } = ev
+        else {
+            return None;
+        };
+        Some(Case {
+            id,
+            tracking_code: tracking_code.clone(),
+            category: category.clone(),
+            kind: *kind,
+            channel: *channel,
+            status: Status::Received,
+            urgency: *urgency,
+            severity: *severity,
+            tier: *tier,
+            first_tier: *tier,
+            region: region.clone(),
+            location: location.clone(),
+            title: title.clone(),
+            description: description.clone(),
+            answers: answers.clone(),
+            reporter: *reporter,
+            parties: parties.clone(),
+            lead_unit: None,
+            co_units: Vec::new(),
+            version: 1,
+            created_at: at,
+            updated_at: at,
+            dispatched_at: None,
+            accepted_at: None,
+            resolved_at: None,
+            closed_at: None,
+            response_due: None,
+            handling_due: None,
+            visit_due: None,
+            deferred_since: None,
+            deferred_ms: 0,
+            was_deferred: false,
+            extension: None,
+            visits: Vec::new(),
+            closure_flag: None,
+            final_rating: None,
+            transfers: 0,
+            escalations: 0,
+            reworks: 0,
+            reopens: 0,
+            merged_into: None,
+            cancel_reason: None,
+            resolution: None,
+        })
+    }
+
+    /// Rebuilds a case from its events, the first being `Created`.
+    pub fn replay(id: CaseId, events: &[CaseEvent]) -> Option<Case> {
+        let (first, rest) = events.split_first()?;
+        let mut case = Case::from_created(id, first.at, &first.kind)?;
+        for e in rest {
+            case.apply(e);
+        }
+        Some(case)
+    }
+
+    /// Whose ratings a return visit must collect: each party of a dispute, else the reporter.
+    fn raters(&self) -> Vec<Option<i64>> {
+        if self.kind == CategoryKind::Dispute && !self.parties.is_empty() {
+            self.parties
+                .iter()
+                .filter(|p| p.role != PartyRole::Representative)
+                .map(|p| Some(p.person_id))
+                .collect()
+        } else {
+            vec![None]
+        }
+    }
+
+    /// The latest rating of each rater since the last resolution, if all have rated.
+    fn current_ratings(&self) -> Option<Vec<Rating>> {
+        let since = self.resolved_at?;
+        self.raters()
+            .into_iter()
+            .map(|who| {
+                self.visits
+                    .iter()
+                    .rev()
+                    .filter(|v| v.at >= since && v.party == who)
+                    .find_map(|v| v.rating)
+            })
+            .collect()
+    }
+
+    /// Why an unrated closure is allowed, if it is.
+    fn unrated_closure(&self, cfg: &LifecycleConfig) -> Option<ClosureFlag> {
+        if self.reporter.is_none() && self.parties.is_empty() {
+            return Some(ClosureFlag::Anonymous);
+        }
+        let since = self.resolved_at?;
+        let failed: Vec<&Visit> = self
+            .visits
+            .iter()
+            .filter(|v| v.at >= since && !v.reached)
+            .collect();
+        let mut channels: Vec<ContactChannel> = failed.iter().map(|v| v.channel).collect();
+        channels.sort();
+        channels.dedup();
+        let span = match (failed.first(), failed.last()) {
+            (Some(a), Some(b)) => b.at.0 - a.at.0,
+            _ => 0,
+        };
+        (failed.len() as u32 >= cfg.unreachable_attempts
+            && channels.len() as u32 >= cfg.unreachable_min_channels
+            && span >= cfg.unreachable_min_span_hours as i64 * HOUR_MS)
+            .then_some(ClosureFlag::Unreachable)
+    }
+
+    /// Checks a command and returns the events it causes, or why it is refused.
+    pub fn decide(
+        &self,
+        cmd: &Command,
+        cx: &DecideContext<'_>,
+    ) -> Result<Vec<EventKind>, DomainError> {
+        use Status as S;
+        let role = cx
+            .actor
+            .role()
+            .ok_or_else(|| DomainError::Forbidden("only staff may change a case".into()))?;
+        let illegal = || DomainError::IllegalTransition {
+            command: cmd.name(),
+            status: self.status.as_str(),
+        };
+        let staff = |allowed: &[Role]| -> Result<(), DomainError> {
+            if allowed.contains(&role)
+                || (role == Role::Admin && allowed.contains(&Role::Supervisor))
+            {
+                Ok(())
+            } else {
+                Err(DomainError::Forbidden(format!(
+                    "a {} may not {}",
+                    role.as_str(),
+                    cmd.name().replace('_', " ")
+                )))
+            }
+        };
+        // Handlers act only on cases their unit leads; supervisors may act for them.
+        let lead_handler = || -> Result<(), DomainError> {
+            if role.supervises() {
+                return Ok(());
+            }
+            if role.handles()
+                && self.lead_unit.is_some()
+                && cx.actor.unit() == self.lead_unit.as_ref()
+            {
+                Ok(())
+            } else {
+                Err(DomainError::Forbidden(format!(
+                    "only the lead unit may {}",
+                    cmd.name().replace('_', " ")
+                )))
+            }
+        };
+        let now = cx.now;
+        let p = cx.policy;
+        let ev = match cmd {
+            Command::File { severity, note } => {
+                staff(&[Role::Intake, Role::Supervisor])?;
+                if self.status != S::Received {
+                    return Err(illegal());
+                }
+                vec![EventKind::Filed {
+                    severity: severity.unwrap_or(self.severity),
+                    note: note.clone(),
+                }]
+            }
+            Command::Cancel { reason } => {
+                staff(&[Role::Intake, Role::Supervisor])?;
+                if !matches!(self.status, S::Received | S::Filed) {
+                    return Err(illegal());
+                }
+                non_empty("reason", reason)?;
+                vec![EventKind::Cancelled {
+                    reason: reason.clone(),
+                }]
+            }
+            Command::Dispatch {
+                lead_unit,
+                co_units,
+            } => {
+                staff(&[Role::Intake, Role::Supervisor])?;
+                if self.status != S::Filed {
+                    return Err(illegal());
+                }
+                if co_units.contains(lead_unit) {
+                    return Err(DomainError::invalid(
+                        "co_units",
+                        "the lead unit cannot also co-handle",
+                    ));
+                }
+                let mut co = co_units.clone();
+                co.sort();
+                co.dedup();
+                vec![EventKind::Dispatched {
+                    lead_unit: lead_unit.clone(),
+                    co_units: co,
+                    response_due: now.plus_hours(p.response_hours as i64),
+                    handling_due: now.plus_hours(p.handling_hours as i64),
+                }]
+            }
+            Command::Accept => {
+                if self.status != S::Dispatched {
+                    return Err(illegal());
+                }
+                lead_handler()?;
+                vec![EventKind::Accepted]
+            }
+            Command::Start => {
+                if self.status != S::Accepted {
+                    return Err(illegal());
+                }
+                lead_handler()?;
+                vec![EventKind::Started]
+            }
+            Command::Transfer { to, reason } => {
+                if !matches!(self.status, S::Dispatched | S::Accepted | S::InProgress) {
+                    return Err(illegal());
+                }
+                lead_handler()?;
+                non_empty("reason", reason)?;
+                if Some(to) == self.lead_unit.as_ref() {
+                    return Err(DomainError::invalid(
+                        "to",
+                        "the case is already with that unit",
+                    ));
+                }
+                if self.transfers >= cx.config.max_transfers {
+                    return Err(DomainError::Precondition(format!(
+                        "this case has been transferred {} times, the limit; escalate it instead",
+                        self.transfers
+                    )));
+                }
+                vec![EventKind::Transferred {
+                    from: self.lead_unit.clone(),
+                    to: to.clone(),
+                    reason: reason.clone(),
+                    response_due: now.plus_hours(p.response_hours as i64),
+                }]
+            }
+            Command::Escalate { to, tier, reason } => {
+                if !matches!(
+                    self.status,
+                    S::Dispatched | S::Accepted | S::InProgress | S::Deferred
+                ) {
+                    return Err(illegal());
+                }
+                lead_handler()?;
+                non_empty("reason", reason)?;
+                if *tier <= self.tier {
+                    return Err(DomainError::invalid(
+                        "tier",
+                        format!("escalation must go above the {} tier", self.tier),
+                    ));
+                }
+                let mut evs = Vec::new();
+                if let Some(since) = self.deferred_since {
+                    evs.push(EventKind::Resumed {
+                        paused_ms: now.0 - since.0,
+                    });
+                }
+                evs.push(EventKind::Escalated {
+                    from_tier: self.tier,
+                    to_tier: *tier,
+                    to: to.clone(),
+                    reason: reason.clone(),
+                    response_due: now.plus_hours(p.response_hours as i64),
+                });
+                evs
+            }
+            Command::RequestExtension { hours, reason } => {
+                if !matches!(self.status, S::Accepted | S::InProgress) {
+                    return Err(illegal());
+                }
+                lead_handler()?;
+                non_empty("reason", reason)?;
+                if *hours == 0 || *hours > 24 * 90 {
+                    return Err(DomainError::invalid("hours", "between 1 and 2160 hours"));
+                }
+                if self.extension.is_some() {
+                    return Err(DomainError::Precondition(
+                        "an extension request is already pending".into(),
+                    ));
+                }
+                vec![EventKind::ExtensionRequested {
+                    hours: *hours,
+                    reason: reason.clone(),
+                }]
+            }
+            Command::DecideExtension { approve, note } => {
+                staff(&[Role::Supervisor])?;
+                let Some(req) = &self.extension else {
+                    return Err(DomainError::Precondition(
+                        "no extension request is pending".into(),
+                    ));
+                };
+                let due = approve.then(|| {
+                    self.handling_due
+                        .unwrap_or(now)
+                        .plus_hours(req.hours as i64)
+                });
+                vec![EventKind::ExtensionDecided {
+                    approve: *approve,
+                    hours: req.hours,
+                    note: note.clone(),
+                    handling_due: due,
+                }]
+            }
+            Command::Defer { reason } => {
+                if !matches!(self.status, S::Accepted | S::InProgress) {
+                    return Err(illegal());
+                }
+                lead_handler()?;
+                non_empty("reason", reason)?;
+                vec![EventKind::Deferred {
+                    reason: reason.clone(),
+                }]
+            }
+            Command::Resume => {
+                if self.status != S::Deferred {
+                    return Err(illegal());
+                }
+                lead_handler()?;
+                let since = self.deferred_since.unwrap_or(now);
+                vec![EventKind::Resumed {
+                    paused_ms: (now.0 - since.0).max(0),
+                }]
+            }
+            Command::Resolve { feedback } => {
+                if !matches!(self.status, S::Accepted | S::InProgress) {
+                    return Err(illegal());
+                }
+                lead_handler()?;
+                if feedback.trim().is_empty() {
+                    return Err(DomainError::invalid(
+                        "feedback",
+                        "say how the matter was handled",
+                    ));
+                }
+                if feedback.chars().count() > 4000 {
+                    return Err(DomainError::invalid("feedback", "at most 4000 characters"));
+                }
+                vec![EventKind::Resolved {
+                    feedback: feedback.clone(),
+                    visit_due: now.plus_hours(p.visit_hours as i64),
+                }]
+            }
+            Command::Verify { ok, note } => {
+                staff(&[Role::Intake, Role::Supervisor])?;
+                if !matches!(self.status, S::Resolved | S::ReturnVisit) {
+                    return Err(illegal());
+                }
+                let mut evs = vec![EventKind::Verified {
+                    ok: *ok,
+                    note: note.clone(),
+                }];
+                if !ok {
+                    evs.push(EventKind::Reworked {
+                        reason: note.clone().unwrap_or_else(|| "verification failed".into()),
+                    });
+                }
+                evs
+            }
+            Command::RecordVisit {
+                party,
+                channel,
+                reached,
+                rating,
+                comment,
+            } => {
+                // Return visits are made by someone other than the handler (intake staff, the
+                // hotline, grid workers) so the rating is not collected by the rated.
+                staff(&[Role::Intake, Role::Supervisor])?;
+                if !matches!(self.status, S::Resolved | S::ReturnVisit) {
+                    return Err(illegal());
+                }
+                if !reached && rating.is_some() {
+                    return Err(DomainError::invalid(
+                        "rating",
+                        "a rating needs a reached contact",
+                    ));
+                }
+                if !self.raters().contains(party) {
+                    return Err(DomainError::invalid(
+                        "party",
+                        if self.kind == CategoryKind::Dispute && !self.parties.is_empty() {
+                            "name the party (person id) who was contacted"
+                        } else {
+                            "this case is rated by its reporter; leave party empty"
+                        },
+                    ));
+                }
+                let visit = Visit {
+                    at: now,
+                    by: cx.actor.label(),
+                    channel: *channel,
+                    party: *party,
+                    reached: *reached,
+                    rating: *rating,
+                    comment: comment.clone(),
+                };
+                let mut evs = vec![EventKind::VisitRecorded { visit }];
+                if *rating == Some(Rating::Dissatisfied) {
+                    evs.push(EventKind::Reworked {
+                        reason: "the outcome was rated dissatisfied".into(),
+                    });
+                }
+                evs
+            }
+            Command::Close { note } => {
+                staff(&[Role::Intake, Role::Supervisor])?;
+                if !matches!(self.status, S::Resolved | S::ReturnVisit) {
+                    return Err(illegal());
+                }
+                let ratings = self.current_ratings();
+                match ratings {
+                    Some(rs) => {
+                        let worst = rs.iter().copied().max().expect("at least one rater");
+                        vec![EventKind::Closed {
+                            flag: None,
+                            rating: Some(worst),
+                            note: note.clone(),
+                        }]
+                    }
+                    None => match self.unrated_closure(cx.config) {
+                        Some(flag) => vec![EventKind::Closed {
+                            flag: Some(flag),
+                            rating: None,
+                            note: note.clone(),
+                        }],
+                        None => {
+                            return Err(DomainError::Precondition(format!(
+                                "a case closes only after a return visit in which {} rated the outcome, or after {} unanswered attempts over at least {} channels and {} hours",
+                                if self.raters().len() > 1 {
+                                    "every party"
+                                } else {
+                                    "the reporter"
+                                },
+                                cx.config.unreachable_attempts,
+                                cx.config.unreachable_min_channels,
+                                cx.config.unreachable_min_span_hours
+                            )));
+                        }
+                    },
+                }
+            }
+            Command::Reopen { reason } => {
+                staff(&[Role::Intake, Role::Supervisor])?;
+                if self.status != S::Closed {
+                    return Err(illegal());
+                }
+                non_empty("reason", reason)?;
+                vec![EventKind::Reopened {
+                    reason: reason.clone(),
+                }]
+            }
+            Command::Merge { into } => {
+                staff(&[Role::Intake, Role::Supervisor])?;
+                if !self.status.is_open() {
+                    return Err(illegal());
+                }
+                if *into == self.id {
+                    return Err(DomainError::invalid(
+                        "into",
+                        "a case cannot be merged into itself",
+                    ));
+                }
+                vec![EventKind::Merged { into: *into }]
+            }
+            Command::SetSeverity { severity, reason } => {
+                staff(&[
+                    Role::Intake,
+                    Role::Handler,
+                    Role::Mediator,
+                    Role::Supervisor,
+                ])?;
+                if !self.status.is_open() {
+                    return Err(illegal());
+                }
+                if role.handles() {
+                    lead_handler()?;
+                }
+                non_empty("reason", reason)?;
+                if *severity == self.severity {
+                    return Err(DomainError::invalid(
+                        "severity",
+                        "the case already has this severity",
+                    ));
+                }
+                vec![EventKind::SeverityChanged {
+                    from: self.severity,
+                    to: *severity,
+                    reason: reason.clone(),
+                }]
+            }
+        };
+        Ok(ev)
+    }
+
+    /// Folds one event into the state. Total: an event is a fact, so it always applies.
+    pub fn apply(&mut self, e: &CaseEvent) {
+        use Status as S;
+        self.version += 1;
+        self.updated_at = e.at;
+        match &e.kind {
+            EventKind::Created { .. } => {}
+            EventKind::Filed { severity, .. } => {
+                self.status = S::Filed;
+                self.severity = *severity;
+            }
+            EventKind::Cancelled { reason } => {
+                self.status = S::Cancelled;
+                self.cancel_reason = Some(reason.clone());
+            }
+            EventKind::Dispatched {
+                lead_unit,
+                co_units,
+                response_due,
+                handling_due,
+            } => {
+                self.status = S::Dispatched;
+                self.lead_unit = Some(lead_unit.clone());
+                self.co_units = co_units.clone();
+                self.dispatched_at.get_or_insert(e.at);
+                self.response_due = Some(*response_due);
+                self.handling_due = Some(*handling_due);
+            }
+            EventKind::Accepted => {
+                self.status = S::Accepted;
+                self.accepted_at.get_or_insert(e.at);
+            }
+            EventKind::Started => self.status = S::InProgress,
+            EventKind::Transferred {
+                to, response_due, ..
+            } => {
+                self.status = S::Dispatched;
+                if self.accepted_at.is_none() {
+                    self.response_due = Some(*response_due);
+                }
+                self.lead_unit = Some(to.clone());
+                self.co_units.retain(|u| u != to);
+                self.transfers += 1;
+                self.extension = None;
+            }
+            EventKind::Escalated { to_tier, to, .. } => {
+                self.status = S::Dispatched;
+                self.tier = *to_tier;
+                self.lead_unit = Some(to.clone());
+                self.co_units.retain(|u| u != to);
+                self.escalations += 1;
+                self.extension = None;
+            }
+            EventKind::ExtensionRequested { hours, reason } => {
+                self.extension = Some(ExtensionRequest {
+                    hours: *hours,
+                    reason: reason.clone(),
+                    requested_at: e.at,
+                    by: e.actor.clone(),
+                });
+            }
+            EventKind::ExtensionDecided { handling_due, .. } => {
+                self.extension = None;
+                if let Some(d) = handling_due {
+                    self.handling_due = Some(*d);
+                }
+            }
+            EventKind::Deferred { .. } => {
+                self.status = S::Deferred;
+                self.deferred_since = Some(e.at);
+                self.was_deferred = true;
+            }
+            EventKind::Resumed { paused_ms } => {
+                self.status = S::InProgress;
+                self.deferred_since = None;
+                self.deferred_ms += paused_ms;
+                // The clock stood still while deferred: deadlines move by the pause.
+                self.handling_due = self.handling_due.map(|d| d.plus_ms(*paused_ms));
+            }
+            EventKind::Resolved {
+                feedback,
+                visit_due,
+            } => {
+                self.status = S::Resolved;
+                self.resolved_at = Some(e.at);
+                self.visit_due = Some(*visit_due);
+                self.resolution = Some(feedback.clone());
+            }
+            EventKind::Verified { .. } => {}
+            EventKind::VisitRecorded { visit } => {
+                self.status = S::ReturnVisit;
+                self.visits.push(visit.clone());
+            }
+            EventKind::Reworked { .. } => {
+                self.status = S::InProgress;
+                self.reworks += 1;
+            }
+            EventKind::Closed { flag, rating, .. } => {
+                self.status = S::Closed;
+                self.closed_at = Some(e.at);
+                self.closure_flag = *flag;
+                self.final_rating = *rating;
+            }
+            EventKind::Reopened { .. } => {
+                self.status = S::InProgress;
+                self.reopens += 1;
+                self.closure_flag = None;
+                self.final_rating = None;
+            }
+            EventKind::Merged { into } => {
+                self.status = S::Merged;
+                if let Some(since) = self.deferred_since.take() {
+                    self.deferred_ms += (e.at.0 - since.0).max(0);
+                }
+                self.merged_into = Some(*into);
+            }
+            EventKind::SeverityChanged { to, .. } => self.severity = *to,
+        }
+    }
+}
