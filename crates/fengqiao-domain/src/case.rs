@@ -408,13 +408,13 @@ impl CaseDraft {
                     } else {
                         p
                     };
-                    if let Some(b) = &cx.county.boundary {
-                        if !b.contains(p) {
-                            errs.push(FieldError::new(
-                                "location",
-                                "the point lies outside the county",
-                            ));
-                        }
+                    if let Some(b) = &cx.county.boundary
+                        && !b.contains(p)
+                    {
+                        errs.push(FieldError::new(
+                            "location",
+                            "the point lies outside the county",
+                        ));
                     }
                     Some(p)
                 }

@@ -229,10 +229,10 @@ fn a_request_closes_only_after_a_rating() {
     let intake = actor(Role::Intake, "desk");
     let handler = actor(Role::Handler, "u1");
     let mut now = first.at;
-    let mut run = |case: &mut Case,
-                   a: &Actor,
-                   cmd: Command,
-                   now: Timestamp|
+    let run = |case: &mut Case,
+               a: &Actor,
+               cmd: Command,
+               now: Timestamp|
      -> Result<(), fengqiao_domain::DomainError> {
         let cx = DecideContext {
             now,

@@ -1,0 +1,72 @@
+-- Reference data: the domain value as JSON, keyed by its code.
+CREATE TABLE regions (code TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE units (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE categories (code TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE users (id TEXT PRIMARY KEY, body TEXT NOT NULL, token_hash TEXT UNIQUE, password_hash TEXT);
+
+-- Personal data, apart from cases and the log so it can be erased.
+CREATE TABLE persons (
+    id BIGINT PRIMARY KEY,
+    identity_key TEXT UNIQUE,
+    name TEXT, phone TEXT, id_number TEXT, address TEXT,
+    organisation BOOLEAN NOT NULL,
+    erased_at BIGINT
+);
+
+-- One row per case: the state (JSON of the domain Case) plus the columns queries filter on.
+CREATE TABLE cases (
+    id BIGINT PRIMARY KEY,
+    tracking_code TEXT NOT NULL UNIQUE,
+    version BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    category TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    urgency TEXT NOT NULL,
+    region TEXT NOT NULL,
+    lead_unit TEXT,
+    created_at BIGINT NOT NULL,
+    dispatched_at BIGINT,
+    accepted_at BIGINT,
+    resolved_at BIGINT,
+    closed_at BIGINT,
+    response_due BIGINT,
+    handling_due BIGINT,
+    visit_due BIGINT,
+    first_tier TEXT NOT NULL,
+    escalations BIGINT NOT NULL,
+    reworks BIGINT NOT NULL,
+    reopens BIGINT NOT NULL,
+    was_deferred BOOLEAN NOT NULL,
+    final_rating TEXT,
+    closure_flag TEXT,
+    state TEXT NOT NULL
+);
+CREATE INDEX cases_region ON cases (region, id);
+CREATE INDEX cases_dispatched ON cases (dispatched_at);
+CREATE INDEX cases_created ON cases (created_at);
+CREATE INDEX cases_place ON cases (region, category, created_at);
+CREATE INDEX cases_open_due ON cases (status, handling_due);
+
+CREATE TABLE case_units (unit_id TEXT NOT NULL, case_id BIGINT NOT NULL, lead BOOLEAN NOT NULL, PRIMARY KEY (unit_id, case_id));
+CREATE INDEX case_units_case ON case_units (case_id);
+CREATE TABLE case_persons (person_id BIGINT NOT NULL, case_id BIGINT NOT NULL, PRIMARY KEY (person_id, case_id));
+CREATE INDEX case_persons_case ON case_persons (case_id);
+
+-- The tamper-evident log: one global order, each hash covering the previous.
+CREATE TABLE events (
+    seq BIGINT PRIMARY KEY,
+    case_id BIGINT,
+    at BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX events_case ON events (case_id, seq);
+-- The head row is locked first by every writing transaction, which serialises writers.
+CREATE TABLE audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+CREATE TABLE checkpoints (seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, at BIGINT NOT NULL, signature TEXT NOT NULL);
+
+CREATE TABLE idempotency (key TEXT PRIMARY KEY, body_hash TEXT NOT NULL, case_id BIGINT NOT NULL);

@@ -1,0 +1,740 @@
+// The query layer shared by both backends. This file is `include!`d into `sqlite.rs` and
+// `postgres.rs` after each defines `DB`, `BACKEND`, `MIGRATIONS`, `SNAPSHOT_BEGIN` and
+// `MIGRATION_LOCK`; it must stay portable SQL (numbered `$n` parameters, `ON CONFLICT`,
+// `RETURNING`, integers for time).
+
+use async_trait::async_trait;
+use fengqiao_domain::audit::{Checkpoint, StoredEvent, event_hash};
+use fengqiao_domain::figures::{CaseFacts, LaterCase};
+use fengqiao_domain::lifecycle::{CaseEvent, EventKind};
+use fengqiao_domain::{Case, CaseId, Category, Region, Timestamp, TrackingCode, Unit, User};
+use fengqiao_store::{BackupRecord, CaseFilter, CreateCase, Created, Credentials, FactsFilter, Page, Person, Scope};
+use futures_util::TryStreamExt;
+use sqlx::{Pool, QueryBuilder, Row, Transaction};
+
+pub struct SqlStore {
+    pool: Pool<DB>,
+}
+
+type Tx<'a> = Transaction<'a, DB>;
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(backend_err)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Backend(format!("stored JSON does not parse: {e}")))
+}
+
+fn ts(o: Option<Timestamp>) -> Option<i64> {
+    o.map(|t| t.0)
+}
+
+impl SqlStore {
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        if let Some(lock) = MIGRATION_LOCK {
+            sqlx::query(lock).execute(&mut *tx).await.map_err(backend_err)?;
+        }
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)").execute(&mut *tx).await.map_err(backend_err)?;
+        let done: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(&mut *tx).await.map_err(backend_err)?;
+        for (version, sql) in MIGRATIONS {
+            if done.contains(version) {
+                continue;
+            }
+            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(|e| StoreError::Backend(format!("migration {version}: {e}")))?;
+            sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)").bind(version).execute(&mut *tx).await.map_err(backend_err)?;
+        }
+        tx.commit().await.map_err(backend_err)
+    }
+
+    /// Starts a writing transaction by locking the chain head. Returns the head.
+    async fn begin_write(&self) -> Result<(Tx<'_>, i64, String), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash").fetch_one(&mut *tx).await.map_err(backend_err)?;
+        let seq: i64 = row.try_get("seq").map_err(backend_err)?;
+        let hash: String = row.try_get("hash").map_err(backend_err)?;
+        Ok((tx, seq, hash))
+    }
+
+    async fn finish_write(mut tx: Tx<'_>, head: (i64, String)) -> Result<(), StoreError> {
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1").bind(head.0).bind(&head.1).execute(&mut *tx).await.map_err(backend_err)?;
+        tx.commit().await.map_err(backend_err)
+    }
+
+    /// Appends one event to the chain inside a writing transaction.
+    async fn append(tx: &mut Tx<'_>, head: &mut (i64, String), case_id: Option<i64>, at: Timestamp, actor: &str, kind: &str, payload: &str) -> Result<(), StoreError> {
+        let seq = head.0 + 1;
+        let hash = event_hash(&head.1, seq, case_id, at, actor, kind, payload);
+        sqlx::query("INSERT INTO events (seq, case_id, at, actor, kind, payload, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(seq)
+            .bind(case_id)
+            .bind(at.0)
+            .bind(actor)
+            .bind(kind)
+            .bind(payload)
+            .bind(&head.1)
+            .bind(&hash)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+        *head = (seq, hash);
+        Ok(())
+    }
+
+    /// Writes the case row and its index tables from the state.
+    async fn write_case(tx: &mut Tx<'_>, c: &Case, insert: bool) -> Result<(), StoreError> {
+        let state = to_json(c)?;
+        let sql = if insert {
+            "INSERT INTO cases (id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, state)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+        } else {
+            "UPDATE cases SET tracking_code = $2, version = $3, status = $4, category = $5, channel = $6, urgency = $7, region = $8, lead_unit = $9, created_at = $10, dispatched_at = $11, accepted_at = $12, resolved_at = $13, closed_at = $14, response_due = $15, handling_due = $16, visit_due = $17, first_tier = $18, escalations = $19, reworks = $20, reopens = $21, was_deferred = $22, final_rating = $23, closure_flag = $24, state = $25 WHERE id = $1"
+        };
+        sqlx::query(sql)
+            .bind(c.id.0)
+            .bind(c.tracking_code.as_str())
+            .bind(c.version)
+            .bind(c.status.as_str())
+            .bind(&c.category)
+            .bind(c.channel.as_str())
+            .bind(c.urgency.as_str())
+            .bind(c.region.as_str())
+            .bind(c.lead_unit.as_ref().map(|u| u.0.clone()))
+            .bind(c.created_at.0)
+            .bind(ts(c.dispatched_at))
+            .bind(ts(c.accepted_at))
+            .bind(ts(c.resolved_at))
+            .bind(ts(c.closed_at))
+            .bind(ts(c.response_due))
+            .bind(ts(c.handling_due))
+            .bind(ts(c.visit_due))
+            .bind(c.first_tier.as_str())
+            .bind(c.escalations as i64)
+            .bind(c.reworks as i64)
+            .bind(c.reopens as i64)
+            .bind(c.was_deferred)
+            .bind(c.final_rating.map(|r| r.as_str()))
+            .bind(c.closure_flag.map(|f| f.as_str()))
+            .bind(state)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+        if !insert {
+            sqlx::query("DELETE FROM case_units WHERE case_id = $1").bind(c.id.0).execute(&mut **tx).await.map_err(backend_err)?;
+        }
+        let units = c.lead_unit.iter().map(|u| (u, true)).chain(c.co_units.iter().map(|u| (u, false)));
+        for (u, lead) in units {
+            sqlx::query("INSERT INTO case_units (unit_id, case_id, lead) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(&u.0)
+                .bind(c.id.0)
+                .bind(lead)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend_err)?;
+        }
+        if insert {
+            let persons = c.reporter.iter().copied().chain(c.parties.iter().map(|p| p.person_id));
+            for p in persons {
+                sqlx::query("INSERT INTO case_persons (person_id, case_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(p)
+                    .bind(c.id.0)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(backend_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds or creates a person by identity key; returns the id.
+    async fn upsert_person(tx: &mut Tx<'_>, next_id: &mut i64, p: &fengqiao_domain::PersonInput, key: Option<&fengqiao_domain::IdentityKey>) -> Result<i64, StoreError> {
+        if let Some(k) = key {
+            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM persons WHERE identity_key = $1").bind(&k.0).fetch_optional(&mut **tx).await.map_err(backend_err)?;
+            if let Some(id) = found {
+                // Keep what we knew; fill in what was missing.
+                sqlx::query("UPDATE persons SET name = COALESCE(name, $2), phone = COALESCE(phone, $3), address = COALESCE(address, $4) WHERE id = $1 AND erased_at IS NULL")
+                    .bind(id)
+                    .bind(&p.name)
+                    .bind(&p.phone)
+                    .bind(&p.address)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(backend_err)?;
+                return Ok(id);
+            }
+        }
+        *next_id += 1;
+        sqlx::query("INSERT INTO persons (id, identity_key, name, phone, id_number, address, organisation) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(*next_id)
+            .bind(key.map(|k| k.0.clone()))
+            .bind(&p.name)
+            .bind(&p.phone)
+            .bind(&p.id_number)
+            .bind(&p.address)
+            .bind(p.organisation)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+        Ok(*next_id)
+    }
+
+    async fn put_body(&self, table: &str, key_col: &str, key: &str, body: String, actor: &str, at: Timestamp, kind: &str) -> Result<(), StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        sqlx::query(&format!("INSERT INTO {table} ({key_col}, body) VALUES ($1, $2) ON CONFLICT ({key_col}) DO UPDATE SET body = excluded.body"))
+            .bind(key)
+            .bind(&body)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        Self::append(&mut tx, &mut head, None, at, actor, kind, &body).await?;
+        Self::finish_write(tx, head).await
+    }
+
+    async fn bodies<T: serde::de::DeserializeOwned>(&self, sql: &str) -> Result<Vec<T>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter().map(|s| from_json(s)).collect()
+    }
+}
+
+/// Appends the scope's condition to a WHERE clause that already has at least one term.
+fn push_scope(q: &mut QueryBuilder<'_, DB>, scope: &Scope, id_col: &str, region_col: &str) {
+    match scope {
+        Scope::All => {}
+        Scope::Nothing => {
+            q.push(" AND 1 = 0");
+        }
+        Scope::Region { prefix } => {
+            let (lo, hi) = Scope::prefix_range(prefix);
+            q.push(format!(" AND {region_col} >= ")).push_bind(lo).push(format!(" AND {region_col} < ")).push_bind(hi);
+        }
+        Scope::Unit { unit } => {
+            q.push(format!(" AND {id_col} IN (SELECT case_id FROM case_units WHERE unit_id = ")).push_bind(unit.0.clone()).push(")");
+        }
+    }
+}
+
+fn push_region(q: &mut QueryBuilder<'_, DB>, region: &Option<String>, col: &str) -> Result<(), StoreError> {
+    if let Some(r) = region {
+        let code = fengqiao_domain::RegionCode::parse(r).map_err(|e| StoreError::Domain(fengqiao_domain::DomainError::Invalid(vec![e])))?;
+        let (lo, hi) = Scope::prefix_range(code.prefix());
+        q.push(format!(" AND {col} >= ")).push_bind(lo).push(format!(" AND {col} < ")).push_bind(hi);
+    }
+    Ok(())
+}
+
+fn person_from_row(r: &<DB as sqlx::Database>::Row) -> Result<Person, StoreError> {
+    Ok(Person {
+        id: r.try_get("id").map_err(backend_err)?,
+        identity_key: r.try_get("identity_key").map_err(backend_err)?,
+        name: r.try_get("name").map_err(backend_err)?,
+        phone: r.try_get("phone").map_err(backend_err)?,
+        id_number: r.try_get("id_number").map_err(backend_err)?,
+        address: r.try_get("address").map_err(backend_err)?,
+        organisation: r.try_get("organisation").map_err(backend_err)?,
+        erased_at: r.try_get::<Option<i64>, _>("erased_at").map_err(backend_err)?.map(Timestamp),
+    })
+}
+
+fn event_from_row(r: &<DB as sqlx::Database>::Row) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        seq: r.try_get("seq").map_err(backend_err)?,
+        case_id: r.try_get("case_id").map_err(backend_err)?,
+        at: Timestamp(r.try_get("at").map_err(backend_err)?),
+        actor: r.try_get("actor").map_err(backend_err)?,
+        kind: r.try_get("kind").map_err(backend_err)?,
+        payload: r.try_get("payload").map_err(backend_err)?,
+        prev_hash: r.try_get("prev_hash").map_err(backend_err)?,
+        hash: r.try_get("hash").map_err(backend_err)?,
+    })
+}
+
+#[async_trait]
+impl fengqiao_store::Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn put_region(&self, r: &Region, actor: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.put_body("regions", "code", r.code.as_str(), to_json(r)?, actor, at, "region_saved").await
+    }
+
+    async fn regions(&self) -> Result<Vec<Region>, StoreError> {
+        self.bodies("SELECT body FROM regions ORDER BY code").await
+    }
+
+    async fn put_unit(&self, u: &Unit, actor: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.put_body("units", "id", &u.id.0, to_json(u)?, actor, at, "unit_saved").await
+    }
+
+    async fn units(&self) -> Result<Vec<Unit>, StoreError> {
+        self.bodies("SELECT body FROM units ORDER BY id").await
+    }
+
+    async fn put_category(&self, c: &Category, actor: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.put_body("categories", "code", &c.code, to_json(c)?, actor, at, "category_saved").await
+    }
+
+    async fn categories(&self) -> Result<Vec<Category>, StoreError> {
+        self.bodies("SELECT body FROM categories ORDER BY code").await
+    }
+
+    async fn put_user(&self, u: &User, creds: &Credentials, actor: &str, at: Timestamp) -> Result<(), StoreError> {
+        let body = to_json(u)?;
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        sqlx::query(
+            "INSERT INTO users (id, body, token_hash, password_hash) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET body = excluded.body, token_hash = COALESCE(excluded.token_hash, users.token_hash), password_hash = COALESCE(excluded.password_hash, users.password_hash)",
+        )
+        .bind(&u.id)
+        .bind(&body)
+        .bind(&creds.token_hash)
+        .bind(&creds.password_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        // The log records the account, never its secrets.
+        Self::append(&mut tx, &mut head, None, at, actor, "user_saved", &body).await?;
+        Self::finish_write(tx, head).await
+    }
+
+    async fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.bodies("SELECT body FROM users ORDER BY id").await
+    }
+
+    async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>, StoreError> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM users WHERE token_hash = $1").bind(token_hash).fetch_optional(&self.pool).await.map_err(backend_err)?;
+        body.map(|b| from_json(&b)).transpose()
+    }
+
+    async fn create_cases(&self, batch: Vec<CreateCase>) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let mut next_case: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM cases").fetch_one(&mut *tx).await.map_err(backend_err)?;
+        let mut next_person: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM persons").fetch_one(&mut *tx).await.map_err(backend_err)?;
+        let mut out = Vec::with_capacity(batch.len());
+        let mut keys_in_batch: std::collections::HashMap<String, (String, usize)> = std::collections::HashMap::new();
+        for item in batch {
+            if let Some((key, body_hash)) = &item.idempotency {
+                let prior: Option<(String, i64)> = sqlx::query_as("SELECT body_hash, case_id FROM idempotency WHERE key = $1").bind(key).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+                if let Some((h, case_id)) = prior {
+                    if &h != body_hash {
+                        out.push(Err(StoreError::IdempotencyMismatch));
+                        continue;
+                    }
+                    let state: String = sqlx::query_scalar("SELECT state FROM cases WHERE id = $1").bind(case_id).fetch_one(&mut *tx).await.map_err(backend_err)?;
+                    out.push(Ok(Created { case: from_json(&state)?, replayed: true }));
+                    continue;
+                }
+                if let Some((h, idx)) = keys_in_batch.get(key) {
+                    let r = if h != body_hash {
+                        Err(StoreError::IdempotencyMismatch)
+                    } else {
+                        match &out[*idx] {
+                            Ok(c) => Ok(Created { case: c.case.clone(), replayed: true }),
+                            Err(_) => Err(StoreError::IdempotencyMismatch),
+                        }
+                    };
+                    out.push(r);
+                    continue;
+                }
+            }
+            let new = &item.new;
+            let reporter = match &new.reporter {
+                Some((p, k)) => Some(Self::upsert_person(&mut tx, &mut next_person, p, k.as_ref()).await?),
+                None => None,
+            };
+            let mut parties = Vec::new();
+            for (role, p, k) in &new.parties {
+                let id = Self::upsert_person(&mut tx, &mut next_person, p, k.as_ref()).await?;
+                parties.push(fengqiao_domain::Party { person_id: id, role: *role, organisation: p.organisation });
+            }
+            next_case += 1;
+            let kind = EventKind::Created {
+                tracking_code: item.tracking_code.clone(),
+                category: new.category.clone(),
+                kind: new.kind,
+                channel: new.channel,
+                urgency: new.urgency,
+                severity: new.severity,
+                tier: new.tier,
+                region: new.region.clone(),
+                location: new.location.clone(),
+                title: new.title.clone(),
+                description: new.description.clone(),
+                answers: new.answers.clone(),
+                reporter,
+                parties,
+            };
+            let case = Case::from_created(CaseId(next_case), item.at, &kind).expect("a Created event");
+            Self::write_case(&mut tx, &case, true).await?;
+            Self::append(&mut tx, &mut head, Some(case.id.0), item.at, &item.actor, kind.name(), &to_json(&kind)?).await?;
+            if let Some((key, body_hash)) = &item.idempotency {
+                sqlx::query("INSERT INTO idempotency (key, body_hash, case_id) VALUES ($1, $2, $3)").bind(key).bind(body_hash).bind(case.id.0).execute(&mut *tx).await.map_err(backend_err)?;
+                keys_in_batch.insert(key.clone(), (body_hash.clone(), out.len()));
+            }
+            out.push(Ok(Created { case, replayed: false }));
+        }
+        Self::finish_write(tx, head).await?;
+        Ok(out)
+    }
+
+    async fn case(&self, scope: &Scope, id: CaseId) -> Result<Option<Case>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT state FROM cases WHERE id = ");
+        q.push_bind(id.0);
+        push_scope(&mut q, scope, "id", "region");
+        let row: Option<String> = q.build_query_scalar().fetch_optional(&self.pool).await.map_err(backend_err)?;
+        row.map(|s| from_json(&s)).transpose()
+    }
+
+    async fn case_by_tracking(&self, code: &TrackingCode) -> Result<Option<Case>, StoreError> {
+        let row: Option<String> = sqlx::query_scalar("SELECT state FROM cases WHERE tracking_code = $1").bind(code.as_str()).fetch_optional(&self.pool).await.map_err(backend_err)?;
+        row.map(|s| from_json(&s)).transpose()
+    }
+
+    async fn list_cases(&self, scope: &Scope, f: &CaseFilter, page: &Page) -> Result<Vec<Case>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT state FROM cases WHERE 1 = 1");
+        push_scope(&mut q, scope, "id", "region");
+        push_region(&mut q, &f.region, "region")?;
+        for (col, v) in [("status", &f.status), ("category", &f.category), ("lead_unit", &f.lead_unit), ("channel", &f.channel), ("urgency", &f.urgency)] {
+            if let Some(v) = v {
+                q.push(format!(" AND {col} = ")).push_bind(v.clone());
+            }
+        }
+        if let Some(t) = f.created_from {
+            q.push(" AND created_at >= ").push_bind(t.0);
+        }
+        if let Some(t) = f.created_to {
+            q.push(" AND created_at < ").push_bind(t.0);
+        }
+        if let Some(t) = f.overdue_at {
+            q.push(" AND status NOT IN ('closed', 'cancelled', 'merged', 'deferred') AND resolved_at IS NULL AND handling_due < ").push_bind(t.0);
+        }
+        if let Some(after) = page.after {
+            q.push(if page.descending { " AND id < " } else { " AND id > " }).push_bind(after);
+        }
+        q.push(if page.descending { " ORDER BY id DESC LIMIT " } else { " ORDER BY id LIMIT " }).push_bind(page.limit);
+        let rows: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter().map(|s| from_json(s)).collect()
+    }
+
+    async fn case_events(&self, scope: &Scope, id: CaseId) -> Result<Option<Vec<StoredEvent>>, StoreError> {
+        if self.case(scope, id).await?.is_none() {
+            return Ok(None);
+        }
+        let rows = sqlx::query("SELECT seq, case_id, at, actor, kind, payload, prev_hash, hash FROM events WHERE case_id = $1 ORDER BY seq")
+            .bind(id.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter().map(event_from_row).collect::<Result<Vec<_>, _>>().map(Some)
+    }
+
+    async fn commit(&self, expected_version: i64, events: &[CaseEvent], state: &Case) -> Result<(), StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let current: Option<i64> = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1").bind(state.id.0).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+        match current {
+            None => return Err(StoreError::NotFound),
+            Some(v) if v != expected_version => return Err(StoreError::Conflict { current: v }),
+            Some(_) => {}
+        }
+        Self::write_case(&mut tx, state, false).await?;
+        for e in events {
+            Self::append(&mut tx, &mut head, Some(state.id.0), e.at, &e.actor, e.kind.name(), &to_json(&e.kind)?).await?;
+        }
+        Self::finish_write(tx, head).await
+    }
+
+    async fn persons(&self, ids: &[i64]) -> Result<Vec<Person>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<DB>::new("SELECT id, identity_key, name, phone, id_number, address, organisation, erased_at FROM persons WHERE id IN (");
+        let mut sep = q.separated(", ");
+        for id in ids {
+            sep.push_bind(*id);
+        }
+        q.push(") ORDER BY id");
+        let rows = q.build().fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter().map(person_from_row).collect()
+    }
+
+    async fn erase_person(&self, id: i64, actor: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let n = sqlx::query("UPDATE persons SET identity_key = NULL, name = NULL, phone = NULL, id_number = NULL, address = NULL, erased_at = $2 WHERE id = $1 AND erased_at IS NULL")
+            .bind(id)
+            .bind(at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        Self::append(&mut tx, &mut head, None, at, actor, "person_erased", &format!("{{\"person_id\":{id}}}")).await?;
+        Self::finish_write(tx, head).await?;
+        Ok(true)
+    }
+
+    async fn case_facts(&self, scope: &Scope, f: &FactsFilter) -> Result<(Vec<CaseFacts>, Vec<LaterCase>), StoreError> {
+        let cols = "id, category, region, lead_unit, status, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag";
+        let mut q = QueryBuilder::<DB>::new(format!("SELECT {cols} FROM cases WHERE dispatched_at >= "));
+        q.push_bind(f.from.0).push(" AND dispatched_at < ").push_bind(f.to.0);
+        push_scope(&mut q, scope, "id", "region");
+        push_region(&mut q, &f.region, "region")?;
+        if let Some(u) = &f.unit {
+            q.push(" AND lead_unit = ").push_bind(u.clone());
+        }
+        if let Some(c) = &f.category {
+            q.push(" AND category = ").push_bind(c.clone());
+        }
+        let rows = q.build().fetch_all(&self.pool).await.map_err(backend_err)?;
+        let bad = |c: &str| StoreError::Backend(format!("bad stored value in column {c}"));
+        let mut cohort = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let get_ts = |c: &str| -> Result<Option<Timestamp>, StoreError> { Ok(r.try_get::<Option<i64>, _>(c).map_err(backend_err)?.map(Timestamp)) };
+            let status: String = r.try_get("status").map_err(backend_err)?;
+            let tier: String = r.try_get("first_tier").map_err(backend_err)?;
+            let rating: Option<String> = r.try_get("final_rating").map_err(backend_err)?;
+            let flag: Option<String> = r.try_get("closure_flag").map_err(backend_err)?;
+            cohort.push(CaseFacts {
+                id: CaseId(r.try_get("id").map_err(backend_err)?),
+                category: r.try_get("category").map_err(backend_err)?,
+                region: r.try_get("region").map_err(backend_err)?,
+                lead_unit: r.try_get("lead_unit").map_err(backend_err)?,
+                status: fengqiao_domain::Status::parse(&status).ok_or_else(|| bad("status"))?,
+                created_at: Timestamp(r.try_get("created_at").map_err(backend_err)?),
+                dispatched_at: get_ts("dispatched_at")?,
+                accepted_at: get_ts("accepted_at")?,
+                resolved_at: get_ts("resolved_at")?,
+                closed_at: get_ts("closed_at")?,
+                response_due: get_ts("response_due")?,
+                handling_due: get_ts("handling_due")?,
+                visit_due: get_ts("visit_due")?,
+                first_tier: fengqiao_domain::Tier::parse(&tier).ok_or_else(|| bad("first_tier"))?,
+                escalations: r.try_get::<i64, _>("escalations").map_err(backend_err)? as u32,
+                reworks: r.try_get::<i64, _>("reworks").map_err(backend_err)? as u32,
+                reopens: r.try_get::<i64, _>("reopens").map_err(backend_err)? as u32,
+                was_deferred: r.try_get("was_deferred").map_err(backend_err)?,
+                final_rating: rating.as_deref().map(|s| fengqiao_domain::Rating::parse(s).ok_or_else(|| bad("final_rating"))).transpose()?,
+                closure_flag: flag.as_deref().map(|s| fengqiao_domain::ClosureFlag::parse(s).ok_or_else(|| bad("closure_flag"))).transpose()?,
+                persons: Vec::new(),
+            });
+        }
+        // Later cases that can make a closure a repeat: created after the cohort's first
+        // dispatch and before the period's end plus the repeat window, anywhere.
+        let rows = sqlx::query(
+            "SELECT c.id, c.created_at, c.category, c.region, cp.person_id FROM cases c LEFT JOIN case_persons cp ON cp.case_id = c.id
+             WHERE c.created_at >= $1 AND c.created_at < $2 ORDER BY c.id",
+        )
+        .bind(f.from.0)
+        .bind(f.to.0.saturating_add(f.repeat_window_ms))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        let mut later: Vec<LaterCase> = Vec::new();
+        for r in &rows {
+            let id = CaseId(r.try_get("id").map_err(backend_err)?);
+            let person: Option<i64> = r.try_get("person_id").map_err(backend_err)?;
+            if later.last().map(|l| l.id) != Some(id) {
+                later.push(LaterCase {
+                    id,
+                    created_at: Timestamp(r.try_get("created_at").map_err(backend_err)?),
+                    category: r.try_get("category").map_err(backend_err)?,
+                    region: r.try_get("region").map_err(backend_err)?,
+                    persons: Vec::new(),
+                });
+            }
+            if let (Some(p), Some(l)) = (person, later.last_mut()) {
+                l.persons.push(p);
+            }
+        }
+        let persons_of: std::collections::HashMap<CaseId, &Vec<i64>> = later.iter().map(|l| (l.id, &l.persons)).collect();
+        for c in &mut cohort {
+            if let Some(p) = persons_of.get(&c.id) {
+                c.persons = (*p).clone();
+            }
+        }
+        Ok((cohort, later))
+    }
+
+    async fn audit_events(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows = sqlx::query("SELECT seq, case_id, at, actor, kind, payload, prev_hash, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn audit_head(&self) -> Result<(i64, String), StoreError> {
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await.map_err(backend_err)
+    }
+
+    async fn save_checkpoint(&self, c: &Checkpoint) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO checkpoints (seq, hash, at, signature) VALUES ($1, $2, $3, $4) ON CONFLICT (seq) DO NOTHING")
+            .bind(c.seq)
+            .bind(&c.hash)
+            .bind(c.at.0)
+            .bind(&c.signature)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows: Vec<(i64, String, i64, String)> = sqlx::query_as("SELECT seq, hash, at, signature FROM checkpoints ORDER BY seq").fetch_all(&self.pool).await.map_err(backend_err)?;
+        Ok(rows.into_iter().map(|(seq, hash, at, signature)| Checkpoint { seq, hash, at: Timestamp(at), signature }).collect())
+    }
+
+    async fn export_snapshot(&self, sink: &mut (dyn FnMut(BackupRecord) -> Result<(), StoreError> + Send)) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        if let Some(sql) = SNAPSHOT_BEGIN {
+            sqlx::query(sql).execute(&mut *tx).await.map_err(backend_err)?;
+        }
+        let (head_seq, head_hash): (i64, String) = sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await.map_err(backend_err)?;
+        sink(BackupRecord::Header { format: fengqiao_store::BACKUP_FORMAT, backend: BACKEND.into(), head_seq, head_hash })?;
+        let mut n = 1u64;
+        for (sql, which) in [("SELECT body FROM regions ORDER BY code", 0), ("SELECT body FROM units ORDER BY id", 1), ("SELECT body FROM categories ORDER BY code", 2)] {
+            let mut rows = sqlx::query_scalar::<_, String>(sql).fetch(&mut *tx);
+            while let Some(body) = rows.try_next().await.map_err(backend_err)? {
+                sink(match which {
+                    0 => BackupRecord::Region(from_json(&body)?),
+                    1 => BackupRecord::Unit(from_json(&body)?),
+                    _ => BackupRecord::Category(from_json(&body)?),
+                })?;
+                n += 1;
+            }
+        }
+        {
+            let mut rows = sqlx::query("SELECT body, token_hash, password_hash FROM users ORDER BY id").fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await.map_err(backend_err)? {
+                let body: String = r.try_get("body").map_err(backend_err)?;
+                let credentials = Credentials { token_hash: r.try_get("token_hash").map_err(backend_err)?, password_hash: r.try_get("password_hash").map_err(backend_err)? };
+                sink(BackupRecord::User { user: from_json(&body)?, credentials })?;
+                n += 1;
+            }
+        }
+        {
+            let mut rows = sqlx::query("SELECT id, identity_key, name, phone, id_number, address, organisation, erased_at FROM persons ORDER BY id").fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await.map_err(backend_err)? {
+                sink(BackupRecord::Person(person_from_row(&r)?))?;
+                n += 1;
+            }
+        }
+        {
+            let mut rows = sqlx::query_scalar::<_, String>("SELECT state FROM cases ORDER BY id").fetch(&mut *tx);
+            while let Some(s) = rows.try_next().await.map_err(backend_err)? {
+                sink(BackupRecord::Case(Box::new(from_json(&s)?)))?;
+                n += 1;
+            }
+        }
+        {
+            let mut rows = sqlx::query("SELECT seq, case_id, at, actor, kind, payload, prev_hash, hash FROM events ORDER BY seq").fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await.map_err(backend_err)? {
+                sink(BackupRecord::Event(event_from_row(&r)?))?;
+                n += 1;
+            }
+        }
+        {
+            let rows: Vec<(i64, String, i64, String)> = sqlx::query_as("SELECT seq, hash, at, signature FROM checkpoints ORDER BY seq").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for (seq, hash, at, signature) in rows {
+                sink(BackupRecord::Checkpoint(Checkpoint { seq, hash, at: Timestamp(at), signature }))?;
+                n += 1;
+            }
+            let rows: Vec<(String, String, i64)> = sqlx::query_as("SELECT key, body_hash, case_id FROM idempotency ORDER BY key").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for (key, body_hash, case_id) in rows {
+                sink(BackupRecord::Idempotency { key, body_hash, case_id })?;
+                n += 1;
+            }
+        }
+        tx.rollback().await.map_err(backend_err)?;
+        Ok(n)
+    }
+
+    async fn import_snapshot(&self, records: Vec<BackupRecord>) -> Result<u64, StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let mut n = 0u64;
+        for rec in records {
+            match rec {
+                BackupRecord::Header { .. } => {}
+                BackupRecord::Region(r) => {
+                    sqlx::query("INSERT INTO regions (code, body) VALUES ($1, $2)").bind(r.code.as_str()).bind(to_json(&r)?).execute(&mut *tx).await.map_err(backend_err)?;
+                }
+                BackupRecord::Unit(u) => {
+                    sqlx::query("INSERT INTO units (id, body) VALUES ($1, $2)").bind(&u.id.0).bind(to_json(&u)?).execute(&mut *tx).await.map_err(backend_err)?;
+                }
+                BackupRecord::Category(c) => {
+                    sqlx::query("INSERT INTO categories (code, body) VALUES ($1, $2)").bind(&c.code).bind(to_json(&c)?).execute(&mut *tx).await.map_err(backend_err)?;
+                }
+                BackupRecord::User { user, credentials } => {
+                    sqlx::query("INSERT INTO users (id, body, token_hash, password_hash) VALUES ($1, $2, $3, $4)")
+                        .bind(&user.id)
+                        .bind(to_json(&user)?)
+                        .bind(&credentials.token_hash)
+                        .bind(&credentials.password_hash)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
+                BackupRecord::Person(p) => {
+                    sqlx::query("INSERT INTO persons (id, identity_key, name, phone, id_number, address, organisation, erased_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                        .bind(p.id)
+                        .bind(&p.identity_key)
+                        .bind(&p.name)
+                        .bind(&p.phone)
+                        .bind(&p.id_number)
+                        .bind(&p.address)
+                        .bind(p.organisation)
+                        .bind(ts(p.erased_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
+                BackupRecord::Case(c) => Self::write_case(&mut tx, &c, true).await?,
+                BackupRecord::Event(e) => {
+                    sqlx::query("INSERT INTO events (seq, case_id, at, actor, kind, payload, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                        .bind(e.seq)
+                        .bind(e.case_id)
+                        .bind(e.at.0)
+                        .bind(&e.actor)
+                        .bind(&e.kind)
+                        .bind(&e.payload)
+                        .bind(&e.prev_hash)
+                        .bind(&e.hash)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                    if e.seq > head.0 {
+                        head = (e.seq, e.hash.clone());
+                    }
+                }
+                BackupRecord::Checkpoint(c) => {
+                    sqlx::query("INSERT INTO checkpoints (seq, hash, at, signature) VALUES ($1, $2, $3, $4)").bind(c.seq).bind(&c.hash).bind(c.at.0).bind(&c.signature).execute(&mut *tx).await.map_err(backend_err)?;
+                }
+                BackupRecord::Idempotency { key, body_hash, case_id } => {
+                    sqlx::query("INSERT INTO idempotency (key, body_hash, case_id) VALUES ($1, $2, $3)").bind(key).bind(body_hash).bind(case_id).execute(&mut *tx).await.map_err(backend_err)?;
+                }
+            }
+            n += 1;
+        }
+        Self::finish_write(tx, head).await?;
+        Ok(n)
+    }
+
+    async fn is_empty(&self) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM events) + (SELECT COUNT(*) FROM regions) + (SELECT COUNT(*) FROM cases)").fetch_one(&self.pool).await.map_err(backend_err)?;
+        Ok(n == 0)
+    }
+}

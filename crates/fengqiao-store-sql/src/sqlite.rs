@@ -1,0 +1,48 @@
+//! SQLite: one file under the data folder, WAL with `synchronous=FULL`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::backend_err;
+use fengqiao_store::StoreError;
+
+type DB = sqlx::Sqlite;
+const BACKEND: &str = "sqlite";
+const MIGRATIONS: crate::Migrations = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+/// SQLite gives a read transaction a snapshot from its first read; nothing to set.
+const SNAPSHOT_BEGIN: Option<&str> = None;
+const MIGRATION_LOCK: Option<&str> = None;
+
+impl SqlStore {
+    pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(backend_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await
+            .map_err(backend_err)?;
+        let store = SqlStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// An online, consistent copy of the database file (`VACUUM INTO`).
+    pub async fn vacuum_into(&self, path: &str) -> Result<(), StoreError> {
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+}
+
+include!("common.rs");

@@ -1,0 +1,174 @@
+//! Values that cross the storage boundary.
+
+use fengqiao_domain::audit::{Checkpoint, StoredEvent};
+use fengqiao_domain::case::NewCase;
+use fengqiao_domain::{
+    Actor, Case, Category, DomainError, Region, Role, Timestamp, Unit, UnitId, User,
+};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// Optimistic concurrency: the case changed since the caller read it.
+    #[error(
+        "the case was changed by someone else (now at version {current}); reload and try again"
+    )]
+    Conflict { current: i64 },
+    #[error("this Idempotency-Key was already used with a different request body")]
+    IdempotencyMismatch,
+    #[error("{0}")]
+    Domain(#[from] DomainError),
+    #[error("the store is not empty; restore needs an empty database")]
+    NotEmpty,
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// Which cases a reader may see. Built from the actor, never from request parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    /// The CLI and background jobs running as the operator.
+    All,
+    /// Every case whose region lies in the subtree with this code prefix.
+    Region { prefix: String },
+    /// Cases the unit leads or co-handles.
+    Unit { unit: UnitId },
+    /// Sees nothing (a role with no case access).
+    Nothing,
+}
+
+impl Scope {
+    pub fn for_actor(actor: &Actor) -> Scope {
+        match actor {
+            Actor::System { .. } => Scope::All,
+            Actor::Resident => Scope::Nothing,
+            Actor::User {
+                role,
+                unit,
+                jurisdiction,
+                ..
+            } => match role {
+                Role::Handler | Role::Mediator => match unit {
+                    Some(u) => Scope::Unit { unit: u.clone() },
+                    None => Scope::Nothing,
+                },
+                Role::Intake | Role::Supervisor | Role::Admin => Scope::Region {
+                    prefix: jurisdiction.prefix().to_string(),
+                },
+            },
+        }
+    }
+
+    /// The half-open code range `[lo, hi)` for a prefix: an index range scan on both backends.
+    pub fn prefix_range(prefix: &str) -> (String, String) {
+        let mut hi = prefix.to_string();
+        hi.push('~');
+        (prefix.to_string(), hi)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaseFilter {
+    pub status: Option<String>,
+    pub category: Option<String>,
+    /// A region code: cases in its subtree.
+    pub region: Option<String>,
+    pub lead_unit: Option<String>,
+    pub channel: Option<String>,
+    pub urgency: Option<String>,
+    pub created_from: Option<Timestamp>,
+    pub created_to: Option<Timestamp>,
+    /// Open cases whose handling deadline has passed at this time.
+    pub overdue_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Page {
+    pub after: Option<i64>,
+    pub limit: i64,
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FactsFilter {
+    pub region: Option<String>,
+    pub unit: Option<String>,
+    pub category: Option<String>,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    /// How far past `to` a later case may fall and still make a closure a repeat.
+    pub repeat_window_ms: i64,
+}
+
+/// Secrets of an account, stored hashed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Credentials {
+    /// SHA-256 (hex) of the API token; tokens are long random strings, so a fast hash is right.
+    pub token_hash: Option<String>,
+    /// A PHC string (argon2id) for password sign-in.
+    pub password_hash: Option<String>,
+}
+
+/// A person's stored details. `None` everywhere once erased.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    pub id: i64,
+    pub identity_key: Option<String>,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub id_number: Option<String>,
+    pub address: Option<String>,
+    pub organisation: bool,
+    pub erased_at: Option<Timestamp>,
+}
+
+/// One case to create.
+#[derive(Debug, Clone)]
+pub struct CreateCase {
+    pub new: NewCase,
+    pub tracking_code: fengqiao_domain::TrackingCode,
+    pub at: Timestamp,
+    pub actor: String,
+    /// The client's key and the SHA-256 of the request body it came with.
+    pub idempotency: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub case: Case,
+    /// True when an earlier request with the same Idempotency-Key made this case.
+    pub replayed: bool,
+}
+
+/// One record of a backup file (JSON Lines, one record per line, in this order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum BackupRecord {
+    Header {
+        format: u32,
+        backend: String,
+        head_seq: i64,
+        head_hash: String,
+    },
+    Region(Region),
+    Unit(Unit),
+    Category(Category),
+    User {
+        user: User,
+        credentials: Credentials,
+    },
+    Person(Person),
+    Case(Box<Case>),
+    Event(StoredEvent),
+    Checkpoint(Checkpoint),
+    Idempotency {
+        key: String,
+        body_hash: String,
+        case_id: i64,
+    },
+}
+
+pub const BACKUP_FORMAT: u32 = 1;
