@@ -227,6 +227,10 @@ pub struct Case {
     pub closure_flag: Option<ClosureFlag>,
     /// The worst of the latest ratings of every party asked, at closure.
     pub final_rating: Option<Rating>,
+    /// The worst rating given at the first return visit, before any rework or reopening:
+    /// what the satisfaction rate counts, since a case only closes once ratings are good.
+    #[serde(default)]
+    pub first_rating: Option<Rating>,
     pub transfers: u32,
     pub escalations: u32,
     pub reworks: u32,

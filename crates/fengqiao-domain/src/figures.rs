@@ -31,6 +31,7 @@ pub struct CaseFacts {
     pub reopens: u32,
     pub was_deferred: bool,
     pub final_rating: Option<Rating>,
+    pub first_rating: Option<Rating>,
     pub closure_flag: Option<ClosureFlag>,
     /// The reporter and parties (person ids; one id per identity key).
     pub persons: Vec<i64>,

@@ -373,6 +373,7 @@ impl Case {
             visits: Vec::new(),
             closure_flag: None,
             final_rating: None,
+            first_rating: None,
             transfers: 0,
             escalations: 0,
             reworks: 0,
@@ -926,6 +927,12 @@ impl Case {
             EventKind::Verified { .. } => {}
             EventKind::VisitRecorded { visit } => {
                 self.status = S::ReturnVisit;
+                if let Some(r) = visit.rating
+                    && self.reworks == 0
+                    && self.reopens == 0
+                {
+                    self.first_rating = Some(self.first_rating.map_or(r, |f| f.max(r)));
+                }
                 self.visits.push(visit.clone());
             }
             EventKind::Reworked { .. } => {

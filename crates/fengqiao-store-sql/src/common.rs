@@ -90,10 +90,10 @@ impl SqlStore {
     async fn write_case(tx: &mut Tx<'_>, c: &Case, insert: bool) -> Result<(), StoreError> {
         let state = to_json(c)?;
         let sql = if insert {
-            "INSERT INTO cases (id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, state)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+            "INSERT INTO cases (id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, state, first_rating)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
         } else {
-            "UPDATE cases SET tracking_code = $2, version = $3, status = $4, category = $5, channel = $6, urgency = $7, region = $8, lead_unit = $9, created_at = $10, dispatched_at = $11, accepted_at = $12, resolved_at = $13, closed_at = $14, response_due = $15, handling_due = $16, visit_due = $17, first_tier = $18, escalations = $19, reworks = $20, reopens = $21, was_deferred = $22, final_rating = $23, closure_flag = $24, state = $25 WHERE id = $1"
+            "UPDATE cases SET tracking_code = $2, version = $3, status = $4, category = $5, channel = $6, urgency = $7, region = $8, lead_unit = $9, created_at = $10, dispatched_at = $11, accepted_at = $12, resolved_at = $13, closed_at = $14, response_due = $15, handling_due = $16, visit_due = $17, first_tier = $18, escalations = $19, reworks = $20, reopens = $21, was_deferred = $22, final_rating = $23, closure_flag = $24, state = $25, first_rating = $26 WHERE id = $1"
         };
         sqlx::query(sql)
             .bind(c.id.0)
@@ -121,6 +121,7 @@ impl SqlStore {
             .bind(c.final_rating.map(|r| r.as_str()))
             .bind(c.closure_flag.map(|f| f.as_str()))
             .bind(state)
+            .bind(c.first_rating.map(|r| r.as_str()))
             .execute(&mut **tx)
             .await
             .map_err(backend_err)?;
@@ -485,7 +486,7 @@ impl fengqiao_store::Store for SqlStore {
     }
 
     async fn case_facts(&self, scope: &Scope, f: &FactsFilter) -> Result<(Vec<CaseFacts>, Vec<LaterCase>), StoreError> {
-        let cols = "id, category, region, lead_unit, status, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag";
+        let cols = "id, category, region, lead_unit, status, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, first_rating, closure_flag";
         let mut q = QueryBuilder::<DB>::new(format!("SELECT {cols} FROM cases WHERE dispatched_at >= "));
         q.push_bind(f.from.0).push(" AND dispatched_at < ").push_bind(f.to.0);
         push_scope(&mut q, scope, "id", "region");
@@ -505,6 +506,7 @@ impl fengqiao_store::Store for SqlStore {
             let tier: String = r.try_get("first_tier").map_err(backend_err)?;
             let rating: Option<String> = r.try_get("final_rating").map_err(backend_err)?;
             let flag: Option<String> = r.try_get("closure_flag").map_err(backend_err)?;
+            let first: Option<String> = r.try_get("first_rating").map_err(backend_err)?;
             cohort.push(CaseFacts {
                 id: CaseId(r.try_get("id").map_err(backend_err)?),
                 category: r.try_get("category").map_err(backend_err)?,
@@ -525,6 +527,7 @@ impl fengqiao_store::Store for SqlStore {
                 reopens: r.try_get::<i64, _>("reopens").map_err(backend_err)? as u32,
                 was_deferred: r.try_get("was_deferred").map_err(backend_err)?,
                 final_rating: rating.as_deref().map(|s| fengqiao_domain::Rating::parse(s).ok_or_else(|| bad("final_rating"))).transpose()?,
+                first_rating: first.as_deref().map(|s| fengqiao_domain::Rating::parse(s).ok_or_else(|| bad("first_rating"))).transpose()?,
                 closure_flag: flag.as_deref().map(|s| fengqiao_domain::ClosureFlag::parse(s).ok_or_else(|| bad("closure_flag"))).transpose()?,
                 persons: Vec::new(),
             });

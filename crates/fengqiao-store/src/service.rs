@@ -114,7 +114,7 @@ pub struct Service {
 /// 60 random bits from the operating system's generator.
 pub fn new_tracking_code() -> TrackingCode {
     let mut b = [0u8; 8];
-    rand::rng().fill_bytes(&mut b);
+    rand::thread_rng().fill_bytes(&mut b);
     TrackingCode::from_random(b)
 }
 

@@ -1,1 +1,52 @@
-//! placeholder
+//! The HTTP layer: the JSON API under `/api/v1`, resident tracking, `/healthz` and
+//! `/metrics`. The only crate that knows HTTP; it turns requests into domain values, calls
+//! the [`Service`], and maps every error to one JSON shape with a stable code.
+
+mod api;
+mod auth;
+mod error;
+mod metrics;
+
+use std::sync::Arc;
+
+use axum::Router;
+use fengqiao_store::Service;
+
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    pub svc: Arc<Service>,
+    pub metrics: Arc<Metrics>,
+    /// The deployment's time zone: dates in queries are local dates there.
+    pub tz: jiff::tz::TimeZone,
+}
+
+impl AppState {
+    pub fn new(svc: Arc<Service>, tz: jiff::tz::TimeZone) -> AppState {
+        AppState {
+            svc,
+            metrics: Arc::new(Metrics::default()),
+            tz,
+        }
+    }
+}
+
+/// The whole application as a router, for `serve` and for tests (`tower::ServiceExt::oneshot`).
+pub fn router(state: AppState) -> Router {
+    api::routes(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
+        .with_state(state)
+}
+
+/// Hex SHA-256 of an API token, as stored.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}

@@ -1,1 +1,306 @@
-fn main() {}
+//! The `fengqiao` command line. Data goes to stdout; progress and logs go to stderr.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+use clap::{Parser, Subcommand};
+use fengqiao::{Config, demo};
+
+#[derive(Parser)]
+#[command(
+    name = "fengqiao",
+    version,
+    about = "One intake, routing, joint handling and follow-up for residents' requests and disputes."
+)]
+struct Cli {
+    /// Configuration file (default: DATA/fengqiao.toml when present).
+    #[arg(long, global = true, env = "FENGQIAO_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data folder: the SQLite database, the audit key and checkpoints.
+    #[arg(long, global = true, env = "FENGQIAO_DATA")]
+    data: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB (default: SQLite in the data folder).
+    #[arg(
+        long,
+        global = true,
+        env = "FENGQIAO_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Set up a new deployment: the county, the built-in categories and an administrator.
+    /// Prints the administrator's API token as the last word of its output.
+    Init {
+        /// The county's 12-digit statistical division code (e.g. 330681000000).
+        #[arg(long)]
+        county_code: String,
+        #[arg(long)]
+        county_name: String,
+    },
+    /// Generate a realistic synthetic county (if the store is empty) and serve it.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Data size: 1.0 is about 30,000 cases over the past year.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        #[arg(long, default_value_t = 20240622)]
+        seed: u64,
+        /// Generate only; do not serve.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Create cases from a CSV (header: category, description, region, lat, lon, address,
+    /// urgency, severity, channel, title, reporter_name, reporter_phone) or JSON Lines file
+    /// of drafts. Every row is checked first; one bad row and nothing is imported.
+    Import {
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Input file, or - for standard input.
+        file: String,
+    },
+    /// Write every case (without personal data) as CSV or JSON Lines to standard output.
+    Export {
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Only cases in this region's subtree.
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// The tamper-evident log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCmd,
+    },
+    /// Write an online, consistent backup (JSON Lines) to FILE, or - for standard output.
+    Backup { file: String },
+    /// Load a backup into an empty store.
+    Restore { file: String },
+    /// Add or update a staff account and print its new API token (last word of the output).
+    User {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        /// intake, handler, mediator, supervisor or admin.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        unit: Option<String>,
+        /// The region code whose subtree the user works in.
+        #[arg(long)]
+        jurisdiction: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Check the whole chain and every signed checkpoint; exit 1 and name the first bad event.
+    Verify,
+    /// Sign the current head of the chain now.
+    Checkpoint,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FENGQIAO_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,fengqiao=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut cfg = Config::load(cli.config.as_deref(), cli.data.as_deref())?;
+    if let Some(url) = cli.database_url {
+        cfg.database_url = url;
+    }
+    let svc = fengqiao::open(&cfg).await?;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout());
+    match cli.command {
+        Cmd::Serve { listen } => fengqiao::serve(svc, &cfg, &listen).await?,
+        Cmd::Init {
+            county_code,
+            county_name,
+        } => {
+            let token = fengqiao::init(&svc, &county_code, &county_name).await?;
+            writeln!(
+                stdout,
+                "initialised {} ({county_name}) in {}",
+                county_code,
+                cfg.data.display()
+            )?;
+            writeln!(stdout, "administrator API token: {token}")?;
+        }
+        Cmd::Demo {
+            listen,
+            scale,
+            seed,
+            no_serve,
+        } => {
+            if !(0.0001..=100.0).contains(&scale) {
+                return Err(anyhow!("--scale must be between 0.0001 and 100"));
+            }
+            if svc.store.is_empty().await.map_err(|e| anyhow!("{e}"))? {
+                let started = std::time::Instant::now();
+                let now = svc.now();
+                let n = fengqiao::load_demo(&svc, &demo::DemoOptions { seed, scale, now }, false)
+                    .await?;
+                eprintln!(
+                    "generated a county with {n} cases in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+            } else {
+                eprintln!("using the data already in {}", cfg.data.display());
+            }
+            eprintln!("demo logins (API tokens; send as Authorization: Bearer TOKEN):");
+            for (who, what) in [
+                ("admin", "administrator"),
+                ("county-supervisor", "county supervisor"),
+                ("town03-intake", "town intake desk"),
+                ("town03-police", "police station handler"),
+            ] {
+                eprintln!("  {what:<24} demo-{who}");
+            }
+            if !no_serve {
+                fengqiao::serve(svc, &cfg, &listen).await?;
+            }
+        }
+        Cmd::Import { format, file } => {
+            let input: Box<dyn std::io::Read> = if file == "-" {
+                Box::new(std::io::stdin())
+            } else {
+                Box::new(std::fs::File::open(&file).with_context(|| format!("opening {file}"))?)
+            };
+            let n = fengqiao::import(&svc, &format, input, &mut std::io::stderr()).await?;
+            writeln!(stdout, "imported {n} cases")?;
+        }
+        Cmd::Export { format, region } => {
+            let filter = fengqiao_store::CaseFilter {
+                region,
+                ..Default::default()
+            };
+            let n = fengqiao::export(&svc, &format, &filter, &mut stdout).await?;
+            eprintln!("exported {n} cases");
+        }
+        Cmd::Audit {
+            command: AuditCmd::Verify,
+        } => {
+            if !fengqiao::audit_verify(&svc, &mut stdout).await? {
+                stdout.flush()?;
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Cmd::Audit {
+            command: AuditCmd::Checkpoint,
+        } => match svc.checkpoint().await.map_err(|e| anyhow!("{e}"))? {
+            Some(cp) => writeln!(
+                stdout,
+                "signed the chain head at seq {}: {}",
+                cp.seq, cp.hash
+            )?,
+            None => writeln!(stdout, "the log is empty; nothing to sign")?,
+        },
+        Cmd::Backup { file } => {
+            let n = if file == "-" {
+                fengqiao::backup(&svc, &mut stdout).await?
+            } else {
+                // Write beside the target and rename, so a failed backup never leaves a
+                // truncated file under the real name.
+                let tmp = format!("{file}.partial");
+                let mut w = std::io::BufWriter::new(
+                    std::fs::File::create(&tmp).with_context(|| format!("creating {tmp}"))?,
+                );
+                let n = fengqiao::backup(&svc, &mut w).await?;
+                w.into_inner().map_err(|e| anyhow!("{e}"))?.sync_all()?;
+                std::fs::rename(&tmp, &file)?;
+                n
+            };
+            eprintln!("backed up {n} records");
+        }
+        Cmd::Restore { file } => {
+            let input = std::io::BufReader::new(
+                std::fs::File::open(&file).with_context(|| format!("opening {file}"))?,
+            );
+            let n = fengqiao::restore(&svc, input).await?;
+            writeln!(stdout, "restored {n} records")?;
+        }
+        Cmd::User {
+            id,
+            name,
+            role,
+            unit,
+            jurisdiction,
+        } => {
+            let role = fengqiao_domain::Role::parse(&role).ok_or_else(|| {
+                anyhow!("--role must be intake, handler, mediator, supervisor or admin")
+            })?;
+            let jurisdiction = fengqiao_domain::RegionCode::parse(&jurisdiction)
+                .map_err(|e| anyhow!("--jurisdiction: {}", e.message))?;
+            let r = svc.reference();
+            if !r.regions.contains_key(jurisdiction.as_str()) {
+                return Err(anyhow!("--jurisdiction: no region {jurisdiction}"));
+            }
+            if let Some(u) = &unit
+                && !r.units.contains_key(u)
+            {
+                return Err(anyhow!("--unit: no unit '{u}'"));
+            }
+            if role.handles() && unit.is_none() {
+                return Err(anyhow!("a {} needs --unit", role.as_str()));
+            }
+            let token = fengqiao::new_token();
+            let user = fengqiao_domain::User {
+                id: id.clone(),
+                name,
+                role,
+                unit: unit.map(fengqiao_domain::UnitId),
+                jurisdiction,
+            };
+            svc.store
+                .put_user(
+                    &user,
+                    &demo::Demo::credentials(&token),
+                    "system:cli",
+                    svc.now(),
+                )
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            writeln!(stdout, "user {id} saved; API token: {token}")?;
+        }
+    }
+    stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -38,6 +38,7 @@ CREATE TABLE cases (
     reopens BIGINT NOT NULL,
     was_deferred BOOLEAN NOT NULL,
     final_rating TEXT,
+    first_rating TEXT,
     closure_flag TEXT,
     state TEXT NOT NULL
 );

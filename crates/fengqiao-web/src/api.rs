@@ -1,0 +1,580 @@
+//! `/api/v1`: cases, their timelines and transitions, figures, reference data, and the
+//! resident-facing submission and tracking endpoints.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use fengqiao_domain::case::CaseDraft;
+use fengqiao_domain::figures::Figures;
+use fengqiao_domain::person::mask;
+use fengqiao_domain::{Actor, Case, CaseId, Channel, Command, Timestamp, TrackingCode};
+use fengqiao_store::{CaseFilter, FactsFilter, Page, Person, Scope};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use crate::auth::Staff;
+use crate::{ApiError, AppState};
+
+pub fn routes(_state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/cases", post(create_case).get(list_cases))
+        .route("/api/v1/cases/{id}", get(get_case))
+        .route("/api/v1/cases/{id}/timeline", get(timeline))
+        .route("/api/v1/cases/{id}/transitions/{action}", post(transition))
+        .route("/api/v1/figures", get(figures))
+        .route("/api/v1/categories", get(categories))
+        .route("/api/v1/regions", get(regions))
+        .route("/api/v1/units", get(units))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/public/cases", post(public_create))
+        .route("/api/v1/public/track/{code}", get(track))
+}
+
+/// JSON body extractor whose rejections use our error shape.
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                e.body_text(),
+            )),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                e.body_text(),
+            )),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send Content-Type: application/json",
+            )),
+            Err(JsonRejection::BytesRejection(e)) => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                e.body_text(),
+            )),
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+async fn healthz(State(st): State<AppState>) -> Response {
+    match st.svc.store.audit_head().await {
+        Ok((seq, _)) => {
+            Json(json!({ "status": "ok", "backend": st.svc.store.backend(), "events": seq }))
+                .into_response()
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    let head = st
+        .svc
+        .store
+        .audit_head()
+        .await
+        .map(|h| h.0 as f64)
+        .unwrap_or(-1.0);
+    let body = st
+        .metrics
+        .render(&[("fengqiao_audit_events", "Events in the audit log.", head)]);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// A person as a given viewer may see them.
+#[derive(Serialize)]
+struct PersonView {
+    id: i64,
+    name: Option<String>,
+    phone: Option<String>,
+    id_number: Option<String>,
+    address: Option<String>,
+    organisation: bool,
+    erased: bool,
+}
+
+fn person_view(p: Person, unmasked: bool) -> PersonView {
+    let m = |o: Option<String>| if unmasked { o } else { o.map(|s| mask(&s)) };
+    PersonView {
+        id: p.id,
+        name: if unmasked {
+            p.name
+        } else {
+            p.name
+                .map(|n| n.chars().take(1).chain("*".chars()).collect())
+        },
+        phone: m(p.phone),
+        id_number: m(p.id_number),
+        address: if unmasked { p.address } else { None },
+        organisation: p.organisation,
+        erased: p.erased_at.is_some(),
+    }
+}
+
+#[derive(Serialize)]
+struct CaseView {
+    #[serde(flatten)]
+    case: Case,
+    people: Vec<PersonView>,
+}
+
+async fn case_view(st: &AppState, actor: &Actor, case: Case) -> Result<CaseView, ApiError> {
+    let ids: Vec<i64> = case
+        .reporter
+        .iter()
+        .copied()
+        .chain(case.parties.iter().map(|p| p.person_id))
+        .collect();
+    let unmasked = actor.role().is_some_and(|r| r.sees_personal_data());
+    let people = st
+        .svc
+        .store
+        .persons(&ids)
+        .await?
+        .into_iter()
+        .map(|p| person_view(p, unmasked))
+        .collect();
+    Ok(CaseView { case, people })
+}
+
+fn body_hash<T: Serialize>(v: &T) -> String {
+    hex::encode(sha2::Sha256::digest(
+        serde_json::to_vec(v).unwrap_or_default(),
+    ))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => {
+            let k = v
+                .to_str()
+                .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?
+                .trim();
+            if k.is_empty() || k.len() > 200 {
+                return Err(ApiError::invalid("Idempotency-Key", "1 to 200 characters"));
+            }
+            Ok(Some(k.to_string()))
+        }
+    }
+}
+
+async fn create_case(
+    State(st): State<AppState>,
+    staff: Staff,
+    headers: HeaderMap,
+    ApiJson(draft): ApiJson<CaseDraft>,
+) -> Result<Response, ApiError> {
+    // Keys are per user, so two clients cannot collide on the same key.
+    let idem =
+        idempotency_key(&headers)?.map(|k| (format!("{}:{k}", staff.user.id), body_hash(&draft)));
+    let created = st
+        .svc
+        .create(draft, &staff.actor, Channel::Counter, idem)
+        .await?;
+    let status = if created.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let view = case_view(&st, &staff.actor, created.case).await?;
+    Ok((
+        status,
+        [("location", format!("/api/v1/cases/{}", view.case.id.0))],
+        Json(view),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    limit: Option<i64>,
+    after: Option<i64>,
+    order: Option<String>,
+    status: Option<String>,
+    category: Option<String>,
+    region: Option<String>,
+    lead_unit: Option<String>,
+    channel: Option<String>,
+    urgency: Option<String>,
+    created_from: Option<String>,
+    created_to: Option<String>,
+    overdue: Option<bool>,
+}
+
+fn parse_time(field: &str, s: &str, tz: &jiff::tz::TimeZone) -> Result<Timestamp, ApiError> {
+    if let Some(t) = Timestamp::parse_rfc3339(s) {
+        return Ok(t);
+    }
+    let d: jiff::civil::Date = s.parse().map_err(|_| {
+        ApiError::invalid(field, "expected a date (YYYY-MM-DD) or an RFC 3339 time")
+    })?;
+    fengqiao_domain::clock::start_of_day(d, tz)
+        .ok_or_else(|| ApiError::invalid(field, "not a valid local date"))
+}
+
+async fn list_cases(
+    State(st): State<AppState>,
+    staff: Staff,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid("limit", "between 1 and 500"));
+    }
+    let descending = match q.order.as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => return Err(ApiError::invalid("order", "asc or desc")),
+    };
+    let check =
+        |field: &str, v: &Option<String>, ok: &dyn Fn(&str) -> bool| -> Result<(), ApiError> {
+            match v {
+                Some(s) if !ok(s) => Err(ApiError::invalid(field, format!("unknown value '{s}'"))),
+                _ => Ok(()),
+            }
+        };
+    check("status", &q.status, &|s| {
+        fengqiao_domain::Status::parse(s).is_some()
+    })?;
+    check("channel", &q.channel, &|s| Channel::parse(s).is_some())?;
+    check("urgency", &q.urgency, &|s| {
+        fengqiao_domain::Urgency::parse(s).is_some()
+    })?;
+    check("region", &q.region, &|s| {
+        fengqiao_domain::RegionCode::parse(s).is_ok()
+    })?;
+    let filter = CaseFilter {
+        status: q.status,
+        category: q.category,
+        region: q.region,
+        lead_unit: q.lead_unit,
+        channel: q.channel,
+        urgency: q.urgency,
+        created_from: q
+            .created_from
+            .as_deref()
+            .map(|s| parse_time("created_from", s, &st.tz))
+            .transpose()?,
+        created_to: q
+            .created_to
+            .as_deref()
+            .map(|s| parse_time("created_to", s, &st.tz))
+            .transpose()?,
+        overdue_at: q.overdue.unwrap_or(false).then(|| st.svc.now()),
+    };
+    let scope = Scope::for_actor(&staff.actor);
+    let cases = st
+        .svc
+        .store
+        .list_cases(
+            &scope,
+            &filter,
+            &Page {
+                after: q.after,
+                limit,
+                descending,
+            },
+        )
+        .await?;
+    let next = if cases.len() as i64 == limit {
+        cases.last().map(|c| c.id.0)
+    } else {
+        None
+    };
+    let items: Vec<Value> = cases.iter().map(summary).collect();
+    Ok(Json(json!({ "items": items, "next_after": next })))
+}
+
+/// The list view of a case: no free text beyond the title, no people.
+fn summary(c: &Case) -> Value {
+    json!({
+        "id": c.id, "tracking_code": c.tracking_code, "title": c.title, "category": c.category,
+        "status": c.status, "urgency": c.urgency, "severity": c.severity, "tier": c.tier,
+        "channel": c.channel, "region": c.region, "lead_unit": c.lead_unit, "version": c.version,
+        "created_at": c.created_at, "handling_due": c.handling_due, "response_due": c.response_due,
+    })
+}
+
+fn case_id(id: &str) -> Result<CaseId, ApiError> {
+    // Anything but a positive integer is simply not a case: 404, like a guess.
+    id.parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .map(CaseId)
+        .ok_or_else(ApiError::not_found)
+}
+
+async fn get_case(
+    State(st): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> Result<Json<CaseView>, ApiError> {
+    let scope = Scope::for_actor(&staff.actor);
+    let case = st
+        .svc
+        .store
+        .case(&scope, case_id(&id)?)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(case_view(&st, &staff.actor, case).await?))
+}
+
+async fn timeline(
+    State(st): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let scope = Scope::for_actor(&staff.actor);
+    let events = st
+        .svc
+        .store
+        .case_events(&scope, case_id(&id)?)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let items: Vec<Value> = events
+        .into_iter()
+        .map(|e| {
+            let data: Value = serde_json::from_str(&e.payload).unwrap_or(Value::Null);
+            json!({ "seq": e.seq, "at": e.at, "at_local": e.at.to_rfc3339_in(&st.tz), "actor": e.actor, "kind": e.kind, "data": data, "hash": e.hash })
+        })
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
+
+async fn transition(
+    State(st): State<AppState>,
+    staff: Staff,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<CaseView>, ApiError> {
+    let id = case_id(&id)?;
+    let mut v: Value = if body.is_empty() {
+        json!({})
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?
+    };
+    let obj = v.as_object_mut().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "the body must be a JSON object",
+        )
+    })?;
+    // The expected version comes from If-Match or the body; without one, the last writer
+    // decides on fresh state.
+    let from_body = obj.remove("expected_version").and_then(|v| v.as_i64());
+    let from_header = headers
+        .get("if-match")
+        .and_then(|h| h.to_str().ok())
+        .map(|s| {
+            s.trim_matches('"')
+                .trim_start_matches("W/")
+                .trim_matches('"')
+        })
+        .map(|s| {
+            s.parse::<i64>()
+                .map_err(|_| ApiError::invalid("If-Match", "expected a case version number"))
+        })
+        .transpose()?;
+    obj.insert("action".into(), Value::String(action.clone()));
+    let cmd: Command = serde_json::from_value(v).map_err(|e| {
+        if e.to_string().contains("unknown variant") {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_action",
+                format!("no such transition '{action}'"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                e.to_string(),
+            )
+        }
+    })?;
+    let case = st
+        .svc
+        .act(&staff.actor, id, from_header.or(from_body), &cmd)
+        .await?;
+    Ok(Json(case_view(&st, &staff.actor, case).await?))
+}
+
+#[derive(Deserialize)]
+struct FiguresQuery {
+    region: Option<String>,
+    unit: Option<String>,
+    category: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn figures(
+    State(st): State<AppState>,
+    staff: Staff,
+    Query(q): Query<FiguresQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let now = st.svc.now();
+    let to = match &q.to {
+        Some(s) => parse_time("to", s, &st.tz)?,
+        None => now,
+    };
+    let from = match &q.from {
+        Some(s) => parse_time("from", s, &st.tz)?,
+        None => to.plus_ms(-30 * fengqiao_domain::clock::DAY_MS),
+    };
+    if from >= to {
+        return Err(ApiError::invalid("from", "must be before `to`"));
+    }
+    if let Some(r) = &q.region {
+        fengqiao_domain::RegionCode::parse(r)
+            .map_err(|e| ApiError::invalid("region", e.message))?;
+    }
+    let window = st.svc.config.figures.repeat_window_days as i64 * fengqiao_domain::clock::DAY_MS;
+    let filter = FactsFilter {
+        region: q.region.clone(),
+        unit: q.unit.clone(),
+        category: q.category.clone(),
+        from,
+        to,
+        repeat_window_ms: window,
+    };
+    let f: Figures = st.svc.figures(&staff.actor, &filter).await?;
+    Ok(Json(json!({
+        "period": { "from": from.to_rfc3339_in(&st.tz), "to": to.to_rfc3339_in(&st.tz) },
+        "region": q.region, "unit": q.unit, "category": q.category,
+        "figures": f,
+    })))
+}
+
+async fn categories(State(st): State<AppState>) -> Json<Value> {
+    let r = st.svc.reference();
+    let mut cats: Vec<_> = r.categories.values().cloned().collect();
+    cats.sort_by(|a, b| a.code.cmp(&b.code));
+    Json(json!({ "items": cats }))
+}
+
+async fn regions(State(st): State<AppState>, _staff: Staff) -> Json<Value> {
+    let r = st.svc.reference();
+    let mut regions: Vec<Value> = r.regions.values().map(|g| json!({ "code": g.code, "name": g.name, "name_en": g.name_en, "level": g.level(), "parent": g.code.parent(), "population": g.population, "centroid": g.centroid })).collect();
+    regions.sort_by(|a, b| a["code"].as_str().cmp(&b["code"].as_str()));
+    Json(json!({ "items": regions }))
+}
+
+async fn units(State(st): State<AppState>, _staff: Staff) -> Json<Value> {
+    let r = st.svc.reference();
+    let mut units: Vec<_> = r.units.values().cloned().collect();
+    units.sort_by(|a, b| a.id.cmp(&b.id));
+    Json(json!({ "items": units }))
+}
+
+async fn me(staff: Staff) -> Json<Value> {
+    Json(json!({ "user": staff.user }))
+}
+
+/// A resident's own submission: no login, channel `web`, the reporter's details kept private.
+async fn public_create(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(mut draft): ApiJson<CaseDraft>,
+) -> Result<Response, ApiError> {
+    // Residents cannot choose channel, urgency beyond the category's default, or severity.
+    draft.channel = None;
+    draft.severity = None;
+    let idem = idempotency_key(&headers)?.map(|k| (format!("public:{k}"), body_hash(&draft)));
+    let created = st
+        .svc
+        .create(draft, &Actor::Resident, Channel::Web, idem)
+        .await?;
+    let c = created.case;
+    let r = st.svc.reference();
+    let emergency = r
+        .categories
+        .get(&c.category)
+        .is_some_and(|cat| cat.emergency)
+        || c.urgency == fengqiao_domain::Urgency::Emergency;
+    let status = if created.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(json!({
+            "tracking_code": c.tracking_code,
+            "status": c.status,
+            "notice": if emergency { "如遇紧急情况请立即拨打110。If this is an emergency, call 110 now." } else { "已受理，请保存查询码。Received: keep your tracking code." },
+        })),
+    )
+        .into_response())
+}
+
+/// What a resident sees with their tracking code: status, public timeline, the unit, the
+/// deadline. Never another person's data, never staff names.
+async fn track(
+    State(st): State<AppState>,
+    Path(code): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let code = TrackingCode::parse(&code).ok_or_else(ApiError::not_found)?;
+    let c = st
+        .svc
+        .store
+        .case_by_tracking(&code)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let events = st
+        .svc
+        .store
+        .case_events(&Scope::All, c.id)
+        .await?
+        .unwrap_or_default();
+    let r = st.svc.reference();
+    let unit = c
+        .lead_unit
+        .as_ref()
+        .and_then(|u| r.units.get(&u.0))
+        .map(|u| json!({ "name": u.name, "name_en": u.name_en }));
+    let timeline: Vec<Value> = events
+        .iter()
+        .filter_map(|e| {
+            let kind: fengqiao_domain::EventKind = serde_json::from_str(&e.payload).ok()?;
+            kind.is_public()
+                .then(|| json!({ "at": e.at.to_rfc3339_in(&st.tz), "kind": e.kind }))
+        })
+        .collect();
+    Ok(Json(json!({
+        "tracking_code": c.tracking_code,
+        "category": c.category,
+        "status": c.status,
+        "created_at": c.created_at.to_rfc3339_in(&st.tz),
+        "handling_unit": unit,
+        "handling_due": c.handling_due.map(|d| d.to_rfc3339_in(&st.tz)),
+        "timeline": timeline,
+    })))
+}

@@ -1,0 +1,154 @@
+//! Configuration: defaults, then `fengqiao.toml` in the data folder (or `--config FILE`), then
+//! `FENGQIAO_*` environment variables, then command-line flags. One struct, read once.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub listen: String,
+    pub data: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means SQLite in the data folder.
+    pub database_url: String,
+    /// IANA time zone for deadlines, dates and reports.
+    pub time_zone: String,
+    /// The HMAC key that signs audit checkpoints; kept outside the database.
+    pub audit_key_file: Option<PathBuf>,
+    /// Sign the chain head after this many events.
+    pub checkpoint_every: i64,
+    pub unreachable_attempts: u32,
+    pub unreachable_min_channels: u32,
+    pub unreachable_min_span_hours: u32,
+    pub max_transfers: u32,
+    pub repeat_window_days: u32,
+    pub score_weights: Option<fengqiao_domain::figures::ScoreWeights>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let l = fengqiao_domain::LifecycleConfig::default();
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data: PathBuf::from("./data"),
+            database_url: String::new(),
+            time_zone: "Asia/Shanghai".into(),
+            audit_key_file: None,
+            checkpoint_every: 1000,
+            unreachable_attempts: l.unreachable_attempts,
+            unreachable_min_channels: l.unreachable_min_channels,
+            unreachable_min_span_hours: l.unreachable_min_span_hours,
+            max_transfers: l.max_transfers,
+            repeat_window_days: 90,
+            score_weights: None,
+        }
+    }
+}
+
+/// Secrets (a database password in the URL) never reach logs.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data", &self.data)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("time_zone", &self.time_zone)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+impl Config {
+    /// Reads the file (if any) and the environment. Flags are applied by the caller.
+    pub fn load(file: Option<&Path>, data_flag: Option<&Path>) -> anyhow::Result<Config> {
+        let data = data_flag
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("FENGQIAO_DATA").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let path = file
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| data.join("fengqiao.toml"));
+        let mut cfg = if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str::<Config>(&text).with_context(|| format!("in {}", path.display()))?
+        } else if file.is_some() {
+            bail!("config file {} does not exist", path.display());
+        } else {
+            Config::default()
+        };
+        cfg.data = data;
+        let env = |k: &str| {
+            std::env::var(format!("FENGQIAO_{k}"))
+                .ok()
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(v) = env("LISTEN") {
+            cfg.listen = v;
+        }
+        if let Some(v) = env("DATABASE_URL") {
+            cfg.database_url = v;
+        }
+        if let Some(v) = env("TIME_ZONE") {
+            cfg.time_zone = v;
+        }
+        if let Some(v) = env("AUDIT_KEY_FILE") {
+            cfg.audit_key_file = Some(PathBuf::from(v));
+        }
+        Ok(cfg)
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data.join("fengqiao.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    pub fn time_zone(&self) -> anyhow::Result<jiff::tz::TimeZone> {
+        jiff::tz::TimeZone::get(&self.time_zone)
+            .with_context(|| format!("unknown time zone '{}'", self.time_zone))
+    }
+
+    pub fn audit_key_path(&self) -> PathBuf {
+        self.audit_key_file
+            .clone()
+            .unwrap_or_else(|| self.data.join("audit.key"))
+    }
+
+    pub fn checkpoint_file(&self) -> PathBuf {
+        self.data.join("audit-checkpoints.jsonl")
+    }
+
+    pub fn service_config(&self, audit_key: Option<Vec<u8>>) -> fengqiao_store::ServiceConfig {
+        let mut figures = fengqiao_domain::figures::FiguresConfig {
+            repeat_window_days: self.repeat_window_days,
+            ..Default::default()
+        };
+        if let Some(w) = &self.score_weights {
+            figures.weights = w.clone();
+        }
+        fengqiao_store::ServiceConfig {
+            lifecycle: fengqiao_domain::LifecycleConfig {
+                unreachable_attempts: self.unreachable_attempts,
+                unreachable_min_channels: self.unreachable_min_channels,
+                unreachable_min_span_hours: self.unreachable_min_span_hours,
+                max_transfers: self.max_transfers,
+            },
+            figures,
+            checkpoint_every: self.checkpoint_every,
+            audit_key,
+            checkpoint_file: Some(self.checkpoint_file()),
+            max_batch: 256,
+        }
+    }
+}
