@@ -291,24 +291,24 @@ mod tests {
         let mut altered = ev.clone();
         altered[2].payload = "{\"n\":99}".into();
         assert!(matches!(
-            verify(&altered, &[cp.clone()]),
+            verify(&altered, std::slice::from_ref(&cp)),
             VerifyOutcome::Broken { seq: 3, .. }
         ));
         let mut deleted = ev.clone();
         deleted.remove(3);
         assert!(matches!(
-            verify(&deleted, &[cp.clone()]),
+            verify(&deleted, std::slice::from_ref(&cp)),
             VerifyOutcome::Broken { seq: 4, .. }
         ));
         let mut reordered = ev.clone();
         reordered.swap(1, 2);
         assert!(matches!(
-            verify(&reordered, &[cp.clone()]),
+            verify(&reordered, std::slice::from_ref(&cp)),
             VerifyOutcome::Broken { seq: 2, .. }
         ));
         let truncated = ev[..4].to_vec();
         assert!(matches!(
-            verify(&truncated, &[cp.clone()]),
+            verify(&truncated, std::slice::from_ref(&cp)),
             VerifyOutcome::Broken { seq: 6, .. }
         ));
         let forged = Checkpoint {

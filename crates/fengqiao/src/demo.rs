@@ -896,11 +896,12 @@ pub fn generate(opts: &DemoOptions) -> Demo {
             pick(&mut rng, kind.zh)
         };
         let name = |id: i64| persons[(id - 1) as usize].name.clone().unwrap_or_default();
+        let detail: &str = pick(&mut rng, kind.details);
         let text = tpl
             .replace("{v}", &v.name)
             .replace("{a}", &name(a))
             .replace("{b}", &name(b))
-            .replace("{x}", *pick(&mut rng, kind.details));
+            .replace("{x}", detail);
         let grid_codes: Vec<&Region> = regions
             .iter()
             .filter(|r| r.code.parent().as_ref() == Some(&v.code))
