@@ -896,7 +896,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
             pick(&mut rng, kind.zh)
         };
         let name = |id: i64| persons[(id - 1) as usize].name.clone().unwrap_or_default();
-        let detail: &str = pick(&mut rng, kind.details);
+        let detail: &str = kind.details[rng.gen_range(0..kind.details.len())];
         let text = tpl
             .replace("{v}", &v.name)
             .replace("{a}", &name(a))
