@@ -394,7 +394,12 @@ impl CaseDraft {
                 t
             }
             Some(t) => t,
-            None => description.chars().take(40).collect(),
+            None => description
+                .chars()
+                .take(40)
+                .collect::<String>()
+                .trim()
+                .to_string(),
         };
         let address = self
             .address

@@ -990,7 +990,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 point,
                 address: None,
             },
-            title: text.chars().take(40).collect(),
+            title: text.chars().take(40).collect::<String>().trim().to_string(),
             description: text,
             answers: match cat.code.as_str() {
                 "road_damage" => serde_json::from_str(r#"{"road_kind":"village"}"#).expect("valid"),

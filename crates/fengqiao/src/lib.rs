@@ -314,11 +314,36 @@ pub async fn backup(svc: &Service, out: &mut (impl Write + Send)) -> anyhow::Res
     Ok(n)
 }
 
-/// `fengqiao restore`: loads a backup into an empty store.
-pub async fn restore(svc: &Service, input: impl BufRead) -> anyhow::Result<u64> {
+/// `fengqiao restore`: loads a backup into an empty store. A first pass checks the header
+/// and that this deployment's audit key signed the backup's checkpoints, so a restore that
+/// could never verify is refused before anything is written.
+pub async fn restore(svc: &Service, path: &Path) -> anyhow::Result<u64> {
     if !svc.store.is_empty().await.map_err(err)? {
         bail!("restore needs an empty store; point --data or --database-url at a new one");
     }
+    let open = || -> anyhow::Result<std::io::BufReader<std::fs::File>> {
+        Ok(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
+        ))
+    };
+    let key = svc.config.audit_key.clone().unwrap_or_default();
+    for (i, line) in open()?.lines().enumerate() {
+        let line = line?;
+        if !line.contains("\"record\":\"checkpoint\"") {
+            continue;
+        }
+        let rec: BackupRecord =
+            serde_json::from_str(&line).with_context(|| format!("backup line {}", i + 1))?;
+        if let BackupRecord::Checkpoint(c) = rec
+            && !c.is_valid(&key)
+        {
+            bail!(
+                "the backup's checkpoints were signed with a different audit key: copy the source deployment's audit.key to {} before restoring",
+                "the data folder (or the file named by audit_key_file)"
+            );
+        }
+    }
+    let input = open()?;
     let pb = progress(0, "restore");
     let mut chunk = Vec::with_capacity(5000);
     let mut total = 0u64;
@@ -361,7 +386,8 @@ pub async fn restore(svc: &Service, input: impl BufRead) -> anyhow::Result<u64> 
     Ok(total)
 }
 
-pub const CSV_COLUMNS: [&str; 20] = [
+/// Export columns. `answers` holds the category's extra questions as a JSON object.
+pub const CSV_COLUMNS: [&str; 21] = [
     "id",
     "tracking_code",
     "created_at",
@@ -378,6 +404,7 @@ pub const CSV_COLUMNS: [&str; 20] = [
     "lead_unit",
     "title",
     "description",
+    "answers",
     "dispatched_at",
     "resolved_at",
     "closed_at",
@@ -441,6 +468,11 @@ pub async fn export(
                         .unwrap_or_default(),
                     c.title.clone(),
                     c.description.clone(),
+                    if c.answers.is_empty() {
+                        String::new()
+                    } else {
+                        serde_json::to_string(&c.answers)?
+                    },
                     t(c.dispatched_at),
                     t(c.resolved_at),
                     t(c.closed_at),
@@ -526,6 +558,11 @@ pub async fn import(
                         })
                         .transpose()
                 };
+                let answers = match get("answers") {
+                    None => Default::default(),
+                    Some(a) => serde_json::from_str(&a)
+                        .with_context(|| format!("row {}: answers must be a JSON object", i + 2))?,
+                };
                 let reporter = match (get("reporter_name"), get("reporter_phone")) {
                     (None, None) => None,
                     (name, phone) => Some(fengqiao_domain::PersonInput {
@@ -549,6 +586,7 @@ pub async fn import(
                         address: get("address"),
                         anonymous: reporter.is_none(),
                         reporter,
+                        answers,
                         ..Default::default()
                     },
                 ));

@@ -64,7 +64,7 @@ enum Cmd {
         no_serve: bool,
     },
     /// Create cases from a CSV (header: category, description, region, lat, lon, address,
-    /// urgency, severity, channel, title, reporter_name, reporter_phone) or JSON Lines file
+    /// urgency, severity, channel, title, answers, reporter_name, reporter_phone) or JSON Lines file
     /// of drafts. Every row is checked first; one bad row and nothing is imported.
     Import {
         #[arg(long, default_value = "csv")]
@@ -251,10 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("backed up {n} records");
         }
         Cmd::Restore { file } => {
-            let input = std::io::BufReader::new(
-                std::fs::File::open(&file).with_context(|| format!("opening {file}"))?,
-            );
-            let n = fengqiao::restore(&svc, input).await?;
+            let n = fengqiao::restore(&svc, std::path::Path::new(&file)).await?;
             writeln!(stdout, "restored {n} records")?;
         }
         Cmd::User {
