@@ -1,1 +1,170 @@
-fn main() {}
+//! Project automation: `cargo xtask test` (the whole suite), `cargo xtask bench` (performance
+//! against reference tools, reported as ratios), `cargo xtask crash` (SIGKILL under write
+//! load loses no acknowledged case) and `cargo xtask gen` (large data sets).
+
+mod bench;
+mod http;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context, bail};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("bench") => bench::run(&bench::Options {
+            smoke: flag("--smoke"),
+            scale: value("--scale").map(|s| s.parse()).transpose()?,
+            only: value("--only"),
+        }),
+        Some("crash") => bench::crash(flag("--smoke")),
+        Some("gen") => {
+            let scale: f64 = value("--scale").unwrap_or_else(|| "33.4".into()).parse()?;
+            let data = PathBuf::from(value("--data").context("--data DIR is required")?);
+            let bin = build_release()?;
+            bench::generate(&bin, &data, value("--database-url").as_deref(), scale)?;
+            Ok(())
+        }
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n  test                         run the whole test suite (PostgreSQL when reachable)\n  bench [--smoke] [--scale S] [--only NAME]\n                               benchmarks against the reference tools, as ratios\n  crash [--smoke]              SIGKILL the server under write load; check no acknowledged case is lost\n  gen --data DIR [--scale S] [--database-url URL]\n                               generate a county (scale 33.4 is about 1,000,000 cases)"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+pub fn ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// The PostgreSQL URL for tests: the one given, else the local server if it answers.
+pub fn postgres_url() -> Option<String> {
+    if let Ok(u) = std::env::var("FENGQIAO_TEST_POSTGRES_URL")
+        && !u.is_empty()
+    {
+        return Some(u);
+    }
+    let local = "127.0.0.1:5432";
+    let up = std::net::TcpStream::connect_timeout(
+        &local.parse().expect("valid address"),
+        std::time::Duration::from_millis(500),
+    )
+    .is_ok();
+    up.then(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+fn test() -> anyhow::Result<()> {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(root())
+        .args(["test", "--workspace", "--no-fail-fast"]);
+    match postgres_url() {
+        Some(url) => {
+            eprintln!(
+                "PostgreSQL: running the contract suite against {}",
+                redact(&url)
+            );
+            cmd.env("FENGQIAO_TEST_POSTGRES_URL", url);
+        }
+        None if ci() => {
+            bail!("CI=true but no PostgreSQL is reachable (set FENGQIAO_TEST_POSTGRES_URL)")
+        }
+        None => eprintln!(
+            "SKIP: PostgreSQL is not reachable on 127.0.0.1:5432 and FENGQIAO_TEST_POSTGRES_URL is unset; the contract suite runs on SQLite only"
+        ),
+    }
+    let status = cmd.status().context("running cargo test")?;
+    if !status.success() {
+        bail!("tests failed");
+    }
+    Ok(())
+}
+
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Builds the release binary and returns its path.
+pub fn build_release() -> anyhow::Result<PathBuf> {
+    let status = Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args(["build", "--release", "--quiet", "-p", "fengqiao"])
+        .status()?;
+    if !status.success() {
+        bail!("building fengqiao failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    Ok(target.join("release").join("fengqiao"))
+}
+
+/// A running `fengqiao serve`, killed on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    pub fn start(
+        bin: &Path,
+        data: &Path,
+        db_url: Option<&str>,
+        port: u16,
+    ) -> anyhow::Result<Server> {
+        let addr = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new(bin);
+        cmd.arg("--data")
+            .arg(data)
+            .args(["serve", "--listen", &addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .env("FENGQIAO_LOG", "error");
+        match db_url {
+            Some(u) => cmd.env("FENGQIAO_DATABASE_URL", u),
+            None => cmd.env_remove("FENGQIAO_DATABASE_URL"),
+        };
+        let child = cmd.spawn()?;
+        let s = Server { child, addr };
+        http::wait_ready(&s.addr, std::time::Duration::from_secs(60))?;
+        Ok(s)
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18089)
+}

@@ -15,7 +15,7 @@ pub mod contract;
 mod service;
 mod types;
 
-pub use service::{Reference, Service, ServiceConfig, new_tracking_code};
+pub use service::{CommitStats, Reference, Service, ServiceConfig, new_tracking_code};
 pub use types::*;
 
 use async_trait::async_trait;

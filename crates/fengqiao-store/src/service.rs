@@ -101,6 +101,15 @@ impl Reference {
 
 type Pending = (CreateCase, oneshot::Sender<Result<Created, StoreError>>);
 
+/// Group-commit counters, for `/metrics` and the intake benchmark.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    /// Transactions that created cases (one durable commit each).
+    pub batches: std::sync::atomic::AtomicU64,
+    /// Cases those transactions created.
+    pub cases: std::sync::atomic::AtomicU64,
+}
+
 pub struct Service {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
@@ -109,6 +118,7 @@ pub struct Service {
     queue: Mutex<Vec<Pending>>,
     flushing: tokio::sync::Mutex<()>,
     last_checkpoint: Mutex<i64>,
+    pub stats: CommitStats,
 }
 
 /// 60 random bits from the operating system's generator.
@@ -132,6 +142,7 @@ impl Service {
             queue: Mutex::new(Vec::new()),
             flushing: tokio::sync::Mutex::new(()),
             last_checkpoint: Mutex::new(0),
+            stats: CommitStats::default(),
         };
         svc.reload().await?;
         let last = svc
@@ -248,6 +259,12 @@ impl Service {
                 q.drain(..n).collect()
             };
             let (items, senders): (Vec<CreateCase>, Vec<_>) = batch.into_iter().unzip();
+            self.stats
+                .batches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.stats
+                .cases
+                .fetch_add(items.len() as u64, std::sync::atomic::Ordering::Relaxed);
             match self.store.create_cases(items).await {
                 Ok(results) => {
                     for (s, r) in senders.into_iter().zip(results) {

@@ -1,0 +1,464 @@
+//! Benchmarks. Each prints what it measured, against what, and the ratio or target; `--smoke`
+//! runs each once at a small scale so none of them rots (CI does this).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::http::Conn;
+use crate::{Server, build_release, ci, free_port, postgres_url, redact, root};
+
+pub struct Options {
+    pub smoke: bool,
+    pub scale: Option<f64>,
+    pub only: Option<String>,
+}
+
+fn bench_dir(name: &str) -> anyhow::Result<PathBuf> {
+    let d = root()
+        .join("target")
+        .join("bench")
+        .join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
+fn fq(bin: &Path, data: &Path, db_url: Option<&str>, args: &[&str]) -> anyhow::Result<String> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("--data")
+        .arg(data)
+        .args(args)
+        .env("FENGQIAO_LOG", "error");
+    match db_url {
+        Some(u) => cmd.env("FENGQIAO_DATABASE_URL", u),
+        None => cmd.env_remove("FENGQIAO_DATABASE_URL"),
+    };
+    let out = cmd.output()?;
+    if !out.status.success() {
+        bail!(
+            "fengqiao {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "MISS" }
+}
+
+pub fn run(o: &Options) -> anyhow::Result<()> {
+    let bin = build_release()?;
+    let want = |name: &str| o.only.as_deref().is_none_or(|x| x == name);
+    println!(
+        "machine: {} cores; fengqiao {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        if o.smoke {
+            "(smoke run: small scale, figures are not meaningful)"
+        } else {
+            ""
+        }
+    );
+    if want("intake") {
+        intake(&bin, o.smoke)?;
+    }
+    if want("queries") {
+        let scale = o.scale.unwrap_or(if o.smoke { 0.3 } else { 33.4 });
+        queries(&bin, scale, o.smoke)?;
+    }
+    Ok(())
+}
+
+/// A minimal loop committing one row per transaction with the same durability settings, on
+/// the same disk: the reference the group commit must beat.
+const SQLITE_LOOP: &str = r#"
+import sqlite3, sys, time, json
+path, seconds = sys.argv[1], float(sys.argv[2])
+db = sqlite3.connect(path, isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL")
+db.execute("PRAGMA synchronous=FULL")
+db.execute("CREATE TABLE IF NOT EXISTS cases (id INTEGER PRIMARY KEY, tracking_code TEXT UNIQUE, state TEXT NOT NULL)")
+body = json.dumps({"category": "noise", "description": "夜间施工噪声扰民，影响休息" * 3, "region": "330699101201"})
+n, start = 0, time.time()
+while time.time() - start < seconds:
+    db.execute("BEGIN")
+    db.execute("INSERT INTO cases (tracking_code, state) VALUES (?, ?)", ("T%012d" % n, body))
+    db.execute("COMMIT")
+    n += 1
+print(n / (time.time() - start))
+"#;
+
+fn intake(bin: &Path, smoke: bool) -> anyhow::Result<()> {
+    let seconds = if smoke { 2.0 } else { 10.0 };
+    let clients = 32;
+    let dir = bench_dir("intake")?;
+    let out = fq(
+        bin,
+        &dir,
+        None,
+        &[
+            "init",
+            "--county-code",
+            "330699000000",
+            "--county-name",
+            "Bench County",
+        ],
+    )?;
+    let token = out
+        .split_whitespace()
+        .last()
+        .context("init prints a token")?
+        .to_string();
+    // The reference loop first, on the same disk, before the server competes for it.
+    let reference = match Command::new("python3")
+        .arg("-c")
+        .arg(SQLITE_LOOP)
+        .arg(dir.join("reference.db"))
+        .arg(seconds.to_string())
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            Some(String::from_utf8_lossy(&out.stdout).trim().parse::<f64>()?)
+        }
+        _ if ci() => bail!("python3 with sqlite3 is needed for the intake reference loop"),
+        _ => {
+            println!("SKIP: intake reference loop (python3 with sqlite3 not found)");
+            None
+        }
+    };
+    let server = Server::start(bin, &dir, None, free_port())?;
+    let body = r#"{"category":"noise","description":"夜间施工噪声扰民，影响休息夜间施工噪声扰民，影响休息夜间施工噪声扰民，影响休息","region":"330699000000","address":"人民路1号"}"#;
+    let stop = Arc::new(AtomicBool::new(false));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let errors = Arc::new(Mutex::new(0u64));
+    let mut threads = Vec::new();
+    for _ in 0..clients {
+        let (stop, latencies, errors, addr, token) = (
+            stop.clone(),
+            latencies.clone(),
+            errors.clone(),
+            server.addr.clone(),
+            token.clone(),
+        );
+        threads.push(std::thread::spawn(move || {
+            let Ok(mut c) = Conn::open(&addr) else { return };
+            let auth = format!("Bearer {token}");
+            let mut mine = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                match c.request(
+                    "POST",
+                    "/api/v1/cases",
+                    &[("Authorization", &auth)],
+                    Some(body),
+                ) {
+                    Ok(r) if r.status == 201 => mine.push(t.elapsed().as_secs_f64() * 1000.0),
+                    _ => *errors.lock().expect("not poisoned") += 1,
+                }
+            }
+            latencies.lock().expect("not poisoned").extend(mine);
+        }));
+    }
+    // Warm-up is included: the server starts cold, as it would after a deploy.
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    let mut lat = latencies.lock().expect("not poisoned").clone();
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let rate = lat.len() as f64 / seconds;
+    let metrics = Conn::open(&server.addr)?
+        .request("GET", "/metrics", &[], None)?
+        .body;
+    let metric = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (commits, cases) = (
+        metric("fengqiao_intake_commits_total"),
+        metric("fengqiao_intake_cases_total"),
+    );
+    println!(
+        "\n== durable intake over HTTP (SQLite, WAL, synchronous=FULL; one WAL fsync per commit) =="
+    );
+    println!(
+        "clients {clients}, {seconds} s; errors {}",
+        errors.lock().expect("not poisoned")
+    );
+    println!(
+        "fengqiao: {rate:.0} cases/s, latency p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99)
+    );
+    println!(
+        "group commit: {commits:.0} commits for {cases:.0} cases = {:.1} cases per fsync'd commit",
+        if commits > 0.0 { cases / commits } else { 0.0 }
+    );
+    if let Some(r) = reference {
+        let ratio = rate / r;
+        println!(
+            "reference (python sqlite3, one case per transaction, same settings, same disk): {r:.0} cases/s"
+        );
+        println!(
+            "ratio {ratio:.1}x (target >= 3x): {}; p99 {:.1} ms (target < 50 ms): {}",
+            verdict(ratio >= 3.0),
+            percentile(&lat, 0.99),
+            verdict(percentile(&lat, 0.99) < 50.0)
+        );
+    }
+    if lat.is_empty() {
+        bail!("no case was created");
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Generates a county into `data` (SQLite) or the database at `db_url`.
+pub fn generate(
+    bin: &Path,
+    data: &Path,
+    db_url: Option<&str>,
+    scale: f64,
+) -> anyhow::Result<Duration> {
+    let t = Instant::now();
+    fq(
+        bin,
+        data,
+        db_url,
+        &["demo", "--no-serve", "--scale", &scale.to_string()],
+    )?;
+    Ok(t.elapsed())
+}
+
+fn timed(c: &mut Conn, path: &str, token: &str, n: usize) -> anyhow::Result<Vec<f64>> {
+    let auth = format!("Bearer {token}");
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = c.request("GET", path, &[("Authorization", &auth)], None)?;
+        if r.status != 200 {
+            bail!("GET {path}: {} {}", r.status, r.body);
+        }
+        v.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Ok(v)
+}
+
+fn fresh_pg_database(base: &str, name: &str) -> anyhow::Result<String> {
+    let run = |sql: &str| {
+        Command::new("psql")
+            .arg(base)
+            .args(["-q", "-c", sql])
+            .output()
+    };
+    run(&format!("DROP DATABASE IF EXISTS {name}"))?;
+    let out = run(&format!("CREATE DATABASE {name}"))?;
+    if !out.status.success() {
+        bail!(
+            "creating database {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (head, _) = base.rsplit_once('/').context("a database URL")?;
+    Ok(format!("{head}/{name}"))
+}
+
+fn queries(bin: &Path, scale: f64, smoke: bool) -> anyhow::Result<()> {
+    let mut backends: Vec<(&str, Option<String>)> = vec![("sqlite", None)];
+    match postgres_url() {
+        Some(base) if Command::new("psql").arg("--version").output().is_ok() => backends.push((
+            "postgres",
+            Some(fresh_pg_database(&base, "fengqiao_bench")?),
+        )),
+        _ if ci() => bail!("CI=true: the query benchmark needs PostgreSQL and psql"),
+        _ => println!("SKIP: query benchmark on PostgreSQL (not reachable, or psql missing)"),
+    }
+    let n = if smoke { 3 } else { 20 };
+    for (name, url) in backends {
+        let dir = bench_dir(&format!("queries-{name}"))?;
+        let took = generate(bin, &dir, url.as_deref(), scale)?;
+        let server = Server::start(bin, &dir, url.as_deref(), free_port())?;
+        let mut c = Conn::open(&server.addr)?;
+        let total: serde_count::Count = serde_count::count(&mut c)?;
+        println!(
+            "\n== queries on {name} ({} cases, generated in {:.0} s; {n} runs each, server time + loopback HTTP) ==",
+            total.0,
+            took.as_secs_f64()
+        );
+        let sup = "demo-county-supervisor";
+        let year = timed(&mut c, "/api/v1/figures?from=2000-01-01", sup, n)?;
+        println!(
+            "figures, county, whole year: p50 {:.0} ms, p95 {:.0} ms (target < 200 ms): {}",
+            percentile(&year, 0.5),
+            percentile(&year, 0.95),
+            verdict(percentile(&year, 0.95) < 200.0)
+        );
+        let list = timed(&mut c, "/api/v1/cases?limit=50", sup, n)?;
+        let filtered = timed(
+            &mut c,
+            "/api/v1/cases?limit=50&status=closed&region=330699103000",
+            sup,
+            n,
+        )?;
+        let deep = timed(&mut c, "/api/v1/cases?limit=50&after=5000", sup, n)?;
+        let town = timed(&mut c, "/api/v1/cases?limit=50", "demo-town03-intake", n)?;
+        for (what, v) in [
+            ("first page", &list),
+            ("filtered by status and town", &filtered),
+            ("keyset page after id 5000", &deep),
+            ("a town's intake desk (scoped)", &town),
+        ] {
+            println!(
+                "list, {what}: p50 {:.1} ms, p95 {:.1} ms (target < 50 ms): {}",
+                percentile(v, 0.5),
+                percentile(v, 0.95),
+                verdict(percentile(v, 0.95) < 50.0)
+            );
+        }
+        drop(server);
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Some(u) = url {
+            let _ = Command::new("psql")
+                .arg(postgres_url().unwrap_or(u))
+                .args(["-q", "-c", "DROP DATABASE IF EXISTS fengqiao_bench"])
+                .output();
+        }
+    }
+    Ok(())
+}
+
+/// Counting cases through the API (the audit head is a proxy that needs no JSON parser).
+mod serde_count {
+    pub struct Count(pub i64);
+    pub fn count(c: &mut crate::http::Conn) -> anyhow::Result<Count> {
+        let r = c.request(
+            "GET",
+            "/api/v1/cases?limit=1",
+            &[("Authorization", "Bearer demo-county-supervisor")],
+            None,
+        )?;
+        let id = r
+            .body
+            .split("\"id\":")
+            .nth(1)
+            .and_then(|s| s.split(|ch: char| !ch.is_ascii_digit()).next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        Ok(Count(id))
+    }
+}
+
+/// Kills the server with SIGKILL while clients write, restarts it, and checks that every
+/// case whose creation was acknowledged is there.
+pub fn crash(smoke: bool) -> anyhow::Result<()> {
+    let bin = build_release()?;
+    let mut backends: Vec<(&str, Option<String>)> = vec![("sqlite", None)];
+    match postgres_url() {
+        Some(base) if Command::new("psql").arg("--version").output().is_ok() => backends.push((
+            "postgres",
+            Some(fresh_pg_database(&base, "fengqiao_crash")?),
+        )),
+        _ if ci() => bail!("CI=true: the crash test needs PostgreSQL and psql"),
+        _ => println!("SKIP: crash test on PostgreSQL (not reachable, or psql missing)"),
+    }
+    let rounds = if smoke { 1 } else { 5 };
+    for (name, url) in backends {
+        let dir = bench_dir(&format!("crash-{name}"))?;
+        let out = fq(
+            &bin,
+            &dir,
+            url.as_deref(),
+            &[
+                "init",
+                "--county-code",
+                "330699000000",
+                "--county-name",
+                "Crash County",
+            ],
+        )?;
+        let token = out
+            .split_whitespace()
+            .last()
+            .context("a token")?
+            .to_string();
+        let mut acknowledged: Vec<String> = Vec::new();
+        for round in 0..rounds {
+            let mut server = Server::start(&bin, &dir, url.as_deref(), free_port())?;
+            let acks = Arc::new(Mutex::new(Vec::new()));
+            let mut threads = Vec::new();
+            for t in 0..16 {
+                let (acks, addr, token) = (acks.clone(), server.addr.clone(), token.clone());
+                threads.push(std::thread::spawn(move || {
+                    let Ok(mut c) = Conn::open(&addr) else { return };
+                    let auth = format!("Bearer {token}");
+                    for i in 0.. {
+                        let body = format!(r#"{{"category":"noise","description":"round {round} client {t} case {i}","region":"330699000000","address":"x"}}"#);
+                        match c.request("POST", "/api/v1/cases", &[("Authorization", &auth)], Some(&body)) {
+                            Ok(r) if r.status == 201 => {
+                                if let Some(code) = r.body.split("\"tracking_code\":\"").nth(1).and_then(|s| s.split('"').next()) {
+                                    acks.lock().expect("not poisoned").push(code.to_string());
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(_) => return, // the server is gone
+                        }
+                    }
+                }));
+            }
+            std::thread::sleep(Duration::from_millis(if smoke { 1500 } else { 3000 }));
+            server.kill(); // SIGKILL: no shutdown hook runs
+            for t in threads {
+                let _ = t.join();
+            }
+            acknowledged.extend(acks.lock().expect("not poisoned").drain(..));
+        }
+        let server = Server::start(&bin, &dir, url.as_deref(), free_port())?;
+        let mut c = Conn::open(&server.addr)?;
+        let mut lost = 0;
+        for code in &acknowledged {
+            if c.request("GET", &format!("/api/v1/public/track/{code}"), &[], None)?
+                .status
+                != 200
+            {
+                lost += 1;
+            }
+        }
+        drop(server);
+        let verify = fq(&bin, &dir, url.as_deref(), &["audit", "verify"])?;
+        println!(
+            "crash ({name}{}): {rounds} SIGKILLs under write load; {} acknowledged, {lost} lost; audit: {}",
+            url.as_deref()
+                .map(|u| format!(" {}", redact(u)))
+                .unwrap_or_default(),
+            acknowledged.len(),
+            verify.trim()
+        );
+        if lost > 0 || acknowledged.is_empty() {
+            bail!("{lost} acknowledged cases were lost on {name}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
