@@ -19,10 +19,7 @@ pub struct Options {
 }
 
 fn bench_dir(name: &str) -> anyhow::Result<PathBuf> {
-    let d = root()
-        .join("target")
-        .join("bench")
-        .join(format!("{name}-{}", std::process::id()));
+    let d = root().join("target").join("bench").join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d)?;
     Ok(d)
@@ -30,20 +27,14 @@ fn bench_dir(name: &str) -> anyhow::Result<PathBuf> {
 
 fn fq(bin: &Path, data: &Path, db_url: Option<&str>, args: &[&str]) -> anyhow::Result<String> {
     let mut cmd = Command::new(bin);
-    cmd.arg("--data")
-        .arg(data)
-        .args(args)
-        .env("FENGQIAO_LOG", "error");
+    cmd.arg("--data").arg(data).args(args).env("FENGQIAO_LOG", "error");
     match db_url {
         Some(u) => cmd.env("FENGQIAO_DATABASE_URL", u),
         None => cmd.env_remove("FENGQIAO_DATABASE_URL"),
     };
     let out = cmd.output()?;
     if !out.status.success() {
-        bail!(
-            "fengqiao {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("fengqiao {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -65,14 +56,8 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
     let want = |name: &str| o.only.as_deref().is_none_or(|x| x == name);
     println!(
         "machine: {} cores; fengqiao {}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        if o.smoke {
-            "(smoke run: small scale, figures are not meaningful)"
-        } else {
-            ""
-        }
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        if o.smoke { "(smoke run: small scale, figures are not meaningful)" } else { "" }
     );
     if want("intake") {
         intake(&bin, o.smoke)?;
@@ -107,34 +92,12 @@ fn intake(bin: &Path, smoke: bool) -> anyhow::Result<()> {
     let seconds = if smoke { 2.0 } else { 10.0 };
     let clients = 32;
     let dir = bench_dir("intake")?;
-    let out = fq(
-        bin,
-        &dir,
-        None,
-        &[
-            "init",
-            "--county-code",
-            "330699000000",
-            "--county-name",
-            "Bench County",
-        ],
-    )?;
-    let token = out
-        .split_whitespace()
-        .last()
-        .context("init prints a token")?
-        .to_string();
+    let out = fq(bin, &dir, None, &["init", "--county-code", "330699000000", "--county-name", "Bench County"])?;
+    let token = out.split_whitespace().last().context("init prints a token")?.to_string();
     // The reference loop first, on the same disk, before the server competes for it.
-    let reference = match Command::new("python3")
-        .arg("-c")
-        .arg(SQLITE_LOOP)
-        .arg(dir.join("reference.db"))
-        .arg(seconds.to_string())
-        .output()
+    let reference = match Command::new("python3").arg("-c").arg(SQLITE_LOOP).arg(dir.join("reference.db")).arg(seconds.to_string()).output()
     {
-        Ok(out) if out.status.success() => {
-            Some(String::from_utf8_lossy(&out.stdout).trim().parse::<f64>()?)
-        }
+        Ok(out) if out.status.success() => Some(String::from_utf8_lossy(&out.stdout).trim().parse::<f64>()?),
         _ if ci() => bail!("python3 with sqlite3 is needed for the intake reference loop"),
         _ => {
             println!("SKIP: intake reference loop (python3 with sqlite3 not found)");
@@ -148,25 +111,14 @@ fn intake(bin: &Path, smoke: bool) -> anyhow::Result<()> {
     let errors = Arc::new(Mutex::new(0u64));
     let mut threads = Vec::new();
     for _ in 0..clients {
-        let (stop, latencies, errors, addr, token) = (
-            stop.clone(),
-            latencies.clone(),
-            errors.clone(),
-            server.addr.clone(),
-            token.clone(),
-        );
+        let (stop, latencies, errors, addr, token) = (stop.clone(), latencies.clone(), errors.clone(), server.addr.clone(), token.clone());
         threads.push(std::thread::spawn(move || {
             let Ok(mut c) = Conn::open(&addr) else { return };
             let auth = format!("Bearer {token}");
             let mut mine = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                match c.request(
-                    "POST",
-                    "/api/v1/cases",
-                    &[("Authorization", &auth)],
-                    Some(body),
-                ) {
+                match c.request("POST", "/api/v1/cases", &[("Authorization", &auth)], Some(body)) {
                     Ok(r) if r.status == 201 => mine.push(t.elapsed().as_secs_f64() * 1000.0),
                     _ => *errors.lock().expect("not poisoned") += 1,
                 }
@@ -183,9 +135,7 @@ fn intake(bin: &Path, smoke: bool) -> anyhow::Result<()> {
     let mut lat = latencies.lock().expect("not poisoned").clone();
     lat.sort_by(|a, b| a.total_cmp(b));
     let rate = lat.len() as f64 / seconds;
-    let metrics = Conn::open(&server.addr)?
-        .request("GET", "/metrics", &[], None)?
-        .body;
+    let metrics = Conn::open(&server.addr)?.request("GET", "/metrics", &[], None)?.body;
     let metric = |name: &str| {
         metrics
             .lines()
@@ -194,31 +144,17 @@ fn intake(bin: &Path, smoke: bool) -> anyhow::Result<()> {
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    let (commits, cases) = (
-        metric("fengqiao_intake_commits_total"),
-        metric("fengqiao_intake_cases_total"),
-    );
-    println!(
-        "\n== durable intake over HTTP (SQLite, WAL, synchronous=FULL; one WAL fsync per commit) =="
-    );
-    println!(
-        "clients {clients}, {seconds} s; errors {}",
-        errors.lock().expect("not poisoned")
-    );
-    println!(
-        "fengqiao: {rate:.0} cases/s, latency p50 {:.1} ms, p99 {:.1} ms",
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99)
-    );
+    let (commits, cases) = (metric("fengqiao_intake_commits_total"), metric("fengqiao_intake_cases_total"));
+    println!("\n== durable intake over HTTP (SQLite, WAL, synchronous=FULL; one WAL fsync per commit) ==");
+    println!("clients {clients}, {seconds} s; errors {}", errors.lock().expect("not poisoned"));
+    println!("fengqiao: {rate:.0} cases/s, latency p50 {:.1} ms, p99 {:.1} ms", percentile(&lat, 0.5), percentile(&lat, 0.99));
     println!(
         "group commit: {commits:.0} commits for {cases:.0} cases = {:.1} cases per fsync'd commit",
         if commits > 0.0 { cases / commits } else { 0.0 }
     );
     if let Some(r) = reference {
         let ratio = rate / r;
-        println!(
-            "reference (python sqlite3, one case per transaction, same settings, same disk): {r:.0} cases/s"
-        );
+        println!("reference (python sqlite3, one case per transaction, same settings, same disk): {r:.0} cases/s");
         println!(
             "ratio {ratio:.1}x (target >= 3x): {}; p99 {:.1} ms (target < 50 ms): {}",
             verdict(ratio >= 3.0),
@@ -235,19 +171,9 @@ fn intake(bin: &Path, smoke: bool) -> anyhow::Result<()> {
 }
 
 /// Generates a county into `data` (SQLite) or the database at `db_url`.
-pub fn generate(
-    bin: &Path,
-    data: &Path,
-    db_url: Option<&str>,
-    scale: f64,
-) -> anyhow::Result<Duration> {
+pub fn generate(bin: &Path, data: &Path, db_url: Option<&str>, scale: f64) -> anyhow::Result<Duration> {
     let t = Instant::now();
-    fq(
-        bin,
-        data,
-        db_url,
-        &["demo", "--no-serve", "--scale", &scale.to_string()],
-    )?;
+    fq(bin, data, db_url, &["demo", "--no-serve", "--scale", &scale.to_string()])?;
     Ok(t.elapsed())
 }
 
@@ -267,19 +193,11 @@ fn timed(c: &mut Conn, path: &str, token: &str, n: usize) -> anyhow::Result<Vec<
 }
 
 fn fresh_pg_database(base: &str, name: &str) -> anyhow::Result<String> {
-    let run = |sql: &str| {
-        Command::new("psql")
-            .arg(base)
-            .args(["-q", "-c", sql])
-            .output()
-    };
+    let run = |sql: &str| Command::new("psql").arg(base).args(["-q", "-c", sql]).output();
     run(&format!("DROP DATABASE IF EXISTS {name}"))?;
     let out = run(&format!("CREATE DATABASE {name}"))?;
     if !out.status.success() {
-        bail!(
-            "creating database {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bail!("creating database {name}: {}", String::from_utf8_lossy(&out.stderr));
     }
     let (head, _) = base.rsplit_once('/').context("a database URL")?;
     Ok(format!("{head}/{name}"))
@@ -288,10 +206,9 @@ fn fresh_pg_database(base: &str, name: &str) -> anyhow::Result<String> {
 fn queries(bin: &Path, scale: f64, smoke: bool) -> anyhow::Result<()> {
     let mut backends: Vec<(&str, Option<String>)> = vec![("sqlite", None)];
     match postgres_url() {
-        Some(base) if Command::new("psql").arg("--version").output().is_ok() => backends.push((
-            "postgres",
-            Some(fresh_pg_database(&base, "fengqiao_bench")?),
-        )),
+        Some(base) if Command::new("psql").arg("--version").output().is_ok() => {
+            backends.push(("postgres", Some(fresh_pg_database(&base, "fengqiao_bench")?)))
+        }
         _ if ci() => bail!("CI=true: the query benchmark needs PostgreSQL and psql"),
         _ => println!("SKIP: query benchmark on PostgreSQL (not reachable, or psql missing)"),
     }
@@ -316,12 +233,7 @@ fn queries(bin: &Path, scale: f64, smoke: bool) -> anyhow::Result<()> {
             verdict(percentile(&year, 0.95) < 200.0)
         );
         let list = timed(&mut c, "/api/v1/cases?limit=50", sup, n)?;
-        let filtered = timed(
-            &mut c,
-            "/api/v1/cases?limit=50&status=closed&region=330699103000",
-            sup,
-            n,
-        )?;
+        let filtered = timed(&mut c, "/api/v1/cases?limit=50&status=closed&region=330699103000", sup, n)?;
         let deep = timed(&mut c, "/api/v1/cases?limit=50&after=5000", sup, n)?;
         let town = timed(&mut c, "/api/v1/cases?limit=50", "demo-town03-intake", n)?;
         for (what, v) in [
@@ -340,10 +252,8 @@ fn queries(bin: &Path, scale: f64, smoke: bool) -> anyhow::Result<()> {
         drop(server);
         let _ = std::fs::remove_dir_all(&dir);
         if let Some(u) = url {
-            let _ = Command::new("psql")
-                .arg(postgres_url().unwrap_or(u))
-                .args(["-q", "-c", "DROP DATABASE IF EXISTS fengqiao_bench"])
-                .output();
+            let _ =
+                Command::new("psql").arg(postgres_url().unwrap_or(u)).args(["-q", "-c", "DROP DATABASE IF EXISTS fengqiao_bench"]).output();
         }
     }
     Ok(())
@@ -353,12 +263,7 @@ fn queries(bin: &Path, scale: f64, smoke: bool) -> anyhow::Result<()> {
 mod serde_count {
     pub struct Count(pub i64);
     pub fn count(c: &mut crate::http::Conn) -> anyhow::Result<Count> {
-        let r = c.request(
-            "GET",
-            "/api/v1/cases?limit=1",
-            &[("Authorization", "Bearer demo-county-supervisor")],
-            None,
-        )?;
+        let r = c.request("GET", "/api/v1/cases?limit=1", &[("Authorization", "Bearer demo-county-supervisor")], None)?;
         let id = r
             .body
             .split("\"id\":")
@@ -376,33 +281,17 @@ pub fn crash(smoke: bool) -> anyhow::Result<()> {
     let bin = build_release()?;
     let mut backends: Vec<(&str, Option<String>)> = vec![("sqlite", None)];
     match postgres_url() {
-        Some(base) if Command::new("psql").arg("--version").output().is_ok() => backends.push((
-            "postgres",
-            Some(fresh_pg_database(&base, "fengqiao_crash")?),
-        )),
+        Some(base) if Command::new("psql").arg("--version").output().is_ok() => {
+            backends.push(("postgres", Some(fresh_pg_database(&base, "fengqiao_crash")?)))
+        }
         _ if ci() => bail!("CI=true: the crash test needs PostgreSQL and psql"),
         _ => println!("SKIP: crash test on PostgreSQL (not reachable, or psql missing)"),
     }
     let rounds = if smoke { 1 } else { 5 };
     for (name, url) in backends {
         let dir = bench_dir(&format!("crash-{name}"))?;
-        let out = fq(
-            &bin,
-            &dir,
-            url.as_deref(),
-            &[
-                "init",
-                "--county-code",
-                "330699000000",
-                "--county-name",
-                "Crash County",
-            ],
-        )?;
-        let token = out
-            .split_whitespace()
-            .last()
-            .context("a token")?
-            .to_string();
+        let out = fq(&bin, &dir, url.as_deref(), &["init", "--county-code", "330699000000", "--county-name", "Crash County"])?;
+        let token = out.split_whitespace().last().context("a token")?.to_string();
         let mut acknowledged: Vec<String> = Vec::new();
         for round in 0..rounds {
             let mut server = Server::start(&bin, &dir, url.as_deref(), free_port())?;
@@ -438,10 +327,7 @@ pub fn crash(smoke: bool) -> anyhow::Result<()> {
         let mut c = Conn::open(&server.addr)?;
         let mut lost = 0;
         for code in &acknowledged {
-            if c.request("GET", &format!("/api/v1/public/track/{code}"), &[], None)?
-                .status
-                != 200
-            {
+            if c.request("GET", &format!("/api/v1/public/track/{code}"), &[], None)?.status != 200 {
                 lost += 1;
             }
         }
@@ -449,9 +335,7 @@ pub fn crash(smoke: bool) -> anyhow::Result<()> {
         let verify = fq(&bin, &dir, url.as_deref(), &["audit", "verify"])?;
         println!(
             "crash ({name}{}): {rounds} SIGKILLs under write load; {} acknowledged, {lost} lost; audit: {}",
-            url.as_deref()
-                .map(|u| format!(" {}", redact(u)))
-                .unwrap_or_default(),
+            url.as_deref().map(|u| format!(" {}", redact(u))).unwrap_or_default(),
             acknowledged.len(),
             verify.trim()
         );

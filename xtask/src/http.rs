@@ -20,28 +20,16 @@ impl Conn {
         let s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(Duration::from_secs(60)))?;
-        Ok(Conn {
-            addr: addr.to_string(),
-            reader: BufReader::new(s),
-        })
+        Ok(Conn { addr: addr.to_string(), reader: BufReader::new(s) })
     }
 
-    pub fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<&str>,
-    ) -> std::io::Result<Response> {
+    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> std::io::Result<Response> {
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         if let Some(b) = body {
-            req.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                b.len()
-            ));
+            req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
         }
         req.push_str("\r\n");
         if let Some(b) = body {
@@ -70,10 +58,7 @@ impl Conn {
         }
         let mut buf = vec![0u8; len];
         self.reader.read_exact(&mut buf)?;
-        Ok(Response {
-            status,
-            body: String::from_utf8_lossy(&buf).into_owned(),
-        })
+        Ok(Response { status, body: String::from_utf8_lossy(&buf).into_owned() })
     }
 }
 
@@ -82,9 +67,7 @@ pub fn wait_ready(addr: &str, timeout: Duration) -> anyhow::Result<()> {
     let start = std::time::Instant::now();
     while start.elapsed() < timeout {
         if let Ok(mut c) = Conn::open(addr)
-            && c.request("GET", "/healthz", &[], None)
-                .map(|r| r.status == 200)
-                .unwrap_or(false)
+            && c.request("GET", "/healthz", &[], None).map(|r| r.status == 200).unwrap_or(false)
         {
             return Ok(());
         }

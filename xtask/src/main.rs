@@ -13,12 +13,7 @@ use anyhow::{Context, bail};
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| args.iter().any(|a| a == name);
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("bench") => bench::run(&bench::Options {
@@ -44,10 +39,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 pub fn ci() -> bool {
@@ -62,24 +54,16 @@ pub fn postgres_url() -> Option<String> {
         return Some(u);
     }
     let local = "127.0.0.1:5432";
-    let up = std::net::TcpStream::connect_timeout(
-        &local.parse().expect("valid address"),
-        std::time::Duration::from_millis(500),
-    )
-    .is_ok();
+    let up = std::net::TcpStream::connect_timeout(&local.parse().expect("valid address"), std::time::Duration::from_millis(500)).is_ok();
     up.then(|| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
 fn test() -> anyhow::Result<()> {
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(root())
-        .args(["test", "--workspace", "--no-fail-fast"]);
+    cmd.current_dir(root()).args(["test", "--workspace", "--no-fail-fast"]);
     match postgres_url() {
         Some(url) => {
-            eprintln!(
-                "PostgreSQL: running the contract suite against {}",
-                redact(&url)
-            );
+            eprintln!("PostgreSQL: running the contract suite against {}", redact(&url));
             cmd.env("FENGQIAO_TEST_POSTGRES_URL", url);
         }
         None if ci() => {
@@ -105,16 +89,11 @@ pub fn redact(url: &str) -> String {
 
 /// Builds the release binary and returns its path.
 pub fn build_release() -> anyhow::Result<PathBuf> {
-    let status = Command::new(env!("CARGO"))
-        .current_dir(root())
-        .args(["build", "--release", "--quiet", "-p", "fengqiao"])
-        .status()?;
+    let status = Command::new(env!("CARGO")).current_dir(root()).args(["build", "--release", "--quiet", "-p", "fengqiao"]).status()?;
     if !status.success() {
         bail!("building fengqiao failed");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
     Ok(target.join("release").join("fengqiao"))
 }
 
@@ -125,12 +104,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn start(
-        bin: &Path,
-        data: &Path,
-        db_url: Option<&str>,
-        port: u16,
-    ) -> anyhow::Result<Server> {
+    pub fn start(bin: &Path, data: &Path, db_url: Option<&str>, port: u16) -> anyhow::Result<Server> {
         let addr = format!("127.0.0.1:{port}");
         let mut cmd = Command::new(bin);
         cmd.arg("--data")
@@ -163,8 +137,5 @@ impl Drop for Server {
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(18089)
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(18089)
 }

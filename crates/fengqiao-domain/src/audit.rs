@@ -33,15 +33,7 @@ pub struct StoredEvent {
 
 /// The hash of one event given its predecessor's. Fields are length-prefixed so no two
 /// different events can serialise to the same bytes.
-pub fn event_hash(
-    prev_hash: &str,
-    seq: i64,
-    case_id: Option<i64>,
-    at: Timestamp,
-    actor: &str,
-    kind: &str,
-    payload: &str,
-) -> String {
+pub fn event_hash(prev_hash: &str, seq: i64, case_id: Option<i64>, at: Timestamp, actor: &str, kind: &str, payload: &str) -> String {
     let mut h = Sha256::new();
     let mut field = |b: &[u8]| {
         h.update((b.len() as u64).to_be_bytes());
@@ -59,15 +51,7 @@ pub fn event_hash(
 
 impl StoredEvent {
     pub fn expected_hash(&self) -> String {
-        event_hash(
-            &self.prev_hash,
-            self.seq,
-            self.case_id,
-            self.at,
-            &self.actor,
-            &self.kind,
-            &self.payload,
-        )
+        event_hash(&self.prev_hash, self.seq, self.case_id, self.at, &self.actor, &self.kind, &self.payload)
     }
 }
 
@@ -94,19 +78,12 @@ fn mac(key: &[u8], seq: i64, hash: &str, at: Timestamp) -> HmacSha256 {
 impl Checkpoint {
     pub fn sign(key: &[u8], seq: i64, hash: &str, at: Timestamp) -> Checkpoint {
         let sig = hex::encode(mac(key, seq, hash, at).finalize().into_bytes());
-        Checkpoint {
-            seq,
-            hash: hash.to_string(),
-            at,
-            signature: sig,
-        }
+        Checkpoint { seq, hash: hash.to_string(), at, signature: sig }
     }
 
     pub fn is_valid(&self, key: &[u8]) -> bool {
         match hex::decode(&self.signature) {
-            Ok(sig) => mac(key, self.seq, &self.hash, self.at)
-                .verify_slice(&sig)
-                .is_ok(),
+            Ok(sig) => mac(key, self.seq, &self.hash, self.at).verify_slice(&sig).is_ok(),
             Err(_) => false,
         }
     }
@@ -116,15 +93,8 @@ impl Checkpoint {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum VerifyOutcome {
-    Ok {
-        events: i64,
-        checkpoints: usize,
-        head_seq: i64,
-    },
-    Broken {
-        seq: i64,
-        problem: String,
-    },
+    Ok { events: i64, checkpoints: usize, head_seq: i64 },
+    Broken { seq: i64, problem: String },
 }
 
 /// Checks events in sequence order, incrementally: feed every event, then every checkpoint.
@@ -143,21 +113,11 @@ impl<'k> ChainVerifier<'k> {
         let mut map = std::collections::BTreeMap::new();
         for c in checkpoints {
             if !c.is_valid(key) {
-                return Err((
-                    c.seq,
-                    format!("checkpoint at seq {} has a bad signature", c.seq),
-                ));
+                return Err((c.seq, format!("checkpoint at seq {} has a bad signature", c.seq)));
             }
             map.insert(c.seq, None);
         }
-        Ok(ChainVerifier {
-            key,
-            expect_seq: 1,
-            prev_hash: GENESIS.into(),
-            hashes_at_checkpoints: map,
-            count: 0,
-            broken: None,
-        })
+        Ok(ChainVerifier { key, expect_seq: 1, prev_hash: GENESIS.into(), hashes_at_checkpoints: map, count: 0, broken: None })
     }
 
     /// Feeds the next event; returns false once the chain is broken.
@@ -211,18 +171,13 @@ impl<'k> ChainVerifier<'k> {
                 Some(h) if h != c.hash => {
                     return VerifyOutcome::Broken {
                         seq: c.seq,
-                        problem: "the chain differs from the signed checkpoint here (rewritten)"
-                            .into(),
+                        problem: "the chain differs from the signed checkpoint here (rewritten)".into(),
                     };
                 }
                 Some(_) => {}
             }
         }
-        VerifyOutcome::Ok {
-            events: self.count,
-            checkpoints: checkpoints.len(),
-            head_seq: self.expect_seq - 1,
-        }
+        VerifyOutcome::Ok { events: self.count, checkpoints: checkpoints.len(), head_seq: self.expect_seq - 1 }
     }
 }
 
@@ -235,15 +190,7 @@ mod tests {
         (1..=n)
             .map(|seq| {
                 let payload = format!("{{\"n\":{seq}}}");
-                let hash = event_hash(
-                    &prev,
-                    seq,
-                    Some(1),
-                    Timestamp(seq),
-                    "user:a",
-                    "filed",
-                    &payload,
-                );
+                let hash = event_hash(&prev, seq, Some(1), Timestamp(seq), "user:a", "filed", &payload);
                 let e = StoredEvent {
                     seq,
                     case_id: Some(1),
@@ -274,14 +221,7 @@ mod tests {
     fn intact_chain_verifies() {
         let ev = chain(5);
         let cp = Checkpoint::sign(b"k", 5, &ev[4].hash, Timestamp(9));
-        assert_eq!(
-            verify(&ev, &[cp]),
-            VerifyOutcome::Ok {
-                events: 5,
-                checkpoints: 1,
-                head_seq: 5
-            }
-        );
+        assert_eq!(verify(&ev, &[cp]), VerifyOutcome::Ok { events: 5, checkpoints: 1, head_seq: 5 });
     }
 
     #[test]
@@ -290,31 +230,16 @@ mod tests {
         let cp = Checkpoint::sign(b"k", 6, &ev[5].hash, Timestamp(9));
         let mut altered = ev.clone();
         altered[2].payload = "{\"n\":99}".into();
-        assert!(matches!(
-            verify(&altered, std::slice::from_ref(&cp)),
-            VerifyOutcome::Broken { seq: 3, .. }
-        ));
+        assert!(matches!(verify(&altered, std::slice::from_ref(&cp)), VerifyOutcome::Broken { seq: 3, .. }));
         let mut deleted = ev.clone();
         deleted.remove(3);
-        assert!(matches!(
-            verify(&deleted, std::slice::from_ref(&cp)),
-            VerifyOutcome::Broken { seq: 4, .. }
-        ));
+        assert!(matches!(verify(&deleted, std::slice::from_ref(&cp)), VerifyOutcome::Broken { seq: 4, .. }));
         let mut reordered = ev.clone();
         reordered.swap(1, 2);
-        assert!(matches!(
-            verify(&reordered, std::slice::from_ref(&cp)),
-            VerifyOutcome::Broken { seq: 2, .. }
-        ));
+        assert!(matches!(verify(&reordered, std::slice::from_ref(&cp)), VerifyOutcome::Broken { seq: 2, .. }));
         let truncated = ev[..4].to_vec();
-        assert!(matches!(
-            verify(&truncated, std::slice::from_ref(&cp)),
-            VerifyOutcome::Broken { seq: 6, .. }
-        ));
-        let forged = Checkpoint {
-            signature: "00".repeat(32),
-            ..cp.clone()
-        };
+        assert!(matches!(verify(&truncated, std::slice::from_ref(&cp)), VerifyOutcome::Broken { seq: 6, .. }));
+        let forged = Checkpoint { signature: "00".repeat(32), ..cp.clone() };
         assert!(ChainVerifier::new(b"k", &[forged]).is_err());
     }
 }

@@ -332,10 +332,7 @@ impl CaseDraft {
         let category = match cx.category {
             Some(c) => Some(c),
             None => {
-                errs.push(FieldError::new(
-                    "category",
-                    format!("unknown category '{}'", self.category),
-                ));
+                errs.push(FieldError::new("category", format!("unknown category '{}'", self.category)));
                 None
             }
         };
@@ -355,20 +352,14 @@ impl CaseDraft {
                 }
             }
             Some(s) => Urgency::parse(s).unwrap_or_else(|| {
-                errs.push(FieldError::new(
-                    "urgency",
-                    "expected routine, urgent or emergency",
-                ));
+                errs.push(FieldError::new("urgency", "expected routine, urgent or emergency"));
                 Urgency::Routine
             }),
         };
         let severity = match self.severity.as_deref() {
             None | Some("") => Severity::Ordinary,
             Some(s) => Severity::parse(s).unwrap_or_else(|| {
-                errs.push(FieldError::new(
-                    "severity",
-                    "expected minor, ordinary, serious or major",
-                ));
+                errs.push(FieldError::new("severity", "expected minor, ordinary, serious or major"));
                 Severity::Ordinary
             }),
         };
@@ -376,35 +367,17 @@ impl CaseDraft {
         if description.is_empty() {
             errs.push(FieldError::new("description", "describe the matter"));
         } else if description.chars().count() > MAX_DESCRIPTION_CHARS {
-            errs.push(FieldError::new(
-                "description",
-                format!("at most {MAX_DESCRIPTION_CHARS} characters"),
-            ));
+            errs.push(FieldError::new("description", format!("at most {MAX_DESCRIPTION_CHARS} characters")));
         }
-        let title = match self
-            .title
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-        {
+        let title = match self.title.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) {
             Some(t) if t.chars().count() > MAX_TITLE_CHARS => {
-                errs.push(FieldError::new(
-                    "title",
-                    format!("at most {MAX_TITLE_CHARS} characters"),
-                ));
+                errs.push(FieldError::new("title", format!("at most {MAX_TITLE_CHARS} characters")));
                 t
             }
             Some(t) => t,
-            None => description
-                .chars()
-                .take(40)
-                .collect::<String>()
-                .trim()
-                .to_string(),
+            None => description.chars().take(40).collect::<String>().trim().to_string(),
         };
-        let address = self
-            .address
-            .map(|a| a.trim().to_string())
-            .filter(|a| !a.is_empty());
+        let address = self.address.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
         if address.as_ref().is_some_and(|a| a.chars().count() > 300) {
             errs.push(FieldError::new("address", "at most 300 characters"));
         }
@@ -412,18 +385,11 @@ impl CaseDraft {
             (None, None) => None,
             (Some(lat), Some(lon)) => match Point::parse(lon, lat) {
                 Ok(p) => {
-                    let p = if self.crs == Some(Crs::Gcj02) {
-                        gcj02_to_wgs84(p)
-                    } else {
-                        p
-                    };
+                    let p = if self.crs == Some(Crs::Gcj02) { gcj02_to_wgs84(p) } else { p };
                     if let Some(b) = &cx.county.boundary
                         && !b.contains(p)
                     {
-                        errs.push(FieldError::new(
-                            "location",
-                            "the point lies outside the county",
-                        ));
+                        errs.push(FieldError::new("location", "the point lies outside the county"));
                     }
                     Some(p)
                 }
@@ -433,10 +399,7 @@ impl CaseDraft {
                 }
             },
             _ => {
-                errs.push(FieldError::new(
-                    "location",
-                    "give both lat and lon, or neither",
-                ));
+                errs.push(FieldError::new("location", "give both lat and lon, or neither"));
                 None
             }
         };
@@ -448,10 +411,7 @@ impl CaseDraft {
                     None
                 }
                 Ok(code) if cx.region.is_none() || !cx.county.code.contains(&code) => {
-                    errs.push(FieldError::new(
-                        "region",
-                        format!("unknown region '{code}'"),
-                    ));
+                    errs.push(FieldError::new("region", format!("unknown region '{code}'")));
                     None
                 }
                 Ok(code) => Some(code),
@@ -459,10 +419,7 @@ impl CaseDraft {
             None => match (&point, &cx.region_of_point) {
                 (Some(_), Some(code)) => Some(code.clone()),
                 _ if point.is_none() && address.is_none() => {
-                    errs.push(FieldError::new(
-                        "location",
-                        "give a region, a point or an address",
-                    ));
+                    errs.push(FieldError::new("location", "give a region, a point or an address"));
                     None
                 }
                 // An address or a point we cannot place yet: the county's triage handles it.
@@ -492,10 +449,7 @@ impl CaseDraft {
         }
         for (i, p) in self.parties.into_iter().enumerate() {
             let Some(role) = PartyRole::parse(&p.role) else {
-                errs.push(FieldError::new(
-                    format!("parties[{i}].role"),
-                    "expected applicant, respondent, third_party or representative",
-                ));
+                errs.push(FieldError::new(format!("parties[{i}].role"), "expected applicant, respondent, third_party or representative"));
                 continue;
             };
             match p.person.normalise(&format!("parties[{i}]")) {

@@ -55,11 +55,7 @@ pub struct DeadlinePolicy {
 }
 
 impl DeadlinePolicy {
-    pub const DEFAULT: DeadlinePolicy = DeadlinePolicy {
-        response_hours: 24,
-        handling_hours: 5 * 24,
-        visit_hours: 3 * 24,
-    };
+    pub const DEFAULT: DeadlinePolicy = DeadlinePolicy { response_hours: 24, handling_hours: 5 * 24, visit_hours: 3 * 24 };
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -81,18 +77,12 @@ pub struct Category {
 impl Category {
     /// Checks the answers to the extra questions: required ones present, values of the right
     /// type and from the list. Unknown question codes are refused so typos are not lost.
-    pub fn check_answers(
-        &self,
-        answers: &serde_json::Map<String, serde_json::Value>,
-    ) -> Vec<FieldError> {
+    pub fn check_answers(&self, answers: &serde_json::Map<String, serde_json::Value>) -> Vec<FieldError> {
         use serde_json::Value;
         let mut errs = Vec::new();
         for code in answers.keys() {
             if !self.questions.iter().any(|q| &q.code == code) {
-                errs.push(FieldError::new(
-                    format!("answers.{code}"),
-                    "no such question in this category",
-                ));
+                errs.push(FieldError::new(format!("answers.{code}"), "no such question in this category"));
             }
         }
         for q in &self.questions {
@@ -105,15 +95,9 @@ impl Category {
             };
             let in_list = |s: &str| q.values.iter().any(|c| c.key == s);
             let ok = match q.datatype {
-                QuestionType::String | QuestionType::Text => {
-                    v.as_str().is_some_and(|s| s.chars().count() <= 4000)
-                }
-                QuestionType::Number => {
-                    v.is_number() || v.as_str().is_some_and(|s| s.parse::<f64>().is_ok())
-                }
-                QuestionType::Datetime => v
-                    .as_str()
-                    .is_some_and(|s| crate::Timestamp::parse_rfc3339(s).is_some()),
+                QuestionType::String | QuestionType::Text => v.as_str().is_some_and(|s| s.chars().count() <= 4000),
+                QuestionType::Number => v.is_number() || v.as_str().is_some_and(|s| s.parse::<f64>().is_ok()),
+                QuestionType::Datetime => v.as_str().is_some_and(|s| crate::Timestamp::parse_rfc3339(s).is_some()),
                 QuestionType::SingleValueList => v.as_str().is_some_and(in_list),
                 QuestionType::MultiValueList => match v {
                     Value::Array(items) => items.iter().all(|i| i.as_str().is_some_and(in_list)),
@@ -121,24 +105,14 @@ impl Category {
                 },
             };
             if !ok {
-                errs.push(FieldError::new(
-                    field,
-                    format!("expected a {:?} answer", q.datatype).to_lowercase(),
-                ));
+                errs.push(FieldError::new(field, format!("expected a {:?} answer", q.datatype).to_lowercase()));
             }
         }
         errs
     }
 }
 
-fn cat(
-    code: &str,
-    kind: CategoryKind,
-    zh: &str,
-    en: &str,
-    public: bool,
-    hours: (u32, u32, u32),
-) -> Category {
+fn cat(code: &str, kind: CategoryKind, zh: &str, en: &str, public: bool, hours: (u32, u32, u32)) -> Category {
     Category {
         code: code.into(),
         kind,
@@ -146,11 +120,7 @@ fn cat(
         name_en: en.into(),
         public,
         questions: Vec::new(),
-        policy: DeadlinePolicy {
-            response_hours: hours.0,
-            handling_hours: hours.1,
-            visit_hours: hours.2,
-        },
+        policy: DeadlinePolicy { response_hours: hours.0, handling_hours: hours.1, visit_hours: hours.2 },
         emergency: false,
     }
 }
@@ -161,180 +131,33 @@ pub fn builtin_categories() -> Vec<Category> {
     use CategoryKind::{Dispute as D, Request as R};
     let d = (24, 30 * 24, 72);
     let mut v = vec![
-        cat(
-            "marriage_family",
-            D,
-            "婚姻家庭纠纷",
-            "Marriage and family dispute",
-            false,
-            d,
-        ),
-        cat(
-            "neighbour",
-            D,
-            "邻里纠纷",
-            "Neighbour dispute",
-            false,
-            (24, 15 * 24, 72),
-        ),
-        cat(
-            "housing_homestead",
-            D,
-            "房屋宅基地纠纷",
-            "Housing and homestead dispute",
-            false,
-            d,
-        ),
+        cat("marriage_family", D, "婚姻家庭纠纷", "Marriage and family dispute", false, d),
+        cat("neighbour", D, "邻里纠纷", "Neighbour dispute", false, (24, 15 * 24, 72)),
+        cat("housing_homestead", D, "房屋宅基地纠纷", "Housing and homestead dispute", false, d),
         cat("contract", D, "合同纠纷", "Contract dispute", false, d),
-        cat(
-            "production_business",
-            D,
-            "生产经营纠纷",
-            "Production and business dispute",
-            false,
-            d,
-        ),
+        cat("production_business", D, "生产经营纠纷", "Production and business dispute", false, d),
         cat("damages", D, "损害赔偿纠纷", "Damages dispute", false, d),
-        cat(
-            "forest_land",
-            D,
-            "山林土地纠纷",
-            "Forest and land dispute",
-            false,
-            d,
-        ),
-        cat(
-            "land_requisition",
-            D,
-            "征地拆迁纠纷",
-            "Land requisition and demolition dispute",
-            false,
-            d,
-        ),
-        cat(
-            "pollution",
-            D,
-            "环境污染纠纷",
-            "Pollution dispute",
-            false,
-            d,
-        ),
+        cat("forest_land", D, "山林土地纠纷", "Forest and land dispute", false, d),
+        cat("land_requisition", D, "征地拆迁纠纷", "Land requisition and demolition dispute", false, d),
+        cat("pollution", D, "环境污染纠纷", "Pollution dispute", false, d),
         cat("labour", D, "劳动争议", "Labour dispute", false, d),
-        cat(
-            "consumer",
-            D,
-            "消费纠纷",
-            "Consumer dispute",
-            false,
-            (24, 15 * 24, 72),
-        ),
+        cat("consumer", D, "消费纠纷", "Consumer dispute", false, (24, 15 * 24, 72)),
         cat("medical", D, "医疗纠纷", "Medical dispute", false, d),
-        cat(
-            "traffic_accident",
-            D,
-            "道路交通事故纠纷",
-            "Road traffic accident dispute",
-            false,
-            d,
-        ),
-        cat(
-            "property_management",
-            D,
-            "物业纠纷",
-            "Property management dispute",
-            false,
-            (24, 15 * 24, 72),
-        ),
+        cat("traffic_accident", D, "道路交通事故纠纷", "Road traffic accident dispute", false, d),
+        cat("property_management", D, "物业纠纷", "Property management dispute", false, (24, 15 * 24, 72)),
         cat("other_dispute", D, "其他纠纷", "Other dispute", false, d),
-        cat(
-            "road_damage",
-            R,
-            "道路破损",
-            "Damaged road",
-            true,
-            (24, 7 * 24, 72),
-        ),
-        cat(
-            "street_light",
-            R,
-            "路灯故障",
-            "Street light out",
-            true,
-            (24, 3 * 24, 72),
-        ),
-        cat(
-            "sanitation",
-            R,
-            "环境卫生",
-            "Sanitation and litter",
-            true,
-            (12, 2 * 24, 48),
-        ),
+        cat("road_damage", R, "道路破损", "Damaged road", true, (24, 7 * 24, 72)),
+        cat("street_light", R, "路灯故障", "Street light out", true, (24, 3 * 24, 72)),
+        cat("sanitation", R, "环境卫生", "Sanitation and litter", true, (12, 2 * 24, 48)),
         cat("noise", R, "噪声扰民", "Noise nuisance", true, (4, 24, 48)),
-        cat(
-            "water_supply",
-            R,
-            "供水问题",
-            "Water supply problem",
-            true,
-            (4, 2 * 24, 48),
-        ),
-        cat(
-            "illegal_construction",
-            R,
-            "违章建筑",
-            "Illegal construction",
-            true,
-            (24, 15 * 24, 72),
-        ),
-        cat(
-            "public_security",
-            R,
-            "治安隐患",
-            "Public-order hazard",
-            false,
-            (2, 24, 48),
-        ),
-        cat(
-            "fraud_report",
-            R,
-            "电信诈骗求助",
-            "Telecom fraud report",
-            false,
-            (1, 24, 48),
-        ),
-        cat(
-            "help_request",
-            R,
-            "群众求助",
-            "Request for help",
-            false,
-            (2, 24, 48),
-        ),
-        cat(
-            "policy_consultation",
-            R,
-            "政策咨询",
-            "Policy question",
-            true,
-            (24, 3 * 24, 48),
-        ),
-        cat(
-            "complaint_staff",
-            R,
-            "投诉工作人员",
-            "Complaint about staff",
-            false,
-            (24, 7 * 24, 72),
-        ),
-        cat(
-            "other_request",
-            R,
-            "其他诉求",
-            "Other request",
-            true,
-            (24, 5 * 24, 72),
-        ),
+        cat("water_supply", R, "供水问题", "Water supply problem", true, (4, 2 * 24, 48)),
+        cat("illegal_construction", R, "违章建筑", "Illegal construction", true, (24, 15 * 24, 72)),
+        cat("public_security", R, "治安隐患", "Public-order hazard", false, (2, 24, 48)),
+        cat("fraud_report", R, "电信诈骗求助", "Telecom fraud report", false, (1, 24, 48)),
+        cat("help_request", R, "群众求助", "Request for help", false, (2, 24, 48)),
+        cat("policy_consultation", R, "政策咨询", "Policy question", true, (24, 3 * 24, 48)),
+        cat("complaint_staff", R, "投诉工作人员", "Complaint about staff", false, (24, 7 * 24, 72)),
+        cat("other_request", R, "其他诉求", "Other request", true, (24, 5 * 24, 72)),
     ];
     for c in &mut v {
         match c.code.as_str() {
@@ -354,21 +177,9 @@ pub fn builtin_categories() -> Vec<Category> {
                 datatype: QuestionType::SingleValueList,
                 required: true,
                 values: vec![
-                    Choice {
-                        key: "village".into(),
-                        name_zh: "村道".into(),
-                        name_en: "Village road".into(),
-                    },
-                    Choice {
-                        key: "county".into(),
-                        name_zh: "县道".into(),
-                        name_en: "County road".into(),
-                    },
-                    Choice {
-                        key: "street".into(),
-                        name_zh: "街巷".into(),
-                        name_en: "Street or lane".into(),
-                    },
+                    Choice { key: "village".into(), name_zh: "村道".into(), name_en: "Village road".into() },
+                    Choice { key: "county".into(), name_zh: "县道".into(), name_en: "County road".into() },
+                    Choice { key: "street".into(), name_zh: "街巷".into(), name_en: "Street or lane".into() },
                 ],
             }),
             "noise" => c.questions.push(Question {
@@ -378,16 +189,8 @@ pub fn builtin_categories() -> Vec<Category> {
                 datatype: QuestionType::MultiValueList,
                 required: false,
                 values: vec![
-                    Choice {
-                        key: "day".into(),
-                        name_zh: "白天".into(),
-                        name_en: "Daytime".into(),
-                    },
-                    Choice {
-                        key: "night".into(),
-                        name_zh: "夜间".into(),
-                        name_en: "Night".into(),
-                    },
+                    Choice { key: "day".into(), name_zh: "白天".into(), name_en: "Daytime".into() },
+                    Choice { key: "night".into(), name_zh: "夜间".into(), name_en: "Night".into() },
                 ],
             }),
             _ => {}

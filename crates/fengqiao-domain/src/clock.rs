@@ -7,9 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Milliseconds since the Unix epoch, UTC. Stored as an integer in every backend so the two
 /// databases cannot disagree about time zones or precision.
-#[derive(
-    Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
@@ -36,31 +34,22 @@ impl Timestamp {
     /// RFC 3339 in the given IANA zone, e.g. `2026-03-01T16:00:00+08:00`.
     pub fn to_rfc3339_in(self, tz: &jiff::tz::TimeZone) -> String {
         match jiff::Timestamp::from_millisecond(self.0) {
-            Ok(t) => t
-                .to_zoned(tz.clone())
-                .strftime("%Y-%m-%dT%H:%M:%S%:z")
-                .to_string(),
+            Ok(t) => t.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
             Err(_) => self.0.to_string(),
         }
     }
     pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
-        s.parse::<jiff::Timestamp>()
-            .ok()
-            .map(|t| Timestamp(t.as_millisecond()))
+        s.parse::<jiff::Timestamp>().ok().map(|t| Timestamp(t.as_millisecond()))
     }
     /// The local calendar date in the zone, as `YYYY-MM-DD`.
     pub fn local_date(self, tz: &jiff::tz::TimeZone) -> Option<jiff::civil::Date> {
-        jiff::Timestamp::from_millisecond(self.0)
-            .ok()
-            .map(|t| t.to_zoned(tz.clone()).date())
+        jiff::Timestamp::from_millisecond(self.0).ok().map(|t| t.to_zoned(tz.clone()).date())
     }
 }
 
 /// The start of a local calendar day in the zone, as a timestamp.
 pub fn start_of_day(date: jiff::civil::Date, tz: &jiff::tz::TimeZone) -> Option<Timestamp> {
-    date.to_zoned(tz.clone())
-        .ok()
-        .map(|z| Timestamp(z.timestamp().as_millisecond()))
+    date.to_zoned(tz.clone()).ok().map(|z| Timestamp(z.timestamp().as_millisecond()))
 }
 
 /// Where "now" comes from. The server uses [`SystemClock`]; tests use [`ManualClock`].

@@ -12,10 +12,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -26,10 +23,7 @@ pub enum DomainError {
     Invalid(Vec<FieldError>),
     /// The command is not allowed in the case's current status.
     #[error("{command} is not allowed while the case is {status}")]
-    IllegalTransition {
-        command: &'static str,
-        status: &'static str,
-    },
+    IllegalTransition { command: &'static str, status: &'static str },
     /// The actor's role or unit may not issue this command.
     #[error("{0}")]
     Forbidden(String),

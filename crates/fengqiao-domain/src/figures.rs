@@ -69,13 +69,7 @@ impl Default for FiguresConfig {
         // 30 / 35 / 35 for the three Beijing rates is one county's published weighting.
         FiguresConfig {
             repeat_window_days: 90,
-            weights: ScoreWeights {
-                response: 30.0,
-                resolution: 35.0,
-                satisfaction: 35.0,
-                on_time: 0.0,
-                locally_settled: 0.0,
-            },
+            weights: ScoreWeights { response: 30.0, resolution: 35.0, satisfaction: 35.0, on_time: 0.0, locally_settled: 0.0 },
         }
     }
 }
@@ -90,11 +84,7 @@ pub struct Rate {
 
 impl Rate {
     pub fn new(numerator: u64, denominator: u64) -> Rate {
-        Rate {
-            numerator,
-            denominator,
-            value: (denominator > 0).then(|| numerator as f64 / denominator as f64),
-        }
+        Rate { numerator, denominator, value: (denominator > 0).then(|| numerator as f64 / denominator as f64) }
     }
 }
 
@@ -177,48 +167,25 @@ fn stage(
     let completed = obs.iter().filter(|o| o.1).count() as u64;
     let cases = obs.len() as u64;
     let q = km_quantiles(&mut obs, &[0.5, 0.9]);
-    StageTime {
-        stage: name.to_string(),
-        cases,
-        completed,
-        median_hours: q[0],
-        p90_hours: q[1],
-    }
+    StageTime { stage: name.to_string(), cases, completed, median_hours: q[0], p90_hours: q[1] }
 }
 
 /// Computes every figure for a cohort. `later` holds the cases created after the cohort's
 /// first closure that may make its closed cases repeats (the cohort itself may be included).
-pub fn compute(
-    cohort: &[CaseFacts],
-    later: &[LaterCase],
-    now: Timestamp,
-    cfg: &FiguresConfig,
-) -> Figures {
-    let dispatched: Vec<&CaseFacts> = cohort
-        .iter()
-        .filter(|c| c.dispatched_at.is_some())
-        .collect();
+pub fn compute(cohort: &[CaseFacts], later: &[LaterCase], now: Timestamp, cfg: &FiguresConfig) -> Figures {
+    let dispatched: Vec<&CaseFacts> = cohort.iter().filter(|c| c.dispatched_at.is_some()).collect();
     let n = dispatched.len() as u64;
     let count = |f: &dyn Fn(&&CaseFacts) -> bool| dispatched.iter().filter(|c| f(c)).count() as u64;
 
-    let responded =
-        count(&|c| matches!((c.accepted_at, c.response_due), (Some(a), Some(d)) if a <= d));
+    let responded = count(&|c| matches!((c.accepted_at, c.response_due), (Some(a), Some(d)) if a <= d));
     let resolved = count(&|c| c.resolved_at.is_some());
     let closed = count(&|c| c.closed_at.is_some());
-    let rated = count(&|c| {
-        c.status == Status::Closed && c.closure_flag.is_none() && c.final_rating.is_some()
-    });
-    let satisfied = count(&|c| {
-        c.status == Status::Closed
-            && c.closure_flag.is_none()
-            && c.final_rating.is_some_and(Rating::is_satisfied)
-    });
+    let rated = count(&|c| c.status == Status::Closed && c.closure_flag.is_none() && c.final_rating.is_some());
+    let satisfied = count(&|c| c.status == Status::Closed && c.closure_flag.is_none() && c.final_rating.is_some_and(Rating::is_satisfied));
     let flagged = count(&|c| c.status == Status::Closed && c.closure_flag.is_some());
     // Due for closure: the handling deadline has passed or the case is closed; deferred cases
     // are excluded (their clock was paused by decision).
-    let due = |c: &&CaseFacts| {
-        !c.was_deferred && (c.closed_at.is_some() || c.handling_due.is_some_and(|d| d <= now))
-    };
+    let due = |c: &&CaseFacts| !c.was_deferred && (c.closed_at.is_some() || c.handling_due.is_some_and(|d| d <= now));
     let due_n = count(&due);
     let on_time = count(&|c| {
         due(c)
@@ -237,10 +204,7 @@ pub fn compute(
         for p in &l.persons {
             by_person.entry(*p).or_default().push((l.created_at, l.id));
         }
-        by_place
-            .entry((l.region.as_str(), l.category.as_str()))
-            .or_default()
-            .push((l.created_at, l.id));
+        by_place.entry((l.region.as_str(), l.category.as_str())).or_default().push((l.created_at, l.id));
     }
     for v in by_person.values_mut().chain(by_place.values_mut()) {
         v.sort();
@@ -248,46 +212,19 @@ pub fn compute(
     let follows = |list: Option<&Vec<(Timestamp, CaseId)>>, after: Timestamp, me: CaseId| {
         list.is_some_and(|l| {
             let start = l.partition_point(|(t, _)| *t <= after);
-            l[start..]
-                .iter()
-                .take_while(|(t, _)| t.0 <= after.0 + window)
-                .any(|(_, id)| *id != me)
+            l[start..].iter().take_while(|(t, _)| t.0 <= after.0 + window).any(|(_, id)| *id != me)
         })
     };
     let repeats = count(&|c| {
         let Some(cl) = c.closed_at else { return false };
-        c.persons
-            .iter()
-            .any(|p| follows(by_person.get(p), cl, c.id))
-            || follows(
-                by_place.get(&(c.region.as_str(), c.category.as_str())),
-                cl,
-                c.id,
-            )
+        c.persons.iter().any(|p| follows(by_person.get(p), cl, c.id))
+            || follows(by_place.get(&(c.region.as_str(), c.category.as_str())), cl, c.id)
     });
 
     let stages = vec![
-        stage(
-            "response",
-            cohort,
-            now,
-            |c| c.dispatched_at,
-            |c| c.accepted_at,
-        ),
-        stage(
-            "handling",
-            cohort,
-            now,
-            |c| c.accepted_at,
-            |c| c.resolved_at,
-        ),
-        stage(
-            "return_visit",
-            cohort,
-            now,
-            |c| c.resolved_at,
-            |c| c.closed_at,
-        ),
+        stage("response", cohort, now, |c| c.dispatched_at, |c| c.accepted_at),
+        stage("handling", cohort, now, |c| c.accepted_at, |c| c.resolved_at),
+        stage("return_visit", cohort, now, |c| c.resolved_at, |c| c.closed_at),
         stage("total", cohort, now, |c| c.dispatched_at, |c| c.closed_at),
     ];
     let f = Figures {
@@ -312,15 +249,9 @@ pub fn compute(
         (w.on_time, f.on_time_closure_rate.value),
         (w.locally_settled, f.locally_settled_rate.value),
     ];
-    let (num, den) = parts
-        .iter()
-        .filter_map(|(w, v)| v.map(|v| (w * v, *w)))
-        .filter(|(_, w)| *w > 0.0)
-        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
-    Figures {
-        score: (den > 0.0).then(|| 100.0 * num / den),
-        ..f
-    }
+    let (num, den) =
+        parts.iter().filter_map(|(w, v)| v.map(|v| (w * v, *w))).filter(|(_, w)| *w > 0.0).fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+    Figures { score: (den > 0.0).then(|| 100.0 * num / den), ..f }
 }
 
 #[cfg(test)]
@@ -332,13 +263,7 @@ mod tests {
         // Five cases of 1..5 hours, the 4-hour one still open: the median is 3 h; dropping
         // the open case would also give 3, but censoring two early cases must push it up.
         let h = HOUR_MS;
-        let mut obs = vec![
-            (h, true),
-            (2 * h, true),
-            (3 * h, true),
-            (4 * h, false),
-            (5 * h, true),
-        ];
+        let mut obs = vec![(h, true), (2 * h, true), (3 * h, true), (4 * h, false), (5 * h, true)];
         let q = km_quantiles(&mut obs, &[0.5, 0.9]);
         assert_eq!(q[0], Some(3.0));
         assert_eq!(q[1], Some(5.0));

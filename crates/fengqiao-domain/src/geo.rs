@@ -18,16 +18,10 @@ impl Point {
     /// A point with finite coordinates in the WGS84 range.
     pub fn parse(lon: f64, lat: f64) -> Result<Point, FieldError> {
         if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-            return Err(FieldError::new(
-                "location.lon",
-                "longitude must be between -180 and 180",
-            ));
+            return Err(FieldError::new("location.lon", "longitude must be between -180 and 180"));
         }
         if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-            return Err(FieldError::new(
-                "location.lat",
-                "latitude must be between -90 and 90",
-            ));
+            return Err(FieldError::new("location.lat", "latitude must be between -90 and 90"));
         }
         Ok(Point { lon, lat })
     }
@@ -58,14 +52,8 @@ impl Polygon {
     }
 
     pub fn bbox(&self) -> (Point, Point) {
-        let mut min = Point {
-            lon: f64::INFINITY,
-            lat: f64::INFINITY,
-        };
-        let mut max = Point {
-            lon: f64::NEG_INFINITY,
-            lat: f64::NEG_INFINITY,
-        };
+        let mut min = Point { lon: f64::INFINITY, lat: f64::INFINITY };
+        let mut max = Point { lon: f64::NEG_INFINITY, lat: f64::NEG_INFINITY };
         for q in &self.exterior {
             min.lon = min.lon.min(q.lon);
             min.lat = min.lat.min(q.lat);
@@ -136,10 +124,7 @@ pub fn wgs84_to_gcj02(p: Point) -> Point {
     let sqrt_magic = magic.sqrt();
     let dlat = (dlat * 180.0) / ((GCJ_A * (1.0 - GCJ_EE)) / (magic * sqrt_magic) * PI);
     let dlon = (dlon * 180.0) / (GCJ_A / sqrt_magic * radlat.cos() * PI);
-    Point {
-        lon: p.lon + dlon,
-        lat: p.lat + dlat,
-    }
+    Point { lon: p.lon + dlon, lat: p.lat + dlat }
 }
 
 /// GCJ-02 → WGS84 by fixed-point iteration on the forward transform; converges to well under a
@@ -152,10 +137,7 @@ pub fn gcj02_to_wgs84(g: Point) -> Point {
     for _ in 0..10 {
         let f = wgs84_to_gcj02(w);
         let (dx, dy) = (f.lon - g.lon, f.lat - g.lat);
-        w = Point {
-            lon: w.lon - dx,
-            lat: w.lat - dy,
-        };
+        w = Point { lon: w.lon - dx, lat: w.lat - dy };
         if dx.abs() < 1e-9 && dy.abs() < 1e-9 {
             break;
         }
@@ -169,15 +151,9 @@ mod tests {
 
     #[test]
     fn gcj_round_trip_is_tight() {
-        let w = Point {
-            lon: 120.2,
-            lat: 29.7,
-        };
+        let w = Point { lon: 120.2, lat: 29.7 };
         let g = wgs84_to_gcj02(w);
-        assert!(
-            (g.lon - w.lon).abs() > 1e-4,
-            "GCJ-02 must be offset inside China"
-        );
+        assert!((g.lon - w.lon).abs() > 1e-4, "GCJ-02 must be offset inside China");
         let back = gcj02_to_wgs84(g);
         assert!((back.lon - w.lon).abs() < 1e-8 && (back.lat - w.lat).abs() < 1e-8);
     }

@@ -40,12 +40,7 @@ pub struct LifecycleConfig {
 
 impl Default for LifecycleConfig {
     fn default() -> Self {
-        LifecycleConfig {
-            unreachable_attempts: 3,
-            unreachable_min_channels: 2,
-            unreachable_min_span_hours: 24,
-            max_transfers: 3,
-        }
+        LifecycleConfig { unreachable_attempts: 3, unreachable_min_channels: 2, unreachable_min_span_hours: 24, max_transfers: 3 }
     }
 }
 
@@ -277,12 +272,7 @@ impl EventKind {
 
     /// Whether residents may see this event on the public tracking page.
     pub fn is_public(&self) -> bool {
-        !matches!(
-            self,
-            EventKind::Verified { .. }
-                | EventKind::ExtensionRequested { .. }
-                | EventKind::SeverityChanged { .. }
-        )
+        !matches!(self, EventKind::Verified { .. } | EventKind::ExtensionRequested { .. } | EventKind::SeverityChanged { .. })
     }
 }
 
@@ -397,11 +387,7 @@ impl Case {
     /// Whose ratings a return visit must collect: each party of a dispute, else the reporter.
     fn raters(&self) -> Vec<Option<i64>> {
         if self.kind == CategoryKind::Dispute && !self.parties.is_empty() {
-            self.parties
-                .iter()
-                .filter(|p| p.role != PartyRole::Representative)
-                .map(|p| Some(p.person_id))
-                .collect()
+            self.parties.iter().filter(|p| p.role != PartyRole::Representative).map(|p| Some(p.person_id)).collect()
         } else {
             vec![None]
         }
@@ -412,13 +398,7 @@ impl Case {
         let since = self.resolved_at?;
         self.raters()
             .into_iter()
-            .map(|who| {
-                self.visits
-                    .iter()
-                    .rev()
-                    .filter(|v| v.at >= since && v.party == who)
-                    .find_map(|v| v.rating)
-            })
+            .map(|who| self.visits.iter().rev().filter(|v| v.at >= since && v.party == who).find_map(|v| v.rating))
             .collect()
     }
 
@@ -428,11 +408,7 @@ impl Case {
             return Some(ClosureFlag::Anonymous);
         }
         let since = self.resolved_at?;
-        let failed: Vec<&Visit> = self
-            .visits
-            .iter()
-            .filter(|v| v.at >= since && !v.reached)
-            .collect();
+        let failed: Vec<&Visit> = self.visits.iter().filter(|v| v.at >= since && !v.reached).collect();
         let mut channels: Vec<ContactChannel> = failed.iter().map(|v| v.channel).collect();
         channels.sort();
         channels.dedup();
@@ -447,31 +423,15 @@ impl Case {
     }
 
     /// Checks a command and returns the events it causes, or why it is refused.
-    pub fn decide(
-        &self,
-        cmd: &Command,
-        cx: &DecideContext<'_>,
-    ) -> Result<Vec<EventKind>, DomainError> {
+    pub fn decide(&self, cmd: &Command, cx: &DecideContext<'_>) -> Result<Vec<EventKind>, DomainError> {
         use Status as S;
-        let role = cx
-            .actor
-            .role()
-            .ok_or_else(|| DomainError::Forbidden("only staff may change a case".into()))?;
-        let illegal = || DomainError::IllegalTransition {
-            command: cmd.name(),
-            status: self.status.as_str(),
-        };
+        let role = cx.actor.role().ok_or_else(|| DomainError::Forbidden("only staff may change a case".into()))?;
+        let illegal = || DomainError::IllegalTransition { command: cmd.name(), status: self.status.as_str() };
         let staff = |allowed: &[Role]| -> Result<(), DomainError> {
-            if allowed.contains(&role)
-                || (role == Role::Admin && allowed.contains(&Role::Supervisor))
-            {
+            if allowed.contains(&role) || (role == Role::Admin && allowed.contains(&Role::Supervisor)) {
                 Ok(())
             } else {
-                Err(DomainError::Forbidden(format!(
-                    "a {} may not {}",
-                    role.as_str(),
-                    cmd.name().replace('_', " ")
-                )))
+                Err(DomainError::Forbidden(format!("a {} may not {}", role.as_str(), cmd.name().replace('_', " "))))
             }
         };
         // Handlers act only on cases their unit leads; supervisors may act for them.
@@ -479,16 +439,10 @@ impl Case {
             if role.supervises() {
                 return Ok(());
             }
-            if role.handles()
-                && self.lead_unit.is_some()
-                && cx.actor.unit() == self.lead_unit.as_ref()
-            {
+            if role.handles() && self.lead_unit.is_some() && cx.actor.unit() == self.lead_unit.as_ref() {
                 Ok(())
             } else {
-                Err(DomainError::Forbidden(format!(
-                    "only the lead unit may {}",
-                    cmd.name().replace('_', " ")
-                )))
+                Err(DomainError::Forbidden(format!("only the lead unit may {}", cmd.name().replace('_', " "))))
             }
         };
         let now = cx.now;
@@ -499,10 +453,7 @@ impl Case {
                 if self.status != S::Received {
                     return Err(illegal());
                 }
-                vec![EventKind::Filed {
-                    severity: severity.unwrap_or(self.severity),
-                    note: note.clone(),
-                }]
+                vec![EventKind::Filed { severity: severity.unwrap_or(self.severity), note: note.clone() }]
             }
             Command::Cancel { reason } => {
                 staff(&[Role::Intake, Role::Supervisor])?;
@@ -510,23 +461,15 @@ impl Case {
                     return Err(illegal());
                 }
                 non_empty("reason", reason)?;
-                vec![EventKind::Cancelled {
-                    reason: reason.clone(),
-                }]
+                vec![EventKind::Cancelled { reason: reason.clone() }]
             }
-            Command::Dispatch {
-                lead_unit,
-                co_units,
-            } => {
+            Command::Dispatch { lead_unit, co_units } => {
                 staff(&[Role::Intake, Role::Supervisor])?;
                 if self.status != S::Filed {
                     return Err(illegal());
                 }
                 if co_units.contains(lead_unit) {
-                    return Err(DomainError::invalid(
-                        "co_units",
-                        "the lead unit cannot also co-handle",
-                    ));
+                    return Err(DomainError::invalid("co_units", "the lead unit cannot also co-handle"));
                 }
                 let mut co = co_units.clone();
                 co.sort();
@@ -559,10 +502,7 @@ impl Case {
                 lead_handler()?;
                 non_empty("reason", reason)?;
                 if Some(to) == self.lead_unit.as_ref() {
-                    return Err(DomainError::invalid(
-                        "to",
-                        "the case is already with that unit",
-                    ));
+                    return Err(DomainError::invalid("to", "the case is already with that unit"));
                 }
                 if self.transfers >= cx.config.max_transfers {
                     return Err(DomainError::Precondition(format!(
@@ -578,25 +518,17 @@ impl Case {
                 }]
             }
             Command::Escalate { to, tier, reason } => {
-                if !matches!(
-                    self.status,
-                    S::Dispatched | S::Accepted | S::InProgress | S::Deferred
-                ) {
+                if !matches!(self.status, S::Dispatched | S::Accepted | S::InProgress | S::Deferred) {
                     return Err(illegal());
                 }
                 lead_handler()?;
                 non_empty("reason", reason)?;
                 if *tier <= self.tier {
-                    return Err(DomainError::invalid(
-                        "tier",
-                        format!("escalation must go above the {} tier", self.tier),
-                    ));
+                    return Err(DomainError::invalid("tier", format!("escalation must go above the {} tier", self.tier)));
                 }
                 let mut evs = Vec::new();
                 if let Some(since) = self.deferred_since {
-                    evs.push(EventKind::Resumed {
-                        paused_ms: now.0 - since.0,
-                    });
+                    evs.push(EventKind::Resumed { paused_ms: now.0 - since.0 });
                 }
                 evs.push(EventKind::Escalated {
                     from_tier: self.tier,
@@ -617,33 +549,17 @@ impl Case {
                     return Err(DomainError::invalid("hours", "between 1 and 2160 hours"));
                 }
                 if self.extension.is_some() {
-                    return Err(DomainError::Precondition(
-                        "an extension request is already pending".into(),
-                    ));
+                    return Err(DomainError::Precondition("an extension request is already pending".into()));
                 }
-                vec![EventKind::ExtensionRequested {
-                    hours: *hours,
-                    reason: reason.clone(),
-                }]
+                vec![EventKind::ExtensionRequested { hours: *hours, reason: reason.clone() }]
             }
             Command::DecideExtension { approve, note } => {
                 staff(&[Role::Supervisor])?;
                 let Some(req) = &self.extension else {
-                    return Err(DomainError::Precondition(
-                        "no extension request is pending".into(),
-                    ));
+                    return Err(DomainError::Precondition("no extension request is pending".into()));
                 };
-                let due = approve.then(|| {
-                    self.handling_due
-                        .unwrap_or(now)
-                        .plus_hours(req.hours as i64)
-                });
-                vec![EventKind::ExtensionDecided {
-                    approve: *approve,
-                    hours: req.hours,
-                    note: note.clone(),
-                    handling_due: due,
-                }]
+                let due = approve.then(|| self.handling_due.unwrap_or(now).plus_hours(req.hours as i64));
+                vec![EventKind::ExtensionDecided { approve: *approve, hours: req.hours, note: note.clone(), handling_due: due }]
             }
             Command::Defer { reason } => {
                 if !matches!(self.status, S::Accepted | S::InProgress) {
@@ -651,9 +567,7 @@ impl Case {
                 }
                 lead_handler()?;
                 non_empty("reason", reason)?;
-                vec![EventKind::Deferred {
-                    reason: reason.clone(),
-                }]
+                vec![EventKind::Deferred { reason: reason.clone() }]
             }
             Command::Resume => {
                 if self.status != S::Deferred {
@@ -661,9 +575,7 @@ impl Case {
                 }
                 lead_handler()?;
                 let since = self.deferred_since.unwrap_or(now);
-                vec![EventKind::Resumed {
-                    paused_ms: (now.0 - since.0).max(0),
-                }]
+                vec![EventKind::Resumed { paused_ms: (now.0 - since.0).max(0) }]
             }
             Command::Resolve { feedback } => {
                 if !matches!(self.status, S::Accepted | S::InProgress) {
@@ -671,42 +583,25 @@ impl Case {
                 }
                 lead_handler()?;
                 if feedback.trim().is_empty() {
-                    return Err(DomainError::invalid(
-                        "feedback",
-                        "say how the matter was handled",
-                    ));
+                    return Err(DomainError::invalid("feedback", "say how the matter was handled"));
                 }
                 if feedback.chars().count() > 4000 {
                     return Err(DomainError::invalid("feedback", "at most 4000 characters"));
                 }
-                vec![EventKind::Resolved {
-                    feedback: feedback.clone(),
-                    visit_due: now.plus_hours(p.visit_hours as i64),
-                }]
+                vec![EventKind::Resolved { feedback: feedback.clone(), visit_due: now.plus_hours(p.visit_hours as i64) }]
             }
             Command::Verify { ok, note } => {
                 staff(&[Role::Intake, Role::Supervisor])?;
                 if !matches!(self.status, S::Resolved | S::ReturnVisit) {
                     return Err(illegal());
                 }
-                let mut evs = vec![EventKind::Verified {
-                    ok: *ok,
-                    note: note.clone(),
-                }];
+                let mut evs = vec![EventKind::Verified { ok: *ok, note: note.clone() }];
                 if !ok {
-                    evs.push(EventKind::Reworked {
-                        reason: note.clone().unwrap_or_else(|| "verification failed".into()),
-                    });
+                    evs.push(EventKind::Reworked { reason: note.clone().unwrap_or_else(|| "verification failed".into()) });
                 }
                 evs
             }
-            Command::RecordVisit {
-                party,
-                channel,
-                reached,
-                rating,
-                comment,
-            } => {
+            Command::RecordVisit { party, channel, reached, rating, comment } => {
                 // Return visits are made by someone other than the handler (intake staff, the
                 // hotline, grid workers) so the rating is not collected by the rated.
                 staff(&[Role::Intake, Role::Supervisor])?;
@@ -714,10 +609,7 @@ impl Case {
                     return Err(illegal());
                 }
                 if !reached && rating.is_some() {
-                    return Err(DomainError::invalid(
-                        "rating",
-                        "a rating needs a reached contact",
-                    ));
+                    return Err(DomainError::invalid("rating", "a rating needs a reached contact"));
                 }
                 if !self.raters().contains(party) {
                     return Err(DomainError::invalid(
@@ -740,9 +632,7 @@ impl Case {
                 };
                 let mut evs = vec![EventKind::VisitRecorded { visit }];
                 if *rating == Some(Rating::Dissatisfied) {
-                    evs.push(EventKind::Reworked {
-                        reason: "the outcome was rated dissatisfied".into(),
-                    });
+                    evs.push(EventKind::Reworked { reason: "the outcome was rated dissatisfied".into() });
                 }
                 evs
             }
@@ -755,26 +645,14 @@ impl Case {
                 match ratings {
                     Some(rs) => {
                         let worst = rs.iter().copied().max().expect("at least one rater");
-                        vec![EventKind::Closed {
-                            flag: None,
-                            rating: Some(worst),
-                            note: note.clone(),
-                        }]
+                        vec![EventKind::Closed { flag: None, rating: Some(worst), note: note.clone() }]
                     }
                     None => match self.unrated_closure(cx.config) {
-                        Some(flag) => vec![EventKind::Closed {
-                            flag: Some(flag),
-                            rating: None,
-                            note: note.clone(),
-                        }],
+                        Some(flag) => vec![EventKind::Closed { flag: Some(flag), rating: None, note: note.clone() }],
                         None => {
                             return Err(DomainError::Precondition(format!(
                                 "a case closes only after a return visit in which {} rated the outcome, or after {} unanswered attempts over at least {} channels and {} hours",
-                                if self.raters().len() > 1 {
-                                    "every party"
-                                } else {
-                                    "the reporter"
-                                },
+                                if self.raters().len() > 1 { "every party" } else { "the reporter" },
                                 cx.config.unreachable_attempts,
                                 cx.config.unreachable_min_channels,
                                 cx.config.unreachable_min_span_hours
@@ -789,9 +667,7 @@ impl Case {
                     return Err(illegal());
                 }
                 non_empty("reason", reason)?;
-                vec![EventKind::Reopened {
-                    reason: reason.clone(),
-                }]
+                vec![EventKind::Reopened { reason: reason.clone() }]
             }
             Command::Merge { into } => {
                 staff(&[Role::Intake, Role::Supervisor])?;
@@ -799,20 +675,12 @@ impl Case {
                     return Err(illegal());
                 }
                 if *into == self.id {
-                    return Err(DomainError::invalid(
-                        "into",
-                        "a case cannot be merged into itself",
-                    ));
+                    return Err(DomainError::invalid("into", "a case cannot be merged into itself"));
                 }
                 vec![EventKind::Merged { into: *into }]
             }
             Command::SetSeverity { severity, reason } => {
-                staff(&[
-                    Role::Intake,
-                    Role::Handler,
-                    Role::Mediator,
-                    Role::Supervisor,
-                ])?;
+                staff(&[Role::Intake, Role::Handler, Role::Mediator, Role::Supervisor])?;
                 if !self.status.is_open() {
                     return Err(illegal());
                 }
@@ -821,16 +689,9 @@ impl Case {
                 }
                 non_empty("reason", reason)?;
                 if *severity == self.severity {
-                    return Err(DomainError::invalid(
-                        "severity",
-                        "the case already has this severity",
-                    ));
+                    return Err(DomainError::invalid("severity", "the case already has this severity"));
                 }
-                vec![EventKind::SeverityChanged {
-                    from: self.severity,
-                    to: *severity,
-                    reason: reason.clone(),
-                }]
+                vec![EventKind::SeverityChanged { from: self.severity, to: *severity, reason: reason.clone() }]
             }
         };
         Ok(ev)
@@ -851,12 +712,7 @@ impl Case {
                 self.status = S::Cancelled;
                 self.cancel_reason = Some(reason.clone());
             }
-            EventKind::Dispatched {
-                lead_unit,
-                co_units,
-                response_due,
-                handling_due,
-            } => {
+            EventKind::Dispatched { lead_unit, co_units, response_due, handling_due } => {
                 self.status = S::Dispatched;
                 self.lead_unit = Some(lead_unit.clone());
                 self.co_units = co_units.clone();
@@ -869,9 +725,7 @@ impl Case {
                 self.accepted_at.get_or_insert(e.at);
             }
             EventKind::Started => self.status = S::InProgress,
-            EventKind::Transferred {
-                to, response_due, ..
-            } => {
+            EventKind::Transferred { to, response_due, .. } => {
                 self.status = S::Dispatched;
                 if self.accepted_at.is_none() {
                     self.response_due = Some(*response_due);
@@ -890,12 +744,7 @@ impl Case {
                 self.extension = None;
             }
             EventKind::ExtensionRequested { hours, reason } => {
-                self.extension = Some(ExtensionRequest {
-                    hours: *hours,
-                    reason: reason.clone(),
-                    requested_at: e.at,
-                    by: e.actor.clone(),
-                });
+                self.extension = Some(ExtensionRequest { hours: *hours, reason: reason.clone(), requested_at: e.at, by: e.actor.clone() });
             }
             EventKind::ExtensionDecided { handling_due, .. } => {
                 self.extension = None;
@@ -915,10 +764,7 @@ impl Case {
                 // The clock stood still while deferred: deadlines move by the pause.
                 self.handling_due = self.handling_due.map(|d| d.plus_ms(*paused_ms));
             }
-            EventKind::Resolved {
-                feedback,
-                visit_due,
-            } => {
+            EventKind::Resolved { feedback, visit_due } => {
                 self.status = S::Resolved;
                 self.resolved_at = Some(e.at);
                 self.visit_due = Some(*visit_due);

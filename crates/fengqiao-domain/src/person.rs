@@ -33,51 +33,26 @@ pub fn normalise_phone(p: &str) -> Result<String, FieldError> {
     let digits: String = p.chars().filter(|c| c.is_ascii_digit()).collect();
     let d = digits
         .strip_prefix("0086")
-        .or_else(|| {
-            if p.trim_start().starts_with('+') {
-                digits.strip_prefix("86")
-            } else {
-                None
-            }
-        })
+        .or_else(|| if p.trim_start().starts_with('+') { digits.strip_prefix("86") } else { None })
         .unwrap_or(&digits);
     if d.len() < 5 || d.len() > 15 {
-        return Err(FieldError::new(
-            "phone",
-            "a phone number has 5 to 15 digits",
-        ));
+        return Err(FieldError::new("phone", "a phone number has 5 to 15 digits"));
     }
     Ok(d.to_string())
 }
 
 /// A mainland resident ID number: 18 characters, the last a check character (GB 11643).
 pub fn normalise_id_number(s: &str) -> Result<String, FieldError> {
-    let n: String = s
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<String>()
-        .to_ascii_uppercase();
-    let bad = || {
-        FieldError::new(
-            "id_number",
-            "a resident ID number has 17 digits and a check character",
-        )
-    };
+    let n: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+    let bad = || FieldError::new("id_number", "a resident ID number has 17 digits and a check character");
     if n.len() != 18 || !n[..17].bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = n[..17]
-        .bytes()
-        .zip(W)
-        .map(|(b, w)| (b - b'0') as u32 * w)
-        .sum();
+    let sum: u32 = n[..17].bytes().zip(W).map(|(b, w)| (b - b'0') as u32 * w).sum();
     let check = b"10X98765432"[(sum % 11) as usize];
     if n.as_bytes()[17] != check {
-        return Err(FieldError::new(
-            "id_number",
-            "the check character of the ID number does not match",
-        ));
+        return Err(FieldError::new("id_number", "the check character of the ID number does not match"));
     }
     Ok(n)
 }
@@ -85,20 +60,13 @@ pub fn normalise_id_number(s: &str) -> Result<String, FieldError> {
 /// The check character for 17 digits, for generating valid demo ID numbers.
 pub fn id_check_char(first17: &str) -> char {
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = first17
-        .bytes()
-        .zip(W)
-        .map(|(b, w)| (b - b'0') as u32 * w)
-        .sum();
+    let sum: u32 = first17.bytes().zip(W).map(|(b, w)| (b - b'0') as u32 * w).sum();
     b"10X98765432"[(sum % 11) as usize] as char
 }
 
 impl PersonInput {
     /// Trims and validates, returning the cleaned input and its identity key (if it has one).
-    pub fn normalise(
-        mut self,
-        field: &str,
-    ) -> Result<(PersonInput, Option<IdentityKey>), Vec<FieldError>> {
+    pub fn normalise(mut self, field: &str) -> Result<(PersonInput, Option<IdentityKey>), Vec<FieldError>> {
         let mut errs = Vec::new();
         let tidy = |o: Option<String>| o.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
         self.name = tidy(self.name);
@@ -107,10 +75,7 @@ impl PersonInput {
         self.address = tidy(self.address);
         for (v, name) in [(&self.name, "name"), (&self.address, "address")] {
             if v.as_ref().is_some_and(|s| s.chars().count() > 200) {
-                errs.push(FieldError::new(
-                    format!("{field}.{name}"),
-                    "at most 200 characters",
-                ));
+                errs.push(FieldError::new(format!("{field}.{name}"), "at most 200 characters"));
             }
         }
         if let Some(p) = &self.phone {
@@ -133,11 +98,7 @@ impl PersonInput {
         } else {
             match (&self.name, &self.phone) {
                 (Some(n), Some(p)) => {
-                    let n: String = n
-                        .chars()
-                        .filter(|c| !c.is_whitespace())
-                        .flat_map(char::to_lowercase)
-                        .collect();
+                    let n: String = n.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect();
                     Some(IdentityKey(format!("np:{n}|{p}")))
                 }
                 _ => None,
@@ -156,11 +117,7 @@ pub fn mask(s: &str) -> String {
         return "*".repeat(n);
     }
     let keep_head = if n >= 15 { 6 } else { 3.min(n - 4) };
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| if i < keep_head || i >= n - 4 { *c } else { '*' })
-        .collect()
+    chars.iter().enumerate().map(|(i, c)| if i < keep_head || i >= n - 4 { *c } else { '*' }).collect()
 }
 
 #[cfg(test)]
@@ -181,11 +138,7 @@ mod tests {
 
     #[test]
     fn identity_key_prefers_id_number() {
-        let p = PersonInput {
-            name: Some(" 张 三 ".into()),
-            phone: Some("13800138000".into()),
-            ..Default::default()
-        };
+        let p = PersonInput { name: Some(" 张 三 ".into()), phone: Some("13800138000".into()), ..Default::default() };
         let (_, k) = p.normalise("reporter").unwrap();
         assert_eq!(k.unwrap().0, "np:张三|13800138000");
     }

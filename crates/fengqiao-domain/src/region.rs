@@ -42,32 +42,20 @@ impl RegionCode {
     pub fn parse(s: &str) -> Result<RegionCode, FieldError> {
         let s = s.trim();
         if !(s.len() == 12 || s.len() == 15) || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(FieldError::new(
-                "region",
-                "a region code is 12 digits (statistical division) or 15 digits (grid)",
-            ));
+            return Err(FieldError::new("region", "a region code is 12 digits (statistical division) or 15 digits (grid)"));
         }
         if &s[..6] == "000000" || &s[..2] == "00" {
-            return Err(FieldError::new(
-                "region",
-                "the first 6 digits must name a county",
-            ));
+            return Err(FieldError::new("region", "the first 6 digits must name a county"));
         }
         if &s[6..9] == "000" && &s[9..12] != "000" {
-            return Err(FieldError::new(
-                "region",
-                "a village code needs a township code (digits 7-9)",
-            ));
+            return Err(FieldError::new("region", "a village code needs a township code (digits 7-9)"));
         }
         let code = RegionCode(s.to_string());
         if code.level() == RegionLevel::Grid && &s[12..15] == "000" {
             return Err(FieldError::new("region", "grid number 000 is not a grid"));
         }
         if s.len() == 15 && &s[9..12] == "000" {
-            return Err(FieldError::new(
-                "region",
-                "a grid code must extend a village or community code",
-            ));
+            return Err(FieldError::new("region", "a grid code must extend a village or community code"));
         }
         Ok(code)
     }
@@ -186,14 +174,7 @@ mod tests {
 
     #[test]
     fn rejects_malformed_codes() {
-        for bad in [
-            "",
-            "33068110120",
-            "3306811012030",
-            "33068110120a",
-            "330681101000000",
-            "000000000000",
-        ] {
+        for bad in ["", "33068110120", "3306811012030", "33068110120a", "330681101000000", "000000000000"] {
             assert!(RegionCode::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

@@ -23,13 +23,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Intake,
-        Role::Handler,
-        Role::Mediator,
-        Role::Supervisor,
-        Role::Admin,
-    ];
+    pub const ALL: [Role; 5] = [Role::Intake, Role::Handler, Role::Mediator, Role::Supervisor, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -55,10 +49,7 @@ impl Role {
 
     /// Whether this role sees personal data (phones, ID numbers) unmasked.
     pub fn sees_personal_data(self) -> bool {
-        matches!(
-            self,
-            Role::Intake | Role::Mediator | Role::Supervisor | Role::Admin
-        )
+        matches!(self, Role::Intake | Role::Mediator | Role::Supervisor | Role::Admin)
     }
 }
 
@@ -78,26 +69,14 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Actor {
-    User {
-        id: String,
-        role: Role,
-        unit: Option<UnitId>,
-        jurisdiction: RegionCode,
-    },
+    User { id: String, role: Role, unit: Option<UnitId>, jurisdiction: RegionCode },
     Resident,
-    System {
-        job: String,
-    },
+    System { job: String },
 }
 
 impl Actor {
     pub fn from_user(u: &User) -> Actor {
-        Actor::User {
-            id: u.id.clone(),
-            role: u.role,
-            unit: u.unit.clone(),
-            jurisdiction: u.jurisdiction.clone(),
-        }
+        Actor::User { id: u.id.clone(), role: u.role, unit: u.unit.clone(), jurisdiction: u.jurisdiction.clone() }
     }
 
     /// A short attribution for the event log: `user:ID`, `resident`, `system:JOB`.

@@ -30,6 +30,21 @@ fn ts(o: Option<Timestamp>) -> Option<i64> {
     o.map(|t| t.0)
 }
 
+/// Rows per multi-row INSERT: well under SQLite's 32,766 and PostgreSQL's 65,535 bound
+/// parameters at 26 columns.
+const ROWS_PER_STATEMENT: usize = 400;
+
+const CASE_COLUMNS: &str = "id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, state, first_rating";
+
+/// The next event of the chain after `head`, which it advances.
+fn chain(head: &mut (i64, String), case_id: Option<i64>, at: Timestamp, actor: &str, kind: &str, payload: String) -> StoredEvent {
+    let seq = head.0 + 1;
+    let hash = event_hash(&head.1, seq, case_id, at, actor, kind, &payload);
+    let e = StoredEvent { seq, case_id, at, actor: actor.to_string(), kind: kind.to_string(), payload, prev_hash: head.1.clone(), hash: hash.clone() };
+    *head = (seq, hash);
+    e
+}
+
 impl SqlStore {
     pub fn pool(&self) -> &Pool<DB> {
         &self.pool
@@ -68,120 +83,156 @@ impl SqlStore {
 
     /// Appends one event to the chain inside a writing transaction.
     async fn append(tx: &mut Tx<'_>, head: &mut (i64, String), case_id: Option<i64>, at: Timestamp, actor: &str, kind: &str, payload: &str) -> Result<(), StoreError> {
-        let seq = head.0 + 1;
-        let hash = event_hash(&head.1, seq, case_id, at, actor, kind, payload);
-        sqlx::query("INSERT INTO events (seq, case_id, at, actor, kind, payload, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(seq)
-            .bind(case_id)
-            .bind(at.0)
-            .bind(actor)
-            .bind(kind)
-            .bind(payload)
-            .bind(&head.1)
-            .bind(&hash)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend_err)?;
-        *head = (seq, hash);
-        Ok(())
+        let e = chain(head, case_id, at, actor, kind, payload.to_string());
+        Self::insert_events(tx, std::slice::from_ref(&e)).await
     }
 
-    /// Writes the case row and its index tables from the state.
-    async fn write_case(tx: &mut Tx<'_>, c: &Case, insert: bool) -> Result<(), StoreError> {
-        let state = to_json(c)?;
-        let sql = if insert {
-            "INSERT INTO cases (id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, state, first_rating)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
-        } else {
-            "UPDATE cases SET tracking_code = $2, version = $3, status = $4, category = $5, channel = $6, urgency = $7, region = $8, lead_unit = $9, created_at = $10, dispatched_at = $11, accepted_at = $12, resolved_at = $13, closed_at = $14, response_due = $15, handling_due = $16, visit_due = $17, first_tier = $18, escalations = $19, reworks = $20, reopens = $21, was_deferred = $22, final_rating = $23, closure_flag = $24, state = $25, first_rating = $26 WHERE id = $1"
-        };
-        sqlx::query(sql)
-            .bind(c.id.0)
-            .bind(c.tracking_code.as_str())
-            .bind(c.version)
-            .bind(c.status.as_str())
-            .bind(&c.category)
-            .bind(c.channel.as_str())
-            .bind(c.urgency.as_str())
-            .bind(c.region.as_str())
-            .bind(c.lead_unit.as_ref().map(|u| u.0.clone()))
-            .bind(c.created_at.0)
-            .bind(ts(c.dispatched_at))
-            .bind(ts(c.accepted_at))
-            .bind(ts(c.resolved_at))
-            .bind(ts(c.closed_at))
-            .bind(ts(c.response_due))
-            .bind(ts(c.handling_due))
-            .bind(ts(c.visit_due))
-            .bind(c.first_tier.as_str())
-            .bind(c.escalations as i64)
-            .bind(c.reworks as i64)
-            .bind(c.reopens as i64)
-            .bind(c.was_deferred)
-            .bind(c.final_rating.map(|r| r.as_str()))
-            .bind(c.closure_flag.map(|f| f.as_str()))
-            .bind(state)
-            .bind(c.first_rating.map(|r| r.as_str()))
-            .execute(&mut **tx)
-            .await
-            .map_err(backend_err)?;
-        if !insert {
-            sqlx::query("DELETE FROM case_units WHERE case_id = $1").bind(c.id.0).execute(&mut **tx).await.map_err(backend_err)?;
-        }
-        let units = c.lead_unit.iter().map(|u| (u, true)).chain(c.co_units.iter().map(|u| (u, false)));
-        for (u, lead) in units {
-            sqlx::query("INSERT INTO case_units (unit_id, case_id, lead) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                .bind(&u.0)
-                .bind(c.id.0)
-                .bind(lead)
-                .execute(&mut **tx)
-                .await
-                .map_err(backend_err)?;
-        }
-        if insert {
-            let persons = c.reporter.iter().copied().chain(c.parties.iter().map(|p| p.person_id));
-            for p in persons {
-                sqlx::query("INSERT INTO case_persons (person_id, case_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                    .bind(p)
-                    .bind(c.id.0)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(backend_err)?;
-            }
+    /// Inserts events, many rows per statement: a statement costs a round trip to the
+    /// database (a thread hop on SQLite), so batches are written in few statements.
+    async fn insert_events(tx: &mut Tx<'_>, events: &[StoredEvent]) -> Result<(), StoreError> {
+        for chunk in events.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO events (seq, case_id, at, actor, kind, payload, prev_hash, hash) ");
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(e.seq)
+                    .push_bind(e.case_id)
+                    .push_bind(e.at.0)
+                    .push_bind(e.actor.clone())
+                    .push_bind(e.kind.clone())
+                    .push_bind(e.payload.clone())
+                    .push_bind(e.prev_hash.clone())
+                    .push_bind(e.hash.clone());
+            });
+            q.build().execute(&mut **tx).await.map_err(backend_err)?;
         }
         Ok(())
     }
 
-    /// Finds or creates a person by identity key; returns the id.
-    async fn upsert_person(tx: &mut Tx<'_>, next_id: &mut i64, p: &fengqiao_domain::PersonInput, key: Option<&fengqiao_domain::IdentityKey>) -> Result<i64, StoreError> {
-        if let Some(k) = key {
-            let found: Option<i64> = sqlx::query_scalar("SELECT id FROM persons WHERE identity_key = $1").bind(&k.0).fetch_optional(&mut **tx).await.map_err(backend_err)?;
-            if let Some(id) = found {
-                // Keep what we knew; fill in what was missing.
-                sqlx::query("UPDATE persons SET name = COALESCE(name, $2), phone = COALESCE(phone, $3), address = COALESCE(address, $4) WHERE id = $1 AND erased_at IS NULL")
-                    .bind(id)
-                    .bind(&p.name)
-                    .bind(&p.phone)
-                    .bind(&p.address)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(backend_err)?;
-                return Ok(id);
-            }
+    async fn insert_persons(tx: &mut Tx<'_>, persons: &[Person]) -> Result<(), StoreError> {
+        for chunk in persons.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO persons (id, identity_key, name, phone, id_number, address, organisation, erased_at) ");
+            q.push_values(chunk, |mut b, p| {
+                b.push_bind(p.id)
+                    .push_bind(p.identity_key.clone())
+                    .push_bind(p.name.clone())
+                    .push_bind(p.phone.clone())
+                    .push_bind(p.id_number.clone())
+                    .push_bind(p.address.clone())
+                    .push_bind(p.organisation)
+                    .push_bind(ts(p.erased_at));
+            });
+            q.build().execute(&mut **tx).await.map_err(backend_err)?;
         }
-        *next_id += 1;
-        sqlx::query("INSERT INTO persons (id, identity_key, name, phone, id_number, address, organisation) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(*next_id)
-            .bind(key.map(|k| k.0.clone()))
-            .bind(&p.name)
-            .bind(&p.phone)
-            .bind(&p.id_number)
-            .bind(&p.address)
-            .bind(p.organisation)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend_err)?;
-        Ok(*next_id)
+        Ok(())
+    }
+
+    /// Inserts new cases with their unit and person index rows.
+    async fn insert_cases(tx: &mut Tx<'_>, cases: &[Case]) -> Result<(), StoreError> {
+        for chunk in cases.chunks(ROWS_PER_STATEMENT / 2) {
+            let mut q = QueryBuilder::<DB>::new(format!("INSERT INTO cases ({CASE_COLUMNS}) "));
+            let mut err = None;
+            q.push_values(chunk, |mut b, c| {
+                let state = to_json(c).unwrap_or_else(|e| {
+                    err = Some(e);
+                    String::new()
+                });
+                b.push_bind(c.id.0)
+                    .push_bind(c.tracking_code.as_str().to_string())
+                    .push_bind(c.version)
+                    .push_bind(c.status.as_str())
+                    .push_bind(c.category.clone())
+                    .push_bind(c.channel.as_str())
+                    .push_bind(c.urgency.as_str())
+                    .push_bind(c.region.as_str().to_string())
+                    .push_bind(c.lead_unit.as_ref().map(|u| u.0.clone()))
+                    .push_bind(c.created_at.0)
+                    .push_bind(ts(c.dispatched_at))
+                    .push_bind(ts(c.accepted_at))
+                    .push_bind(ts(c.resolved_at))
+                    .push_bind(ts(c.closed_at))
+                    .push_bind(ts(c.response_due))
+                    .push_bind(ts(c.handling_due))
+                    .push_bind(ts(c.visit_due))
+                    .push_bind(c.first_tier.as_str())
+                    .push_bind(c.escalations as i64)
+                    .push_bind(c.reworks as i64)
+                    .push_bind(c.reopens as i64)
+                    .push_bind(c.was_deferred)
+                    .push_bind(c.final_rating.map(|r| r.as_str()))
+                    .push_bind(c.closure_flag.map(|f| f.as_str()))
+                    .push_bind(state)
+                    .push_bind(c.first_rating.map(|r| r.as_str()));
+            });
+            if let Some(e) = err {
+                return Err(e);
+            }
+            q.build().execute(&mut **tx).await.map_err(backend_err)?;
+        }
+        let units: Vec<(String, i64, bool)> = cases
+            .iter()
+            .flat_map(|c| c.lead_unit.iter().map(move |u| (u.0.clone(), c.id.0, true)).chain(c.co_units.iter().map(move |u| (u.0.clone(), c.id.0, false))))
+            .collect();
+        Self::insert_case_units(tx, &units).await?;
+        let persons: Vec<(i64, i64)> =
+            cases.iter().flat_map(|c| c.reporter.iter().copied().chain(c.parties.iter().map(|p| p.person_id)).map(move |p| (p, c.id.0))).collect();
+        for chunk in persons.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO case_persons (person_id, case_id) ");
+            q.push_values(chunk, |mut b, (p, c)| {
+                b.push_bind(*p).push_bind(*c);
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute(&mut **tx).await.map_err(backend_err)?;
+        }
+        Ok(())
+    }
+
+    async fn insert_case_units(tx: &mut Tx<'_>, units: &[(String, i64, bool)]) -> Result<(), StoreError> {
+        for chunk in units.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO case_units (unit_id, case_id, lead) ");
+            q.push_values(chunk, |mut b, (u, c, lead)| {
+                b.push_bind(u.clone()).push_bind(*c).push_bind(*lead);
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            q.build().execute(&mut **tx).await.map_err(backend_err)?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites an existing case's row and unit index from its new state.
+    async fn update_case(tx: &mut Tx<'_>, c: &Case) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE cases SET version = $2, status = $3, category = $4, urgency = $5, region = $6, lead_unit = $7, dispatched_at = $8, accepted_at = $9, resolved_at = $10,
+             closed_at = $11, response_due = $12, handling_due = $13, visit_due = $14, escalations = $15, reworks = $16, reopens = $17, was_deferred = $18,
+             final_rating = $19, closure_flag = $20, state = $21, first_rating = $22 WHERE id = $1",
+        )
+        .bind(c.id.0)
+        .bind(c.version)
+        .bind(c.status.as_str())
+        .bind(&c.category)
+        .bind(c.urgency.as_str())
+        .bind(c.region.as_str())
+        .bind(c.lead_unit.as_ref().map(|u| u.0.clone()))
+        .bind(ts(c.dispatched_at))
+        .bind(ts(c.accepted_at))
+        .bind(ts(c.resolved_at))
+        .bind(ts(c.closed_at))
+        .bind(ts(c.response_due))
+        .bind(ts(c.handling_due))
+        .bind(ts(c.visit_due))
+        .bind(c.escalations as i64)
+        .bind(c.reworks as i64)
+        .bind(c.reopens as i64)
+        .bind(c.was_deferred)
+        .bind(c.final_rating.map(|r| r.as_str()))
+        .bind(c.closure_flag.map(|f| f.as_str()))
+        .bind(to_json(c)?)
+        .bind(c.first_rating.map(|r| r.as_str()))
+        .execute(&mut **tx)
+        .await
+        .map_err(backend_err)?;
+        sqlx::query("DELETE FROM case_units WHERE case_id = $1").bind(c.id.0).execute(&mut **tx).await.map_err(backend_err)?;
+        let units: Vec<(String, i64, bool)> =
+            c.lead_unit.iter().map(|u| (u.0.clone(), c.id.0, true)).chain(c.co_units.iter().map(|u| (u.0.clone(), c.id.0, false))).collect();
+        Self::insert_case_units(tx, &units).await
     }
 
     async fn put_body(&self, table: &str, key_col: &str, key: &str, body: String, actor: &str, at: Timestamp, kind: &str) -> Result<(), StoreError> {
@@ -315,47 +366,107 @@ impl fengqiao_store::Store for SqlStore {
     }
 
     async fn create_cases(&self, batch: Vec<CreateCase>) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
+        use std::collections::HashMap;
         let (mut tx, s, h) = self.begin_write().await?;
         let mut head = (s, h);
-        let mut next_case: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM cases").fetch_one(&mut *tx).await.map_err(backend_err)?;
-        let mut next_person: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM persons").fetch_one(&mut *tx).await.map_err(backend_err)?;
-        let mut out = Vec::with_capacity(batch.len());
-        let mut keys_in_batch: std::collections::HashMap<String, (String, usize)> = std::collections::HashMap::new();
-        for item in batch {
+        let (mut next_case, mut next_person): (i64, i64) =
+            sqlx::query_as("SELECT (SELECT COALESCE(MAX(id), 0) FROM cases), (SELECT COALESCE(MAX(id), 0) FROM persons)").fetch_one(&mut *tx).await.map_err(backend_err)?;
+        // Everything the batch needs to look up, in one query per table.
+        let keys: Vec<String> = batch.iter().filter_map(|b| b.idempotency.as_ref().map(|(k, _)| k.clone())).collect();
+        let mut prior: HashMap<String, (String, i64)> = HashMap::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<DB>::new("SELECT key, body_hash, case_id FROM idempotency WHERE key IN (");
+            let mut sep = q.separated(", ");
+            for k in chunk {
+                sep.push_bind(k.clone());
+            }
+            q.push(")");
+            for (k, h, id) in q.build_query_as::<(String, String, i64)>().fetch_all(&mut *tx).await.map_err(backend_err)? {
+                prior.insert(k, (h, id));
+            }
+        }
+        let ikeys: Vec<String> = batch
+            .iter()
+            .flat_map(|b| b.new.reporter.iter().filter_map(|(_, k)| k.clone()).chain(b.new.parties.iter().filter_map(|(_, _, k)| k.clone())))
+            .map(|k| k.0)
+            .collect();
+        let mut known: HashMap<String, i64> = HashMap::new();
+        for chunk in ikeys.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<DB>::new("SELECT identity_key, id FROM persons WHERE identity_key IN (");
+            let mut sep = q.separated(", ");
+            for k in chunk {
+                sep.push_bind(k.clone());
+            }
+            q.push(")");
+            for (k, id) in q.build_query_as::<(String, i64)>().fetch_all(&mut *tx).await.map_err(backend_err)? {
+                known.insert(k, id);
+            }
+        }
+
+        enum Outcome {
+            Failed(StoreError),
+            Replay(i64),
+            New(usize),
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut new_persons: Vec<Person> = Vec::new();
+        let mut people_of: Vec<Vec<Person>> = Vec::new();
+        let mut known_updates: Vec<(i64, fengqiao_domain::PersonInput)> = Vec::new();
+        let mut cases: Vec<Case> = Vec::new();
+        let mut events: Vec<StoredEvent> = Vec::new();
+        let mut idem_rows: Vec<(String, String, i64)> = Vec::new();
+        let mut in_batch: HashMap<String, (String, usize)> = HashMap::new();
+        for item in &batch {
             if let Some((key, body_hash)) = &item.idempotency {
-                let prior: Option<(String, i64)> = sqlx::query_as("SELECT body_hash, case_id FROM idempotency WHERE key = $1").bind(key).fetch_optional(&mut *tx).await.map_err(backend_err)?;
-                if let Some((h, case_id)) = prior {
-                    if &h != body_hash {
-                        out.push(Err(StoreError::IdempotencyMismatch));
-                        continue;
-                    }
-                    let state: String = sqlx::query_scalar("SELECT state FROM cases WHERE id = $1").bind(case_id).fetch_one(&mut *tx).await.map_err(backend_err)?;
-                    out.push(Ok(Created { case: from_json(&state)?, replayed: true }));
-                    continue;
-                }
-                if let Some((h, idx)) = keys_in_batch.get(key) {
-                    let r = if h != body_hash {
-                        Err(StoreError::IdempotencyMismatch)
-                    } else {
-                        match &out[*idx] {
-                            Ok(c) => Ok(Created { case: c.case.clone(), replayed: true }),
-                            Err(_) => Err(StoreError::IdempotencyMismatch),
-                        }
-                    };
-                    out.push(r);
+                let seen = prior.get(key).map(|(h, id)| (h.clone(), Outcome::Replay(*id))).or_else(|| in_batch.get(key).map(|(h, i)| (h.clone(), Outcome::New(*i))));
+                if let Some((h, outcome)) = seen {
+                    outcomes.push(if &h == body_hash { outcome } else { Outcome::Failed(StoreError::IdempotencyMismatch) });
                     continue;
                 }
             }
             let new = &item.new;
-            let reporter = match &new.reporter {
-                Some((p, k)) => Some(Self::upsert_person(&mut tx, &mut next_person, p, k.as_ref()).await?),
-                None => None,
+            let mut people = Vec::new();
+            let mut person = |p: &fengqiao_domain::PersonInput, k: &Option<fengqiao_domain::IdentityKey>| -> i64 {
+                let found = k.as_ref().and_then(|k| known.get(&k.0).copied());
+                let id = match found {
+                    Some(id) => {
+                        known_updates.push((id, p.clone()));
+                        id
+                    }
+                    None => {
+                        next_person += 1;
+                        let row = Person {
+                            id: next_person,
+                            identity_key: k.as_ref().map(|k| k.0.clone()),
+                            name: p.name.clone(),
+                            phone: p.phone.clone(),
+                            id_number: p.id_number.clone(),
+                            address: p.address.clone(),
+                            organisation: p.organisation,
+                            erased_at: None,
+                        };
+                        if let Some(k) = k {
+                            known.insert(k.0.clone(), next_person);
+                        }
+                        new_persons.push(row);
+                        next_person
+                    }
+                };
+                people.push(Person {
+                    id,
+                    identity_key: None,
+                    name: p.name.clone(),
+                    phone: p.phone.clone(),
+                    id_number: p.id_number.clone(),
+                    address: p.address.clone(),
+                    organisation: p.organisation,
+                    erased_at: None,
+                });
+                id
             };
-            let mut parties = Vec::new();
-            for (role, p, k) in &new.parties {
-                let id = Self::upsert_person(&mut tx, &mut next_person, p, k.as_ref()).await?;
-                parties.push(fengqiao_domain::Party { person_id: id, role: *role, organisation: p.organisation });
-            }
+            let reporter = new.reporter.as_ref().map(|(p, k)| person(p, k));
+            let parties: Vec<fengqiao_domain::Party> =
+                new.parties.iter().map(|(role, p, k)| fengqiao_domain::Party { person_id: person(p, k), role: *role, organisation: p.organisation }).collect();
             next_case += 1;
             let kind = EventKind::Created {
                 tracking_code: item.tracking_code.clone(),
@@ -374,16 +485,70 @@ impl fengqiao_store::Store for SqlStore {
                 parties,
             };
             let case = Case::from_created(CaseId(next_case), item.at, &kind).expect("a Created event");
-            Self::write_case(&mut tx, &case, true).await?;
-            Self::append(&mut tx, &mut head, Some(case.id.0), item.at, &item.actor, kind.name(), &to_json(&kind)?).await?;
+            events.push(chain(&mut head, Some(next_case), item.at, &item.actor, kind.name(), to_json(&kind)?));
             if let Some((key, body_hash)) = &item.idempotency {
-                sqlx::query("INSERT INTO idempotency (key, body_hash, case_id) VALUES ($1, $2, $3)").bind(key).bind(body_hash).bind(case.id.0).execute(&mut *tx).await.map_err(backend_err)?;
-                keys_in_batch.insert(key.clone(), (body_hash.clone(), out.len()));
+                idem_rows.push((key.clone(), body_hash.clone(), next_case));
+                in_batch.insert(key.clone(), (body_hash.clone(), cases.len()));
             }
-            out.push(Ok(Created { case, replayed: false }));
+            outcomes.push(Outcome::New(cases.len()));
+            cases.push(case);
+            people_of.push(people);
+        }
+        Self::insert_persons(&mut tx, &new_persons).await?;
+        for (id, p) in &known_updates {
+            // Keep what we knew; fill in what was missing.
+            sqlx::query("UPDATE persons SET name = COALESCE(name, $2), phone = COALESCE(phone, $3), address = COALESCE(address, $4) WHERE id = $1 AND erased_at IS NULL")
+                .bind(id)
+                .bind(&p.name)
+                .bind(&p.phone)
+                .bind(&p.address)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+        }
+        Self::insert_cases(&mut tx, &cases).await?;
+        Self::insert_events(&mut tx, &events).await?;
+        for chunk in idem_rows.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO idempotency (key, body_hash, case_id) ");
+            q.push_values(chunk, |mut b, (k, h, id)| {
+                b.push_bind(k.clone()).push_bind(h.clone()).push_bind(*id);
+            });
+            q.build().execute(&mut *tx).await.map_err(backend_err)?;
+        }
+        let replayed: Vec<i64> = outcomes.iter().filter_map(|o| if let Outcome::Replay(id) = o { Some(*id) } else { None }).collect();
+        let mut earlier: HashMap<i64, Case> = HashMap::new();
+        if !replayed.is_empty() {
+            let mut q = QueryBuilder::<DB>::new("SELECT state FROM cases WHERE id IN (");
+            let mut sep = q.separated(", ");
+            for id in &replayed {
+                sep.push_bind(*id);
+            }
+            q.push(")");
+            for st in q.build_query_scalar::<String>().fetch_all(&mut *tx).await.map_err(backend_err)? {
+                let c: Case = from_json(&st)?;
+                earlier.insert(c.id.0, c);
+            }
         }
         Self::finish_write(tx, head).await?;
-        Ok(out)
+        let fresh: Vec<bool> = {
+            let mut seen = vec![false; cases.len()];
+            outcomes
+                .iter()
+                .map(|o| match o {
+                    Outcome::New(i) => !std::mem::replace(&mut seen[*i], true),
+                    _ => false,
+                })
+                .collect()
+        };
+        Ok(outcomes
+            .into_iter()
+            .zip(fresh)
+            .map(|(o, first)| match o {
+                Outcome::Failed(e) => Err(e),
+                Outcome::New(i) => Ok(Created { case: cases[i].clone(), people: Some(people_of[i].clone()), replayed: !first }),
+                Outcome::Replay(id) => earlier.get(&id).cloned().map(|case| Created { case, people: None, replayed: true }).ok_or(StoreError::NotFound),
+            })
+            .collect())
     }
 
     async fn case(&self, scope: &Scope, id: CaseId) -> Result<Option<Case>, StoreError> {
@@ -446,10 +611,12 @@ impl fengqiao_store::Store for SqlStore {
             Some(v) if v != expected_version => return Err(StoreError::Conflict { current: v }),
             Some(_) => {}
         }
-        Self::write_case(&mut tx, state, false).await?;
+        Self::update_case(&mut tx, state).await?;
+        let mut stored = Vec::with_capacity(events.len());
         for e in events {
-            Self::append(&mut tx, &mut head, Some(state.id.0), e.at, &e.actor, e.kind.name(), &to_json(&e.kind)?).await?;
+            stored.push(chain(&mut head, Some(state.id.0), e.at, &e.actor, e.kind.name(), to_json(&e.kind)?));
         }
+        Self::insert_events(&mut tx, &stored).await?;
         Self::finish_write(tx, head).await
     }
 
@@ -669,6 +836,10 @@ impl fengqiao_store::Store for SqlStore {
         let (mut tx, s, h) = self.begin_write().await?;
         let mut head = (s, h);
         let mut n = 0u64;
+        // People, cases and events go in many rows per statement; a record's kind only ever
+        // refers to kinds written before it in the snapshot, and the three are written in
+        // that order below.
+        let (mut persons, mut cases, mut events) = (Vec::new(), Vec::new(), Vec::new());
         for rec in records {
             match rec {
                 BackupRecord::Header { .. } => {}
@@ -691,37 +862,13 @@ impl fengqiao_store::Store for SqlStore {
                         .await
                         .map_err(backend_err)?;
                 }
-                BackupRecord::Person(p) => {
-                    sqlx::query("INSERT INTO persons (id, identity_key, name, phone, id_number, address, organisation, erased_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-                        .bind(p.id)
-                        .bind(&p.identity_key)
-                        .bind(&p.name)
-                        .bind(&p.phone)
-                        .bind(&p.id_number)
-                        .bind(&p.address)
-                        .bind(p.organisation)
-                        .bind(ts(p.erased_at))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend_err)?;
-                }
-                BackupRecord::Case(c) => Self::write_case(&mut tx, &c, true).await?,
+                BackupRecord::Person(p) => persons.push(p),
+                BackupRecord::Case(c) => cases.push(*c),
                 BackupRecord::Event(e) => {
-                    sqlx::query("INSERT INTO events (seq, case_id, at, actor, kind, payload, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-                        .bind(e.seq)
-                        .bind(e.case_id)
-                        .bind(e.at.0)
-                        .bind(&e.actor)
-                        .bind(&e.kind)
-                        .bind(&e.payload)
-                        .bind(&e.prev_hash)
-                        .bind(&e.hash)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend_err)?;
                     if e.seq > head.0 {
                         head = (e.seq, e.hash.clone());
                     }
+                    events.push(e);
                 }
                 BackupRecord::Checkpoint(c) => {
                     sqlx::query("INSERT INTO checkpoints (seq, hash, at, signature) VALUES ($1, $2, $3, $4)").bind(c.seq).bind(&c.hash).bind(c.at.0).bind(&c.signature).execute(&mut *tx).await.map_err(backend_err)?;
@@ -732,6 +879,9 @@ impl fengqiao_store::Store for SqlStore {
             }
             n += 1;
         }
+        Self::insert_persons(&mut tx, &persons).await?;
+        Self::insert_cases(&mut tx, &cases).await?;
+        Self::insert_events(&mut tx, &events).await?;
         Self::finish_write(tx, head).await?;
         Ok(n)
     }

@@ -28,9 +28,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqlStore::connect(url).await?))
     } else {
-        Err(StoreError::Backend(format!(
-            "unsupported database URL '{url}': use sqlite://PATH or postgres://…"
-        )))
+        Err(StoreError::Backend(format!("unsupported database URL '{url}': use sqlite://PATH or postgres://…")))
     }
 }
 

@@ -10,21 +10,14 @@ use fengqiao_store::StoreError;
 type DB = sqlx::Postgres;
 const BACKEND: &str = "postgres";
 const MIGRATIONS: crate::Migrations = &[(1, include_str!("../migrations/postgres/0001_init.sql"))];
-const SNAPSHOT_BEGIN: Option<&str> =
-    Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+const SNAPSHOT_BEGIN: Option<&str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 /// Two servers starting at once must not both migrate.
 const MIGRATION_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7262211)");
 
 impl SqlStore {
     pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
-        let opts = PgConnectOptions::from_str(url)
-            .map_err(backend_err)?
-            .options([("synchronous_commit", "on")]);
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .connect_with(opts)
-            .await
-            .map_err(backend_err)?;
+        let opts = PgConnectOptions::from_str(url).map_err(backend_err)?.options([("synchronous_commit", "on")]);
+        let pool = PgPoolOptions::new().max_connections(16).connect_with(opts).await.map_err(backend_err)?;
         let store = SqlStore { pool };
         store.migrate().await?;
         Ok(store)

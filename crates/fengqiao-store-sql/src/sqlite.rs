@@ -24,11 +24,7 @@ impl SqlStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts)
-            .await
-            .map_err(backend_err)?;
+        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await.map_err(backend_err)?;
         let store = SqlStore { pool };
         store.migrate().await?;
         Ok(store)
@@ -36,11 +32,7 @@ impl SqlStore {
 
     /// An online, consistent copy of the database file (`VACUUM INTO`).
     pub async fn vacuum_into(&self, path: &str) -> Result<(), StoreError> {
-        sqlx::query("VACUUM INTO $1")
-            .bind(path)
-            .execute(&self.pool)
-            .await
-            .map_err(backend_err)?;
+        sqlx::query("VACUUM INTO $1").bind(path).execute(&self.pool).await.map_err(backend_err)?;
         Ok(())
     }
 }

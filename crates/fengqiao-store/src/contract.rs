@@ -11,43 +11,26 @@ use fengqiao_domain::category::builtin_categories;
 use fengqiao_domain::clock::{DAY_MS, HOUR_MS};
 use fengqiao_domain::geo::Polygon;
 use fengqiao_domain::{
-    Actor, CaseId, Channel, Command, ContactChannel, ManualClock, PersonInput, Point, Rating,
-    Region, RegionCode, Role, Status, Timestamp, Unit, UnitId, UnitKind, User,
+    Actor, CaseId, Channel, Command, ContactChannel, ManualClock, PersonInput, Point, Rating, Region, RegionCode, Role, Status, Timestamp,
+    Unit, UnitId, UnitKind, User,
 };
 
-use crate::{
-    BackupRecord, CaseFilter, Credentials, FactsFilter, Page, Scope, Service, ServiceConfig, Store,
-    StoreError,
-};
+use crate::{BackupRecord, CaseFilter, Credentials, FactsFilter, Page, Scope, Service, ServiceConfig, Store, StoreError};
 
 pub type Check = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Every check, by name.
 pub fn checks() -> Vec<(&'static str, Check)> {
     vec![
-        ("create_get_and_scope", |s| {
-            Box::pin(create_get_and_scope(s))
-        }),
-        ("bad_input_writes_nothing", |s| {
-            Box::pin(bad_input_writes_nothing(s))
-        }),
+        ("create_get_and_scope", |s| Box::pin(create_get_and_scope(s))),
+        ("bad_input_writes_nothing", |s| Box::pin(bad_input_writes_nothing(s))),
         ("idempotency", |s| Box::pin(idempotency(s))),
-        ("lifecycle_to_closure_and_replay", |s| {
-            Box::pin(lifecycle_to_closure_and_replay(s))
-        }),
-        ("stale_update_is_refused", |s| {
-            Box::pin(stale_update_is_refused(s))
-        }),
-        ("concurrent_creates_group_commit", |s| {
-            Box::pin(concurrent_creates_group_commit(s))
-        }),
-        ("keyset_pagination_and_filters", |s| {
-            Box::pin(keyset_pagination_and_filters(s))
-        }),
+        ("lifecycle_to_closure_and_replay", |s| Box::pin(lifecycle_to_closure_and_replay(s))),
+        ("stale_update_is_refused", |s| Box::pin(stale_update_is_refused(s))),
+        ("concurrent_creates_group_commit", |s| Box::pin(concurrent_creates_group_commit(s))),
+        ("keyset_pagination_and_filters", |s| Box::pin(keyset_pagination_and_filters(s))),
         ("figures", |s| Box::pin(figures(s))),
-        ("erasure_keeps_the_chain", |s| {
-            Box::pin(erasure_keeps_the_chain(s))
-        }),
+        ("erasure_keeps_the_chain", |s| Box::pin(erasure_keeps_the_chain(s))),
         ("backup_round_trip", |s| Box::pin(backup_round_trip(s))),
     ]
 }
@@ -62,27 +45,11 @@ pub const AUDIT_KEY: &[u8] = b"contract-test-key";
 
 fn square(lon: f64, lat: f64, size: f64) -> Polygon {
     let p = |x, y| Point { lon: x, lat: y };
-    Polygon {
-        exterior: vec![
-            p(lon, lat),
-            p(lon + size, lat),
-            p(lon + size, lat + size),
-            p(lon, lat + size),
-            p(lon, lat),
-        ],
-        holes: vec![],
-    }
+    Polygon { exterior: vec![p(lon, lat), p(lon + size, lat), p(lon + size, lat + size), p(lon, lat + size), p(lon, lat)], holes: vec![] }
 }
 
 fn region(code: &str, name: &str, boundary: Option<Polygon>) -> Region {
-    Region {
-        code: RegionCode::parse(code).unwrap(),
-        name: name.into(),
-        name_en: None,
-        population: 1000,
-        centroid: None,
-        boundary,
-    }
+    Region { code: RegionCode::parse(code).unwrap(), name: name.into(), name_en: None, population: 1000, centroid: None, boundary }
 }
 
 pub fn user(id: &str, role: Role, unit: Option<&str>, jurisdiction: &str) -> User {
@@ -102,63 +69,18 @@ pub fn actor(u: &User) -> Actor {
 /// A small county: two towns of one village each, a unit per village, staff.
 pub async fn seed(store: &Arc<dyn Store>) -> Arc<Service> {
     let sys = "system:contract";
-    store
-        .put_region(
-            &region(COUNTY, "测试县", Some(square(120.0, 29.0, 1.0))),
-            sys,
-            T0,
-        )
-        .await
-        .unwrap();
-    store
-        .put_region(
-            &region(TOWN_A, "甲镇", Some(square(120.0, 29.0, 0.5))),
-            sys,
-            T0,
-        )
-        .await
-        .unwrap();
-    store
-        .put_region(
-            &region(TOWN_B, "乙镇", Some(square(120.5, 29.0, 0.5))),
-            sys,
-            T0,
-        )
-        .await
-        .unwrap();
-    store
-        .put_region(
-            &region(VILLAGE_A1, "甲一村", Some(square(120.0, 29.0, 0.25))),
-            sys,
-            T0,
-        )
-        .await
-        .unwrap();
-    store
-        .put_region(
-            &region(VILLAGE_B1, "乙一村", Some(square(120.5, 29.0, 0.25))),
-            sys,
-            T0,
-        )
-        .await
-        .unwrap();
+    store.put_region(&region(COUNTY, "测试县", Some(square(120.0, 29.0, 1.0))), sys, T0).await.unwrap();
+    store.put_region(&region(TOWN_A, "甲镇", Some(square(120.0, 29.0, 0.5))), sys, T0).await.unwrap();
+    store.put_region(&region(TOWN_B, "乙镇", Some(square(120.5, 29.0, 0.5))), sys, T0).await.unwrap();
+    store.put_region(&region(VILLAGE_A1, "甲一村", Some(square(120.0, 29.0, 0.25))), sys, T0).await.unwrap();
+    store.put_region(&region(VILLAGE_B1, "乙一村", Some(square(120.5, 29.0, 0.25))), sys, T0).await.unwrap();
     for (id, kind, r) in [
         ("vc-a1", UnitKind::VillageCommittee, VILLAGE_A1),
         ("vc-b1", UnitKind::VillageCommittee, VILLAGE_B1),
         ("town-a", UnitKind::TownMediationCentre, TOWN_A),
     ] {
         store
-            .put_unit(
-                &Unit {
-                    id: UnitId(id.into()),
-                    name: id.into(),
-                    name_en: None,
-                    kind,
-                    region: RegionCode::parse(r).unwrap(),
-                },
-                sys,
-                T0,
-            )
+            .put_unit(&Unit { id: UnitId(id.into()), name: id.into(), name_en: None, kind, region: RegionCode::parse(r).unwrap() }, sys, T0)
             .await
             .unwrap();
     }
@@ -166,30 +88,11 @@ pub async fn seed(store: &Arc<dyn Store>) -> Arc<Service> {
         store.put_category(&c, sys, T0).await.unwrap();
     }
     for u in staff() {
-        store
-            .put_user(
-                &u,
-                &Credentials {
-                    token_hash: Some(format!("hash-{}", u.id)),
-                    password_hash: None,
-                },
-                sys,
-                T0,
-            )
-            .await
-            .unwrap();
+        store.put_user(&u, &Credentials { token_hash: Some(format!("hash-{}", u.id)), password_hash: None }, sys, T0).await.unwrap();
     }
     let clock = ManualClock::new(T0);
-    let cfg = ServiceConfig {
-        audit_key: Some(AUDIT_KEY.to_vec()),
-        checkpoint_every: 0,
-        ..ServiceConfig::default()
-    };
-    Arc::new(
-        Service::new(store.clone(), Arc::new(clock), cfg)
-            .await
-            .unwrap(),
-    )
+    let cfg = ServiceConfig { audit_key: Some(AUDIT_KEY.to_vec()), checkpoint_every: 0, ..ServiceConfig::default() };
+    Arc::new(Service::new(store.clone(), Arc::new(clock), cfg).await.unwrap())
 }
 
 pub fn staff() -> Vec<User> {
@@ -212,16 +115,8 @@ pub fn draft(category: &str, region: &str, text: &str) -> CaseDraft {
         category: category.into(),
         description: text.into(),
         region: Some(region.into()),
-        reporter: Some(PersonInput {
-            name: Some("王五".into()),
-            phone: Some("13800138000".into()),
-            ..Default::default()
-        }),
-        answers: if category == "road_damage" {
-            serde_json::from_str(r#"{"road_kind":"village"}"#).unwrap()
-        } else {
-            Default::default()
-        },
+        reporter: Some(PersonInput { name: Some("王五".into()), phone: Some("13800138000".into()), ..Default::default() }),
+        answers: if category == "road_damage" { serde_json::from_str(r#"{"road_kind":"village"}"#).unwrap() } else { Default::default() },
         ..Default::default()
     }
 }
@@ -237,105 +132,37 @@ async fn verify(svc: &Service) -> VerifyOutcome {
 async fn create_get_and_scope(store: Arc<dyn Store>) {
     let svc = seed(&store).await;
     let intake = staff_actor("intake");
-    let c = svc
-        .create(
-            draft("street_light", VILLAGE_A1, "村口路灯不亮"),
-            &intake,
-            Channel::Counter,
-            None,
-        )
-        .await
-        .unwrap()
-        .case;
+    let c = svc.create(draft("street_light", VILLAGE_A1, "村口路灯不亮"), &intake, Channel::Counter, None).await.unwrap().case;
     assert_eq!(c.status, Status::Received);
     assert_eq!(c.channel, Channel::Counter);
     assert_eq!(c.tracking_code.as_str().len(), 12);
     let got = store.case(&Scope::All, c.id).await.unwrap().unwrap();
     assert_eq!(got, c);
-    assert_eq!(
-        store
-            .case_by_tracking(&c.tracking_code)
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        c.id
-    );
+    assert_eq!(store.case_by_tracking(&c.tracking_code).await.unwrap().unwrap().id, c.id);
     // A town-B supervisor does not see a town-A case; a town-A one does.
-    assert!(
-        store
-            .case(&Scope::for_actor(&staff_actor("sup-a")), c.id)
-            .await
-            .unwrap()
-            .is_some()
-    );
-    let b = Scope::Region {
-        prefix: "330681102".into(),
-    };
+    assert!(store.case(&Scope::for_actor(&staff_actor("sup-a")), c.id).await.unwrap().is_some());
+    let b = Scope::Region { prefix: "330681102".into() };
     assert!(store.case(&b, c.id).await.unwrap().is_none());
     assert!(store.case_events(&b, c.id).await.unwrap().is_none());
     // A handler sees it only once their unit is on it.
     let h = Scope::for_actor(&staff_actor("handler-a1"));
     assert!(store.case(&h, c.id).await.unwrap().is_none());
-    svc.act(
-        &intake,
-        c.id,
-        None,
-        &Command::File {
-            severity: None,
-            note: None,
-        },
-    )
-    .await
-    .unwrap();
-    svc.act(
-        &intake,
-        c.id,
-        None,
-        &Command::Dispatch {
-            lead_unit: UnitId("vc-a1".into()),
-            co_units: vec![UnitId("town-a".into())],
-        },
-    )
-    .await
-    .unwrap();
-    assert!(store.case(&h, c.id).await.unwrap().is_some());
-    assert!(
-        store
-            .case(
-                &Scope::Unit {
-                    unit: UnitId("town-a".into())
-                },
-                c.id
-            )
-            .await
-            .unwrap()
-            .is_some(),
-        "co-handling units see the case"
-    );
-    assert!(
-        store
-            .case(&Scope::for_actor(&staff_actor("handler-b1")), c.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    // A handler of another unit cannot act on it: to them it does not exist.
-    let err = svc
-        .act(&staff_actor("handler-b1"), c.id, None, &Command::Accept)
+    svc.act(&intake, c.id, None, &Command::File { severity: None, note: None }).await.unwrap();
+    svc.act(&intake, c.id, None, &Command::Dispatch { lead_unit: UnitId("vc-a1".into()), co_units: vec![UnitId("town-a".into())] })
         .await
-        .unwrap_err();
+        .unwrap();
+    assert!(store.case(&h, c.id).await.unwrap().is_some());
+    assert!(store.case(&Scope::Unit { unit: UnitId("town-a".into()) }, c.id).await.unwrap().is_some(), "co-handling units see the case");
+    assert!(store.case(&Scope::for_actor(&staff_actor("handler-b1")), c.id).await.unwrap().is_none());
+    // A handler of another unit cannot act on it: to them it does not exist.
+    let err = svc.act(&staff_actor("handler-b1"), c.id, None, &Command::Accept).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound));
     // A point inside village A1 places a case there without a region code.
     let mut d = draft("street_light", VILLAGE_A1, "灯坏了");
     d.region = None;
     d.lat = Some(29.1);
     d.lon = Some(120.1);
-    let placed = svc
-        .create(d, &intake, Channel::Phone, None)
-        .await
-        .unwrap()
-        .case;
+    let placed = svc.create(d, &intake, Channel::Phone, None).await.unwrap().case;
     assert_eq!(placed.region.as_str(), VILLAGE_A1);
 }
 
@@ -348,23 +175,10 @@ async fn bad_input_writes_nothing(store: Arc<dyn Store>) {
         draft("street_light", "330681999999", "x"),
         draft("street_light", VILLAGE_A1, ""),
         draft("street_light", VILLAGE_A1, &"长".repeat(4001)),
+        CaseDraft { lat: Some(40.0), lon: Some(116.0), region: None, ..draft("street_light", VILLAGE_A1, "outside the county") },
+        CaseDraft { lat: Some(95.0), lon: Some(120.1), region: None, ..draft("street_light", VILLAGE_A1, "not on earth") },
         CaseDraft {
-            lat: Some(40.0),
-            lon: Some(116.0),
-            region: None,
-            ..draft("street_light", VILLAGE_A1, "outside the county")
-        },
-        CaseDraft {
-            lat: Some(95.0),
-            lon: Some(120.1),
-            region: None,
-            ..draft("street_light", VILLAGE_A1, "not on earth")
-        },
-        CaseDraft {
-            parties: vec![PartyDraft {
-                role: "judge".into(),
-                person: PersonInput::default(),
-            }],
+            parties: vec![PartyDraft { role: "judge".into(), person: PersonInput::default() }],
             ..draft("neighbour", VILLAGE_A1, "bad party")
         },
         CaseDraft {
@@ -373,43 +187,15 @@ async fn bad_input_writes_nothing(store: Arc<dyn Store>) {
         },
     ];
     for d in cases {
-        let err = svc
-            .create(d, &intake, Channel::Counter, None)
-            .await
-            .unwrap_err();
+        let err = svc.create(d, &intake, Channel::Counter, None).await.unwrap_err();
         assert!(matches!(err, StoreError::Domain(_)), "{err:?}");
     }
     assert_eq!(event_count(&store).await, before);
     // An illegal transition changes nothing either.
-    let c = svc
-        .create(
-            draft("street_light", VILLAGE_A1, "ok"),
-            &intake,
-            Channel::Counter,
-            None,
-        )
-        .await
-        .unwrap()
-        .case;
+    let c = svc.create(draft("street_light", VILLAGE_A1, "ok"), &intake, Channel::Counter, None).await.unwrap().case;
     let before = event_count(&store).await;
-    assert!(
-        svc.act(&intake, c.id, None, &Command::Close { note: None })
-            .await
-            .is_err()
-    );
-    assert!(
-        svc.act(
-            &intake,
-            c.id,
-            None,
-            &Command::Dispatch {
-                lead_unit: UnitId("nope".into()),
-                co_units: vec![]
-            }
-        )
-        .await
-        .is_err()
-    );
+    assert!(svc.act(&intake, c.id, None, &Command::Close { note: None }).await.is_err());
+    assert!(svc.act(&intake, c.id, None, &Command::Dispatch { lead_unit: UnitId("nope".into()), co_units: vec![] }).await.is_err());
     assert_eq!(event_count(&store).await, before);
     assert_eq!(store.case(&Scope::All, c.id).await.unwrap().unwrap(), c);
 }
@@ -418,52 +204,21 @@ async fn idempotency(store: Arc<dyn Store>) {
     let svc = seed(&store).await;
     let intake = staff_actor("intake");
     let key = Some(("key-1".to_string(), "body-1".to_string()));
-    let a = svc
-        .create(
-            draft("noise", VILLAGE_A1, "夜里很吵"),
-            &intake,
-            Channel::Web,
-            key.clone(),
-        )
-        .await
-        .unwrap();
-    let b = svc
-        .create(
-            draft("noise", VILLAGE_A1, "夜里很吵"),
-            &intake,
-            Channel::Web,
-            key,
-        )
-        .await
-        .unwrap();
+    let a = svc.create(draft("noise", VILLAGE_A1, "夜里很吵"), &intake, Channel::Web, key.clone()).await.unwrap();
+    let b = svc.create(draft("noise", VILLAGE_A1, "夜里很吵"), &intake, Channel::Web, key).await.unwrap();
     assert!(!a.replayed && b.replayed);
     assert_eq!(a.case.id, b.case.id);
     let before = event_count(&store).await;
     let err = svc
-        .create(
-            draft("noise", VILLAGE_A1, "different"),
-            &intake,
-            Channel::Web,
-            Some(("key-1".into(), "body-2".into())),
-        )
+        .create(draft("noise", VILLAGE_A1, "different"), &intake, Channel::Web, Some(("key-1".into(), "body-2".into())))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::IdempotencyMismatch));
     assert_eq!(event_count(&store).await, before);
     // The same key twice in one group commit makes one case.
     let (x, y) = tokio::join!(
-        svc.create(
-            draft("noise", VILLAGE_A1, "again"),
-            &intake,
-            Channel::Web,
-            Some(("key-2".into(), "b".into()))
-        ),
-        svc.create(
-            draft("noise", VILLAGE_A1, "again"),
-            &intake,
-            Channel::Web,
-            Some(("key-2".into(), "b".into()))
-        ),
+        svc.create(draft("noise", VILLAGE_A1, "again"), &intake, Channel::Web, Some(("key-2".into(), "b".into()))),
+        svc.create(draft("noise", VILLAGE_A1, "again"), &intake, Channel::Web, Some(("key-2".into(), "b".into()))),
     );
     assert_eq!(x.unwrap().case.id, y.unwrap().case.id);
 }
@@ -477,68 +232,23 @@ async fn lifecycle_to_closure_and_replay(store: Arc<dyn Store>) {
     d.parties = vec![
         PartyDraft {
             role: "applicant".into(),
-            person: PersonInput {
-                name: Some("张三".into()),
-                phone: Some("13900000001".into()),
-                ..Default::default()
-            },
+            person: PersonInput { name: Some("张三".into()), phone: Some("13900000001".into()), ..Default::default() },
         },
         PartyDraft {
             role: "respondent".into(),
-            person: PersonInput {
-                name: Some("李四".into()),
-                phone: Some("13900000002".into()),
-                ..Default::default()
-            },
+            person: PersonInput { name: Some("李四".into()), phone: Some("13900000002".into()), ..Default::default() },
         },
     ];
-    let c = svc
-        .create(d, &intake, Channel::Visit, None)
-        .await
-        .unwrap()
-        .case;
+    let c = svc.create(d, &intake, Channel::Visit, None).await.unwrap().case;
     assert_eq!(c.parties.len(), 2);
     let (p1, p2) = (c.parties[0].person_id, c.parties[1].person_id);
-    svc.act(
-        &intake,
-        c.id,
-        None,
-        &Command::File {
-            severity: None,
-            note: None,
-        },
-    )
-    .await
-    .unwrap();
-    svc.act(
-        &intake,
-        c.id,
-        None,
-        &Command::Dispatch {
-            lead_unit: UnitId("vc-a1".into()),
-            co_units: vec![],
-        },
-    )
-    .await
-    .unwrap();
+    svc.act(&intake, c.id, None, &Command::File { severity: None, note: None }).await.unwrap();
+    svc.act(&intake, c.id, None, &Command::Dispatch { lead_unit: UnitId("vc-a1".into()), co_units: vec![] }).await.unwrap();
     clock.advance_ms(2 * HOUR_MS);
-    svc.act(&handler, c.id, None, &Command::Accept)
-        .await
-        .unwrap();
-    svc.act(&handler, c.id, None, &Command::Start)
-        .await
-        .unwrap();
+    svc.act(&handler, c.id, None, &Command::Accept).await.unwrap();
+    svc.act(&handler, c.id, None, &Command::Start).await.unwrap();
     clock.advance_ms(DAY_MS);
-    svc.act(
-        &handler,
-        c.id,
-        None,
-        &Command::Resolve {
-            feedback: "调解达成一致".into(),
-        },
-    )
-    .await
-    .unwrap();
+    svc.act(&handler, c.id, None, &Command::Resolve { feedback: "调解达成一致".into() }).await.unwrap();
     // One party's rating is not enough for a dispute.
     clock.advance_ms(HOUR_MS);
     svc.act(
@@ -555,14 +265,8 @@ async fn lifecycle_to_closure_and_replay(store: Arc<dyn Store>) {
     )
     .await
     .unwrap();
-    let err = svc
-        .act(&intake, c.id, None, &Command::Close { note: None })
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::Domain(ref e) if e.code() == "precondition_failed"),
-        "{err:?}"
-    );
+    let err = svc.act(&intake, c.id, None, &Command::Close { note: None }).await.unwrap_err();
+    assert!(matches!(err, StoreError::Domain(ref e) if e.code() == "precondition_failed"), "{err:?}");
     svc.act(
         &intake,
         c.id,
@@ -577,29 +281,13 @@ async fn lifecycle_to_closure_and_replay(store: Arc<dyn Store>) {
     )
     .await
     .unwrap();
-    let closed = svc
-        .act(&intake, c.id, None, &Command::Close { note: None })
-        .await
-        .unwrap();
+    let closed = svc.act(&intake, c.id, None, &Command::Close { note: None }).await.unwrap();
     assert_eq!(closed.status, Status::Closed);
     assert_eq!(closed.final_rating, Some(Rating::BasicallySatisfied));
     // The stored events replay to the stored state.
     let events = store.case_events(&Scope::All, c.id).await.unwrap().unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(
-        kinds,
-        [
-            "created",
-            "filed",
-            "dispatched",
-            "accepted",
-            "started",
-            "resolved",
-            "visit_recorded",
-            "visit_recorded",
-            "closed"
-        ]
-    );
+    assert_eq!(kinds, ["created", "filed", "dispatched", "accepted", "started", "resolved", "visit_recorded", "visit_recorded", "closed"]);
     let domain_events: Vec<fengqiao_domain::lifecycle::CaseEvent> = events
         .iter()
         .map(|e| fengqiao_domain::lifecycle::CaseEvent {
@@ -609,76 +297,30 @@ async fn lifecycle_to_closure_and_replay(store: Arc<dyn Store>) {
         })
         .collect();
     let replayed = fengqiao_domain::Case::replay(c.id, &domain_events).unwrap();
-    assert_eq!(
-        replayed,
-        store.case(&Scope::All, c.id).await.unwrap().unwrap()
-    );
-    assert!(
-        events
-            .windows(2)
-            .all(|w| w[0].seq < w[1].seq && w[1].at >= w[0].at)
-    );
+    assert_eq!(replayed, store.case(&Scope::All, c.id).await.unwrap().unwrap());
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq && w[1].at >= w[0].at));
     assert_eq!(events[3].actor, "user:handler-a1");
     assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
     // Personal data is stored apart from the log.
     let all = store.audit_events(0, 10_000).await.unwrap();
-    assert!(
-        all.iter()
-            .all(|e| !e.payload.contains("13900000001") && !e.payload.contains("张三"))
-    );
+    assert!(all.iter().all(|e| !e.payload.contains("13900000001") && !e.payload.contains("张三")));
 }
 
 async fn seeded_with_clock(store: &Arc<dyn Store>, clock: ManualClock) -> Arc<Service> {
     let base = seed(store).await;
     let cfg = base.config.clone();
-    Arc::new(
-        Service::new(store.clone(), Arc::new(clock), cfg)
-            .await
-            .unwrap(),
-    )
+    Arc::new(Service::new(store.clone(), Arc::new(clock), cfg).await.unwrap())
 }
 
 async fn stale_update_is_refused(store: Arc<dyn Store>) {
     let svc = seed(&store).await;
     let intake = staff_actor("intake");
-    let c = svc
-        .create(
-            draft("sanitation", VILLAGE_A1, "垃圾堆积"),
-            &intake,
-            Channel::Patrol,
-            None,
-        )
-        .await
-        .unwrap()
-        .case;
+    let c = svc.create(draft("sanitation", VILLAGE_A1, "垃圾堆积"), &intake, Channel::Patrol, None).await.unwrap().case;
     let v1 = c.version;
-    svc.act(
-        &intake,
-        c.id,
-        Some(v1),
-        &Command::File {
-            severity: None,
-            note: None,
-        },
-    )
-    .await
-    .unwrap();
+    svc.act(&intake, c.id, Some(v1), &Command::File { severity: None, note: None }).await.unwrap();
     let before = event_count(&store).await;
-    let err = svc
-        .act(
-            &intake,
-            c.id,
-            Some(v1),
-            &Command::Cancel {
-                reason: "dup".into(),
-            },
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::Conflict { current } if current == v1 + 1),
-        "{err:?}"
-    );
+    let err = svc.act(&intake, c.id, Some(v1), &Command::Cancel { reason: "dup".into() }).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { current } if current == v1 + 1), "{err:?}");
     assert_eq!(event_count(&store).await, before);
     // The raw store refuses a commit at a stale version too.
     let fresh = store.case(&Scope::All, c.id).await.unwrap().unwrap();
@@ -693,14 +335,7 @@ async fn concurrent_creates_group_commit(store: Arc<dyn Store>) {
         let svc = svc.clone();
         tasks.push(tokio::spawn(async move {
             let intake = staff_actor("intake");
-            svc.create(
-                draft("sanitation", VILLAGE_A1, &format!("第{i}件")),
-                &intake,
-                Channel::Web,
-                None,
-            )
-            .await
-            .map(|c| c.case.id)
+            svc.create(draft("sanitation", VILLAGE_A1, &format!("第{i}件")), &intake, Channel::Web, None).await.map(|c| c.case.id)
         }));
     }
     let mut ids = Vec::new();
@@ -710,18 +345,8 @@ async fn concurrent_creates_group_commit(store: Arc<dyn Store>) {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 60);
-    let listed = store
-        .list_cases(
-            &Scope::All,
-            &CaseFilter::default(),
-            &Page {
-                after: None,
-                limit: 1000,
-                descending: false,
-            },
-        )
-        .await
-        .unwrap();
+    let listed =
+        store.list_cases(&Scope::All, &CaseFilter::default(), &Page { after: None, limit: 1000, descending: false }).await.unwrap();
     assert_eq!(listed.len(), 60);
     assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
 }
@@ -730,35 +355,13 @@ async fn keyset_pagination_and_filters(store: Arc<dyn Store>) {
     let svc = seed(&store).await;
     let intake = staff_actor("intake");
     for i in 0..7 {
-        let (cat, r) = if i % 2 == 0 {
-            ("noise", VILLAGE_A1)
-        } else {
-            ("sanitation", VILLAGE_B1)
-        };
-        svc.create(
-            draft(cat, r, &format!("case {i}")),
-            &intake,
-            Channel::Web,
-            None,
-        )
-        .await
-        .unwrap();
+        let (cat, r) = if i % 2 == 0 { ("noise", VILLAGE_A1) } else { ("sanitation", VILLAGE_B1) };
+        svc.create(draft(cat, r, &format!("case {i}")), &intake, Channel::Web, None).await.unwrap();
     }
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = store
-            .list_cases(
-                &Scope::All,
-                &CaseFilter::default(),
-                &Page {
-                    after,
-                    limit: 3,
-                    descending: false,
-                },
-            )
-            .await
-            .unwrap();
+        let page = store.list_cases(&Scope::All, &CaseFilter::default(), &Page { after, limit: 3, descending: false }).await.unwrap();
         if page.is_empty() {
             break;
         }
@@ -766,82 +369,15 @@ async fn keyset_pagination_and_filters(store: Arc<dyn Store>) {
         seen.extend(page.into_iter().map(|c| c.id.0));
     }
     assert_eq!(seen, (1..=7).collect::<Vec<_>>());
-    let desc = store
-        .list_cases(
-            &Scope::All,
-            &CaseFilter::default(),
-            &Page {
-                after: Some(5),
-                limit: 10,
-                descending: true,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        desc.iter().map(|c| c.id.0).collect::<Vec<_>>(),
-        vec![4, 3, 2, 1]
-    );
-    let f = CaseFilter {
-        category: Some("noise".into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        store
-            .list_cases(
-                &Scope::All,
-                &f,
-                &Page {
-                    after: None,
-                    limit: 100,
-                    descending: false
-                }
-            )
-            .await
-            .unwrap()
-            .len(),
-        4
-    );
-    let f = CaseFilter {
-        region: Some(TOWN_B.into()),
-        ..Default::default()
-    };
-    assert_eq!(
-        store
-            .list_cases(
-                &Scope::All,
-                &f,
-                &Page {
-                    after: None,
-                    limit: 100,
-                    descending: false
-                }
-            )
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
+    let desc = store.list_cases(&Scope::All, &CaseFilter::default(), &Page { after: Some(5), limit: 10, descending: true }).await.unwrap();
+    assert_eq!(desc.iter().map(|c| c.id.0).collect::<Vec<_>>(), vec![4, 3, 2, 1]);
+    let f = CaseFilter { category: Some("noise".into()), ..Default::default() };
+    assert_eq!(store.list_cases(&Scope::All, &f, &Page { after: None, limit: 100, descending: false }).await.unwrap().len(), 4);
+    let f = CaseFilter { region: Some(TOWN_B.into()), ..Default::default() };
+    assert_eq!(store.list_cases(&Scope::All, &f, &Page { after: None, limit: 100, descending: false }).await.unwrap().len(), 3);
     // A filter never widens the scope.
-    let a = Scope::Region {
-        prefix: "330681101".into(),
-    };
-    assert_eq!(
-        store
-            .list_cases(
-                &a,
-                &f,
-                &Page {
-                    after: None,
-                    limit: 100,
-                    descending: false
-                }
-            )
-            .await
-            .unwrap()
-            .len(),
-        0
-    );
+    let a = Scope::Region { prefix: "330681101".into() };
+    assert_eq!(store.list_cases(&a, &f, &Page { after: None, limit: 100, descending: false }).await.unwrap().len(), 0);
 }
 
 async fn figures(store: Arc<dyn Store>) {
@@ -854,82 +390,29 @@ async fn figures(store: Arc<dyn Store>) {
     // one closed as unreachable.
     let mut ids = Vec::new();
     for i in 0..4 {
-        let c = svc
-            .create(
-                draft("street_light", VILLAGE_A1, &format!("灯{i}")),
-                &intake,
-                Channel::Phone,
-                None,
-            )
-            .await
-            .unwrap()
-            .case;
-        svc.act(
-            &intake,
-            c.id,
-            None,
-            &Command::File {
-                severity: None,
-                note: None,
-            },
-        )
-        .await
-        .unwrap();
-        svc.act(
-            &intake,
-            c.id,
-            None,
-            &Command::Dispatch {
-                lead_unit: UnitId("vc-a1".into()),
-                co_units: vec![],
-            },
-        )
-        .await
-        .unwrap();
+        let c = svc.create(draft("street_light", VILLAGE_A1, &format!("灯{i}")), &intake, Channel::Phone, None).await.unwrap().case;
+        svc.act(&intake, c.id, None, &Command::File { severity: None, note: None }).await.unwrap();
+        svc.act(&intake, c.id, None, &Command::Dispatch { lead_unit: UnitId("vc-a1".into()), co_units: vec![] }).await.unwrap();
         ids.push(c.id);
     }
     clock.advance_ms(HOUR_MS);
     for id in &ids {
-        svc.act(&handler, *id, None, &Command::Accept)
-            .await
-            .unwrap();
+        svc.act(&handler, *id, None, &Command::Accept).await.unwrap();
     }
     svc.act(
         &sup,
         ids[1],
         None,
-        &Command::Escalate {
-            to: UnitId("town-a".into()),
-            tier: fengqiao_domain::Tier::Town,
-            reason: "needs the town".into(),
-        },
+        &Command::Escalate { to: UnitId("town-a".into()), tier: fengqiao_domain::Tier::Town, reason: "needs the town".into() },
     )
     .await
     .unwrap();
     clock.advance_ms(HOUR_MS);
     for id in [ids[0], ids[3]] {
-        svc.act(
-            &handler,
-            id,
-            None,
-            &Command::Resolve {
-                feedback: "换了灯泡".into(),
-            },
-        )
-        .await
-        .unwrap();
+        svc.act(&handler, id, None, &Command::Resolve { feedback: "换了灯泡".into() }).await.unwrap();
     }
     svc.act(&sup, ids[1], None, &Command::Accept).await.unwrap();
-    svc.act(
-        &sup,
-        ids[1],
-        None,
-        &Command::Resolve {
-            feedback: "镇里处理".into(),
-        },
-    )
-    .await
-    .unwrap();
+    svc.act(&sup, ids[1], None, &Command::Resolve { feedback: "镇里处理".into() }).await.unwrap();
     for id in [ids[0], ids[1]] {
         svc.act(
             &intake,
@@ -945,95 +428,32 @@ async fn figures(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-        svc.act(&intake, id, None, &Command::Close { note: None })
+        svc.act(&intake, id, None, &Command::Close { note: None }).await.unwrap();
+    }
+    for (ch, dt) in [(ContactChannel::Phone, 0), (ContactChannel::Sms, 13 * HOUR_MS), (ContactChannel::Phone, 13 * HOUR_MS)] {
+        clock.advance_ms(dt);
+        svc.act(&intake, ids[3], None, &Command::RecordVisit { party: None, channel: ch, reached: false, rating: None, comment: None })
             .await
             .unwrap();
     }
-    for (ch, dt) in [
-        (ContactChannel::Phone, 0),
-        (ContactChannel::Sms, 13 * HOUR_MS),
-        (ContactChannel::Phone, 13 * HOUR_MS),
-    ] {
-        clock.advance_ms(dt);
-        svc.act(
-            &intake,
-            ids[3],
-            None,
-            &Command::RecordVisit {
-                party: None,
-                channel: ch,
-                reached: false,
-                rating: None,
-                comment: None,
-            },
-        )
-        .await
-        .unwrap();
-    }
-    let c3 = svc
-        .act(&intake, ids[3], None, &Command::Close { note: None })
-        .await
-        .unwrap();
-    assert_eq!(
-        c3.closure_flag,
-        Some(fengqiao_domain::ClosureFlag::Unreachable)
-    );
+    let c3 = svc.act(&intake, ids[3], None, &Command::Close { note: None }).await.unwrap();
+    assert_eq!(c3.closure_flag, Some(fengqiao_domain::ClosureFlag::Unreachable));
     // The same reporter comes back within the window: the closed cases become repeats.
     clock.advance_ms(HOUR_MS);
-    svc.create(
-        draft("noise", VILLAGE_B1, "又来了"),
-        &intake,
-        Channel::Phone,
-        None,
-    )
-    .await
-    .unwrap();
-    let filter = FactsFilter {
-        from: T0,
-        to: T0.plus_ms(DAY_MS),
-        repeat_window_ms: 90 * DAY_MS,
-        ..Default::default()
-    };
+    svc.create(draft("noise", VILLAGE_B1, "又来了"), &intake, Channel::Phone, None).await.unwrap();
+    let filter = FactsFilter { from: T0, to: T0.plus_ms(DAY_MS), repeat_window_ms: 90 * DAY_MS, ..Default::default() };
     let f = svc.figures(&sup, &filter).await.unwrap();
     assert_eq!(f.cohort, 4);
-    assert_eq!(
-        (f.response_rate.numerator, f.response_rate.denominator),
-        (4, 4)
-    );
-    assert_eq!(
-        (f.resolution_rate.numerator, f.resolution_rate.denominator),
-        (3, 4)
-    );
-    assert_eq!(
-        (
-            f.satisfaction_rate.numerator,
-            f.satisfaction_rate.denominator
-        ),
-        (2, 2),
-        "the unreachable closure is excluded"
-    );
+    assert_eq!((f.response_rate.numerator, f.response_rate.denominator), (4, 4));
+    assert_eq!((f.resolution_rate.numerator, f.resolution_rate.denominator), (3, 4));
+    assert_eq!((f.satisfaction_rate.numerator, f.satisfaction_rate.denominator), (2, 2), "the unreachable closure is excluded");
     assert_eq!(f.flagged_closures, 1);
-    assert_eq!(
-        (
-            f.locally_settled_rate.numerator,
-            f.locally_settled_rate.denominator
-        ),
-        (2, 3)
-    );
+    assert_eq!((f.locally_settled_rate.numerator, f.locally_settled_rate.denominator), (2, 3));
     assert_eq!((f.repeat_rate.numerator, f.repeat_rate.denominator), (3, 3));
     let response = f.stages.iter().find(|s| s.stage == "response").unwrap();
     assert_eq!(response.median_hours, Some(1.0));
     // Scoped: town B's supervisor sees an empty cohort, by the unit filter only its cases.
-    let f_unit = svc
-        .figures(
-            &sup,
-            &FactsFilter {
-                unit: Some("town-a".into()),
-                ..filter.clone()
-            },
-        )
-        .await
-        .unwrap();
+    let f_unit = svc.figures(&sup, &FactsFilter { unit: Some("town-a".into()), ..filter.clone() }).await.unwrap();
     assert_eq!(f_unit.cohort, 1);
     let other = actor(&user("sup-b", Role::Supervisor, None, TOWN_B));
     assert_eq!(svc.figures(&other, &filter).await.unwrap().cohort, 0);
@@ -1042,35 +462,13 @@ async fn figures(store: Arc<dyn Store>) {
 async fn erasure_keeps_the_chain(store: Arc<dyn Store>) {
     let svc = seed(&store).await;
     let intake = staff_actor("intake");
-    let c = svc
-        .create(
-            draft("noise", VILLAGE_A1, "吵"),
-            &intake,
-            Channel::Web,
-            None,
-        )
-        .await
-        .unwrap()
-        .case;
+    let c = svc.create(draft("noise", VILLAGE_A1, "吵"), &intake, Channel::Web, None).await.unwrap().case;
     let pid = c.reporter.unwrap();
-    assert_eq!(
-        store.persons(&[pid]).await.unwrap()[0].phone.as_deref(),
-        Some("13800138000")
-    );
-    assert!(
-        store
-            .erase_person(pid, "user:sup", svc.now())
-            .await
-            .unwrap()
-    );
+    assert_eq!(store.persons(&[pid]).await.unwrap()[0].phone.as_deref(), Some("13800138000"));
+    assert!(store.erase_person(pid, "user:sup", svc.now()).await.unwrap());
     let p = &store.persons(&[pid]).await.unwrap()[0];
     assert!(p.name.is_none() && p.phone.is_none() && p.erased_at.is_some());
-    assert!(
-        !store
-            .erase_person(pid, "user:sup", svc.now())
-            .await
-            .unwrap()
-    );
+    assert!(!store.erase_person(pid, "user:sup", svc.now()).await.unwrap());
     svc.checkpoint().await.unwrap();
     assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
 }
@@ -1079,14 +477,7 @@ async fn backup_round_trip(store: Arc<dyn Store>) {
     let svc = seed(&store).await;
     let intake = staff_actor("intake");
     for i in 0..5 {
-        svc.create(
-            draft("noise", VILLAGE_A1, &format!("{i}")),
-            &intake,
-            Channel::Web,
-            Some((format!("k{i}"), "h".into())),
-        )
-        .await
-        .unwrap();
+        svc.create(draft("noise", VILLAGE_A1, &format!("{i}")), &intake, Channel::Web, Some((format!("k{i}"), "h".into()))).await.unwrap();
     }
     svc.checkpoint().await.unwrap();
     let mut records = Vec::new();
@@ -1101,14 +492,8 @@ async fn backup_round_trip(store: Arc<dyn Store>) {
     // Into the same store: refused, it is not empty.
     assert!(!store.is_empty().await.unwrap());
     // The records survive JSON Lines.
-    let text: Vec<String> = records
-        .iter()
-        .map(|r| serde_json::to_string(r).unwrap())
-        .collect();
-    let back: Vec<BackupRecord> = text
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let text: Vec<String> = records.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+    let back: Vec<BackupRecord> = text.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(back, records);
 }
 
@@ -1125,54 +510,18 @@ pub async fn restore_matches(source: &Arc<dyn Store>, target: &Arc<dyn Store>) {
         .unwrap();
     assert!(target.is_empty().await.unwrap());
     target.import_snapshot(records).await.unwrap();
+    assert_eq!(source.audit_head().await.unwrap(), target.audit_head().await.unwrap());
+    let all = Page { after: None, limit: 100_000, descending: false };
     assert_eq!(
-        source.audit_head().await.unwrap(),
-        target.audit_head().await.unwrap()
+        source.list_cases(&Scope::All, &CaseFilter::default(), &all).await.unwrap(),
+        target.list_cases(&Scope::All, &CaseFilter::default(), &all).await.unwrap()
     );
-    let all = Page {
-        after: None,
-        limit: 100_000,
-        descending: false,
-    };
-    assert_eq!(
-        source
-            .list_cases(&Scope::All, &CaseFilter::default(), &all)
-            .await
-            .unwrap(),
-        target
-            .list_cases(&Scope::All, &CaseFilter::default(), &all)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        source.checkpoints().await.unwrap(),
-        target.checkpoints().await.unwrap()
-    );
+    assert_eq!(source.checkpoints().await.unwrap(), target.checkpoints().await.unwrap());
     let clock = ManualClock::new(T0);
-    let svc = Service::new(target.clone(), Arc::new(clock), ServiceConfig::default())
-        .await
-        .unwrap();
-    assert!(matches!(
-        svc.verify_audit(AUDIT_KEY, |_| {}).await.unwrap(),
-        VerifyOutcome::Ok { .. }
-    ));
+    let svc = Service::new(target.clone(), Arc::new(clock), ServiceConfig::default()).await.unwrap();
+    assert!(matches!(svc.verify_audit(AUDIT_KEY, |_| {}).await.unwrap(), VerifyOutcome::Ok { .. }));
     // The restored store goes on numbering where the source stopped.
-    let c = svc
-        .create(
-            draft("noise", VILLAGE_A1, "after restore"),
-            &staff_actor("intake"),
-            Channel::Web,
-            None,
-        )
-        .await
-        .unwrap()
-        .case;
-    let max = source
-        .list_cases(&Scope::All, &CaseFilter::default(), &all)
-        .await
-        .unwrap()
-        .last()
-        .map(|c| c.id.0)
-        .unwrap_or(0);
+    let c = svc.create(draft("noise", VILLAGE_A1, "after restore"), &staff_actor("intake"), Channel::Web, None).await.unwrap().case;
+    let max = source.list_cases(&Scope::All, &CaseFilter::default(), &all).await.unwrap().last().map(|c| c.id.0).unwrap_or(0);
     assert_eq!(c.id, CaseId(max + 1));
 }

@@ -30,99 +30,45 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
 
     // Reference data. Each change is also an audit event.
-    async fn put_region(
-        &self,
-        r: &Region,
-        actor: &str,
-        at: fengqiao_domain::Timestamp,
-    ) -> Result<(), StoreError>;
+    async fn put_region(&self, r: &Region, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
     async fn regions(&self) -> Result<Vec<Region>, StoreError>;
-    async fn put_unit(
-        &self,
-        u: &Unit,
-        actor: &str,
-        at: fengqiao_domain::Timestamp,
-    ) -> Result<(), StoreError>;
+    async fn put_unit(&self, u: &Unit, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
     async fn units(&self) -> Result<Vec<Unit>, StoreError>;
-    async fn put_category(
-        &self,
-        c: &Category,
-        actor: &str,
-        at: fengqiao_domain::Timestamp,
-    ) -> Result<(), StoreError>;
+    async fn put_category(&self, c: &Category, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
     async fn categories(&self) -> Result<Vec<Category>, StoreError>;
-    async fn put_user(
-        &self,
-        u: &User,
-        creds: &Credentials,
-        actor: &str,
-        at: fengqiao_domain::Timestamp,
-    ) -> Result<(), StoreError>;
+    async fn put_user(&self, u: &User, creds: &Credentials, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
     async fn users(&self) -> Result<Vec<User>, StoreError>;
     /// The user holding an API token, by the token's SHA-256.
     async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>, StoreError>;
 
     /// Creates cases in one transaction (group commit). Each entry gets its own outcome: an
     /// idempotency replay or mismatch affects only that entry.
-    async fn create_cases(
-        &self,
-        batch: Vec<CreateCase>,
-    ) -> Result<Vec<Result<Created, StoreError>>, StoreError>;
+    async fn create_cases(&self, batch: Vec<CreateCase>) -> Result<Vec<Result<Created, StoreError>>, StoreError>;
     async fn case(&self, scope: &Scope, id: CaseId) -> Result<Option<Case>, StoreError>;
     async fn case_by_tracking(&self, code: &TrackingCode) -> Result<Option<Case>, StoreError>;
     /// Cases in id order after `page.after`, newest first when `page.descending`.
-    async fn list_cases(
-        &self,
-        scope: &Scope,
-        filter: &CaseFilter,
-        page: &Page,
-    ) -> Result<Vec<Case>, StoreError>;
-    async fn case_events(
-        &self,
-        scope: &Scope,
-        id: CaseId,
-    ) -> Result<Option<Vec<StoredEvent>>, StoreError>;
+    async fn list_cases(&self, scope: &Scope, filter: &CaseFilter, page: &Page) -> Result<Vec<Case>, StoreError>;
+    async fn case_events(&self, scope: &Scope, id: CaseId) -> Result<Option<Vec<StoredEvent>>, StoreError>;
     /// Appends events and stores the new state if the case is still at `expected_version`;
     /// [`StoreError::Conflict`] otherwise, and nothing is written.
-    async fn commit(
-        &self,
-        expected_version: i64,
-        events: &[CaseEvent],
-        state: &Case,
-    ) -> Result<(), StoreError>;
+    async fn commit(&self, expected_version: i64, events: &[CaseEvent], state: &Case) -> Result<(), StoreError>;
 
     async fn persons(&self, ids: &[i64]) -> Result<Vec<Person>, StoreError>;
     /// Erases a person's data on a lawful request; the log keeps only the id.
-    async fn erase_person(
-        &self,
-        id: i64,
-        actor: &str,
-        at: fengqiao_domain::Timestamp,
-    ) -> Result<bool, StoreError>;
+    async fn erase_person(&self, id: i64, actor: &str, at: fengqiao_domain::Timestamp) -> Result<bool, StoreError>;
 
     /// The cohort (dispatched within the period, in scope and filter) and the later cases that
     /// may make its closures repeats.
-    async fn case_facts(
-        &self,
-        scope: &Scope,
-        filter: &FactsFilter,
-    ) -> Result<(Vec<CaseFacts>, Vec<LaterCase>), StoreError>;
+    async fn case_facts(&self, scope: &Scope, filter: &FactsFilter) -> Result<(Vec<CaseFacts>, Vec<LaterCase>), StoreError>;
 
-    async fn audit_events(
-        &self,
-        after_seq: i64,
-        limit: i64,
-    ) -> Result<Vec<StoredEvent>, StoreError>;
+    async fn audit_events(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;
     /// The newest sequence number and hash.
     async fn audit_head(&self) -> Result<(i64, String), StoreError>;
     async fn save_checkpoint(&self, c: &Checkpoint) -> Result<(), StoreError>;
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
 
     /// Writes a consistent snapshot of everything, record by record, while others write.
-    async fn export_snapshot(
-        &self,
-        sink: &mut (dyn FnMut(BackupRecord) -> Result<(), StoreError> + Send),
-    ) -> Result<u64, StoreError>;
+    async fn export_snapshot(&self, sink: &mut (dyn FnMut(BackupRecord) -> Result<(), StoreError> + Send)) -> Result<u64, StoreError>;
     /// Loads a snapshot into an empty store, keeping ids and the audit chain as they were.
     async fn import_snapshot(&self, records: Vec<BackupRecord>) -> Result<u64, StoreError>;
     /// Whether the store holds no cases, regions or events (restore refuses otherwise).

@@ -11,8 +11,8 @@ use fengqiao_domain::figures::{Figures, FiguresConfig};
 use fengqiao_domain::lifecycle::{CaseEvent, DecideContext};
 use fengqiao_domain::region::RegionLevel;
 use fengqiao_domain::{
-    Actor, Case, CaseId, Category, Channel, Clock, Command, DomainError, LifecycleConfig, Point,
-    Region, RegionCode, Timestamp, TrackingCode, Unit,
+    Actor, Case, CaseId, Category, Channel, Clock, Command, DomainError, LifecycleConfig, Point, Region, RegionCode, Timestamp,
+    TrackingCode, Unit,
 };
 use rand::RngCore;
 use tokio::sync::oneshot;
@@ -60,29 +60,14 @@ pub struct Reference {
 
 impl Reference {
     pub fn load(regions: Vec<Region>, categories: Vec<Category>, units: Vec<Unit>) -> Reference {
-        let county = regions
-            .iter()
-            .find(|r| r.level() == RegionLevel::County)
-            .cloned();
-        let mut by_level: Vec<&Region> = regions
-            .iter()
-            .filter(|r| r.boundary.is_some() && r.level() != RegionLevel::County)
-            .collect();
+        let county = regions.iter().find(|r| r.level() == RegionLevel::County).cloned();
+        let mut by_level: Vec<&Region> = regions.iter().filter(|r| r.boundary.is_some() && r.level() != RegionLevel::County).collect();
         by_level.sort_by(|a, b| b.level().cmp(&a.level()).then(a.code.cmp(&b.code)));
-        let by_level = by_level
-            .into_iter()
-            .map(|r| r.code.as_str().to_string())
-            .collect();
+        let by_level = by_level.into_iter().map(|r| r.code.as_str().to_string()).collect();
         Reference {
-            regions: regions
-                .into_iter()
-                .map(|r| (r.code.as_str().to_string(), r))
-                .collect(),
+            regions: regions.into_iter().map(|r| (r.code.as_str().to_string(), r)).collect(),
             county,
-            categories: categories
-                .into_iter()
-                .map(|c| (c.code.clone(), c))
-                .collect(),
+            categories: categories.into_iter().map(|c| (c.code.clone(), c)).collect(),
             units: units.into_iter().map(|u| (u.id.0.clone(), u)).collect(),
             by_level,
         }
@@ -118,6 +103,8 @@ pub struct Service {
     queue: Mutex<Vec<Pending>>,
     flushing: tokio::sync::Mutex<()>,
     last_checkpoint: Mutex<i64>,
+    /// Held while a checkpoint is written, so concurrent writers sign the head once.
+    checkpointing: tokio::sync::Mutex<()>,
     pub stats: CommitStats,
 }
 
@@ -129,11 +116,7 @@ pub fn new_tracking_code() -> TrackingCode {
 }
 
 impl Service {
-    pub async fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        config: ServiceConfig,
-    ) -> Result<Service, StoreError> {
+    pub async fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ServiceConfig) -> Result<Service, StoreError> {
         let svc = Service {
             store,
             clock,
@@ -142,16 +125,11 @@ impl Service {
             queue: Mutex::new(Vec::new()),
             flushing: tokio::sync::Mutex::new(()),
             last_checkpoint: Mutex::new(0),
+            checkpointing: tokio::sync::Mutex::new(()),
             stats: CommitStats::default(),
         };
         svc.reload().await?;
-        let last = svc
-            .store
-            .checkpoints()
-            .await?
-            .last()
-            .map(|c| c.seq)
-            .unwrap_or(0);
+        let last = svc.store.checkpoints().await?.last().map(|c| c.seq).unwrap_or(0);
         *svc.last_checkpoint.lock().expect("not poisoned") = last;
         Ok(svc)
     }
@@ -162,11 +140,7 @@ impl Service {
 
     /// Re-reads reference data after a change.
     pub async fn reload(&self) -> Result<(), StoreError> {
-        let r = Reference::load(
-            self.store.regions().await?,
-            self.store.categories().await?,
-            self.store.units().await?,
-        );
+        let r = Reference::load(self.store.regions().await?, self.store.categories().await?, self.store.units().await?);
         *self.reference.write().expect("not poisoned") = Arc::new(r);
         Ok(())
     }
@@ -184,23 +158,14 @@ impl Service {
         idempotency: Option<(String, String)>,
     ) -> Result<CreateCase, StoreError> {
         let r = self.reference();
-        let county = r.county.as_ref().ok_or_else(|| {
-            StoreError::Backend("no county is configured; run `fengqiao init` first".into())
-        })?;
+        let county = r.county.as_ref().ok_or_else(|| StoreError::Backend("no county is configured; run `fengqiao init` first".into()))?;
         let point = match (draft.lat, draft.lon) {
-            (Some(lat), Some(lon)) => Point::parse(lon, lat).ok().map(|p| {
-                if draft.crs == Some(fengqiao_domain::geo::Crs::Gcj02) {
-                    fengqiao_domain::geo::gcj02_to_wgs84(p)
-                } else {
-                    p
-                }
-            }),
+            (Some(lat), Some(lon)) => Point::parse(lon, lat)
+                .ok()
+                .map(|p| if draft.crs == Some(fengqiao_domain::geo::Crs::Gcj02) { fengqiao_domain::geo::gcj02_to_wgs84(p) } else { p }),
             _ => None,
         };
-        let region = draft
-            .region
-            .as_deref()
-            .and_then(|c| r.regions.get(c.trim()));
+        let region = draft.region.as_deref().and_then(|c| r.regions.get(c.trim()));
         let cx = IntakeContext {
             category: r.categories.get(draft.category.trim()),
             region,
@@ -209,13 +174,7 @@ impl Service {
             default_channel,
         };
         let new = draft.validate(&cx)?;
-        Ok(CreateCase {
-            new,
-            tracking_code: new_tracking_code(),
-            at: self.now(),
-            actor: actor.label(),
-            idempotency,
-        })
+        Ok(CreateCase { new, tracking_code: new_tracking_code(), at: self.now(), actor: actor.label(), idempotency })
     }
 
     /// Validates and durably stores a new case. Concurrent calls are committed together in
@@ -259,12 +218,8 @@ impl Service {
                 q.drain(..n).collect()
             };
             let (items, senders): (Vec<CreateCase>, Vec<_>) = batch.into_iter().unzip();
-            self.stats
-                .batches
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.stats
-                .cases
-                .fetch_add(items.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            self.stats.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.stats.cases.fetch_add(items.len() as u64, std::sync::atomic::Ordering::Relaxed);
             match self.store.create_cases(items).await {
                 Ok(results) => {
                     for (s, r) in senders.into_iter().zip(results) {
@@ -283,50 +238,24 @@ impl Service {
 
     /// Runs a lifecycle command on a case as `actor`, optionally only if the case is still at
     /// `expected_version`.
-    pub async fn act(
-        &self,
-        actor: &Actor,
-        id: CaseId,
-        expected_version: Option<i64>,
-        cmd: &Command,
-    ) -> Result<Case, StoreError> {
+    pub async fn act(&self, actor: &Actor, id: CaseId, expected_version: Option<i64>, cmd: &Command) -> Result<Case, StoreError> {
         let scope = Scope::for_actor(actor);
         let r = self.reference();
         for attempt in 0..3 {
-            let case = self
-                .store
-                .case(&scope, id)
-                .await?
-                .ok_or(StoreError::NotFound)?;
+            let case = self.store.case(&scope, id).await?.ok_or(StoreError::NotFound)?;
             if let Some(v) = expected_version
                 && v != case.version
             {
-                return Err(StoreError::Conflict {
-                    current: case.version,
-                });
+                return Err(StoreError::Conflict { current: case.version });
             }
             self.check_references(&scope, &r, cmd).await?;
             let category = r.categories.get(&case.category);
-            let policy = category
-                .map(|c| c.policy)
-                .unwrap_or(fengqiao_domain::DeadlinePolicy::DEFAULT);
+            let policy = category.map(|c| c.policy).unwrap_or(fengqiao_domain::DeadlinePolicy::DEFAULT);
             let now = self.now();
-            let cx = DecideContext {
-                now,
-                actor,
-                config: &self.config.lifecycle,
-                policy,
-            };
+            let cx = DecideContext { now, actor, config: &self.config.lifecycle, policy };
             let kinds = case.decide(cmd, &cx)?;
             let mut next = case.clone();
-            let events: Vec<CaseEvent> = kinds
-                .into_iter()
-                .map(|kind| CaseEvent {
-                    at: now,
-                    actor: actor.label(),
-                    kind,
-                })
-                .collect();
+            let events: Vec<CaseEvent> = kinds.into_iter().map(|kind| CaseEvent { at: now, actor: actor.label(), kind }).collect();
             for e in &events {
                 next.apply(e);
             }
@@ -346,24 +275,12 @@ impl Service {
         Err(StoreError::Conflict { current: -1 })
     }
 
-    async fn check_references(
-        &self,
-        scope: &Scope,
-        r: &Reference,
-        cmd: &Command,
-    ) -> Result<(), StoreError> {
+    async fn check_references(&self, scope: &Scope, r: &Reference, cmd: &Command) -> Result<(), StoreError> {
         let unit = |u: &fengqiao_domain::UnitId, field: &str| -> Result<(), StoreError> {
-            if r.units.contains_key(&u.0) {
-                Ok(())
-            } else {
-                Err(DomainError::invalid(field, format!("unknown unit '{u}'")).into())
-            }
+            if r.units.contains_key(&u.0) { Ok(()) } else { Err(DomainError::invalid(field, format!("unknown unit '{u}'")).into()) }
         };
         match cmd {
-            Command::Dispatch {
-                lead_unit,
-                co_units,
-            } => {
+            Command::Dispatch { lead_unit, co_units } => {
                 unit(lead_unit, "lead_unit")?;
                 for u in co_units {
                     unit(u, "co_units")?;
@@ -382,19 +299,10 @@ impl Service {
         Ok(())
     }
 
-    pub async fn figures(
-        &self,
-        actor: &Actor,
-        filter: &FactsFilter,
-    ) -> Result<Figures, StoreError> {
+    pub async fn figures(&self, actor: &Actor, filter: &FactsFilter) -> Result<Figures, StoreError> {
         let scope = Scope::for_actor(actor);
         let (cohort, later) = self.store.case_facts(&scope, filter).await?;
-        Ok(fengqiao_domain::figures::compute(
-            &cohort,
-            &later,
-            self.now(),
-            &self.config.figures,
-        ))
+        Ok(fengqiao_domain::figures::compute(&cohort, &later, self.now(), &self.config.figures))
     }
 
     /// Signs the chain head if enough events have accumulated since the last checkpoint.
@@ -402,10 +310,12 @@ impl Service {
         if self.config.checkpoint_every <= 0 || self.config.audit_key.is_none() {
             return;
         }
+        // Someone is already signing: their checkpoint covers our events too.
+        let Ok(_guard) = self.checkpointing.try_lock() else { return };
         let last = *self.last_checkpoint.lock().expect("not poisoned");
         match self.store.audit_head().await {
             Ok((seq, _)) if seq - last >= self.config.checkpoint_every => {
-                if let Err(e) = self.checkpoint().await {
+                if let Err(e) = self.sign_head().await {
                     tracing::warn!(error = %e, "could not write an audit checkpoint");
                 }
             }
@@ -415,6 +325,11 @@ impl Service {
 
     /// Signs the current head of the chain and records it in the database and the file.
     pub async fn checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        let _guard = self.checkpointing.lock().await;
+        self.sign_head().await
+    }
+
+    async fn sign_head(&self) -> Result<Option<Checkpoint>, StoreError> {
         let Some(key) = &self.config.audit_key else {
             return Ok(None);
         };
@@ -426,27 +341,20 @@ impl Service {
         self.store.save_checkpoint(&cp).await?;
         if let Some(path) = &self.config.checkpoint_file {
             use std::io::Write;
-            let line =
-                serde_json::to_string(&cp).map_err(|e| StoreError::Backend(e.to_string()))?;
+            let line = serde_json::to_string(&cp).map_err(|e| StoreError::Backend(e.to_string()))?;
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)
                 .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
-            writeln!(f, "{line}")
-                .and_then(|_| f.sync_all())
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            writeln!(f, "{line}").and_then(|_| f.sync_all()).map_err(|e| StoreError::Backend(e.to_string()))?;
         }
         *self.last_checkpoint.lock().expect("not poisoned") = seq;
         Ok(Some(cp))
     }
 
     /// Checks the whole chain against every checkpoint from the database and the file.
-    pub async fn verify_audit(
-        &self,
-        key: &[u8],
-        mut progress: impl FnMut(i64),
-    ) -> Result<VerifyOutcome, StoreError> {
+    pub async fn verify_audit(&self, key: &[u8], mut progress: impl FnMut(i64)) -> Result<VerifyOutcome, StoreError> {
         let mut cps = self.store.checkpoints().await?;
         if let Some(path) = &self.config.checkpoint_file
             && let Ok(text) = std::fs::read_to_string(path)
@@ -455,10 +363,7 @@ impl Service {
                 match serde_json::from_str::<Checkpoint>(line) {
                     Ok(c) => cps.push(c),
                     Err(_) => {
-                        return Ok(VerifyOutcome::Broken {
-                            seq: 0,
-                            problem: format!("unreadable checkpoint line in {}", path.display()),
-                        });
+                        return Ok(VerifyOutcome::Broken { seq: 0, problem: format!("unreadable checkpoint line in {}", path.display()) });
                     }
                 }
             }

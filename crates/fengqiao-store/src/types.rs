@@ -2,9 +2,7 @@
 
 use fengqiao_domain::audit::{Checkpoint, StoredEvent};
 use fengqiao_domain::case::NewCase;
-use fengqiao_domain::{
-    Actor, Case, Category, DomainError, Region, Role, Timestamp, Unit, UnitId, User,
-};
+use fengqiao_domain::{Actor, Case, Category, DomainError, Region, Role, Timestamp, Unit, UnitId, User};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -13,9 +11,7 @@ pub enum StoreError {
     #[error("not found")]
     NotFound,
     /// Optimistic concurrency: the case changed since the caller read it.
-    #[error(
-        "the case was changed by someone else (now at version {current}); reload and try again"
-    )]
+    #[error("the case was changed by someone else (now at version {current}); reload and try again")]
     Conflict { current: i64 },
     #[error("this Idempotency-Key was already used with a different request body")]
     IdempotencyMismatch,
@@ -45,19 +41,12 @@ impl Scope {
         match actor {
             Actor::System { .. } => Scope::All,
             Actor::Resident => Scope::Nothing,
-            Actor::User {
-                role,
-                unit,
-                jurisdiction,
-                ..
-            } => match role {
+            Actor::User { role, unit, jurisdiction, .. } => match role {
                 Role::Handler | Role::Mediator => match unit {
                     Some(u) => Scope::Unit { unit: u.clone() },
                     None => Scope::Nothing,
                 },
-                Role::Intake | Role::Supervisor | Role::Admin => Scope::Region {
-                    prefix: jurisdiction.prefix().to_string(),
-                },
+                Role::Intake | Role::Supervisor | Role::Admin => Scope::Region { prefix: jurisdiction.prefix().to_string() },
             },
         }
     }
@@ -139,6 +128,8 @@ pub struct CreateCase {
 #[derive(Debug, Clone)]
 pub struct Created {
     pub case: Case,
+    /// The reporter and parties as stored by this request (`None` for a replay).
+    pub people: Option<Vec<Person>>,
     /// True when an earlier request with the same Idempotency-Key made this case.
     pub replayed: bool,
 }
@@ -147,28 +138,16 @@ pub struct Created {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
 pub enum BackupRecord {
-    Header {
-        format: u32,
-        backend: String,
-        head_seq: i64,
-        head_hash: String,
-    },
+    Header { format: u32, backend: String, head_seq: i64, head_hash: String },
     Region(Region),
     Unit(Unit),
     Category(Category),
-    User {
-        user: User,
-        credentials: Credentials,
-    },
+    User { user: User, credentials: Credentials },
     Person(Person),
     Case(Box<Case>),
     Event(StoredEvent),
     Checkpoint(Checkpoint),
-    Idempotency {
-        key: String,
-        body_hash: String,
-        case_id: i64,
-    },
+    Idempotency { key: String, body_hash: String, case_id: i64 },
 }
 
 pub const BACKUP_FORMAT: u32 = 1;

@@ -45,26 +45,12 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                e.body_text(),
-            )),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                e.body_text(),
-            )),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send Content-Type: application/json",
-            )),
-            Err(JsonRejection::BytesRejection(e)) => Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                e.body_text(),
-            )),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e.body_text())),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.body_text())),
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "send Content-Type: application/json"))
+            }
+            Err(JsonRejection::BytesRejection(e)) => Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", e.body_text())),
             Err(e) => Err(ApiError::bad_request(e.body_text())),
         }
     }
@@ -72,37 +58,22 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
 
 async fn healthz(State(st): State<AppState>) -> Response {
     match st.svc.store.audit_head().await {
-        Ok((seq, _)) => {
-            Json(json!({ "status": "ok", "backend": st.svc.store.backend(), "events": seq }))
-                .into_response()
-        }
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "error": e.to_string() })),
-        )
-            .into_response(),
+        Ok((seq, _)) => Json(json!({ "status": "ok", "backend": st.svc.store.backend(), "events": seq })).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "error": e.to_string() }))).into_response(),
     }
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {
-    let head = st
-        .svc
-        .store
-        .audit_head()
-        .await
-        .map(|h| h.0 as f64)
-        .unwrap_or(-1.0);
-    let body = st
-        .metrics
-        .render(&[("fengqiao_audit_events", "Events in the audit log.", head)]);
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        body,
-    )
-        .into_response()
+    let head = st.svc.store.audit_head().await.map(|h| h.0 as f64).unwrap_or(-1.0);
+    use std::sync::atomic::Ordering::Relaxed;
+    let batches = st.svc.stats.batches.load(Relaxed) as f64;
+    let cases = st.svc.stats.cases.load(Relaxed) as f64;
+    let body = st.metrics.render(&[
+        ("fengqiao_audit_events", "gauge", "Events in the audit log.", head),
+        ("fengqiao_intake_commits_total", "counter", "Durable transactions that created cases (group commits).", batches),
+        ("fengqiao_intake_cases_total", "counter", "Cases created by those transactions.", cases),
+    ]);
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 /// A person as a given viewer may see them.
@@ -121,12 +92,7 @@ fn person_view(p: Person, unmasked: bool) -> PersonView {
     let m = |o: Option<String>| if unmasked { o } else { o.map(|s| mask(&s)) };
     PersonView {
         id: p.id,
-        name: if unmasked {
-            p.name
-        } else {
-            p.name
-                .map(|n| n.chars().take(1).chain("*".chars()).collect())
-        },
+        name: if unmasked { p.name } else { p.name.map(|n| n.chars().take(1).chain("*".chars()).collect()) },
         phone: m(p.phone),
         id_number: m(p.id_number),
         address: if unmasked { p.address } else { None },
@@ -143,38 +109,25 @@ struct CaseView {
 }
 
 async fn case_view(st: &AppState, actor: &Actor, case: Case) -> Result<CaseView, ApiError> {
-    let ids: Vec<i64> = case
-        .reporter
-        .iter()
-        .copied()
-        .chain(case.parties.iter().map(|p| p.person_id))
-        .collect();
+    let ids: Vec<i64> = case.reporter.iter().copied().chain(case.parties.iter().map(|p| p.person_id)).collect();
+    let people = if ids.is_empty() { Vec::new() } else { st.svc.store.persons(&ids).await? };
+    Ok(view_with(actor, case, people))
+}
+
+fn view_with(actor: &Actor, case: Case, people: Vec<Person>) -> CaseView {
     let unmasked = actor.role().is_some_and(|r| r.sees_personal_data());
-    let people = st
-        .svc
-        .store
-        .persons(&ids)
-        .await?
-        .into_iter()
-        .map(|p| person_view(p, unmasked))
-        .collect();
-    Ok(CaseView { case, people })
+    CaseView { case, people: people.into_iter().map(|p| person_view(p, unmasked)).collect() }
 }
 
 fn body_hash<T: Serialize>(v: &T) -> String {
-    hex::encode(sha2::Sha256::digest(
-        serde_json::to_vec(v).unwrap_or_default(),
-    ))
+    hex::encode(sha2::Sha256::digest(serde_json::to_vec(v).unwrap_or_default()))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     match headers.get("idempotency-key") {
         None => Ok(None),
         Some(v) => {
-            let k = v
-                .to_str()
-                .map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?
-                .trim();
+            let k = v.to_str().map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?.trim();
             if k.is_empty() || k.len() > 200 {
                 return Err(ApiError::invalid("Idempotency-Key", "1 to 200 characters"));
             }
@@ -190,24 +143,15 @@ async fn create_case(
     ApiJson(draft): ApiJson<CaseDraft>,
 ) -> Result<Response, ApiError> {
     // Keys are per user, so two clients cannot collide on the same key.
-    let idem =
-        idempotency_key(&headers)?.map(|k| (format!("{}:{k}", staff.user.id), body_hash(&draft)));
-    let created = st
-        .svc
-        .create(draft, &staff.actor, Channel::Counter, idem)
-        .await?;
-    let status = if created.replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
+    let idem = idempotency_key(&headers)?.map(|k| (format!("{}:{k}", staff.user.id), body_hash(&draft)));
+    let created = st.svc.create(draft, &staff.actor, Channel::Counter, idem).await?;
+    let status = if created.replayed { StatusCode::OK } else { StatusCode::CREATED };
+    // A fresh creation already knows its people; only a replay reads them back.
+    let view = match created.people {
+        Some(people) => view_with(&staff.actor, created.case, people),
+        None => case_view(&st, &staff.actor, created.case).await?,
     };
-    let view = case_view(&st, &staff.actor, created.case).await?;
-    Ok((
-        status,
-        [("location", format!("/api/v1/cases/{}", view.case.id.0))],
-        Json(view),
-    )
-        .into_response())
+    Ok((status, [("location", format!("/api/v1/cases/{}", view.case.id.0))], Json(view)).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -230,18 +174,11 @@ fn parse_time(field: &str, s: &str, tz: &jiff::tz::TimeZone) -> Result<Timestamp
     if let Some(t) = Timestamp::parse_rfc3339(s) {
         return Ok(t);
     }
-    let d: jiff::civil::Date = s.parse().map_err(|_| {
-        ApiError::invalid(field, "expected a date (YYYY-MM-DD) or an RFC 3339 time")
-    })?;
-    fengqiao_domain::clock::start_of_day(d, tz)
-        .ok_or_else(|| ApiError::invalid(field, "not a valid local date"))
+    let d: jiff::civil::Date = s.parse().map_err(|_| ApiError::invalid(field, "expected a date (YYYY-MM-DD) or an RFC 3339 time"))?;
+    fengqiao_domain::clock::start_of_day(d, tz).ok_or_else(|| ApiError::invalid(field, "not a valid local date"))
 }
 
-async fn list_cases(
-    State(st): State<AppState>,
-    staff: Staff,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+async fn list_cases(State(st): State<AppState>, staff: Staff, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "between 1 and 500"));
@@ -251,23 +188,16 @@ async fn list_cases(
         Some("asc") => false,
         Some(_) => return Err(ApiError::invalid("order", "asc or desc")),
     };
-    let check =
-        |field: &str, v: &Option<String>, ok: &dyn Fn(&str) -> bool| -> Result<(), ApiError> {
-            match v {
-                Some(s) if !ok(s) => Err(ApiError::invalid(field, format!("unknown value '{s}'"))),
-                _ => Ok(()),
-            }
-        };
-    check("status", &q.status, &|s| {
-        fengqiao_domain::Status::parse(s).is_some()
-    })?;
+    let check = |field: &str, v: &Option<String>, ok: &dyn Fn(&str) -> bool| -> Result<(), ApiError> {
+        match v {
+            Some(s) if !ok(s) => Err(ApiError::invalid(field, format!("unknown value '{s}'"))),
+            _ => Ok(()),
+        }
+    };
+    check("status", &q.status, &|s| fengqiao_domain::Status::parse(s).is_some())?;
     check("channel", &q.channel, &|s| Channel::parse(s).is_some())?;
-    check("urgency", &q.urgency, &|s| {
-        fengqiao_domain::Urgency::parse(s).is_some()
-    })?;
-    check("region", &q.region, &|s| {
-        fengqiao_domain::RegionCode::parse(s).is_ok()
-    })?;
+    check("urgency", &q.urgency, &|s| fengqiao_domain::Urgency::parse(s).is_some())?;
+    check("region", &q.region, &|s| fengqiao_domain::RegionCode::parse(s).is_ok())?;
     let filter = CaseFilter {
         status: q.status,
         category: q.category,
@@ -275,37 +205,13 @@ async fn list_cases(
         lead_unit: q.lead_unit,
         channel: q.channel,
         urgency: q.urgency,
-        created_from: q
-            .created_from
-            .as_deref()
-            .map(|s| parse_time("created_from", s, &st.tz))
-            .transpose()?,
-        created_to: q
-            .created_to
-            .as_deref()
-            .map(|s| parse_time("created_to", s, &st.tz))
-            .transpose()?,
+        created_from: q.created_from.as_deref().map(|s| parse_time("created_from", s, &st.tz)).transpose()?,
+        created_to: q.created_to.as_deref().map(|s| parse_time("created_to", s, &st.tz)).transpose()?,
         overdue_at: q.overdue.unwrap_or(false).then(|| st.svc.now()),
     };
     let scope = Scope::for_actor(&staff.actor);
-    let cases = st
-        .svc
-        .store
-        .list_cases(
-            &scope,
-            &filter,
-            &Page {
-                after: q.after,
-                limit,
-                descending,
-            },
-        )
-        .await?;
-    let next = if cases.len() as i64 == limit {
-        cases.last().map(|c| c.id.0)
-    } else {
-        None
-    };
+    let cases = st.svc.store.list_cases(&scope, &filter, &Page { after: q.after, limit, descending }).await?;
+    let next = if cases.len() as i64 == limit { cases.last().map(|c| c.id.0) } else { None };
     let items: Vec<Value> = cases.iter().map(summary).collect();
     Ok(Json(json!({ "items": items, "next_after": next })))
 }
@@ -322,40 +228,18 @@ fn summary(c: &Case) -> Value {
 
 fn case_id(id: &str) -> Result<CaseId, ApiError> {
     // Anything but a positive integer is simply not a case: 404, like a guess.
-    id.parse::<i64>()
-        .ok()
-        .filter(|i| *i > 0)
-        .map(CaseId)
-        .ok_or_else(ApiError::not_found)
+    id.parse::<i64>().ok().filter(|i| *i > 0).map(CaseId).ok_or_else(ApiError::not_found)
 }
 
-async fn get_case(
-    State(st): State<AppState>,
-    staff: Staff,
-    Path(id): Path<String>,
-) -> Result<Json<CaseView>, ApiError> {
+async fn get_case(State(st): State<AppState>, staff: Staff, Path(id): Path<String>) -> Result<Json<CaseView>, ApiError> {
     let scope = Scope::for_actor(&staff.actor);
-    let case = st
-        .svc
-        .store
-        .case(&scope, case_id(&id)?)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let case = st.svc.store.case(&scope, case_id(&id)?).await?.ok_or_else(ApiError::not_found)?;
     Ok(Json(case_view(&st, &staff.actor, case).await?))
 }
 
-async fn timeline(
-    State(st): State<AppState>,
-    staff: Staff,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+async fn timeline(State(st): State<AppState>, staff: Staff, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let scope = Scope::for_actor(&staff.actor);
-    let events = st
-        .svc
-        .store
-        .case_events(&scope, case_id(&id)?)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let events = st.svc.store.case_events(&scope, case_id(&id)?).await?.ok_or_else(ApiError::not_found)?;
     let items: Vec<Value> = events
         .into_iter()
         .map(|e| {
@@ -377,52 +261,28 @@ async fn transition(
     let mut v: Value = if body.is_empty() {
         json!({})
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?
+        serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?
     };
-    let obj = v.as_object_mut().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            "the body must be a JSON object",
-        )
-    })?;
+    let obj =
+        v.as_object_mut().ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "the body must be a JSON object"))?;
     // The expected version comes from If-Match or the body; without one, the last writer
     // decides on fresh state.
     let from_body = obj.remove("expected_version").and_then(|v| v.as_i64());
     let from_header = headers
         .get("if-match")
         .and_then(|h| h.to_str().ok())
-        .map(|s| {
-            s.trim_matches('"')
-                .trim_start_matches("W/")
-                .trim_matches('"')
-        })
-        .map(|s| {
-            s.parse::<i64>()
-                .map_err(|_| ApiError::invalid("If-Match", "expected a case version number"))
-        })
+        .map(|s| s.trim_matches('"').trim_start_matches("W/").trim_matches('"'))
+        .map(|s| s.parse::<i64>().map_err(|_| ApiError::invalid("If-Match", "expected a case version number")))
         .transpose()?;
     obj.insert("action".into(), Value::String(action.clone()));
     let cmd: Command = serde_json::from_value(v).map_err(|e| {
         if e.to_string().contains("unknown variant") {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_action",
-                format!("no such transition '{action}'"),
-            )
+            ApiError::new(StatusCode::NOT_FOUND, "unknown_action", format!("no such transition '{action}'"))
         } else {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                e.to_string(),
-            )
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e.to_string())
         }
     })?;
-    let case = st
-        .svc
-        .act(&staff.actor, id, from_header.or(from_body), &cmd)
-        .await?;
+    let case = st.svc.act(&staff.actor, id, from_header.or(from_body), &cmd).await?;
     Ok(Json(case_view(&st, &staff.actor, case).await?))
 }
 
@@ -435,11 +295,7 @@ struct FiguresQuery {
     to: Option<String>,
 }
 
-async fn figures(
-    State(st): State<AppState>,
-    staff: Staff,
-    Query(q): Query<FiguresQuery>,
-) -> Result<Json<Value>, ApiError> {
+async fn figures(State(st): State<AppState>, staff: Staff, Query(q): Query<FiguresQuery>) -> Result<Json<Value>, ApiError> {
     let now = st.svc.now();
     let to = match &q.to {
         Some(s) => parse_time("to", s, &st.tz)?,
@@ -453,18 +309,11 @@ async fn figures(
         return Err(ApiError::invalid("from", "must be before `to`"));
     }
     if let Some(r) = &q.region {
-        fengqiao_domain::RegionCode::parse(r)
-            .map_err(|e| ApiError::invalid("region", e.message))?;
+        fengqiao_domain::RegionCode::parse(r).map_err(|e| ApiError::invalid("region", e.message))?;
     }
     let window = st.svc.config.figures.repeat_window_days as i64 * fengqiao_domain::clock::DAY_MS;
-    let filter = FactsFilter {
-        region: q.region.clone(),
-        unit: q.unit.clone(),
-        category: q.category.clone(),
-        from,
-        to,
-        repeat_window_ms: window,
-    };
+    let filter =
+        FactsFilter { region: q.region.clone(), unit: q.unit.clone(), category: q.category.clone(), from, to, repeat_window_ms: window };
     let f: Figures = st.svc.figures(&staff.actor, &filter).await?;
     Ok(Json(json!({
         "period": { "from": from.to_rfc3339_in(&st.tz), "to": to.to_rfc3339_in(&st.tz) },
@@ -508,22 +357,11 @@ async fn public_create(
     draft.channel = None;
     draft.severity = None;
     let idem = idempotency_key(&headers)?.map(|k| (format!("public:{k}"), body_hash(&draft)));
-    let created = st
-        .svc
-        .create(draft, &Actor::Resident, Channel::Web, idem)
-        .await?;
+    let created = st.svc.create(draft, &Actor::Resident, Channel::Web, idem).await?;
     let c = created.case;
     let r = st.svc.reference();
-    let emergency = r
-        .categories
-        .get(&c.category)
-        .is_some_and(|cat| cat.emergency)
-        || c.urgency == fengqiao_domain::Urgency::Emergency;
-    let status = if created.replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let emergency = r.categories.get(&c.category).is_some_and(|cat| cat.emergency) || c.urgency == fengqiao_domain::Urgency::Emergency;
+    let status = if created.replayed { StatusCode::OK } else { StatusCode::CREATED };
     Ok((
         status,
         Json(json!({
@@ -537,35 +375,17 @@ async fn public_create(
 
 /// What a resident sees with their tracking code: status, public timeline, the unit, the
 /// deadline. Never another person's data, never staff names.
-async fn track(
-    State(st): State<AppState>,
-    Path(code): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+async fn track(State(st): State<AppState>, Path(code): Path<String>) -> Result<Json<Value>, ApiError> {
     let code = TrackingCode::parse(&code).ok_or_else(ApiError::not_found)?;
-    let c = st
-        .svc
-        .store
-        .case_by_tracking(&code)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let events = st
-        .svc
-        .store
-        .case_events(&Scope::All, c.id)
-        .await?
-        .unwrap_or_default();
+    let c = st.svc.store.case_by_tracking(&code).await?.ok_or_else(ApiError::not_found)?;
+    let events = st.svc.store.case_events(&Scope::All, c.id).await?.unwrap_or_default();
     let r = st.svc.reference();
-    let unit = c
-        .lead_unit
-        .as_ref()
-        .and_then(|u| r.units.get(&u.0))
-        .map(|u| json!({ "name": u.name, "name_en": u.name_en }));
+    let unit = c.lead_unit.as_ref().and_then(|u| r.units.get(&u.0)).map(|u| json!({ "name": u.name, "name_en": u.name_en }));
     let timeline: Vec<Value> = events
         .iter()
         .filter_map(|e| {
             let kind: fengqiao_domain::EventKind = serde_json::from_str(&e.payload).ok()?;
-            kind.is_public()
-                .then(|| json!({ "at": e.at.to_rfc3339_in(&st.tz), "kind": e.kind }))
+            kind.is_public().then(|| json!({ "at": e.at.to_rfc3339_in(&st.tz), "kind": e.kind }))
         })
         .collect();
     Ok(Json(json!({

@@ -20,29 +20,16 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            details: Vec::new(),
-        }
+        ApiError { status, code, message: message.into(), details: Vec::new() }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
     pub fn not_found() -> ApiError {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "no such resource, or not yours to see",
-        )
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource, or not yours to see")
     }
     pub fn unauthorized() -> ApiError {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "sign in or send an Authorization: Bearer token",
-        )
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in or send an Authorization: Bearer token")
     }
     pub fn invalid(field: &str, message: impl Into<String>) -> ApiError {
         let message = message.into();
@@ -59,21 +46,14 @@ impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> ApiError {
         let status = match &e {
             DomainError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            DomainError::IllegalTransition { .. } | DomainError::Precondition(_) => {
-                StatusCode::CONFLICT
-            }
+            DomainError::IllegalTransition { .. } | DomainError::Precondition(_) => StatusCode::CONFLICT,
             DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
         };
         let details = match &e {
             DomainError::Invalid(d) => d.clone(),
             _ => Vec::new(),
         };
-        ApiError {
-            status,
-            code: e.code(),
-            message: e.to_string(),
-            details,
-        }
+        ApiError { status, code: e.code(), message: e.to_string(), details }
     }
 }
 
@@ -81,14 +61,8 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found(),
-            StoreError::Conflict { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "stale_version", e.to_string())
-            }
-            StoreError::IdempotencyMismatch => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                e.to_string(),
-            ),
+            StoreError::Conflict { .. } => ApiError::new(StatusCode::CONFLICT, "stale_version", e.to_string()),
+            StoreError::IdempotencyMismatch => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", e.to_string()),
             StoreError::Domain(d) => d.into(),
             StoreError::NotEmpty => ApiError::new(StatusCode::CONFLICT, "not_empty", e.to_string()),
             StoreError::Backend(m) => {

@@ -22,25 +22,19 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The deployment's time zone: dates in queries are local dates there.
     pub tz: jiff::tz::TimeZone,
+    pub tokens: Arc<auth::TokenCache>,
 }
 
 impl AppState {
     pub fn new(svc: Arc<Service>, tz: jiff::tz::TimeZone) -> AppState {
-        AppState {
-            svc,
-            metrics: Arc::new(Metrics::default()),
-            tz,
-        }
+        AppState { svc, metrics: Arc::new(Metrics::default()), tz, tokens: Arc::new(auth::TokenCache::default()) }
     }
 }
 
 /// The whole application as a router, for `serve` and for tests (`tower::ServiceExt::oneshot`).
 pub fn router(state: AppState) -> Router {
     api::routes(state.clone())
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)
 }

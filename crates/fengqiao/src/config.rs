@@ -73,12 +73,9 @@ impl Config {
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("FENGQIAO_DATA").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("./data"));
-        let path = file
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| data.join("fengqiao.toml"));
+        let path = file.map(Path::to_path_buf).unwrap_or_else(|| data.join("fengqiao.toml"));
         let mut cfg = if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
             toml::from_str::<Config>(&text).with_context(|| format!("in {}", path.display()))?
         } else if file.is_some() {
             bail!("config file {} does not exist", path.display());
@@ -86,11 +83,7 @@ impl Config {
             Config::default()
         };
         cfg.data = data;
-        let env = |k: &str| {
-            std::env::var(format!("FENGQIAO_{k}"))
-                .ok()
-                .filter(|v| !v.is_empty())
-        };
+        let env = |k: &str| std::env::var(format!("FENGQIAO_{k}")).ok().filter(|v| !v.is_empty());
         if let Some(v) = env("LISTEN") {
             cfg.listen = v;
         }
@@ -115,14 +108,11 @@ impl Config {
     }
 
     pub fn time_zone(&self) -> anyhow::Result<jiff::tz::TimeZone> {
-        jiff::tz::TimeZone::get(&self.time_zone)
-            .with_context(|| format!("unknown time zone '{}'", self.time_zone))
+        jiff::tz::TimeZone::get(&self.time_zone).with_context(|| format!("unknown time zone '{}'", self.time_zone))
     }
 
     pub fn audit_key_path(&self) -> PathBuf {
-        self.audit_key_file
-            .clone()
-            .unwrap_or_else(|| self.data.join("audit.key"))
+        self.audit_key_file.clone().unwrap_or_else(|| self.data.join("audit.key"))
     }
 
     pub fn checkpoint_file(&self) -> PathBuf {
@@ -130,10 +120,7 @@ impl Config {
     }
 
     pub fn service_config(&self, audit_key: Option<Vec<u8>>) -> fengqiao_store::ServiceConfig {
-        let mut figures = fengqiao_domain::figures::FiguresConfig {
-            repeat_window_days: self.repeat_window_days,
-            ..Default::default()
-        };
+        let mut figures = fengqiao_domain::figures::FiguresConfig { repeat_window_days: self.repeat_window_days, ..Default::default() };
         if let Some(w) = &self.score_weights {
             figures.weights = w.clone();
         }

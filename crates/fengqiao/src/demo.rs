@@ -19,8 +19,7 @@ use fengqiao_domain::geo::Polygon;
 use fengqiao_domain::lifecycle::{CaseEvent, DecideContext};
 use fengqiao_domain::person::id_check_char;
 use fengqiao_domain::{
-    Actor, Command, EventKind, LifecycleConfig, Point, Region, RegionCode, Role, Timestamp, Unit,
-    UnitId, UnitKind, User,
+    Actor, Command, EventKind, LifecycleConfig, Point, Region, RegionCode, Role, Timestamp, Unit, UnitId, UnitKind, User,
 };
 use fengqiao_store::{BackupRecord, Credentials, Person};
 use rand::rngs::StdRng;
@@ -50,41 +49,22 @@ pub struct Demo {
 }
 
 const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱", "高", "林",
-    "何", "郭", "马", "罗", "楼", "骆", "宣", "蔡", "钱",
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱", "高", "林", "何", "郭", "马", "罗", "楼", "骆",
+    "宣", "蔡", "钱",
 ];
 const GIVEN: &[&str] = &[
-    "建国", "秀英", "伟", "芳", "国强", "丽华", "志明", "春燕", "海涛", "红梅", "永福", "桂兰",
-    "晓东", "雪梅", "立新", "玉珍", "振华", "美玲", "德明", "金花", "文杰", "小红", "宏伟", "静",
+    "建国", "秀英", "伟", "芳", "国强", "丽华", "志明", "春燕", "海涛", "红梅", "永福", "桂兰", "晓东", "雪梅", "立新", "玉珍", "振华",
+    "美玲", "德明", "金花", "文杰", "小红", "宏伟", "静",
 ];
-const TOWN_NAMES: &[&str] = &[
-    "枫桥",
-    "店口",
-    "大唐",
-    "次坞",
-    "璜山",
-    "牌头",
-    "安华",
-    "街亭",
-    "草塔",
-    "应店",
-    "马剑",
-    "五泄",
-    "赵家",
-    "东白湖",
-    "陶朱",
-    "暨阳",
-];
+const TOWN_NAMES: &[&str] =
+    &["枫桥", "店口", "大唐", "次坞", "璜山", "牌头", "安华", "街亭", "草塔", "应店", "马剑", "五泄", "赵家", "东白湖", "陶朱", "暨阳"];
 const VILLAGE_WORDS: &[&str] = &[
-    "溪", "山", "塘", "桥", "湾", "坞", "岭", "畈", "家", "新", "青", "石", "竹", "枫", "杨", "上",
-    "下", "东", "西", "南", "北", "前", "后", "里",
+    "溪", "山", "塘", "桥", "湾", "坞", "岭", "畈", "家", "新", "青", "石", "竹", "枫", "杨", "上", "下", "东", "西", "南", "北", "前",
+    "后", "里",
 ];
 
 fn square_poly(pts: &[(f64, f64)]) -> Vec<Point> {
-    let mut v: Vec<Point> = pts
-        .iter()
-        .map(|(x, y)| Point { lon: *x, lat: *y })
-        .collect();
+    let mut v: Vec<Point> = pts.iter().map(|(x, y)| Point { lon: *x, lat: *y }).collect();
     v.push(v[0]);
     v
 }
@@ -105,10 +85,7 @@ fn clip_closer(ring: &[Point], a: Point, b: Point) -> Vec<Point> {
         }
         if (sp <= 0.0) != (sq <= 0.0) {
             let t = sp / (sp - sq);
-            out.push(Point {
-                lon: p.lon + t * (q.lon - p.lon),
-                lat: p.lat + t * (q.lat - p.lat),
-            });
+            out.push(Point { lon: p.lon + t * (q.lon - p.lon), lat: p.lat + t * (q.lat - p.lat) });
         }
     }
     if let Some(f) = out.first().copied() {
@@ -129,23 +106,15 @@ fn voronoi_cell(container: &[Point], sites: &[Point], i: usize) -> Vec<Point> {
 
 fn centroid(ring: &[Point]) -> Point {
     let n = (ring.len() - 1).max(1) as f64;
-    let (sx, sy) = ring[..ring.len() - 1]
-        .iter()
-        .fold((0.0, 0.0), |a, p| (a.0 + p.lon, a.1 + p.lat));
-    Point {
-        lon: sx / n,
-        lat: sy / n,
-    }
+    let (sx, sy) = ring[..ring.len() - 1].iter().fold((0.0, 0.0), |a, p| (a.0 + p.lon, a.1 + p.lat));
+    Point { lon: sx / n, lat: sy / n }
 }
 
 /// A random point inside a convex ring (rejection sampling in its bounding box).
 fn point_in(rng: &mut StdRng, poly: &Polygon) -> Point {
     let (min, max) = poly.bbox();
     for _ in 0..200 {
-        let p = Point {
-            lon: rng.gen_range(min.lon..max.lon),
-            lat: rng.gen_range(min.lat..max.lat),
-        };
+        let p = Point { lon: rng.gen_range(min.lon..max.lon), lat: rng.gen_range(min.lat..max.lat) };
         if poly.contains(p) {
             return p;
         }
@@ -192,30 +161,21 @@ const KINDS: &[Kind] = &[
     Kind {
         code: "damages",
         weight: 12.0,
-        zh: &[
-            "{a}的电动车被{b}的货车刮擦，双方对赔偿金额有争议（{x}）。",
-            "{v}{a}家的鸡被{b}家的狗咬死，要求赔偿。",
-        ],
+        zh: &["{a}的电动车被{b}的货车刮擦，双方对赔偿金额有争议（{x}）。", "{v}{a}家的鸡被{b}家的狗咬死，要求赔偿。"],
         en: &["{a}'s e-bike was hit by {b}'s van; they disagree on compensation ({x})."],
         details: &["约两千元", "约五百元", "修车费八百元"],
     },
     Kind {
         code: "contract",
         weight: 7.0,
-        zh: &[
-            "{a}承包{b}的果园，对租金支付时间发生纠纷。",
-            "{a}为{b}装修房屋，尾款{x}未结清。",
-        ],
+        zh: &["{a}承包{b}的果园，对租金支付时间发生纠纷。", "{a}为{b}装修房屋，尾款{x}未结清。"],
         en: &["{a} renovated {b}'s house and {x} of the fee is unpaid."],
         details: &["三万元", "八千元", "一万二千元"],
     },
     Kind {
         code: "neighbour",
         weight: 9.0,
-        zh: &[
-            "{v}{a}与邻居{b}因{x}发生争执，情绪激动。",
-            "{a}反映邻居{b}{x}，多次沟通未果。",
-        ],
+        zh: &["{v}{a}与邻居{b}因{x}发生争执，情绪激动。", "{a}反映邻居{b}{x}，多次沟通未果。"],
         en: &["{a} and neighbour {b} quarrel over {x}."],
         details: &["排水沟", "宅前通道", "空调外机", "围墙高度", "堆放杂物"],
     },
@@ -414,10 +374,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         (120.08, 29.95),
         (119.98, 29.78),
     ]);
-    let county_poly = Polygon {
-        exterior: county_ring.clone(),
-        holes: vec![],
-    };
+    let county_poly = Polygon { exterior: county_ring.clone(), holes: vec![] };
     let mut regions = vec![Region {
         code: county_code.clone(),
         name: "枫溪县".into(),
@@ -427,29 +384,15 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         boundary: Some(county_poly.clone()),
     }];
     let n_towns = 12;
-    let town_sites: Vec<Point> = (0..n_towns)
-        .map(|_| point_in(&mut rng, &county_poly))
-        .collect();
+    let town_sites: Vec<Point> = (0..n_towns).map(|_| point_in(&mut rng, &county_poly)).collect();
     let mut towns = Vec::new();
     let mut village_idx = Vec::new(); // indices into regions
     for (ti, site) in town_sites.iter().enumerate() {
         let cell = voronoi_cell(&county_ring, &town_sites, ti);
         let is_subdistrict = ti < 2; // the county seat's two sub-districts
-        let code = RegionCode::parse(&format!(
-            "330699{}{:02}000",
-            if is_subdistrict { 0 } else { 1 },
-            ti + 1
-        ))
-        .expect("valid");
-        let name = format!(
-            "{}{}",
-            TOWN_NAMES[ti % TOWN_NAMES.len()],
-            if is_subdistrict { "街道" } else { "镇" }
-        );
-        let poly = Polygon {
-            exterior: cell.clone(),
-            holes: vec![],
-        };
+        let code = RegionCode::parse(&format!("330699{}{:02}000", if is_subdistrict { 0 } else { 1 }, ti + 1)).expect("valid");
+        let name = format!("{}{}", TOWN_NAMES[ti % TOWN_NAMES.len()], if is_subdistrict { "街道" } else { "镇" });
+        let poly = Polygon { exterior: cell.clone(), holes: vec![] };
         let tr = regions.len();
         regions.push(Region {
             code: code.clone(),
@@ -468,27 +411,12 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 continue;
             }
             let community = is_subdistrict || vi < 3;
-            let vcode = RegionCode::parse(&format!(
-                "{}{:03}",
-                &code.as_str()[..9],
-                if community { 1 + vi } else { 200 + vi }
-            ))
-            .expect("valid");
-            let vname = format!(
-                "{}{}{}",
-                pick(&mut rng, VILLAGE_WORDS),
-                pick(&mut rng, VILLAGE_WORDS),
-                if community { "社区" } else { "村" }
-            );
-            let pop = if community {
-                rng.gen_range(3000..9000)
-            } else {
-                rng.gen_range(600..3200)
-            };
-            let vpoly = Polygon {
-                exterior: vcell.clone(),
-                holes: vec![],
-            };
+            let vcode =
+                RegionCode::parse(&format!("{}{:03}", &code.as_str()[..9], if community { 1 + vi } else { 200 + vi })).expect("valid");
+            let vname =
+                format!("{}{}{}", pick(&mut rng, VILLAGE_WORDS), pick(&mut rng, VILLAGE_WORDS), if community { "社区" } else { "村" });
+            let pop = if community { rng.gen_range(3000..9000) } else { rng.gen_range(600..3200) };
+            let vpoly = Polygon { exterior: vcell.clone(), holes: vec![] };
             let idx = regions.len();
             regions.push(Region {
                 code: vcode.clone(),
@@ -508,18 +436,14 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 if gcell.len() < 4 {
                     continue;
                 }
-                let gcode =
-                    RegionCode::parse(&format!("{}{:03}", vcode.as_str(), gi + 1)).expect("valid");
+                let gcode = RegionCode::parse(&format!("{}{:03}", vcode.as_str(), gi + 1)).expect("valid");
                 regions.push(Region {
                     code: gcode,
                     name: format!("第{}网格", gi + 1),
                     name_en: Some(format!("Grid {}", gi + 1)),
                     population: pop / n_grids as u32,
                     centroid: Some(centroid(&gcell)),
-                    boundary: Some(Polygon {
-                        exterior: gcell,
-                        holes: vec![],
-                    }),
+                    boundary: Some(Polygon { exterior: gcell, holes: vec![] }),
                 });
             }
         }
@@ -527,16 +451,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         regions[tr].population = town_pop;
         towns.push(Town { code, villages: vs });
     }
-    regions[0].population = towns
-        .iter()
-        .map(|t| {
-            regions
-                .iter()
-                .find(|r| r.code == t.code)
-                .map(|r| r.population)
-                .unwrap_or(0)
-        })
-        .sum();
+    regions[0].population = towns.iter().map(|t| regions.iter().find(|r| r.code == t.code).map(|r| r.population).unwrap_or(0)).sum();
 
     // Units and staff.
     let mut units = Vec::new();
@@ -548,115 +463,27 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         kind,
         region: region.clone(),
     };
-    let staff = |id: &str,
-                 name: String,
-                 role: Role,
-                 unit: Option<&str>,
-                 j: &RegionCode|
-     -> (User, String) {
-        (
-            User {
-                id: id.into(),
-                name,
-                role,
-                unit: unit.map(|u| UnitId(u.into())),
-                jurisdiction: j.clone(),
-            },
-            format!("demo-{id}"),
-        )
+    let staff = |id: &str, name: String, role: Role, unit: Option<&str>, j: &RegionCode| -> (User, String) {
+        (User { id: id.into(), name, role, unit: unit.map(|u| UnitId(u.into())), jurisdiction: j.clone() }, format!("demo-{id}"))
     };
     for (id, name, en, kind) in [
-        (
-            "county-centre",
-            "县社会矛盾纠纷调处化解中心",
-            "County Conflict Mediation Centre",
-            UnitKind::CountyMediationCentre,
-        ),
-        (
-            "dept-labour",
-            "县人力资源和社会保障局",
-            "County Human Resources and Social Security Bureau",
-            UnitKind::GovernmentDepartment,
-        ),
-        (
-            "dept-housing",
-            "县住房和城乡建设局",
-            "County Housing and Urban-Rural Development Bureau",
-            UnitKind::GovernmentDepartment,
-        ),
-        (
-            "dept-environment",
-            "县生态环境分局",
-            "County Ecology and Environment Office",
-            UnitKind::GovernmentDepartment,
-        ),
-        (
-            "dept-market",
-            "县市场监督管理局",
-            "County Market Regulation Bureau",
-            UnitKind::GovernmentDepartment,
-        ),
-        (
-            "dept-health",
-            "县卫生健康局",
-            "County Health Bureau",
-            UnitKind::GovernmentDepartment,
-        ),
-        (
-            "dept-resources",
-            "县自然资源和规划局",
-            "County Natural Resources Bureau",
-            UnitKind::GovernmentDepartment,
-        ),
-        (
-            "water-co",
-            "县水务集团",
-            "County Water Company",
-            UnitKind::ServiceProvider,
-        ),
-        (
-            "law-firm-1",
-            "枫溪律师事务所",
-            "Fengxi Law Firm",
-            UnitKind::LawFirm,
-        ),
-        (
-            "social-org-1",
-            "老娘舅调解志愿者协会",
-            "Old Uncles Mediation Volunteers",
-            UnitKind::SocialOrganisation,
-        ),
+        ("county-centre", "县社会矛盾纠纷调处化解中心", "County Conflict Mediation Centre", UnitKind::CountyMediationCentre),
+        ("dept-labour", "县人力资源和社会保障局", "County Human Resources and Social Security Bureau", UnitKind::GovernmentDepartment),
+        ("dept-housing", "县住房和城乡建设局", "County Housing and Urban-Rural Development Bureau", UnitKind::GovernmentDepartment),
+        ("dept-environment", "县生态环境分局", "County Ecology and Environment Office", UnitKind::GovernmentDepartment),
+        ("dept-market", "县市场监督管理局", "County Market Regulation Bureau", UnitKind::GovernmentDepartment),
+        ("dept-health", "县卫生健康局", "County Health Bureau", UnitKind::GovernmentDepartment),
+        ("dept-resources", "县自然资源和规划局", "County Natural Resources Bureau", UnitKind::GovernmentDepartment),
+        ("water-co", "县水务集团", "County Water Company", UnitKind::ServiceProvider),
+        ("law-firm-1", "枫溪律师事务所", "Fengxi Law Firm", UnitKind::LawFirm),
+        ("social-org-1", "老娘舅调解志愿者协会", "Old Uncles Mediation Volunteers", UnitKind::SocialOrganisation),
     ] {
         units.push(unit(id, name, Some(en), kind, &county_code));
     }
-    users.push(staff(
-        "admin",
-        "系统管理员".into(),
-        Role::Admin,
-        None,
-        &county_code,
-    ));
-    users.push(staff(
-        "county-supervisor",
-        "县委政法委督查员".into(),
-        Role::Supervisor,
-        None,
-        &county_code,
-    ));
-    users.push(staff(
-        "county-hotline",
-        "12345热线坐席".into(),
-        Role::Intake,
-        None,
-        &county_code,
-    ));
-    users.push(staff(
-        "county-mediator",
-        "县调解中心调解员".into(),
-        Role::Mediator,
-        Some("county-centre"),
-        &county_code,
-    ));
+    users.push(staff("admin", "系统管理员".into(), Role::Admin, None, &county_code));
+    users.push(staff("county-supervisor", "县委政法委督查员".into(), Role::Supervisor, None, &county_code));
+    users.push(staff("county-hotline", "12345热线坐席".into(), Role::Intake, None, &county_code));
+    users.push(staff("county-mediator", "县调解中心调解员".into(), Role::Mediator, Some("county-centre"), &county_code));
     for (dept, _, _, _) in [
         ("dept-labour", 0, 0, 0),
         ("dept-housing", 0, 0, 0),
@@ -666,70 +493,18 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         ("dept-resources", 0, 0, 0),
         ("water-co", 0, 0, 0),
     ] {
-        users.push(staff(
-            &format!("{dept}-staff"),
-            format!("{}经办人", dept),
-            Role::Handler,
-            Some(dept),
-            &county_code,
-        ));
+        users.push(staff(&format!("{dept}-staff"), format!("{}经办人", dept), Role::Handler, Some(dept), &county_code));
     }
     for (ti, t) in towns.iter().enumerate() {
-        let tname = regions
-            .iter()
-            .find(|r| r.code == t.code)
-            .map(|r| r.name.clone())
-            .unwrap_or_default();
+        let tname = regions.iter().find(|r| r.code == t.code).map(|r| r.name.clone()).unwrap_or_default();
         let n = ti + 1;
-        units.push(unit(
-            &format!("ps-{n:02}"),
-            &format!("{tname}派出所"),
-            None,
-            UnitKind::PoliceStation,
-            &t.code,
-        ));
-        units.push(unit(
-            &format!("jo-{n:02}"),
-            &format!("{tname}司法所"),
-            None,
-            UnitKind::JudicialOffice,
-            &t.code,
-        ));
-        units.push(unit(
-            &format!("tmc-{n:02}"),
-            &format!("{tname}矛调中心"),
-            None,
-            UnitKind::TownMediationCentre,
-            &t.code,
-        ));
-        units.push(unit(
-            &format!("pmc-{n:02}"),
-            &format!("{tname}人民调解委员会"),
-            None,
-            UnitKind::MediationCommittee,
-            &t.code,
-        ));
-        users.push(staff(
-            &format!("town{n:02}-chief"),
-            format!("{tname}派出所所长"),
-            Role::Supervisor,
-            None,
-            &t.code,
-        ));
-        users.push(staff(
-            &format!("town{n:02}-intake"),
-            format!("{tname}综治中心受理员"),
-            Role::Intake,
-            None,
-            &t.code,
-        ));
-        users.push(staff(
-            &format!("town{n:02}-police"),
-            format!("{tname}派出所民警"),
-            Role::Handler,
-            Some(&format!("ps-{n:02}")),
-            &t.code,
-        ));
+        units.push(unit(&format!("ps-{n:02}"), &format!("{tname}派出所"), None, UnitKind::PoliceStation, &t.code));
+        units.push(unit(&format!("jo-{n:02}"), &format!("{tname}司法所"), None, UnitKind::JudicialOffice, &t.code));
+        units.push(unit(&format!("tmc-{n:02}"), &format!("{tname}矛调中心"), None, UnitKind::TownMediationCentre, &t.code));
+        units.push(unit(&format!("pmc-{n:02}"), &format!("{tname}人民调解委员会"), None, UnitKind::MediationCommittee, &t.code));
+        users.push(staff(&format!("town{n:02}-chief"), format!("{tname}派出所所长"), Role::Supervisor, None, &t.code));
+        users.push(staff(&format!("town{n:02}-intake"), format!("{tname}综治中心受理员"), Role::Intake, None, &t.code));
+        users.push(staff(&format!("town{n:02}-police"), format!("{tname}派出所民警"), Role::Handler, Some(&format!("ps-{n:02}")), &t.code));
         users.push(staff(
             &format!("town{n:02}-judicial"),
             format!("{tname}司法所所员"),
@@ -747,25 +522,9 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         for (k, vi) in t.villages.iter().enumerate() {
             let v = &regions[*vi];
             let vid = format!("vc-{}", v.code.as_str());
-            let kind_name = if v.name.ends_with("社区") {
-                "居民委员会"
-            } else {
-                "村民委员会"
-            };
-            units.push(unit(
-                &vid,
-                &format!("{}{}", v.name, kind_name),
-                None,
-                UnitKind::VillageCommittee,
-                &v.code,
-            ));
-            users.push(staff(
-                &format!("v{}", v.code.as_str()),
-                format!("{}网格员", v.name),
-                Role::Handler,
-                Some(&vid),
-                &v.code,
-            ));
+            let kind_name = if v.name.ends_with("社区") { "居民委员会" } else { "村民委员会" };
+            units.push(unit(&vid, &format!("{}{}", v.name, kind_name), None, UnitKind::VillageCommittee, &v.code));
+            users.push(staff(&format!("v{}", v.code.as_str()), format!("{}网格员", v.name), Role::Handler, Some(&vid), &v.code));
             if k % 4 == 0 {
                 units.push(unit(
                     &format!("cpo-{}", v.code.as_str()),
@@ -789,12 +548,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         for _ in 0..n {
             let id = persons.len() as i64 + 1;
             let first17 = loop {
-                let birth = format!(
-                    "{}{:02}{:02}",
-                    rng.gen_range(1945..2003),
-                    rng.gen_range(1..13),
-                    rng.gen_range(1..29)
-                );
+                let birth = format!("{}{:02}{:02}", rng.gen_range(1945..2003), rng.gen_range(1..13), rng.gen_range(1..29));
                 let f = format!("330699{birth}{:03}", rng.gen_range(0..1000));
                 if seen_ids.insert(f.clone()) {
                     break f;
@@ -822,20 +576,13 @@ pub fn generate(opts: &DemoOptions) -> Demo {
 
     // Casework.
     let categories = builtin_categories();
-    let cat_by_code: HashMap<&str, &Category> =
-        categories.iter().map(|c| (c.code.as_str(), c)).collect();
+    let cat_by_code: HashMap<&str, &Category> = categories.iter().map(|c| (c.code.as_str(), c)).collect();
     let cases_per_year = (30_000.0 * opts.scale).round().max(1.0) as usize;
     let start = opts.now.plus_ms(-365 * DAY_MS);
     let weights: Vec<f64> = KINDS.iter().map(|k| k.weight).collect();
-    let village_weights: Vec<f64> = village_idx
-        .iter()
-        .map(|i| regions[*i].population as f64)
-        .collect();
+    let village_weights: Vec<f64> = village_idx.iter().map(|i| regions[*i].population as f64).collect();
     let config = LifecycleConfig::default();
-    let user_actor: HashMap<String, Actor> = users
-        .iter()
-        .map(|(u, _)| (u.id.clone(), Actor::from_user(u)))
-        .collect();
+    let user_actor: HashMap<String, Actor> = users.iter().map(|(u, _)| (u.id.clone(), Actor::from_user(u))).collect();
     let mut cases = Vec::with_capacity(cases_per_year);
     let mut events: Vec<(i64, CaseEvent)> = Vec::with_capacity(cases_per_year * 9);
     // Case arrival times: uniform over the year, thinned by weekday and season.
@@ -846,11 +593,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         let weekday = d.weekday().to_monday_one_offset();
         let f = if weekday >= 6 { 0.55 } else { 1.0 } * season(d.month(), "");
         // Daytime arrivals: redraw the hour, most cases come between 8:00 and 20:00.
-        let hour = if rng.gen_bool(0.85) {
-            rng.gen_range(8..20)
-        } else {
-            rng.gen_range(0..24)
-        };
+        let hour = if rng.gen_bool(0.85) { rng.gen_range(8..20) } else { rng.gen_range(0..24) };
         let day_start = fengqiao_domain::clock::start_of_day(d, &tz).unwrap_or(t);
         let t = day_start.plus_ms(hour * HOUR_MS + rng.gen_range(0..HOUR_MS));
         if t >= opts.now || rng.r#gen::<f64>() > f / 1.3 {
@@ -872,8 +615,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         let kind = &KINDS[weighted(&mut rng, &w)];
         let cat = cat_by_code[kind.code];
         let mut vpos = weighted(&mut rng, &village_weights);
-        let repeat =
-            cat.kind == CategoryKind::Dispute && !recent_pairs.is_empty() && rng.gen_bool(0.04);
+        let repeat = cat.kind == CategoryKind::Dispute && !recent_pairs.is_empty() && rng.gen_bool(0.04);
         let (a, b) = if repeat {
             let (v, a, b) = *pick(&mut rng, &recent_pairs);
             vpos = village_idx.iter().position(|x| *x == v).unwrap_or(vpos);
@@ -884,39 +626,19 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         };
         let vi = village_idx[vpos];
         let v = &regions[vi];
-        let town_pos = towns
-            .iter()
-            .position(|t| t.villages.contains(&vi))
-            .unwrap_or(0);
+        let town_pos = towns.iter().position(|t| t.villages.contains(&vi)).unwrap_or(0);
         let tn = town_pos + 1;
         let english = rng.gen_bool(0.08);
-        let tpl = if english {
-            pick(&mut rng, kind.en)
-        } else {
-            pick(&mut rng, kind.zh)
-        };
+        let tpl = if english { pick(&mut rng, kind.en) } else { pick(&mut rng, kind.zh) };
         let name = |id: i64| persons[(id - 1) as usize].name.clone().unwrap_or_default();
         let detail: &str = kind.details[rng.gen_range(0..kind.details.len())];
-        let text = tpl
-            .replace("{v}", &v.name)
-            .replace("{a}", &name(a))
-            .replace("{b}", &name(b))
-            .replace("{x}", detail);
-        let grid_codes: Vec<&Region> = regions
-            .iter()
-            .filter(|r| r.code.parent().as_ref() == Some(&v.code))
-            .collect();
+        let text = tpl.replace("{v}", &v.name).replace("{a}", &name(a)).replace("{b}", &name(b)).replace("{x}", detail);
+        let grid_codes: Vec<&Region> = regions.iter().filter(|r| r.code.parent().as_ref() == Some(&v.code)).collect();
         let (region, point) = match grid_codes.is_empty() {
-            true => (
-                v.code.clone(),
-                v.boundary.as_ref().map(|p| point_in(&mut rng, p)),
-            ),
+            true => (v.code.clone(), v.boundary.as_ref().map(|p| point_in(&mut rng, p))),
             false => {
                 let g = pick(&mut rng, &grid_codes);
-                (
-                    g.code.clone(),
-                    g.boundary.as_ref().map(|p| point_in(&mut rng, p)),
-                )
+                (g.code.clone(), g.boundary.as_ref().map(|p| point_in(&mut rng, p)))
             }
         };
         let severity = match rng.r#gen::<f64>() {
@@ -941,16 +663,8 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         let anonymous = cat.kind == CategoryKind::Request && rng.gen_bool(0.05);
         let parties = if cat.kind == CategoryKind::Dispute && a != b {
             vec![
-                Party {
-                    person_id: a,
-                    role: PartyRole::Applicant,
-                    organisation: false,
-                },
-                Party {
-                    person_id: b,
-                    role: PartyRole::Respondent,
-                    organisation: false,
-                },
+                Party { person_id: a, role: PartyRole::Applicant, organisation: false },
+                Party { person_id: b, role: PartyRole::Respondent, organisation: false },
             ]
         } else {
             vec![]
@@ -986,10 +700,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
             severity,
             tier: starting_tier(severity),
             region,
-            location: Location {
-                point,
-                address: None,
-            },
+            location: Location { point, address: None },
             title: text.chars().take(40).collect::<String>().trim().to_string(),
             description: text,
             answers: match cat.code.as_str() {
@@ -999,16 +710,8 @@ pub fn generate(opts: &DemoOptions) -> Demo {
             reporter: if anonymous { None } else { Some(a) },
             parties,
         };
-        let reporter_actor = if channel == Channel::Web {
-            "resident".to_string()
-        } else {
-            format!("user:{intake_id}")
-        };
-        let first = CaseEvent {
-            at: t0,
-            actor: reporter_actor,
-            kind: created,
-        };
+        let reporter_actor = if channel == Channel::Web { "resident".to_string() } else { format!("user:{intake_id}") };
+        let first = CaseEvent { at: t0, actor: reporter_actor, kind: created };
         let mut case = Case::from_created(id, t0, &first.kind).expect("created");
         events.push((id.0, first));
 
@@ -1025,8 +728,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                     _ => format!("jo-{tn:02}"),
                 },
                 Tier::Village => match case.category.as_str() {
-                    "public_security" | "fraud_report" | "help_request" | "noise"
-                    | "traffic_accident" => format!("ps-{tn:02}"),
+                    "public_security" | "fraud_report" | "help_request" | "noise" | "traffic_accident" => format!("ps-{tn:02}"),
                     "labour" => "dept-labour".into(),
                     "water_supply" => "water-co".into(),
                     "pollution" => "dept-environment".into(),
@@ -1055,32 +757,18 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         };
         let policy = cat.policy;
         let mut now = t0;
-        let step = |case: &mut Case,
-                    who: &str,
-                    cmd: Command,
-                    at: Timestamp,
-                    events: &mut Vec<(i64, CaseEvent)>|
-         -> bool {
+        let step = |case: &mut Case, who: &str, cmd: Command, at: Timestamp, events: &mut Vec<(i64, CaseEvent)>| -> bool {
             if at >= opts.now {
                 return false;
             }
             let Some(actor) = user_actor.get(who) else {
                 return false;
             };
-            let cx = DecideContext {
-                now: at,
-                actor,
-                config: &config,
-                policy,
-            };
+            let cx = DecideContext { now: at, actor, config: &config, policy };
             match case.decide(&cmd, &cx) {
                 Ok(kinds) => {
                     for kind in kinds {
-                        let e = CaseEvent {
-                            at,
-                            actor: actor.label(),
-                            kind,
-                        };
+                        let e = CaseEvent { at, actor: actor.label(), kind };
                         case.apply(&e);
                         events.push((case.id.0, e));
                     }
@@ -1095,46 +783,16 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         'life: {
             now = now.plus_ms(minutes(&mut rng, 5, 90));
             if rng.gen_bool(0.015) {
-                step(
-                    &mut case,
-                    &intake,
-                    Command::Cancel {
-                        reason: "重复报送 / duplicate report".into(),
-                    },
-                    now,
-                    &mut events,
-                );
+                step(&mut case, &intake, Command::Cancel { reason: "重复报送 / duplicate report".into() }, now, &mut events);
                 break 'life;
             }
-            if !step(
-                &mut case,
-                &intake,
-                Command::File {
-                    severity: None,
-                    note: None,
-                },
-                now,
-                &mut events,
-            ) {
+            if !step(&mut case, &intake, Command::File { severity: None, note: None }, now, &mut events) {
                 break 'life;
             }
             now = now.plus_ms(minutes(&mut rng, 5, 240));
             let mut lead_unit = lead(&case);
-            let co = if case.category == "labour" {
-                vec![UnitId(format!("jo-{tn:02}"))]
-            } else {
-                vec![]
-            };
-            if !step(
-                &mut case,
-                &intake,
-                Command::Dispatch {
-                    lead_unit: UnitId(lead_unit.clone()),
-                    co_units: co,
-                },
-                now,
-                &mut events,
-            ) {
+            let co = if case.category == "labour" { vec![UnitId(format!("jo-{tn:02}"))] } else { vec![] };
+            if !step(&mut case, &intake, Command::Dispatch { lead_unit: UnitId(lead_unit.clone()), co_units: co }, now, &mut events) {
                 break 'life;
             }
             // A few are sent to the wrong unit first and transferred.
@@ -1144,10 +802,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 if !step(
                     &mut case,
                     &handler_of(&lead_unit),
-                    Command::Transfer {
-                        to: UnitId(to.clone()),
-                        reason: "属公安职责 / a police matter".into(),
-                    },
+                    Command::Transfer { to: UnitId(to.clone()), reason: "属公安职责 / a police matter".into() },
                     now,
                     &mut events,
                 ) {
@@ -1156,46 +811,19 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 lead_unit = to;
             }
             // Response: mostly within the deadline.
-            let resp_h = policy.response_hours as f64
-                * if rng.gen_bool(0.92) {
-                    rng.gen_range(0.05..0.9)
-                } else {
-                    rng.gen_range(1.1..3.0)
-                };
+            let resp_h = policy.response_hours as f64 * if rng.gen_bool(0.92) { rng.gen_range(0.05..0.9) } else { rng.gen_range(1.1..3.0) };
             now = now.plus_ms((resp_h * HOUR_MS as f64) as i64);
-            if !step(
-                &mut case,
-                &handler_of(&lead_unit),
-                Command::Accept,
-                now,
-                &mut events,
-            ) {
+            if !step(&mut case, &handler_of(&lead_unit), Command::Accept, now, &mut events) {
                 break 'life;
             }
             now = now.plus_ms(minutes(&mut rng, 10, 300));
-            if !step(
-                &mut case,
-                &handler_of(&lead_unit),
-                Command::Start,
-                now,
-                &mut events,
-            ) {
+            if !step(&mut case, &handler_of(&lead_unit), Command::Start, now, &mut events) {
                 break 'life;
             }
             // Some village matters turn out harder and go up a tier.
-            if case.tier == Tier::Village
-                && rng.gen_bool(if case.kind == CategoryKind::Dispute {
-                    0.07
-                } else {
-                    0.02
-                })
-            {
+            if case.tier == Tier::Village && rng.gen_bool(if case.kind == CategoryKind::Dispute { 0.07 } else { 0.02 }) {
                 now = now.plus_ms(minutes(&mut rng, 600, 4000));
-                let to = if case.kind == CategoryKind::Dispute {
-                    format!("tmc-{tn:02}")
-                } else {
-                    format!("jo-{tn:02}")
-                };
+                let to = if case.kind == CategoryKind::Dispute { format!("tmc-{tn:02}") } else { format!("jo-{tn:02}") };
                 if !step(
                     &mut case,
                     &handler_of(&lead_unit),
@@ -1211,19 +839,9 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 }
                 lead_unit = to;
                 now = now.plus_ms(minutes(&mut rng, 30, 600));
-                if !step(
-                    &mut case,
-                    &handler_of(&lead_unit),
-                    Command::Accept,
-                    now,
-                    &mut events,
-                ) || !step(
-                    &mut case,
-                    &handler_of(&lead_unit),
-                    Command::Start,
-                    now,
-                    &mut events,
-                ) {
+                if !step(&mut case, &handler_of(&lead_unit), Command::Accept, now, &mut events)
+                    || !step(&mut case, &handler_of(&lead_unit), Command::Start, now, &mut events)
+                {
                     break 'life;
                 }
             }
@@ -1232,24 +850,12 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 if step(
                     &mut case,
                     &handler_of(&lead_unit),
-                    Command::RequestExtension {
-                        hours: 72,
-                        reason: "需等待鉴定结果 / waiting for an assessment".into(),
-                    },
+                    Command::RequestExtension { hours: 72, reason: "需等待鉴定结果 / waiting for an assessment".into() },
                     now,
                     &mut events,
                 ) {
                     now = now.plus_ms(minutes(&mut rng, 60, 1200));
-                    step(
-                        &mut case,
-                        &chief,
-                        Command::DecideExtension {
-                            approve: rng.gen_bool(0.8),
-                            note: None,
-                        },
-                        now,
-                        &mut events,
-                    );
+                    step(&mut case, &chief, Command::DecideExtension { approve: rng.gen_bool(0.8), note: None }, now, &mut events);
                 }
             }
             if rng.gen_bool(0.02) {
@@ -1257,20 +863,12 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 if step(
                     &mut case,
                     &handler_of(&lead_unit),
-                    Command::Defer {
-                        reason: "当事人外出务工 / a party is away for work".into(),
-                    },
+                    Command::Defer { reason: "当事人外出务工 / a party is away for work".into() },
                     now,
                     &mut events,
                 ) {
                     now = now.plus_ms(rng.gen_range(2..20) * DAY_MS);
-                    if !step(
-                        &mut case,
-                        &handler_of(&lead_unit),
-                        Command::Resume,
-                        now,
-                        &mut events,
-                    ) {
+                    if !step(&mut case, &handler_of(&lead_unit), Command::Resume, now, &mut events) {
                         break 'life;
                     }
                 }
@@ -1278,35 +876,20 @@ pub fn generate(opts: &DemoOptions) -> Demo {
             let mut rounds = 0;
             loop {
                 rounds += 1;
-                let handling = policy.handling_hours as f64
-                    * if rng.gen_bool(0.86) {
-                        rng.gen_range(0.05..0.95)
-                    } else {
-                        rng.gen_range(1.05..2.5)
-                    };
+                let handling =
+                    policy.handling_hours as f64 * if rng.gen_bool(0.86) { rng.gen_range(0.05..0.95) } else { rng.gen_range(1.05..2.5) };
                 now = now.plus_ms((handling * HOUR_MS as f64 / rounds as f64) as i64);
                 let feedback = if case.kind == CategoryKind::Dispute {
                     "经调解双方达成一致 / the parties reached agreement"
                 } else {
                     "已处理完毕 / dealt with"
                 };
-                if !step(
-                    &mut case,
-                    &handler_of(&lead_unit),
-                    Command::Resolve {
-                        feedback: feedback.into(),
-                    },
-                    now,
-                    &mut events,
-                ) {
+                if !step(&mut case, &handler_of(&lead_unit), Command::Resolve { feedback: feedback.into() }, now, &mut events) {
                     break 'life;
                 }
                 // Return visit by the intake desk: each party of a dispute, else the reporter.
-                let raters: Vec<Option<i64>> = if case.parties.is_empty() {
-                    vec![None]
-                } else {
-                    case.parties.iter().map(|p| Some(p.person_id)).collect()
-                };
+                let raters: Vec<Option<i64>> =
+                    if case.parties.is_empty() { vec![None] } else { case.parties.iter().map(|p| Some(p.person_id)).collect() };
                 let mut dissatisfied = false;
                 for who in raters {
                     if case.reporter.is_none() && case.parties.is_empty() {
@@ -1315,22 +898,12 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                     now = now.plus_ms(minutes(&mut rng, 60, 2500));
                     if rng.gen_bool(0.04) {
                         // Unreachable: three attempts over two channels and more than a day.
-                        for (ch, gap) in [
-                            (ContactChannel::Phone, 0),
-                            (ContactChannel::Sms, 14),
-                            (ContactChannel::Phone, 14),
-                        ] {
+                        for (ch, gap) in [(ContactChannel::Phone, 0), (ContactChannel::Sms, 14), (ContactChannel::Phone, 14)] {
                             now = now.plus_ms(gap * HOUR_MS);
                             step(
                                 &mut case,
                                 &intake,
-                                Command::RecordVisit {
-                                    party: who,
-                                    channel: ch,
-                                    reached: false,
-                                    rating: None,
-                                    comment: None,
-                                },
+                                Command::RecordVisit { party: who, channel: ch, reached: false, rating: None, comment: None },
                                 now,
                                 &mut events,
                             );
@@ -1342,21 +915,11 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                         x if x < 0.93 => Rating::BasicallySatisfied,
                         _ => Rating::Dissatisfied,
                     };
-                    let ch = if rng.gen_bool(0.8) {
-                        ContactChannel::Phone
-                    } else {
-                        ContactChannel::InPerson
-                    };
+                    let ch = if rng.gen_bool(0.8) { ContactChannel::Phone } else { ContactChannel::InPerson };
                     if !step(
                         &mut case,
                         &intake,
-                        Command::RecordVisit {
-                            party: who,
-                            channel: ch,
-                            reached: true,
-                            rating: Some(rating),
-                            comment: None,
-                        },
+                        Command::RecordVisit { party: who, channel: ch, reached: true, rating: Some(rating), comment: None },
                         now,
                         &mut events,
                     ) {
@@ -1371,13 +934,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                     continue;
                 }
                 now = now.plus_ms(minutes(&mut rng, 10, 600));
-                if !step(
-                    &mut case,
-                    &intake,
-                    Command::Close { note: None },
-                    now,
-                    &mut events,
-                ) {
+                if !step(&mut case, &intake, Command::Close { note: None }, now, &mut events) {
                     // Not closable yet (a rating is missing): the case waits.
                     break 'life;
                 }
@@ -1388,9 +945,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 step(
                     &mut case,
                     &chief,
-                    Command::Reopen {
-                        reason: "群众再次反映 / the resident complained again".into(),
-                    },
+                    Command::Reopen { reason: "群众再次反映 / the resident complained again".into() },
                     now,
                     &mut events,
                 );
@@ -1400,25 +955,13 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         cases.push(case);
     }
     events.sort_by(|a, b| a.1.at.cmp(&b.1.at).then(a.0.cmp(&b.0)));
-    Demo {
-        regions,
-        units,
-        categories,
-        users,
-        persons,
-        cases,
-        events,
-    }
+    Demo { regions, units, categories, users, persons, cases, events }
 }
 
 impl Demo {
     /// The snapshot records for people, cases and events, chaining the events after the
     /// store's current head.
-    pub fn records(
-        self,
-        head: (i64, String),
-        mut emit: impl FnMut(BackupRecord) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
+    pub fn records(self, head: (i64, String), mut emit: impl FnMut(BackupRecord) -> anyhow::Result<()>) -> anyhow::Result<()> {
         for p in self.persons {
             emit(BackupRecord::Person(p))?;
         }
@@ -1447,9 +990,6 @@ impl Demo {
     }
 
     pub fn credentials(token: &str) -> Credentials {
-        Credentials {
-            token_hash: Some(fengqiao_web::token_hash(token)),
-            password_hash: None,
-        }
+        Credentials { token_hash: Some(fengqiao_web::token_hash(token)), password_hash: None }
     }
 }

@@ -22,16 +22,11 @@ pub use config::Config;
 
 /// Opens the store and the audit key; creates the data folder and key when new.
 pub async fn open(cfg: &Config) -> anyhow::Result<Arc<Service>> {
-    std::fs::create_dir_all(&cfg.data)
-        .with_context(|| format!("creating the data folder {}", cfg.data.display()))?;
+    std::fs::create_dir_all(&cfg.data).with_context(|| format!("creating the data folder {}", cfg.data.display()))?;
     let url = cfg.database_url();
-    let store = fengqiao_store_sql::open(&url)
-        .await
-        .map_err(|e| anyhow!("opening {}: {e}", config::redact_url(&url)))?;
+    let store = fengqiao_store_sql::open(&url).await.map_err(|e| anyhow!("opening {}: {e}", config::redact_url(&url)))?;
     let key = audit_key(cfg, &store).await?;
-    let svc = Service::new(store, Arc::new(SystemClock), cfg.service_config(Some(key)))
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+    let svc = Service::new(store, Arc::new(SystemClock), cfg.service_config(Some(key))).await.map_err(|e| anyhow!("{e}"))?;
     Ok(Arc::new(svc))
 }
 
@@ -39,17 +34,10 @@ pub async fn open(cfg: &Config) -> anyhow::Result<Arc<Service>> {
 async fn audit_key(cfg: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Vec<u8>> {
     let path = cfg.audit_key_path();
     if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        return hex::decode(text.trim())
-            .with_context(|| format!("{} is not a hex key", path.display()));
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        return hex::decode(text.trim()).with_context(|| format!("{} is not a hex key", path.display()));
     }
-    if !store
-        .checkpoints()
-        .await
-        .map_err(|e| anyhow!("{e}"))?
-        .is_empty()
-    {
+    if !store.checkpoints().await.map_err(|e| anyhow!("{e}"))?.is_empty() {
         bail!(
             "the audit key {} is missing but the log has signed checkpoints: restore the key file (without it the log cannot be verified)",
             path.display()
@@ -69,9 +57,7 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
     writeln!(f, "{text}")?;
     f.sync_all()?;
     Ok(())
@@ -84,9 +70,7 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
 fn progress(len: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
     pb.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} ({per_sec}, {eta})")
-            .expect("valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} ({per_sec}, {eta})").expect("valid template").progress_chars("=> "),
     );
     pb.set_message(what.to_string());
     pb
@@ -99,8 +83,7 @@ pub async fn init(svc: &Service, county_code: &str, county_name: &str) -> anyhow
     if !store.regions().await.map_err(err)?.is_empty() {
         bail!("this store is already initialised");
     }
-    let code =
-        RegionCode::parse(county_code).map_err(|e| anyhow!("--county-code: {}", e.message))?;
+    let code = RegionCode::parse(county_code).map_err(|e| anyhow!("--county-code: {}", e.message))?;
     if code.level() != fengqiao_domain::RegionLevel::County {
         bail!("--county-code must be a county code (12 digits ending in 000000)");
     }
@@ -108,14 +91,7 @@ pub async fn init(svc: &Service, county_code: &str, county_name: &str) -> anyhow
     let sys = "system:init";
     store
         .put_region(
-            &Region {
-                code: code.clone(),
-                name: county_name.into(),
-                name_en: None,
-                population: 0,
-                centroid: None,
-                boundary: None,
-            },
+            &Region { code: code.clone(), name: county_name.into(), name_en: None, population: 0, centroid: None, boundary: None },
             sys,
             now,
         )
@@ -132,10 +108,7 @@ pub async fn init(svc: &Service, county_code: &str, county_name: &str) -> anyhow
         unit: None,
         jurisdiction: code,
     };
-    store
-        .put_user(&admin, &demo::Demo::credentials(&token), sys, now)
-        .await
-        .map_err(err)?;
+    store.put_user(&admin, &demo::Demo::credentials(&token), sys, now).await.map_err(err)?;
     svc.reload().await.map_err(err)?;
     Ok(token)
 }
@@ -147,11 +120,7 @@ pub fn new_token() -> String {
 }
 
 /// Loads a generated county into an empty store. Returns the number of cases.
-pub async fn load_demo(
-    svc: &Service,
-    opts: &demo::DemoOptions,
-    quiet: bool,
-) -> anyhow::Result<usize> {
+pub async fn load_demo(svc: &Service, opts: &demo::DemoOptions, quiet: bool) -> anyhow::Result<usize> {
     let store = &svc.store;
     if !store.is_empty().await.map_err(err)? {
         bail!("the store already holds data; use a new --data folder for the demo");
@@ -170,18 +139,11 @@ pub async fn load_demo(
         store.put_category(c, sys, at).await.map_err(err)?;
     }
     for (u, token) in &d.users {
-        store
-            .put_user(u, &demo::Demo::credentials(token), sys, at)
-            .await
-            .map_err(err)?;
+        store.put_user(u, &demo::Demo::credentials(token), sys, at).await.map_err(err)?;
     }
     let head = store.audit_head().await.map_err(err)?;
     let total = (d.persons.len() + d.cases.len() + d.events.len()) as u64;
-    let pb = if quiet {
-        ProgressBar::hidden()
-    } else {
-        progress(total, "demo")
-    };
+    let pb = if quiet { ProgressBar::hidden() } else { progress(total, "demo") };
     let mut chunk = Vec::with_capacity(5000);
     let mut chunks = Vec::new();
     d.records(head, |r| {
@@ -210,9 +172,7 @@ pub async fn serve(svc: Arc<Service>, cfg: &Config, listen: &str) -> anyhow::Res
     }
     let state = fengqiao_web::AppState::new(svc.clone(), cfg.time_zone()?);
     let app = fengqiao_web::router(state);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = svc.store.backend(), "serving");
     eprintln!("fengqiao is listening on http://{addr}");
@@ -228,9 +188,7 @@ pub async fn serve(svc: Arc<Service>, cfg: &Config, listen: &str) -> anyhow::Res
             }
         })
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
     ticker.abort();
     svc.checkpoint().await.map_err(err)?;
     Ok(())
@@ -242,8 +200,7 @@ async fn shutdown() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };
@@ -254,28 +211,14 @@ async fn shutdown() {
 
 /// `fengqiao audit verify`: prints the outcome; `Ok(false)` when the log is broken.
 pub async fn audit_verify(svc: &Service, out: &mut impl Write) -> anyhow::Result<bool> {
-    let key = svc
-        .config
-        .audit_key
-        .clone()
-        .ok_or_else(|| anyhow!("no audit key"))?;
+    let key = svc.config.audit_key.clone().ok_or_else(|| anyhow!("no audit key"))?;
     let (head, _) = svc.store.audit_head().await.map_err(err)?;
     let pb = progress(head.max(0) as u64, "verify");
-    let outcome = svc
-        .verify_audit(&key, |seq| pb.set_position(seq as u64))
-        .await
-        .map_err(err)?;
+    let outcome = svc.verify_audit(&key, |seq| pb.set_position(seq as u64)).await.map_err(err)?;
     pb.finish_and_clear();
     match outcome {
-        VerifyOutcome::Ok {
-            events,
-            checkpoints,
-            head_seq,
-        } => {
-            writeln!(
-                out,
-                "ok: {events} events, chain head at seq {head_seq}, {checkpoints} signed checkpoints verified"
-            )?;
+        VerifyOutcome::Ok { events, checkpoints, head_seq } => {
+            writeln!(out, "ok: {events} events, chain head at seq {head_seq}, {checkpoints} signed checkpoints verified")?;
             Ok(true)
         }
         VerifyOutcome::Broken { seq, problem } => {
@@ -295,10 +238,7 @@ pub async fn backup(svc: &Service, out: &mut (impl Write + Send)) -> anyhow::Res
             if io_err.is_some() {
                 return Ok(());
             }
-            match serde_json::to_writer(&mut *out, &r)
-                .map_err(anyhow::Error::from)
-                .and_then(|_| out.write_all(b"\n").map_err(Into::into))
-            {
+            match serde_json::to_writer(&mut *out, &r).map_err(anyhow::Error::from).and_then(|_| out.write_all(b"\n").map_err(Into::into)) {
                 Ok(()) => pb.inc(1),
                 Err(e) => io_err = Some(e),
             }
@@ -322,9 +262,7 @@ pub async fn restore(svc: &Service, path: &Path) -> anyhow::Result<u64> {
         bail!("restore needs an empty store; point --data or --database-url at a new one");
     }
     let open = || -> anyhow::Result<std::io::BufReader<std::fs::File>> {
-        Ok(std::io::BufReader::new(
-            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
-        ))
+        Ok(std::io::BufReader::new(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?))
     };
     let key = svc.config.audit_key.clone().unwrap_or_default();
     for (i, line) in open()?.lines().enumerate() {
@@ -332,8 +270,7 @@ pub async fn restore(svc: &Service, path: &Path) -> anyhow::Result<u64> {
         if !line.contains("\"record\":\"checkpoint\"") {
             continue;
         }
-        let rec: BackupRecord =
-            serde_json::from_str(&line).with_context(|| format!("backup line {}", i + 1))?;
+        let rec: BackupRecord = serde_json::from_str(&line).with_context(|| format!("backup line {}", i + 1))?;
         if let BackupRecord::Checkpoint(c) = rec
             && !c.is_valid(&key)
         {
@@ -353,27 +290,19 @@ pub async fn restore(svc: &Service, path: &Path) -> anyhow::Result<u64> {
         if line.trim().is_empty() {
             continue;
         }
-        let rec: BackupRecord =
-            serde_json::from_str(&line).with_context(|| format!("backup line {}", i + 1))?;
+        let rec: BackupRecord = serde_json::from_str(&line).with_context(|| format!("backup line {}", i + 1))?;
         if i == 0 {
             match &rec {
-                BackupRecord::Header { format, .. } if *format == fengqiao_store::BACKUP_FORMAT => {
-                    header = true
+                BackupRecord::Header { format, .. } if *format == fengqiao_store::BACKUP_FORMAT => header = true,
+                BackupRecord::Header { format, .. } => {
+                    bail!("backup format {format} is not supported (expected {})", fengqiao_store::BACKUP_FORMAT)
                 }
-                BackupRecord::Header { format, .. } => bail!(
-                    "backup format {format} is not supported (expected {})",
-                    fengqiao_store::BACKUP_FORMAT
-                ),
                 _ => bail!("not a fengqiao backup: the first line is not a header"),
             }
         }
         chunk.push(rec);
         if chunk.len() == 5000 {
-            total += svc
-                .store
-                .import_snapshot(std::mem::take(&mut chunk))
-                .await
-                .map_err(err)?;
+            total += svc.store.import_snapshot(std::mem::take(&mut chunk)).await.map_err(err)?;
             pb.set_position(total);
         }
     }
@@ -412,12 +341,7 @@ pub const CSV_COLUMNS: [&str; 21] = [
 ];
 
 /// `fengqiao export`: every case (no personal data) as CSV or JSON Lines on `out`.
-pub async fn export(
-    svc: &Service,
-    format: &str,
-    filter: &CaseFilter,
-    out: &mut impl Write,
-) -> anyhow::Result<u64> {
+pub async fn export(svc: &Service, format: &str, filter: &CaseFilter, out: &mut impl Write) -> anyhow::Result<u64> {
     if format != "csv" && format != "jsonl" {
         bail!("--format must be csv or jsonl");
     }
@@ -429,19 +353,7 @@ pub async fn export(
     let mut after = None;
     let mut n = 0;
     loop {
-        let page = svc
-            .store
-            .list_cases(
-                &Scope::All,
-                filter,
-                &Page {
-                    after,
-                    limit: 2000,
-                    descending: false,
-                },
-            )
-            .await
-            .map_err(err)?;
+        let page = svc.store.list_cases(&Scope::All, filter, &Page { after, limit: 2000, descending: false }).await.map_err(err)?;
         let Some(last) = page.last() else { break };
         after = Some(last.id.0);
         for c in &page {
@@ -462,28 +374,17 @@ pub async fn export(
                     p.map(|p| p.lat.to_string()).unwrap_or_default(),
                     p.map(|p| p.lon.to_string()).unwrap_or_default(),
                     c.location.address.clone().unwrap_or_default(),
-                    c.lead_unit
-                        .as_ref()
-                        .map(|u| u.0.clone())
-                        .unwrap_or_default(),
+                    c.lead_unit.as_ref().map(|u| u.0.clone()).unwrap_or_default(),
                     c.title.clone(),
                     c.description.clone(),
-                    if c.answers.is_empty() {
-                        String::new()
-                    } else {
-                        serde_json::to_string(&c.answers)?
-                    },
+                    if c.answers.is_empty() { String::new() } else { serde_json::to_string(&c.answers)? },
                     t(c.dispatched_at),
                     t(c.resolved_at),
                     t(c.closed_at),
                     c.final_rating.map(|r| r.to_string()).unwrap_or_default(),
                 ])?;
                 w.flush()?;
-                out.write_all(
-                    &std::mem::replace(w, csv::Writer::from_writer(Vec::new()))
-                        .into_inner()
-                        .map_err(|e| anyhow!("{e}"))?,
-                )?;
+                out.write_all(&std::mem::replace(w, csv::Writer::from_writer(Vec::new())).into_inner().map_err(|e| anyhow!("{e}"))?)?;
             } else {
                 serde_json::to_writer(&mut *out, c)?;
                 out.write_all(b"\n")?;
@@ -526,12 +427,7 @@ fn draft_from_json(v: serde_json::Value) -> anyhow::Result<CaseDraft> {
 
 /// `fengqiao import`: validates every row first and writes nothing if any is bad; then
 /// creates the cases (committed in groups). Returns the number created.
-pub async fn import(
-    svc: &Service,
-    format: &str,
-    input: impl std::io::Read,
-    err_out: &mut impl Write,
-) -> anyhow::Result<usize> {
+pub async fn import(svc: &Service, format: &str, input: impl std::io::Read, err_out: &mut impl Write) -> anyhow::Result<usize> {
     let mut drafts: Vec<(usize, CaseDraft)> = Vec::new();
     match format {
         "csv" => {
@@ -543,33 +439,17 @@ pub async fn import(
             }
             for (i, rec) in r.records().enumerate() {
                 let rec = rec.with_context(|| format!("CSV row {}", i + 2))?;
-                let get = |name: &str| {
-                    col(name)
-                        .and_then(|c| rec.get(c))
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(String::from)
-                };
+                let get = |name: &str| col(name).and_then(|c| rec.get(c)).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
                 let num = |name: &str| -> anyhow::Result<Option<f64>> {
-                    get(name)
-                        .map(|s| {
-                            s.parse::<f64>()
-                                .with_context(|| format!("row {}: {name} is not a number", i + 2))
-                        })
-                        .transpose()
+                    get(name).map(|s| s.parse::<f64>().with_context(|| format!("row {}: {name} is not a number", i + 2))).transpose()
                 };
                 let answers = match get("answers") {
                     None => Default::default(),
-                    Some(a) => serde_json::from_str(&a)
-                        .with_context(|| format!("row {}: answers must be a JSON object", i + 2))?,
+                    Some(a) => serde_json::from_str(&a).with_context(|| format!("row {}: answers must be a JSON object", i + 2))?,
                 };
                 let reporter = match (get("reporter_name"), get("reporter_phone")) {
                     (None, None) => None,
-                    (name, phone) => Some(fengqiao_domain::PersonInput {
-                        name,
-                        phone,
-                        ..Default::default()
-                    }),
+                    (name, phone) => Some(fengqiao_domain::PersonInput { name, phone, ..Default::default() }),
                 };
                 drafts.push((
                     i + 2,
@@ -598,19 +478,13 @@ pub async fn import(
                 if line.trim().is_empty() {
                     continue;
                 }
-                let v: serde_json::Value = serde_json::from_str(&line)
-                    .with_context(|| format!("line {}: not JSON", i + 1))?;
-                drafts.push((
-                    i + 1,
-                    draft_from_json(v).with_context(|| format!("line {}", i + 1))?,
-                ));
+                let v: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("line {}: not JSON", i + 1))?;
+                drafts.push((i + 1, draft_from_json(v).with_context(|| format!("line {}", i + 1))?));
             }
         }
         _ => bail!("--format must be csv or jsonl"),
     }
-    let actor = Actor::System {
-        job: "import".into(),
-    };
+    let actor = Actor::System { job: "import".into() };
     let mut prepared = Vec::with_capacity(drafts.len());
     let mut bad = 0;
     for (line, d) in drafts {
@@ -627,8 +501,7 @@ pub async fn import(
     }
     let pb = progress(prepared.len() as u64, "import");
     let n = prepared.len();
-    let mut results = futures_util::stream::iter(prepared.into_iter().map(|p| svc.submit(p)))
-        .buffer_unordered(256);
+    let mut results = futures_util::stream::iter(prepared.into_iter().map(|p| svc.submit(p))).buffer_unordered(256);
     while let Some(r) = results.next().await {
         r.map_err(err)?;
         pb.inc(1);

@@ -9,11 +9,7 @@ use clap::{Parser, Subcommand};
 use fengqiao::{Config, demo};
 
 #[derive(Parser)]
-#[command(
-    name = "fengqiao",
-    version,
-    about = "One intake, routing, joint handling and follow-up for residents' requests and disputes."
-)]
+#[command(name = "fengqiao", version, about = "One intake, routing, joint handling and follow-up for residents' requests and disputes.")]
 struct Cli {
     /// Configuration file (default: DATA/fengqiao.toml when present).
     #[arg(long, global = true, env = "FENGQIAO_CONFIG")]
@@ -22,12 +18,7 @@ struct Cli {
     #[arg(long, global = true, env = "FENGQIAO_DATA")]
     data: Option<PathBuf>,
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB (default: SQLite in the data folder).
-    #[arg(
-        long,
-        global = true,
-        env = "FENGQIAO_DATABASE_URL",
-        hide_env_values = true
-    )]
+    #[arg(long, global = true, env = "FENGQIAO_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Cmd,
@@ -123,10 +114,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
@@ -151,37 +139,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::BufWriter::new(std::io::stdout());
     match cli.command {
         Cmd::Serve { listen } => fengqiao::serve(svc, &cfg, &listen).await?,
-        Cmd::Init {
-            county_code,
-            county_name,
-        } => {
+        Cmd::Init { county_code, county_name } => {
             let token = fengqiao::init(&svc, &county_code, &county_name).await?;
-            writeln!(
-                stdout,
-                "initialised {} ({county_name}) in {}",
-                county_code,
-                cfg.data.display()
-            )?;
+            writeln!(stdout, "initialised {} ({county_name}) in {}", county_code, cfg.data.display())?;
             writeln!(stdout, "administrator API token: {token}")?;
         }
-        Cmd::Demo {
-            listen,
-            scale,
-            seed,
-            no_serve,
-        } => {
+        Cmd::Demo { listen, scale, seed, no_serve } => {
             if !(0.0001..=100.0).contains(&scale) {
                 return Err(anyhow!("--scale must be between 0.0001 and 100"));
             }
             if svc.store.is_empty().await.map_err(|e| anyhow!("{e}"))? {
                 let started = std::time::Instant::now();
                 let now = svc.now();
-                let n = fengqiao::load_demo(&svc, &demo::DemoOptions { seed, scale, now }, false)
-                    .await?;
-                eprintln!(
-                    "generated a county with {n} cases in {:.1} s",
-                    started.elapsed().as_secs_f64()
-                );
+                let n = fengqiao::load_demo(&svc, &demo::DemoOptions { seed, scale, now }, false).await?;
+                eprintln!("generated a county with {n} cases in {:.1} s", started.elapsed().as_secs_f64());
             } else {
                 eprintln!("using the data already in {}", cfg.data.display());
             }
@@ -208,29 +179,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             writeln!(stdout, "imported {n} cases")?;
         }
         Cmd::Export { format, region } => {
-            let filter = fengqiao_store::CaseFilter {
-                region,
-                ..Default::default()
-            };
+            let filter = fengqiao_store::CaseFilter { region, ..Default::default() };
             let n = fengqiao::export(&svc, &format, &filter, &mut stdout).await?;
             eprintln!("exported {n} cases");
         }
-        Cmd::Audit {
-            command: AuditCmd::Verify,
-        } => {
+        Cmd::Audit { command: AuditCmd::Verify } => {
             if !fengqiao::audit_verify(&svc, &mut stdout).await? {
                 stdout.flush()?;
                 return Ok(ExitCode::from(1));
             }
         }
-        Cmd::Audit {
-            command: AuditCmd::Checkpoint,
-        } => match svc.checkpoint().await.map_err(|e| anyhow!("{e}"))? {
-            Some(cp) => writeln!(
-                stdout,
-                "signed the chain head at seq {}: {}",
-                cp.seq, cp.hash
-            )?,
+        Cmd::Audit { command: AuditCmd::Checkpoint } => match svc.checkpoint().await.map_err(|e| anyhow!("{e}"))? {
+            Some(cp) => writeln!(stdout, "signed the chain head at seq {}: {}", cp.seq, cp.hash)?,
             None => writeln!(stdout, "the log is empty; nothing to sign")?,
         },
         Cmd::Backup { file } => {
@@ -240,9 +200,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 // Write beside the target and rename, so a failed backup never leaves a
                 // truncated file under the real name.
                 let tmp = format!("{file}.partial");
-                let mut w = std::io::BufWriter::new(
-                    std::fs::File::create(&tmp).with_context(|| format!("creating {tmp}"))?,
-                );
+                let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("creating {tmp}"))?);
                 let n = fengqiao::backup(&svc, &mut w).await?;
                 w.into_inner().map_err(|e| anyhow!("{e}"))?.sync_all()?;
                 std::fs::rename(&tmp, &file)?;
@@ -254,18 +212,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let n = fengqiao::restore(&svc, std::path::Path::new(&file)).await?;
             writeln!(stdout, "restored {n} records")?;
         }
-        Cmd::User {
-            id,
-            name,
-            role,
-            unit,
-            jurisdiction,
-        } => {
-            let role = fengqiao_domain::Role::parse(&role).ok_or_else(|| {
-                anyhow!("--role must be intake, handler, mediator, supervisor or admin")
-            })?;
-            let jurisdiction = fengqiao_domain::RegionCode::parse(&jurisdiction)
-                .map_err(|e| anyhow!("--jurisdiction: {}", e.message))?;
+        Cmd::User { id, name, role, unit, jurisdiction } => {
+            let role = fengqiao_domain::Role::parse(&role)
+                .ok_or_else(|| anyhow!("--role must be intake, handler, mediator, supervisor or admin"))?;
+            let jurisdiction = fengqiao_domain::RegionCode::parse(&jurisdiction).map_err(|e| anyhow!("--jurisdiction: {}", e.message))?;
             let r = svc.reference();
             if !r.regions.contains_key(jurisdiction.as_str()) {
                 return Err(anyhow!("--jurisdiction: no region {jurisdiction}"));
@@ -279,22 +229,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Err(anyhow!("a {} needs --unit", role.as_str()));
             }
             let token = fengqiao::new_token();
-            let user = fengqiao_domain::User {
-                id: id.clone(),
-                name,
-                role,
-                unit: unit.map(fengqiao_domain::UnitId),
-                jurisdiction,
-            };
-            svc.store
-                .put_user(
-                    &user,
-                    &demo::Demo::credentials(&token),
-                    "system:cli",
-                    svc.now(),
-                )
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+            let user = fengqiao_domain::User { id: id.clone(), name, role, unit: unit.map(fengqiao_domain::UnitId), jurisdiction };
+            svc.store.put_user(&user, &demo::Demo::credentials(&token), "system:cli", svc.now()).await.map_err(|e| anyhow!("{e}"))?;
             writeln!(stdout, "user {id} saved; API token: {token}")?;
         }
     }

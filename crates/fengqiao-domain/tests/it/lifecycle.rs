@@ -1,24 +1,14 @@
 use fengqiao_domain::case::*;
 use fengqiao_domain::category::{CategoryKind, DeadlinePolicy};
 use fengqiao_domain::lifecycle::{CaseEvent, DecideContext};
-use fengqiao_domain::{
-    Actor, Command, EventKind, LifecycleConfig, RegionCode, Role, Timestamp, UnitId,
-};
+use fengqiao_domain::{Actor, Command, EventKind, LifecycleConfig, RegionCode, Role, Timestamp, UnitId};
 use proptest::prelude::*;
 
 fn created(kind: CategoryKind, anonymous: bool) -> CaseEvent {
     let parties = if kind == CategoryKind::Dispute {
         vec![
-            Party {
-                person_id: 1,
-                role: PartyRole::Applicant,
-                organisation: false,
-            },
-            Party {
-                person_id: 2,
-                role: PartyRole::Respondent,
-                organisation: false,
-            },
+            Party { person_id: 1, role: PartyRole::Applicant, organisation: false },
+            Party { person_id: 2, role: PartyRole::Respondent, organisation: false },
         ]
     } else {
         vec![]
@@ -35,10 +25,7 @@ fn created(kind: CategoryKind, anonymous: bool) -> CaseEvent {
             severity: Severity::Ordinary,
             tier: Tier::Village,
             region: RegionCode::parse("330681101001").unwrap(),
-            location: Location {
-                point: None,
-                address: Some("x".into()),
-            },
+            location: Location { point: None, address: Some("x".into()) },
             title: "t".into(),
             description: "d".into(),
             answers: Default::default(),
@@ -58,11 +45,7 @@ fn actor(role: Role, unit: &str) -> Actor {
 }
 
 fn arb_actor() -> impl Strategy<Value = Actor> {
-    (
-        prop::sample::select(Role::ALL.to_vec()),
-        prop::sample::select(vec!["u1", "u2", "u3"]),
-    )
-        .prop_map(|(r, u)| actor(r, u))
+    (prop::sample::select(Role::ALL.to_vec()), prop::sample::select(vec!["u1", "u2", "u3"])).prop_map(|(r, u)| actor(r, u))
 }
 
 fn arb_command() -> impl Strategy<Value = Command> {
@@ -71,64 +54,26 @@ fn arb_command() -> impl Strategy<Value = Command> {
     let rating = prop::option::of(prop::sample::select(Rating::ALL.to_vec()));
     let channel = prop::sample::select(ContactChannel::ALL.to_vec());
     prop_oneof![
-        Just(Command::File {
-            severity: None,
-            note: None
-        }),
-        Just(Command::Cancel {
-            reason: "dup".into()
-        }),
-        unit.clone().prop_map(|u| Command::Dispatch {
-            lead_unit: u,
-            co_units: vec![]
-        }),
+        Just(Command::File { severity: None, note: None }),
+        Just(Command::Cancel { reason: "dup".into() }),
+        unit.clone().prop_map(|u| Command::Dispatch { lead_unit: u, co_units: vec![] }),
         Just(Command::Accept),
         Just(Command::Start),
-        unit.clone().prop_map(|u| Command::Transfer {
-            to: u,
-            reason: "not ours".into()
-        }),
-        (unit.clone(), prop::sample::select(Tier::ALL.to_vec())).prop_map(|(u, t)| {
-            Command::Escalate {
-                to: u,
-                tier: t,
-                reason: "hard".into(),
-            }
-        }),
-        (1u32..100).prop_map(|h| Command::RequestExtension {
-            hours: h,
-            reason: "waiting".into()
-        }),
-        any::<bool>().prop_map(|a| Command::DecideExtension {
-            approve: a,
-            note: None
-        }),
-        Just(Command::Defer {
-            reason: "party away".into()
-        }),
+        unit.clone().prop_map(|u| Command::Transfer { to: u, reason: "not ours".into() }),
+        (unit.clone(), prop::sample::select(Tier::ALL.to_vec()))
+            .prop_map(|(u, t)| { Command::Escalate { to: u, tier: t, reason: "hard".into() } }),
+        (1u32..100).prop_map(|h| Command::RequestExtension { hours: h, reason: "waiting".into() }),
+        any::<bool>().prop_map(|a| Command::DecideExtension { approve: a, note: None }),
+        Just(Command::Defer { reason: "party away".into() }),
         Just(Command::Resume),
-        Just(Command::Resolve {
-            feedback: "fixed".into()
-        }),
+        Just(Command::Resolve { feedback: "fixed".into() }),
         any::<bool>().prop_map(|ok| Command::Verify { ok, note: None }),
-        (party, channel, any::<bool>(), rating).prop_map(|(party, channel, reached, rating)| {
-            Command::RecordVisit {
-                party,
-                channel,
-                reached,
-                rating,
-                comment: None,
-            }
-        }),
+        (party, channel, any::<bool>(), rating)
+            .prop_map(|(party, channel, reached, rating)| { Command::RecordVisit { party, channel, reached, rating, comment: None } }),
         Just(Command::Close { note: None }),
-        Just(Command::Reopen {
-            reason: "complaint".into()
-        }),
+        Just(Command::Reopen { reason: "complaint".into() }),
         Just(Command::Merge { into: CaseId(99) }),
-        prop::sample::select(Severity::ALL.to_vec()).prop_map(|s| Command::SetSeverity {
-            severity: s,
-            reason: "r".into()
-        }),
+        prop::sample::select(Severity::ALL.to_vec()).prop_map(|s| Command::SetSeverity { severity: s, reason: "r".into() }),
     ]
 }
 
@@ -141,34 +86,19 @@ fn check_invariants(c: &Case) {
     }
     if c.status == Status::Closed {
         // The closing gate: a rating, or a flagged closure, never neither.
-        assert!(
-            c.final_rating.is_some() != c.closure_flag.is_some(),
-            "closed without rating or flag: {c:?}"
-        );
+        assert!(c.final_rating.is_some() != c.closure_flag.is_some(), "closed without rating or flag: {c:?}");
         if c.closure_flag == Some(ClosureFlag::Unreachable) {
             let since = c.resolved_at.unwrap();
-            let failed: Vec<_> = c
-                .visits
-                .iter()
-                .filter(|v| v.at >= since && !v.reached)
-                .collect();
+            let failed: Vec<_> = c.visits.iter().filter(|v| v.at >= since && !v.reached).collect();
             assert!(failed.len() >= 3);
         }
         if let Some(r) = c.final_rating {
-            assert!(
-                r.is_satisfied(),
-                "a dissatisfied rating must send the case back, not close it"
-            );
+            assert!(r.is_satisfied(), "a dissatisfied rating must send the case back, not close it");
         }
     }
     if matches!(
         c.status,
-        Status::Dispatched
-            | Status::Accepted
-            | Status::InProgress
-            | Status::Deferred
-            | Status::Resolved
-            | Status::ReturnVisit
+        Status::Dispatched | Status::Accepted | Status::InProgress | Status::Deferred | Status::Resolved | Status::ReturnVisit
     ) {
         assert!(c.lead_unit.is_some() && c.dispatched_at.is_some() && c.handling_due.is_some());
     }
@@ -229,76 +159,26 @@ fn a_request_closes_only_after_a_rating() {
     let intake = actor(Role::Intake, "desk");
     let handler = actor(Role::Handler, "u1");
     let mut now = first.at;
-    let run = |case: &mut Case,
-               a: &Actor,
-               cmd: Command,
-               now: Timestamp|
-     -> Result<(), fengqiao_domain::DomainError> {
-        let cx = DecideContext {
-            now,
-            actor: a,
-            config: &config,
-            policy: DeadlinePolicy::DEFAULT,
-        };
+    let run = |case: &mut Case, a: &Actor, cmd: Command, now: Timestamp| -> Result<(), fengqiao_domain::DomainError> {
+        let cx = DecideContext { now, actor: a, config: &config, policy: DeadlinePolicy::DEFAULT };
         for kind in case.decide(&cmd, &cx)? {
-            case.apply(&CaseEvent {
-                at: now,
-                actor: a.label(),
-                kind,
-            });
+            case.apply(&CaseEvent { at: now, actor: a.label(), kind });
         }
         Ok(())
     };
-    run(
-        &mut case,
-        &intake,
-        Command::File {
-            severity: None,
-            note: None,
-        },
-        now,
-    )
-    .unwrap();
-    run(
-        &mut case,
-        &intake,
-        Command::Dispatch {
-            lead_unit: UnitId("u1".into()),
-            co_units: vec![],
-        },
-        now,
-    )
-    .unwrap();
+    run(&mut case, &intake, Command::File { severity: None, note: None }, now).unwrap();
+    run(&mut case, &intake, Command::Dispatch { lead_unit: UnitId("u1".into()), co_units: vec![] }, now).unwrap();
     // Another unit's handler may not accept.
     assert!(run(&mut case, &actor(Role::Handler, "u2"), Command::Accept, now).is_err());
     run(&mut case, &handler, Command::Accept, now).unwrap();
-    run(
-        &mut case,
-        &handler,
-        Command::Resolve {
-            feedback: "repaired".into(),
-        },
-        now,
-    )
-    .unwrap();
+    run(&mut case, &handler, Command::Resolve { feedback: "repaired".into() }, now).unwrap();
     let err = run(&mut case, &intake, Command::Close { note: None }, now).unwrap_err();
     assert_eq!(err.code(), "precondition_failed");
     // Two unanswered calls are not enough, and a dissatisfied rating sends it back.
     for ch in [ContactChannel::Phone, ContactChannel::Sms] {
         now = now.plus_hours(13);
-        run(
-            &mut case,
-            &intake,
-            Command::RecordVisit {
-                party: None,
-                channel: ch,
-                reached: false,
-                rating: None,
-                comment: None,
-            },
-            now,
-        )
-        .unwrap();
+        run(&mut case, &intake, Command::RecordVisit { party: None, channel: ch, reached: false, rating: None, comment: None }, now)
+            .unwrap();
     }
     assert!(run(&mut case, &intake, Command::Close { note: None }, now).is_err());
     run(
@@ -316,25 +196,11 @@ fn a_request_closes_only_after_a_rating() {
     .unwrap();
     assert_eq!(case.status, Status::InProgress);
     assert_eq!(case.reworks, 1);
-    run(
-        &mut case,
-        &handler,
-        Command::Resolve {
-            feedback: "repaired again".into(),
-        },
-        now,
-    )
-    .unwrap();
+    run(&mut case, &handler, Command::Resolve { feedback: "repaired again".into() }, now).unwrap();
     run(
         &mut case,
         &intake,
-        Command::RecordVisit {
-            party: None,
-            channel: ContactChannel::Phone,
-            reached: true,
-            rating: Some(Rating::Satisfied),
-            comment: None,
-        },
+        Command::RecordVisit { party: None, channel: ContactChannel::Phone, reached: true, rating: Some(Rating::Satisfied), comment: None },
         now,
     )
     .unwrap();
@@ -354,86 +220,37 @@ fn unreachable_closure_needs_attempts_channels_and_time() {
     let handler = actor(Role::Handler, "u1");
     let mut now = first.at;
     let step = |case: &mut Case, a: &Actor, cmd: Command, now: Timestamp| -> bool {
-        let cx = DecideContext {
-            now,
-            actor: a,
-            config: &config,
-            policy: DeadlinePolicy::DEFAULT,
-        };
+        let cx = DecideContext { now, actor: a, config: &config, policy: DeadlinePolicy::DEFAULT };
         match case.decide(&cmd, &cx) {
             Ok(evs) => {
                 for kind in evs {
-                    case.apply(&CaseEvent {
-                        at: now,
-                        actor: a.label(),
-                        kind,
-                    });
+                    case.apply(&CaseEvent { at: now, actor: a.label(), kind });
                 }
                 true
             }
             Err(_) => false,
         }
     };
-    assert!(step(
-        &mut case,
-        &intake,
-        Command::File {
-            severity: None,
-            note: None
-        },
-        now
-    ));
-    assert!(step(
-        &mut case,
-        &intake,
-        Command::Dispatch {
-            lead_unit: UnitId("u1".into()),
-            co_units: vec![]
-        },
-        now
-    ));
+    assert!(step(&mut case, &intake, Command::File { severity: None, note: None }, now));
+    assert!(step(&mut case, &intake, Command::Dispatch { lead_unit: UnitId("u1".into()), co_units: vec![] }, now));
     assert!(step(&mut case, &handler, Command::Accept, now));
-    assert!(step(
-        &mut case,
-        &handler,
-        Command::Resolve {
-            feedback: "done".into()
-        },
-        now
-    ));
+    assert!(step(&mut case, &handler, Command::Resolve { feedback: "done".into() }, now));
     // Three phone calls within an hour: one channel, too short a span.
     for _ in 0..3 {
         now = now.plus_ms(600_000);
         assert!(step(
             &mut case,
             &intake,
-            Command::RecordVisit {
-                party: None,
-                channel: ContactChannel::Phone,
-                reached: false,
-                rating: None,
-                comment: None
-            },
+            Command::RecordVisit { party: None, channel: ContactChannel::Phone, reached: false, rating: None, comment: None },
             now
         ));
     }
-    assert!(!step(
-        &mut case,
-        &intake,
-        Command::Close { note: None },
-        now
-    ));
+    assert!(!step(&mut case, &intake, Command::Close { note: None }, now));
     now = now.plus_hours(25);
     assert!(step(
         &mut case,
         &intake,
-        Command::RecordVisit {
-            party: None,
-            channel: ContactChannel::Sms,
-            reached: false,
-            rating: None,
-            comment: None
-        },
+        Command::RecordVisit { party: None, channel: ContactChannel::Sms, reached: false, rating: None, comment: None },
         now
     ));
     assert!(step(&mut case, &intake, Command::Close { note: None }, now));

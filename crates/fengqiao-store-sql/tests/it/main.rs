@@ -40,11 +40,7 @@ pub async fn fresh_sqlite() -> Backend {
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let s = sqlite::SqlStore::connect(&url).await.unwrap();
     let raw = Raw::Sqlite(s.pool().clone());
-    Backend {
-        store: Arc::new(s),
-        raw,
-        _dir: Some(dir),
-    }
+    Backend { store: Arc::new(s), raw, _dir: Some(dir) }
 }
 
 static PG_COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -65,36 +61,22 @@ pub fn postgres_url() -> Option<String> {
 /// A new, empty database on the server for each call.
 pub async fn fresh_postgres(base: &str) -> Backend {
     use sqlx::Connection;
-    let name = format!(
-        "fengqiao_t_{}_{}",
-        std::process::id(),
-        PG_COUNTER.fetch_add(1, Ordering::SeqCst)
-    );
+    let name = format!("fengqiao_t_{}_{}", std::process::id(), PG_COUNTER.fetch_add(1, Ordering::SeqCst));
     let mut admin = sqlx::PgConnection::connect(base).await.unwrap();
     if PG_COUNTER.load(Ordering::SeqCst) == 1 {
         // Databases left by earlier runs (a crashed run cannot clean up after itself); one
         // still in use by a concurrent run refuses to drop, which is fine.
-        let old: Vec<String> = sqlx::query_scalar(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'fengqiao\\_t\\_%'",
-        )
-        .fetch_all(&mut admin)
-        .await
-        .unwrap();
+        let old: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'fengqiao\\_t\\_%'")
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
         let mine = format!("fengqiao_t_{}_", std::process::id());
         for db in old.into_iter().filter(|d| !d.starts_with(&mine)) {
-            let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {db}"))
-                .execute(&mut admin)
-                .await;
+            let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {db}")).execute(&mut admin).await;
         }
     }
-    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut admin).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
     let url = match base.rfind('/') {
         Some(i) if base[..i].contains("//") && i > base.find("//").unwrap() + 1 => {
             let (head, tail) = base.split_at(i);
@@ -105,11 +87,7 @@ pub async fn fresh_postgres(base: &str) -> Backend {
     };
     let s = postgres::SqlStore::connect(&url).await.unwrap();
     let raw = Raw::Postgres(s.pool().clone());
-    Backend {
-        store: Arc::new(s),
-        raw,
-        _dir: None,
-    }
+    Backend { store: Arc::new(s), raw, _dir: None }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,11 +117,7 @@ async fn restore_across_backends() {
     let svc = fengqiao_store::contract::seed(&src.store).await;
     for i in 0..10 {
         svc.create(
-            fengqiao_store::contract::draft(
-                "noise",
-                fengqiao_store::contract::VILLAGE_A1,
-                &format!("{i}"),
-            ),
+            fengqiao_store::contract::draft("noise", fengqiao_store::contract::VILLAGE_A1, &format!("{i}")),
             &fengqiao_store::contract::actor(&fengqiao_store::contract::staff()[0]),
             fengqiao_domain::Channel::Web,
             None,

@@ -10,14 +10,7 @@ async fn history(b: &Backend) -> std::sync::Arc<fengqiao_store::Service> {
     let svc = seed(&b.store).await;
     let intake = actor(&staff()[0]);
     for i in 0..4 {
-        svc.create(
-            draft("noise", VILLAGE_A1, &format!("第{i}件")),
-            &intake,
-            fengqiao_domain::Channel::Web,
-            None,
-        )
-        .await
-        .unwrap();
+        svc.create(draft("noise", VILLAGE_A1, &format!("第{i}件")), &intake, fengqiao_domain::Channel::Web, None).await.unwrap();
     }
     svc.checkpoint().await.unwrap();
     svc
@@ -37,40 +30,23 @@ async fn run(make: impl AsyncFn() -> Backend) {
     // Altered payload.
     let b = make().await;
     let svc = history(&b).await;
-    b.raw
-        .exec(
-            "UPDATE events SET payload = REPLACE(payload, '第2件', '第9件') WHERE kind = 'created'",
-        )
-        .await;
+    b.raw.exec("UPDATE events SET payload = REPLACE(payload, '第2件', '第9件') WHERE kind = 'created'").await;
     let o = outcome(&svc).await;
-    assert!(
-        matches!(o, VerifyOutcome::Broken { ref problem, .. } if problem.contains("altered")),
-        "{o:?}"
-    );
+    assert!(matches!(o, VerifyOutcome::Broken { ref problem, .. } if problem.contains("altered")), "{o:?}");
 
     // Deleted event in the middle.
     let b = make().await;
     let svc = history(&b).await;
     b.raw.exec("DELETE FROM events WHERE seq = 5").await;
-    assert!(matches!(
-        outcome(&svc).await,
-        VerifyOutcome::Broken { seq: 5, .. }
-    ));
+    assert!(matches!(outcome(&svc).await, VerifyOutcome::Broken { seq: 5, .. }));
 
     // Inserted event (a copy of seq 4 renumbered after shifting the rest).
     let b = make().await;
     let svc = history(&b).await;
-    b.raw
-        .exec("UPDATE events SET seq = seq + 1000 WHERE seq > 4")
-        .await;
-    b.raw
-        .exec("UPDATE events SET seq = seq - 999 WHERE seq > 1000")
-        .await;
+    b.raw.exec("UPDATE events SET seq = seq + 1000 WHERE seq > 4").await;
+    b.raw.exec("UPDATE events SET seq = seq - 999 WHERE seq > 1000").await;
     b.raw.exec("INSERT INTO events (seq, case_id, at, actor, kind, payload, prev_hash, hash) SELECT 5, case_id, at, actor, kind, payload, prev_hash, hash FROM events WHERE seq = 4").await;
-    assert!(matches!(
-        outcome(&svc).await,
-        VerifyOutcome::Broken { seq: 5, .. }
-    ));
+    assert!(matches!(outcome(&svc).await, VerifyOutcome::Broken { seq: 5, .. }));
 
     // Reordered: two events swap places.
     let b = make().await;
@@ -78,30 +54,16 @@ async fn run(make: impl AsyncFn() -> Backend) {
     b.raw.exec("UPDATE events SET seq = -1 WHERE seq = 3").await;
     b.raw.exec("UPDATE events SET seq = 3 WHERE seq = 4").await;
     b.raw.exec("UPDATE events SET seq = 4 WHERE seq = -1").await;
-    assert!(matches!(
-        outcome(&svc).await,
-        VerifyOutcome::Broken { seq: 3, .. }
-    ));
+    assert!(matches!(outcome(&svc).await, VerifyOutcome::Broken { seq: 3, .. }));
 
     // Truncated tail: the newest events and the head row rolled back consistently.
     let b = make().await;
     let svc = history(&b).await;
     let head = b.store.audit_head().await.unwrap().0;
-    b.raw
-        .exec(&format!("DELETE FROM events WHERE seq > {}", head - 2))
-        .await;
-    b.raw
-        .exec(&format!(
-            "UPDATE audit_head SET seq = {}, hash = (SELECT hash FROM events WHERE seq = {})",
-            head - 2,
-            head - 2
-        ))
-        .await;
+    b.raw.exec(&format!("DELETE FROM events WHERE seq > {}", head - 2)).await;
+    b.raw.exec(&format!("UPDATE audit_head SET seq = {}, hash = (SELECT hash FROM events WHERE seq = {})", head - 2, head - 2)).await;
     let o = outcome(&svc).await;
-    assert!(
-        matches!(o, VerifyOutcome::Broken { ref problem, .. } if problem.contains("truncated")),
-        "{o:?}"
-    );
+    assert!(matches!(o, VerifyOutcome::Broken { ref problem, .. } if problem.contains("truncated")), "{o:?}");
 
     // Wholesale rewrite: a forger recomputes every hash and deletes the checkpoints table,
     // but the checkpoint file outside the database still vouches for the old chain.
@@ -109,23 +71,11 @@ async fn run(make: impl AsyncFn() -> Backend) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("checkpoints.jsonl");
     let svc = seed(&b.store).await;
-    let cfg = fengqiao_store::ServiceConfig {
-        checkpoint_file: Some(file.clone()),
-        ..svc.config.clone()
-    };
-    let svc = fengqiao_store::Service::new(b.store.clone(), svc.clock.clone(), cfg)
-        .await
-        .unwrap();
+    let cfg = fengqiao_store::ServiceConfig { checkpoint_file: Some(file.clone()), ..svc.config.clone() };
+    let svc = fengqiao_store::Service::new(b.store.clone(), svc.clock.clone(), cfg).await.unwrap();
     let intake = actor(&staff()[0]);
     for i in 0..3 {
-        svc.create(
-            draft("noise", VILLAGE_A1, &format!("{i}")),
-            &intake,
-            fengqiao_domain::Channel::Web,
-            None,
-        )
-        .await
-        .unwrap();
+        svc.create(draft("noise", VILLAGE_A1, &format!("{i}")), &intake, fengqiao_domain::Channel::Web, None).await.unwrap();
     }
     svc.checkpoint().await.unwrap();
     let events = b.store.audit_events(0, 100_000).await.unwrap();
@@ -134,13 +84,8 @@ async fn run(make: impl AsyncFn() -> Backend) {
     let mut prev = fengqiao_domain::audit::GENESIS.to_string();
     for e in &events {
         let payload = e.payload.replace("\"0\"", "\"forged\"");
-        let hash = fengqiao_domain::audit::event_hash(
-            &prev, e.seq, e.case_id, e.at, &e.actor, &e.kind, &payload,
-        );
-        let case = e
-            .case_id
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "NULL".into());
+        let hash = fengqiao_domain::audit::event_hash(&prev, e.seq, e.case_id, e.at, &e.actor, &e.kind, &payload);
+        let case = e.case_id.map(|c| c.to_string()).unwrap_or_else(|| "NULL".into());
         b.raw
             .exec(&format!(
                 "INSERT INTO events (seq, case_id, at, actor, kind, payload, prev_hash, hash) VALUES ({}, {case}, {}, '{}', '{}', '{}', '{prev}', '{hash}')",
@@ -154,10 +99,7 @@ async fn run(make: impl AsyncFn() -> Backend) {
         prev = hash;
     }
     let o = svc.verify_audit(AUDIT_KEY, |_| {}).await.unwrap();
-    assert!(
-        matches!(o, VerifyOutcome::Broken { ref problem, .. } if problem.contains("rewritten")),
-        "{o:?}"
-    );
+    assert!(matches!(o, VerifyOutcome::Broken { ref problem, .. } if problem.contains("rewritten")), "{o:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,35 +25,16 @@ pub struct App {
 pub async fn app() -> App {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store: Arc<dyn fengqiao_store::Store> = Arc::new(
-        fengqiao_store_sql::sqlite::SqlStore::connect(&url)
-            .await
-            .unwrap(),
-    );
+    let store: Arc<dyn fengqiao_store::Store> = Arc::new(fengqiao_store_sql::sqlite::SqlStore::connect(&url).await.unwrap());
     let svc = seed(&store).await;
     for u in staff() {
         store
-            .put_user(
-                &u,
-                &Credentials {
-                    token_hash: Some(token_hash(&format!("tok-{}", u.id))),
-                    password_hash: None,
-                },
-                "system:test",
-                T0,
-            )
+            .put_user(&u, &Credentials { token_hash: Some(token_hash(&format!("tok-{}", u.id))), password_hash: None }, "system:test", T0)
             .await
             .unwrap();
     }
-    let state = AppState::new(
-        svc.clone(),
-        jiff::tz::TimeZone::get("Asia/Shanghai").unwrap(),
-    );
-    App {
-        router: router(state),
-        svc,
-        _dir: dir,
-    }
+    let state = AppState::new(svc.clone(), jiff::tz::TimeZone::get("Asia/Shanghai").unwrap());
+    App { router: router(state), svc, _dir: dir }
 }
 
 pub struct Resp {
@@ -64,14 +45,7 @@ pub struct Resp {
 }
 
 impl App {
-    pub async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        who: Option<&str>,
-        body: Option<&str>,
-        headers: &[(&str, &str)],
-    ) -> Resp {
+    pub async fn call(&self, method: &str, uri: &str, who: Option<&str>, body: Option<&str>, headers: &[(&str, &str)]) -> Resp {
         let mut b = Request::builder().method(method).uri(uri);
         if let Some(w) = who {
             b = b.header("authorization", format!("Bearer tok-{w}"));
@@ -82,23 +56,13 @@ impl App {
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        let req = b
-            .body(
-                body.map(|s| Body::from(s.to_string()))
-                    .unwrap_or_else(Body::empty),
-            )
-            .unwrap();
+        let req = b.body(body.map(|s| Body::from(s.to_string())).unwrap_or_else(Body::empty)).unwrap();
         let resp = self.router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&bytes).to_string();
-        Resp {
-            status,
-            headers,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            text,
-        }
+        Resp { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), text }
     }
 
     pub async fn get(&self, uri: &str, who: &str) -> Resp {

@@ -39,29 +39,13 @@ fn same(a: &[String], b: &[String]) {
 fn content(csv_text: &str) -> Vec<String> {
     let mut r = csv::Reader::from_reader(csv_text.as_bytes());
     let h = r.headers().unwrap().clone();
-    let cols = [
-        "category",
-        "channel",
-        "urgency",
-        "severity",
-        "region",
-        "lat",
-        "lon",
-        "title",
-        "description",
-    ];
-    let idx: Vec<usize> = cols
-        .iter()
-        .map(|c| h.iter().position(|x| x == *c).unwrap())
-        .collect();
+    let cols = ["category", "channel", "urgency", "severity", "region", "lat", "lon", "title", "description"];
+    let idx: Vec<usize> = cols.iter().map(|c| h.iter().position(|x| x == *c).unwrap()).collect();
     let mut rows: Vec<String> = r
         .records()
         .map(|rec| {
             let rec = rec.unwrap();
-            idx.iter()
-                .map(|i| rec.get(*i).unwrap().to_string())
-                .collect::<Vec<_>>()
-                .join("|")
+            idx.iter().map(|i| rec.get(*i).unwrap().to_string()).collect::<Vec<_>>().join("|")
         })
         .collect();
     rows.sort();
@@ -72,15 +56,8 @@ fn content(csv_text: &str) -> Vec<String> {
 fn demo_export_import_backup_restore_and_audit() {
     let dir = tempfile::tempdir().unwrap();
     let a = dir.path().join("a");
-    let out = fq(
-        &a,
-        &["demo", "--no-serve", "--scale", "0.01", "--seed", "7"],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = fq(&a, &["demo", "--no-serve", "--scale", "0.01", "--seed", "7"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("generated a county with 300 cases"), "{err}");
     assert!(err.contains("demo-admin"));
@@ -88,10 +65,7 @@ fn demo_export_import_backup_restore_and_audit() {
 
     // The same seed gives the same county.
     let b = dir.path().join("b");
-    fq(
-        &b,
-        &["demo", "--no-serve", "--scale", "0.01", "--seed", "7"],
-    );
+    fq(&b, &["demo", "--no-serve", "--scale", "0.01", "--seed", "7"]);
     let ea = ok(&a, &["export", "--format", "csv"]);
     let eb = ok(&b, &["export", "--format", "csv"]);
     same(&content(&ea), &content(&eb));
@@ -115,30 +89,17 @@ fn demo_export_import_backup_restore_and_audit() {
     assert_eq!(jsonl.lines().count(), 300);
     let jf = dir.path().join("cases.jsonl");
     std::fs::write(&jf, &jsonl).unwrap();
-    assert_eq!(
-        ok(&b, &["import", "--format", "jsonl", jf.to_str().unwrap()]).trim(),
-        "imported 300 cases"
-    );
+    assert_eq!(ok(&b, &["import", "--format", "jsonl", jf.to_str().unwrap()]).trim(), "imported 300 cases");
 
     // A file with one bad row imports nothing.
     let bad = dir.path().join("bad.csv");
-    std::fs::write(
-        &bad,
-        "category,description,region\nnoise,吵,330699101001\nno_such,x,330699101001\n",
-    )
-    .unwrap();
+    std::fs::write(&bad, "category,description,region\nnoise,吵,330699101001\nno_such,x,330699101001\n").unwrap();
     let before = ok(&a, &["export", "--format", "jsonl"]).lines().count();
     let out = fq(&a, &["import", "--format", "csv", bad.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("row 3") && err.contains("nothing was imported"),
-        "{err}"
-    );
-    assert_eq!(
-        ok(&a, &["export", "--format", "jsonl"]).lines().count(),
-        before
-    );
+    assert!(err.contains("row 3") && err.contains("nothing was imported"), "{err}");
+    assert_eq!(ok(&a, &["export", "--format", "jsonl"]).lines().count(), before);
 
     // Backup → restore into a new folder (with the audit key) → audit verify.
     let backup = dir.path().join("a.backup.jsonl");
@@ -148,16 +109,9 @@ fn demo_export_import_backup_restore_and_audit() {
     std::fs::copy(a.join("audit.key"), c.join("audit.key")).unwrap();
     assert!(ok(&c, &["restore", backup.to_str().unwrap()]).starts_with("restored "));
     assert!(ok(&c, &["audit", "verify"]).starts_with("ok: "));
-    same(
-        &content(&ok(&c, &["export", "--format", "csv"])),
-        &content(&ok(&a, &["export", "--format", "csv"])),
-    );
+    same(&content(&ok(&c, &["export", "--format", "csv"])), &content(&ok(&a, &["export", "--format", "csv"])));
     // Restoring twice is refused: the store is no longer empty.
-    assert!(
-        !fq(&c, &["restore", backup.to_str().unwrap()])
-            .status
-            .success()
-    );
+    assert!(!fq(&c, &["restore", backup.to_str().unwrap()]).status.success());
     // Without the right key the restore is refused before anything is written.
     let d = dir.path().join("d");
     let out = fq(&d, &["restore", backup.to_str().unwrap()]);
@@ -169,77 +123,16 @@ fn demo_export_import_backup_restore_and_audit() {
 fn init_user_and_refusals() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("x");
-    let out = ok(
-        &d,
-        &[
-            "init",
-            "--county-code",
-            "330681000000",
-            "--county-name",
-            "诸暨",
-        ],
-    );
+    let out = ok(&d, &["init", "--county-code", "330681000000", "--county-name", "诸暨"]);
     let token = out.split_whitespace().last().unwrap();
     assert!(token.starts_with("fq_") && token.len() > 40);
-    assert!(
-        !fq(
-            &d,
-            &[
-                "init",
-                "--county-code",
-                "330681000000",
-                "--county-name",
-                "again"
-            ]
-        )
-        .status
-        .success()
-    );
-    let bad = fq(
-        &dir.path().join("y"),
-        &[
-            "init",
-            "--county-code",
-            "330681101000",
-            "--county-name",
-            "a town",
-        ],
-    );
+    assert!(!fq(&d, &["init", "--county-code", "330681000000", "--county-name", "again"]).status.success());
+    let bad = fq(&dir.path().join("y"), &["init", "--county-code", "330681101000", "--county-name", "a town"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("county code"));
-    let u = ok(
-        &d,
-        &[
-            "user",
-            "--id",
-            "desk1",
-            "--name",
-            "前台",
-            "--role",
-            "intake",
-            "--jurisdiction",
-            "330681000000",
-        ],
-    );
+    let u = ok(&d, &["user", "--id", "desk1", "--name", "前台", "--role", "intake", "--jurisdiction", "330681000000"]);
     assert!(u.split_whitespace().last().unwrap().starts_with("fq_"));
-    assert!(
-        !fq(
-            &d,
-            &[
-                "user",
-                "--id",
-                "h",
-                "--name",
-                "h",
-                "--role",
-                "handler",
-                "--jurisdiction",
-                "330681000000"
-            ]
-        )
-        .status
-        .success()
-    );
+    assert!(!fq(&d, &["user", "--id", "h", "--name", "h", "--role", "handler", "--jurisdiction", "330681000000"]).status.success());
     // The log of an initialised store verifies.
     ok(&d, &["audit", "checkpoint"]);
     assert!(ok(&d, &["audit", "verify"]).contains("1 signed checkpoints"));
