@@ -3,7 +3,7 @@
 //! through here, so there is one way to change a case.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use fengqiao_domain::audit::{ChainVerifier, Checkpoint, VerifyOutcome};
 use fengqiao_domain::case::{CaseDraft, IntakeContext};
@@ -100,12 +100,42 @@ pub struct Service {
     pub clock: Arc<dyn Clock>,
     pub config: ServiceConfig,
     reference: RwLock<Arc<Reference>>,
-    queue: Mutex<Vec<Pending>>,
-    flushing: tokio::sync::Mutex<()>,
-    last_checkpoint: Mutex<i64>,
+    /// Creations waiting for the committer task.
+    intake: tokio::sync::mpsc::Sender<Pending>,
+    /// Events written by this process since the last checkpoint.
+    unsigned: std::sync::atomic::AtomicI64,
     /// Held while a checkpoint is written, so concurrent writers sign the head once.
     checkpointing: tokio::sync::Mutex<()>,
-    pub stats: CommitStats,
+    pub stats: Arc<CommitStats>,
+}
+
+/// The committer: takes every creation queued so far (up to `max_batch`), commits them in one
+/// transaction and answers each. One task, so a burst costs one wake-up per request and one
+/// fsync per batch.
+fn spawn_committer(store: Arc<dyn Store>, stats: Arc<CommitStats>, max_batch: usize) -> tokio::sync::mpsc::Sender<Pending> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Pending>(max_batch * 16);
+    tokio::spawn(async move {
+        let mut buf: Vec<Pending> = Vec::with_capacity(max_batch);
+        while rx.recv_many(&mut buf, max_batch).await > 0 {
+            let (items, senders): (Vec<CreateCase>, Vec<_>) = buf.drain(..).unzip();
+            stats.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            stats.cases.fetch_add(items.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            match store.create_cases(items).await {
+                Ok(results) => {
+                    for (s, r) in senders.into_iter().zip(results) {
+                        let _ = s.send(r);
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    for s in senders {
+                        let _ = s.send(Err(StoreError::Backend(msg.clone())));
+                    }
+                }
+            }
+        }
+    });
+    tx
 }
 
 /// 60 random bits from the operating system's generator.
@@ -117,20 +147,19 @@ pub fn new_tracking_code() -> TrackingCode {
 
 impl Service {
     pub async fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: ServiceConfig) -> Result<Service, StoreError> {
+        let stats = Arc::new(CommitStats::default());
+        let intake = spawn_committer(store.clone(), stats.clone(), config.max_batch.max(1));
         let svc = Service {
             store,
             clock,
             config,
             reference: RwLock::new(Arc::new(Reference::default())),
-            queue: Mutex::new(Vec::new()),
-            flushing: tokio::sync::Mutex::new(()),
-            last_checkpoint: Mutex::new(0),
+            intake,
+            unsigned: std::sync::atomic::AtomicI64::new(0),
             checkpointing: tokio::sync::Mutex::new(()),
-            stats: CommitStats::default(),
+            stats,
         };
         svc.reload().await?;
-        let last = svc.store.checkpoints().await?.last().map(|c| c.seq).unwrap_or(0);
-        *svc.last_checkpoint.lock().expect("not poisoned") = last;
         Ok(svc)
     }
 
@@ -194,46 +223,13 @@ impl Service {
 
     /// Queues a prepared creation and waits for its commit.
     pub async fn submit(&self, item: CreateCase) -> Result<Created, StoreError> {
-        let (tx, mut rx) = oneshot::channel();
-        self.queue.lock().expect("not poisoned").push((item, tx));
-        use tokio::sync::oneshot::error::TryRecvError;
-        let abandoned = || Err(StoreError::Backend("the commit was abandoned".into()));
-        loop {
-            match rx.try_recv() {
-                Ok(r) => return r,
-                Err(TryRecvError::Closed) => return abandoned(),
-                Err(TryRecvError::Empty) => {}
-            }
-            // Whoever holds the lock commits what is queued; the rest of us wait here and
-            // usually find our entry committed when we get the lock.
-            let _guard = self.flushing.lock().await;
-            match rx.try_recv() {
-                Ok(r) => return r,
-                Err(TryRecvError::Closed) => return abandoned(),
-                Err(TryRecvError::Empty) => {}
-            }
-            let batch: Vec<Pending> = {
-                let mut q = self.queue.lock().expect("not poisoned");
-                let n = q.len().min(self.config.max_batch);
-                q.drain(..n).collect()
-            };
-            let (items, senders): (Vec<CreateCase>, Vec<_>) = batch.into_iter().unzip();
-            self.stats.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.stats.cases.fetch_add(items.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            match self.store.create_cases(items).await {
-                Ok(results) => {
-                    for (s, r) in senders.into_iter().zip(results) {
-                        let _ = s.send(r);
-                    }
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    for s in senders {
-                        let _ = s.send(Err(StoreError::Backend(msg.clone())));
-                    }
-                }
-            }
+        let (tx, rx) = oneshot::channel();
+        self.intake.send((item, tx)).await.map_err(|_| StoreError::Backend("the committer has stopped".into()))?;
+        let created = rx.await.unwrap_or_else(|_| Err(StoreError::Backend("the commit was abandoned".into())))?;
+        if !created.replayed {
+            self.unsigned.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+        Ok(created)
     }
 
     /// Runs a lifecycle command on a case as `actor`, optionally only if the case is still at
@@ -261,6 +257,7 @@ impl Service {
             }
             match self.store.commit(case.version, &events, &next).await {
                 Ok(()) => {
+                    self.unsigned.fetch_add(events.len() as i64, std::sync::atomic::Ordering::Relaxed);
                     self.maybe_checkpoint().await;
                     return Ok(next);
                 }
@@ -310,16 +307,13 @@ impl Service {
         if self.config.checkpoint_every <= 0 || self.config.audit_key.is_none() {
             return;
         }
+        if self.unsigned.load(std::sync::atomic::Ordering::Relaxed) < self.config.checkpoint_every {
+            return;
+        }
         // Someone is already signing: their checkpoint covers our events too.
         let Ok(_guard) = self.checkpointing.try_lock() else { return };
-        let last = *self.last_checkpoint.lock().expect("not poisoned");
-        match self.store.audit_head().await {
-            Ok((seq, _)) if seq - last >= self.config.checkpoint_every => {
-                if let Err(e) = self.sign_head().await {
-                    tracing::warn!(error = %e, "could not write an audit checkpoint");
-                }
-            }
-            _ => {}
+        if let Err(e) = self.sign_head().await {
+            tracing::warn!(error = %e, "could not write an audit checkpoint");
         }
     }
 
@@ -349,7 +343,7 @@ impl Service {
                 .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
             writeln!(f, "{line}").and_then(|_| f.sync_all()).map_err(|e| StoreError::Backend(e.to_string()))?;
         }
-        *self.last_checkpoint.lock().expect("not poisoned") = seq;
+        self.unsigned.store(0, std::sync::atomic::Ordering::Relaxed);
         Ok(Some(cp))
     }
 
