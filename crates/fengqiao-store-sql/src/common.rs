@@ -8,7 +8,7 @@ use fengqiao_domain::audit::{Checkpoint, StoredEvent, event_hash};
 use fengqiao_domain::figures::{CaseFacts, LaterCase};
 use fengqiao_domain::lifecycle::{CaseEvent, EventKind};
 use fengqiao_domain::{Case, CaseId, Category, Region, Timestamp, TrackingCode, Unit, User};
-use fengqiao_store::{BackupRecord, CaseFilter, CreateCase, Created, Credentials, FactsFilter, Page, Person, Scope};
+use fengqiao_store::{BackupRecord, CaseFilter, CreateCase, Created, Credentials, FactsFilter, Page, Person, Scope, Session};
 use futures_util::TryStreamExt;
 use sqlx::{Pool, QueryBuilder, Row, Transaction};
 
@@ -358,6 +358,57 @@ impl fengqiao_store::Store for SqlStore {
 
     async fn users(&self) -> Result<Vec<User>, StoreError> {
         self.bodies("SELECT body FROM users ORDER BY id").await
+    }
+
+    async fn user_credentials(&self, user_id: &str) -> Result<Option<(User, Credentials)>, StoreError> {
+        let row: Option<(String, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT body, token_hash, password_hash FROM users WHERE id = $1").bind(user_id).fetch_optional(&self.pool).await.map_err(backend_err)?;
+        match row {
+            None => Ok(None),
+            Some((body, token_hash, password_hash)) => Ok(Some((from_json(&body)?, Credentials { token_hash, password_hash }))),
+        }
+    }
+
+    async fn create_session(&self, s: &Session) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (id_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&s.id_hash)
+            .bind(&s.user_id)
+            .bind(&s.csrf)
+            .bind(s.created_at.0)
+            .bind(s.expires_at.0)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        // Expired sessions are swept as new ones are made.
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(s.created_at.0).execute(&self.pool).await.map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &str, now: Timestamp) -> Result<Option<(Session, User)>, StoreError> {
+        let row: Option<(String, String, i64, i64, String)> = sqlx::query_as(
+            "SELECT s.user_id, s.csrf, s.created_at, s.expires_at, u.body FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(id_hash)
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        match row {
+            None => Ok(None),
+            Some((user_id, csrf, created_at, expires_at, body)) => Ok(Some((
+                Session { id_hash: id_hash.to_string(), user_id, csrf, created_at: Timestamp(created_at), expires_at: Timestamp(expires_at) },
+                from_json(&body)?,
+            ))),
+        }
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await.map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&self.pool).await.map_err(backend_err)?.rows_affected())
     }
 
     async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>, StoreError> {

@@ -32,6 +32,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("figures", |s| Box::pin(figures(s))),
         ("erasure_keeps_the_chain", |s| Box::pin(erasure_keeps_the_chain(s))),
         ("backup_round_trip", |s| Box::pin(backup_round_trip(s))),
+        ("sessions", |s| Box::pin(sessions(s))),
     ]
 }
 
@@ -495,6 +496,33 @@ async fn backup_round_trip(store: Arc<dyn Store>) {
     let text: Vec<String> = records.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
     let back: Vec<BackupRecord> = text.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(back, records);
+}
+
+async fn sessions(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let mk = |id: &str, user: &str, expires: i64| crate::Session {
+        id_hash: id.into(),
+        user_id: user.into(),
+        csrf: format!("csrf-{id}"),
+        created_at: T0,
+        expires_at: T0.plus_ms(expires),
+    };
+    store.create_session(&mk("a", "intake", HOUR_MS)).await.unwrap();
+    store.create_session(&mk("b", "intake", HOUR_MS)).await.unwrap();
+    store.create_session(&mk("c", "sup", HOUR_MS)).await.unwrap();
+    let (s, u) = store.session("a", T0).await.unwrap().unwrap();
+    assert_eq!((s.csrf.as_str(), u.id.as_str()), ("csrf-a", "intake"));
+    assert!(store.session("a", T0.plus_ms(2 * HOUR_MS)).await.unwrap().is_none(), "expired sessions do not count");
+    assert!(store.session("zzz", T0).await.unwrap().is_none());
+    store.delete_session("a").await.unwrap();
+    assert!(store.session("a", T0).await.unwrap().is_none());
+    assert_eq!(store.delete_user_sessions("intake").await.unwrap(), 1);
+    assert!(store.session("b", T0).await.unwrap().is_none());
+    assert!(store.session("c", T0).await.unwrap().is_some(), "other users keep their sessions");
+    let (u, creds) = store.user_credentials("intake").await.unwrap().unwrap();
+    assert_eq!(u.id, "intake");
+    assert_eq!(creds.token_hash.as_deref(), Some("hash-intake"));
+    assert!(store.user_credentials("nobody").await.unwrap().is_none());
 }
 
 /// Restores `records` into `target` and checks it matches `source`; used by the backends'

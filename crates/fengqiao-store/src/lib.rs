@@ -38,6 +38,15 @@ pub trait Store: Send + Sync + 'static {
     async fn categories(&self) -> Result<Vec<Category>, StoreError>;
     async fn put_user(&self, u: &User, creds: &Credentials, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
     async fn users(&self) -> Result<Vec<User>, StoreError>;
+    /// A user and their stored secrets, for password sign-in.
+    async fn user_credentials(&self, user_id: &str) -> Result<Option<(User, Credentials)>, StoreError>;
+    /// Sessions are authentication state, not case data: they are not audit events.
+    async fn create_session(&self, s: &Session) -> Result<(), StoreError>;
+    /// A live session (not expired at `now`) and its user.
+    async fn session(&self, id_hash: &str, now: fengqiao_domain::Timestamp) -> Result<Option<(Session, User)>, StoreError>;
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    /// Signs the user out everywhere; returns how many sessions ended.
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, StoreError>;
     /// The user holding an API token, by the token's SHA-256.
     async fn user_by_token_hash(&self, token_hash: &str) -> Result<Option<User>, StoreError>;
 

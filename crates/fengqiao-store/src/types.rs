@@ -101,6 +101,17 @@ pub struct Credentials {
     pub password_hash: Option<String>,
 }
 
+/// A browser session. The cookie carries a random id; the store keeps its SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub id_hash: String,
+    pub user_id: String,
+    /// The token every state-changing request of this session must echo in `X-CSRF-Token`.
+    pub csrf: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
 /// A person's stored details. `None` everywhere once erased.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Person {

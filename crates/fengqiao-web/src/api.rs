@@ -32,6 +32,8 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         .route("/api/v1/regions", get(regions))
         .route("/api/v1/units", get(units))
         .route("/api/v1/me", get(me))
+        .route("/api/v1/session", post(sign_in).delete(sign_out))
+        .route("/api/v1/session/everywhere", axum::routing::delete(sign_out_everywhere))
         .route("/api/v1/public/cases", post(public_create))
         .route("/api/v1/public/track/{code}", get(track))
 }
@@ -345,6 +347,84 @@ async fn units(State(st): State<AppState>, _staff: Staff) -> Json<Value> {
 
 async fn me(staff: Staff) -> Json<Value> {
     Json(json!({ "user": staff.user }))
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    user: String,
+    password: String,
+}
+
+fn random_secret() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Password sign-in: sets the session cookie and returns the CSRF token for this session.
+async fn sign_in(
+    State(st): State<AppState>,
+    crate::auth::PeerIp(ip): crate::auth::PeerIp,
+    ApiJson(req): ApiJson<SignIn>,
+) -> Result<Response, ApiError> {
+    if let Some(wait) = st.throttle.blocked(&req.user, ip) {
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", format!("too many failed sign-ins; try again in {wait} s")));
+    }
+    let found = st.svc.store.user_credentials(&req.user).await?;
+    let ok = match &found {
+        Some((_, creds)) => creds.password_hash.as_deref().is_some_and(|h| crate::auth::verify_password(&req.password, h)),
+        None => {
+            // Spend the same time as a real check, so timing does not reveal which accounts exist.
+            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            let dummy = DUMMY.get_or_init(|| crate::auth::hash_password("not a real password").unwrap_or_default());
+            let _ = crate::auth::verify_password(&req.password, dummy);
+            false
+        }
+    };
+    let Some((user, _)) = found.filter(|_| ok) else {
+        st.throttle.failed(&req.user, ip);
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong user or password"));
+    };
+    st.throttle.succeeded(&req.user);
+    let id = random_secret();
+    let now = st.svc.now();
+    let session = fengqiao_store::Session {
+        id_hash: crate::token_hash(&id),
+        user_id: user.id.clone(),
+        csrf: random_secret(),
+        created_at: now,
+        expires_at: now.plus_ms(st.session_ttl.as_millis() as i64),
+    };
+    st.svc.store.create_session(&session).await?;
+    let cookie = format!(
+        "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        crate::auth::SESSION_COOKIE,
+        st.session_ttl.as_secs(),
+        if st.secure_cookies { "; Secure" } else { "" }
+    );
+    Ok(([(axum::http::header::SET_COOKIE, cookie)], Json(json!({ "user": user, "csrf_token": session.csrf }))).into_response())
+}
+
+fn clear_cookie(st: &AppState) -> String {
+    format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        crate::auth::SESSION_COOKIE,
+        if st.secure_cookies { "; Secure" } else { "" }
+    )
+}
+
+async fn sign_out(State(st): State<AppState>, staff: Staff) -> Result<Response, ApiError> {
+    if let Some(h) = &staff.session {
+        st.svc.store.delete_session(h).await?;
+    }
+    Ok(([(axum::http::header::SET_COOKIE, clear_cookie(&st))], StatusCode::NO_CONTENT).into_response())
+}
+
+/// Ends every session of the user (a lost phone, a shared computer).
+async fn sign_out_everywhere(State(st): State<AppState>, staff: Staff) -> Result<Response, ApiError> {
+    let n = st.svc.store.delete_user_sessions(&staff.user.id).await?;
+    Ok(([(axum::http::header::SET_COOKIE, clear_cookie(&st))], Json(json!({ "ended_sessions": n }))).into_response())
 }
 
 /// A resident's own submission: no login, channel `web`, the reporter's details kept private.

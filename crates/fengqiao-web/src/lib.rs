@@ -12,6 +12,7 @@ use std::sync::Arc;
 use axum::Router;
 use fengqiao_store::Service;
 
+pub use auth::{hash_password, verify_password};
 pub use error::ApiError;
 pub use metrics::Metrics;
 
@@ -23,11 +24,24 @@ pub struct AppState {
     /// The deployment's time zone: dates in queries are local dates there.
     pub tz: jiff::tz::TimeZone,
     pub tokens: Arc<auth::TokenCache>,
+    pub throttle: Arc<auth::Throttle>,
+    /// Mark session cookies Secure (the deployment is served over TLS).
+    pub secure_cookies: bool,
+    /// How long a browser session lasts.
+    pub session_ttl: std::time::Duration,
 }
 
 impl AppState {
     pub fn new(svc: Arc<Service>, tz: jiff::tz::TimeZone) -> AppState {
-        AppState { svc, metrics: Arc::new(Metrics::default()), tz, tokens: Arc::new(auth::TokenCache::default()) }
+        AppState {
+            svc,
+            metrics: Arc::new(Metrics::default()),
+            tz,
+            tokens: Arc::new(auth::TokenCache::default()),
+            throttle: Arc::new(auth::Throttle::default()),
+            secure_cookies: false,
+            session_ttl: std::time::Duration::from_secs(12 * 3600),
+        }
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Config {
     pub max_transfers: u32,
     pub repeat_window_days: u32,
     pub score_weights: Option<fengqiao_domain::figures::ScoreWeights>,
+    /// Mark session cookies Secure: set when the server is reached over TLS (usually through
+    /// a reverse proxy).
+    pub secure_cookies: bool,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             max_transfers: l.max_transfers,
             repeat_window_days: 90,
             score_weights: None,
+            secure_cookies: false,
         }
     }
 }

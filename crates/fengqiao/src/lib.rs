@@ -170,7 +170,8 @@ pub async fn serve(svc: Arc<Service>, cfg: &Config, listen: &str) -> anyhow::Res
     if svc.reference().county.is_none() {
         bail!("this store has no county yet: run `fengqiao init` (or `fengqiao demo`) first");
     }
-    let state = fengqiao_web::AppState::new(svc.clone(), cfg.time_zone()?);
+    let mut state = fengqiao_web::AppState::new(svc.clone(), cfg.time_zone()?);
+    state.secure_cookies = cfg.secure_cookies;
     let app = fengqiao_web::router(state);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
@@ -188,7 +189,7 @@ pub async fn serve(svc: Arc<Service>, cfg: &Config, listen: &str) -> anyhow::Res
             }
         })
     };
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown()).await?;
     ticker.abort();
     svc.checkpoint().await.map_err(err)?;
     Ok(())

@@ -94,6 +94,10 @@ enum Cmd {
         /// The region code whose subtree the user works in.
         #[arg(long)]
         jurisdiction: String,
+        /// Also set a password for signing in to the pages, read from the first line of
+        /// standard input (at least 10 characters).
+        #[arg(long)]
+        password_stdin: bool,
     },
 }
 
@@ -212,7 +216,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let n = fengqiao::restore(&svc, std::path::Path::new(&file)).await?;
             writeln!(stdout, "restored {n} records")?;
         }
-        Cmd::User { id, name, role, unit, jurisdiction } => {
+        Cmd::User { id, name, role, unit, jurisdiction, password_stdin } => {
             let role = fengqiao_domain::Role::parse(&role)
                 .ok_or_else(|| anyhow!("--role must be intake, handler, mediator, supervisor or admin"))?;
             let jurisdiction = fengqiao_domain::RegionCode::parse(&jurisdiction).map_err(|e| anyhow!("--jurisdiction: {}", e.message))?;
@@ -229,8 +233,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Err(anyhow!("a {} needs --unit", role.as_str()));
             }
             let token = fengqiao::new_token();
+            let mut creds = demo::Demo::credentials(&token);
+            if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                let pw = line.trim_end_matches(['\r', '\n']);
+                if pw.chars().count() < 10 {
+                    return Err(anyhow!("the password must have at least 10 characters"));
+                }
+                creds.password_hash = Some(fengqiao_web::hash_password(pw).map_err(|e| anyhow!("{e}"))?);
+            }
             let user = fengqiao_domain::User { id: id.clone(), name, role, unit: unit.map(fengqiao_domain::UnitId), jurisdiction };
-            svc.store.put_user(&user, &demo::Demo::credentials(&token), "system:cli", svc.now()).await.map_err(|e| anyhow!("{e}"))?;
+            svc.store.put_user(&user, &creds, "system:cli", svc.now()).await.map_err(|e| anyhow!("{e}"))?;
             writeln!(stdout, "user {id} saved; API token: {token}")?;
         }
     }

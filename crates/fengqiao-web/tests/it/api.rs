@@ -206,3 +206,62 @@ async fn serves_on_a_real_socket() {
     assert!(buf.starts_with("HTTP/1.1 200"), "{buf}");
     assert!(buf.contains("\"status\":\"ok\""));
 }
+
+/// Browser sessions: password sign-in, the cookie, CSRF on every change, sign-out, throttling.
+#[tokio::test]
+async fn sessions_csrf_and_throttling() {
+    let app = app().await;
+    let store = &app.svc.store;
+    let (user, mut creds) = store.user_credentials("intake").await.unwrap().unwrap();
+    creds.password_hash = Some(fengqiao_web::hash_password("correct horse battery").unwrap());
+    store.put_user(&user, &creds, "system:test", app.svc.now()).await.unwrap();
+
+    let bad = app.call("POST", "/api/v1/session", None, Some(r#"{"user":"intake","password":"wrong password"}"#), &[]).await;
+    assert_eq!((bad.status, bad.body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("bad_credentials")));
+    let nobody = app.call("POST", "/api/v1/session", None, Some(r#"{"user":"nobody","password":"whatever it is"}"#), &[]).await;
+    assert_eq!(nobody.status, StatusCode::UNAUTHORIZED);
+
+    let ok = app.call("POST", "/api/v1/session", None, Some(r#"{"user":"intake","password":"correct horse battery"}"#), &[]).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.text);
+    let set = ok.headers["set-cookie"].to_str().unwrap().to_string();
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_string();
+    let csrf = ok.body["csrf_token"].as_str().unwrap().to_string();
+
+    let me = app.call("GET", "/api/v1/me", None, None, &[("cookie", &cookie)]).await;
+    assert_eq!(me.body["user"]["id"], "intake");
+    let before = app.events().await;
+    let forged = app.call("POST", "/api/v1/cases", None, Some(CASE), &[("cookie", &cookie)]).await;
+    assert_eq!((forged.status, forged.body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("csrf_failed")));
+    let wrong = app.call("POST", "/api/v1/cases", None, Some(CASE), &[("cookie", &cookie), ("x-csrf-token", "0000")]).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.events().await, before, "a refused request wrote nothing");
+    let made = app.call("POST", "/api/v1/cases", None, Some(CASE), &[("cookie", &cookie), ("x-csrf-token", &csrf)]).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+
+    // Sign out ends the session.
+    let out = app.call("DELETE", "/api/v1/session", None, None, &[("cookie", &cookie), ("x-csrf-token", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.call("GET", "/api/v1/me", None, None, &[("cookie", &cookie)]).await.status, StatusCode::UNAUTHORIZED);
+
+    // Sign out everywhere ends every session of the user.
+    let mut cookies = Vec::new();
+    for _ in 0..2 {
+        let r = app.call("POST", "/api/v1/session", None, Some(r#"{"user":"intake","password":"correct horse battery"}"#), &[]).await;
+        cookies.push((
+            r.headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string(),
+            r.body["csrf_token"].as_str().unwrap().to_string(),
+        ));
+    }
+    let all =
+        app.call("DELETE", "/api/v1/session/everywhere", None, None, &[("cookie", &cookies[0].0), ("x-csrf-token", &cookies[0].1)]).await;
+    assert_eq!(all.body["ended_sessions"], 2);
+    assert_eq!(app.call("GET", "/api/v1/me", None, None, &[("cookie", &cookies[1].0)]).await.status, StatusCode::UNAUTHORIZED);
+
+    // Five failures lock the account out for a while, even with the right password.
+    for _ in 0..5 {
+        app.call("POST", "/api/v1/session", None, Some(r#"{"user":"intake","password":"guess guess guess"}"#), &[]).await;
+    }
+    let locked = app.call("POST", "/api/v1/session", None, Some(r#"{"user":"intake","password":"correct horse battery"}"#), &[]).await;
+    assert_eq!((locked.status, locked.body["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("throttled")));
+}
