@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn fq(data: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_fengqiao"))
+    Command::new(env!("CARGO_BIN_EXE_fengqiao"))
         .arg("--data")
         .arg(data)
         .args(args)
@@ -12,8 +12,7 @@ fn fq(data: &Path, args: &[&str]) -> Output {
         .env_remove("FENGQIAO_DATA")
         .env("FENGQIAO_LOG", "warn")
         .output()
-        .expect("the fengqiao binary runs");
-    out
+        .expect("the fengqiao binary runs")
 }
 
 fn ok(data: &Path, args: &[&str]) -> String {
