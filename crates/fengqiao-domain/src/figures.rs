@@ -147,14 +147,23 @@ pub fn km_quantiles(obs: &mut [(i64, bool)], qs: &[f64]) -> Vec<Option<f64>> {
     out
 }
 
+/// The timestamps of one case that the stage times need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagePoints {
+    pub dispatched: Option<Timestamp>,
+    pub accepted: Option<Timestamp>,
+    pub resolved: Option<Timestamp>,
+    pub closed: Option<Timestamp>,
+}
+
 fn stage(
-    name: &'static str,
-    cohort: &[CaseFacts],
+    name: &str,
+    cases: &[StagePoints],
     now: Timestamp,
-    from: impl Fn(&CaseFacts) -> Option<Timestamp>,
-    to: impl Fn(&CaseFacts) -> Option<Timestamp>,
+    from: impl Fn(&StagePoints) -> Option<Timestamp>,
+    to: impl Fn(&StagePoints) -> Option<Timestamp>,
 ) -> StageTime {
-    let mut obs: Vec<(i64, bool)> = cohort
+    let mut obs: Vec<(i64, bool)> = cases
         .iter()
         .filter_map(|c| {
             let start = from(c)?;
@@ -170,74 +179,109 @@ fn stage(
     StageTime { stage: name.to_string(), cases, completed, median_hours: q[0], p90_hours: q[1] }
 }
 
-/// Computes every figure for a cohort. `later` holds the cases created after the cohort's
-/// first closure that may make its closed cases repeats (the cohort itself may be included).
-pub fn compute(cohort: &[CaseFacts], later: &[LaterCase], now: Timestamp, cfg: &FiguresConfig) -> Figures {
-    let dispatched: Vec<&CaseFacts> = cohort.iter().filter(|c| c.dispatched_at.is_some()).collect();
-    let n = dispatched.len() as u64;
-    let count = |f: &dyn Fn(&&CaseFacts) -> bool| dispatched.iter().filter(|c| f(c)).count() as u64;
+/// The numerators and denominators of every rate, for one cohort. The store computes these
+/// in SQL; [`FigureCounts::from_facts`] is their definition in Rust, and the contract suite
+/// checks that the two agree.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FigureCounts {
+    /// Dispatched within the period.
+    pub cohort: u64,
+    /// Accepted by the response deadline.
+    pub responded: u64,
+    pub resolved: u64,
+    /// With a first return-visit rating, flagged closures excluded.
+    pub rated: u64,
+    /// Of those, rated satisfied or basically satisfied.
+    pub satisfied: u64,
+    /// Closed as anonymous or unreachable.
+    pub flagged: u64,
+    /// Due for closure: closed, or the handling deadline has passed; deferred cases excluded.
+    pub due: u64,
+    /// Of those, resolved by the handling deadline and closed by the return-visit deadline.
+    pub on_time: u64,
+    /// Closed at least once.
+    pub closed: u64,
+    /// Closed without any escalation.
+    pub local: u64,
+    /// Resolved and reworked at least once.
+    pub reworked: u64,
+    /// Closed and reopened at least once.
+    pub reopened: u64,
+    /// Closed and followed within the window by a case of the same person, or at the same
+    /// place in the same category.
+    pub repeats: u64,
+}
 
-    let responded = count(&|c| matches!((c.accepted_at, c.response_due), (Some(a), Some(d)) if a <= d));
-    let resolved = count(&|c| c.resolved_at.is_some());
-    let closed = count(&|c| c.closed_at.is_some());
-    let rated = count(&|c| c.status == Status::Closed && c.closure_flag.is_none() && c.final_rating.is_some());
-    let satisfied = count(&|c| c.status == Status::Closed && c.closure_flag.is_none() && c.final_rating.is_some_and(Rating::is_satisfied));
-    let flagged = count(&|c| c.status == Status::Closed && c.closure_flag.is_some());
-    // Due for closure: the handling deadline has passed or the case is closed; deferred cases
-    // are excluded (their clock was paused by decision).
-    let due = |c: &&CaseFacts| !c.was_deferred && (c.closed_at.is_some() || c.handling_due.is_some_and(|d| d <= now));
-    let due_n = count(&due);
-    let on_time = count(&|c| {
-        due(c)
-            && matches!((c.resolved_at, c.handling_due), (Some(r), Some(d)) if r <= d)
-            && matches!((c.closed_at, c.visit_due), (Some(cl), Some(v)) if cl <= v)
-    });
-    let local = count(&|c| c.closed_at.is_some() && c.escalations == 0);
-    let reworked = count(&|c| c.resolved_at.is_some() && c.reworks > 0);
-    let reopened = count(&|c| c.closed_at.is_some() && c.reopens > 0);
-
-    // Repeats: a later case by the same person, or at the same place in the same category.
-    let window = cfg.repeat_window_days as i64 * 24 * HOUR_MS;
-    let mut by_person: HashMap<i64, Vec<(Timestamp, CaseId)>> = HashMap::new();
-    let mut by_place: HashMap<(&str, &str), Vec<(Timestamp, CaseId)>> = HashMap::new();
-    for l in later {
-        for p in &l.persons {
-            by_person.entry(*p).or_default().push((l.created_at, l.id));
+impl FigureCounts {
+    pub fn from_facts(cohort: &[CaseFacts], later: &[LaterCase], now: Timestamp, repeat_window_days: u32) -> FigureCounts {
+        let dispatched: Vec<&CaseFacts> = cohort.iter().filter(|c| c.dispatched_at.is_some()).collect();
+        let count = |f: &dyn Fn(&&CaseFacts) -> bool| dispatched.iter().filter(|c| f(c)).count() as u64;
+        let due = |c: &&CaseFacts| !c.was_deferred && (c.closed_at.is_some() || c.handling_due.is_some_and(|d| d <= now));
+        let window = repeat_window_days as i64 * 24 * HOUR_MS;
+        let mut by_person: HashMap<i64, Vec<(Timestamp, CaseId)>> = HashMap::new();
+        let mut by_place: HashMap<(&str, &str), Vec<(Timestamp, CaseId)>> = HashMap::new();
+        for l in later {
+            for p in &l.persons {
+                by_person.entry(*p).or_default().push((l.created_at, l.id));
+            }
+            by_place.entry((l.region.as_str(), l.category.as_str())).or_default().push((l.created_at, l.id));
         }
-        by_place.entry((l.region.as_str(), l.category.as_str())).or_default().push((l.created_at, l.id));
+        for v in by_person.values_mut().chain(by_place.values_mut()) {
+            v.sort();
+        }
+        let follows = |list: Option<&Vec<(Timestamp, CaseId)>>, after: Timestamp, me: CaseId| {
+            list.is_some_and(|l| {
+                let start = l.partition_point(|(t, _)| *t <= after);
+                l[start..].iter().take_while(|(t, _)| t.0 <= after.0 + window).any(|(_, id)| *id != me)
+            })
+        };
+        FigureCounts {
+            cohort: dispatched.len() as u64,
+            responded: count(&|c| matches!((c.accepted_at, c.response_due), (Some(a), Some(d)) if a <= d)),
+            resolved: count(&|c| c.resolved_at.is_some()),
+            // Satisfaction counts the first return visit's rating: later ratings follow the
+            // rework the first one caused, and a case only closes once its ratings are good.
+            rated: count(&|c| c.closure_flag.is_none() && c.first_rating.is_some()),
+            satisfied: count(&|c| c.closure_flag.is_none() && c.first_rating.is_some_and(Rating::is_satisfied)),
+            flagged: count(&|c| c.status == Status::Closed && c.closure_flag.is_some()),
+            due: count(&due),
+            on_time: count(&|c| {
+                due(c)
+                    && matches!((c.resolved_at, c.handling_due), (Some(r), Some(d)) if r <= d)
+                    && matches!((c.closed_at, c.visit_due), (Some(cl), Some(v)) if cl <= v)
+            }),
+            closed: count(&|c| c.closed_at.is_some()),
+            local: count(&|c| c.closed_at.is_some() && c.escalations == 0),
+            reworked: count(&|c| c.resolved_at.is_some() && c.reworks > 0),
+            reopened: count(&|c| c.closed_at.is_some() && c.reopens > 0),
+            repeats: count(&|c| {
+                let Some(cl) = c.closed_at else { return false };
+                c.persons.iter().any(|p| follows(by_person.get(p), cl, c.id))
+                    || follows(by_place.get(&(c.region.as_str(), c.category.as_str())), cl, c.id)
+            }),
+        }
     }
-    for v in by_person.values_mut().chain(by_place.values_mut()) {
-        v.sort();
-    }
-    let follows = |list: Option<&Vec<(Timestamp, CaseId)>>, after: Timestamp, me: CaseId| {
-        list.is_some_and(|l| {
-            let start = l.partition_point(|(t, _)| *t <= after);
-            l[start..].iter().take_while(|(t, _)| t.0 <= after.0 + window).any(|(_, id)| *id != me)
-        })
-    };
-    let repeats = count(&|c| {
-        let Some(cl) = c.closed_at else { return false };
-        c.persons.iter().any(|p| follows(by_person.get(p), cl, c.id))
-            || follows(by_place.get(&(c.region.as_str(), c.category.as_str())), cl, c.id)
-    });
+}
 
+/// Every figure from the counts and the cohort's stage timestamps.
+pub fn assemble(k: &FigureCounts, points: &[StagePoints], now: Timestamp, cfg: &FiguresConfig) -> Figures {
     let stages = vec![
-        stage("response", cohort, now, |c| c.dispatched_at, |c| c.accepted_at),
-        stage("handling", cohort, now, |c| c.accepted_at, |c| c.resolved_at),
-        stage("return_visit", cohort, now, |c| c.resolved_at, |c| c.closed_at),
-        stage("total", cohort, now, |c| c.dispatched_at, |c| c.closed_at),
+        stage("response", points, now, |c| c.dispatched, |c| c.accepted),
+        stage("handling", points, now, |c| c.accepted, |c| c.resolved),
+        stage("return_visit", points, now, |c| c.resolved, |c| c.closed),
+        stage("total", points, now, |c| c.dispatched, |c| c.closed),
     ];
     let f = Figures {
-        cohort: n,
-        response_rate: Rate::new(responded, n),
-        resolution_rate: Rate::new(resolved, n),
-        satisfaction_rate: Rate::new(satisfied, rated),
-        on_time_closure_rate: Rate::new(on_time, due_n),
-        locally_settled_rate: Rate::new(local, closed),
-        rework_rate: Rate::new(reworked, resolved),
-        reopen_rate: Rate::new(reopened, closed),
-        repeat_rate: Rate::new(repeats, closed),
-        flagged_closures: flagged,
+        cohort: k.cohort,
+        response_rate: Rate::new(k.responded, k.cohort),
+        resolution_rate: Rate::new(k.resolved, k.cohort),
+        satisfaction_rate: Rate::new(k.satisfied, k.rated),
+        on_time_closure_rate: Rate::new(k.on_time, k.due),
+        locally_settled_rate: Rate::new(k.local, k.closed),
+        rework_rate: Rate::new(k.reworked, k.resolved),
+        reopen_rate: Rate::new(k.reopened, k.closed),
+        repeat_rate: Rate::new(k.repeats, k.closed),
+        flagged_closures: k.flagged,
         stages,
         score: None,
     };
@@ -252,6 +296,17 @@ pub fn compute(cohort: &[CaseFacts], later: &[LaterCase], now: Timestamp, cfg: &
     let (num, den) =
         parts.iter().filter_map(|(w, v)| v.map(|v| (w * v, *w))).filter(|(_, w)| *w > 0.0).fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
     Figures { score: (den > 0.0).then(|| 100.0 * num / den), ..f }
+}
+
+/// Every figure for a cohort given as facts: the reference computation.
+pub fn compute(cohort: &[CaseFacts], later: &[LaterCase], now: Timestamp, cfg: &FiguresConfig) -> Figures {
+    let counts = FigureCounts::from_facts(cohort, later, now, cfg.repeat_window_days);
+    let points: Vec<StagePoints> = cohort
+        .iter()
+        .filter(|c| c.dispatched_at.is_some())
+        .map(|c| StagePoints { dispatched: c.dispatched_at, accepted: c.accepted_at, resolved: c.resolved_at, closed: c.closed_at })
+        .collect();
+    assemble(&counts, &points, now, cfg)
 }
 
 #[cfg(test)]

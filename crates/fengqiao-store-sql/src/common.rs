@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use fengqiao_domain::audit::{Checkpoint, StoredEvent, event_hash};
-use fengqiao_domain::figures::{CaseFacts, LaterCase};
+use fengqiao_domain::figures::{CaseFacts, FigureCounts, LaterCase, StagePoints};
 use fengqiao_domain::lifecycle::{CaseEvent, EventKind};
 use fengqiao_domain::{Case, CaseId, Category, Region, Timestamp, TrackingCode, Unit, User};
 use fengqiao_store::{BackupRecord, CaseFilter, CreateCase, Created, Credentials, FactsFilter, Page, Person, Scope, Session};
@@ -276,6 +276,20 @@ fn push_region(q: &mut QueryBuilder<'_, DB>, region: &Option<String>, col: &str)
         let code = fengqiao_domain::RegionCode::parse(r).map_err(|e| StoreError::Domain(fengqiao_domain::DomainError::Invalid(vec![e])))?;
         let (lo, hi) = Scope::prefix_range(code.prefix());
         q.push(format!(" AND {col} >= ")).push_bind(lo).push(format!(" AND {col} < ")).push_bind(hi);
+    }
+    Ok(())
+}
+
+/// The figures' cohort: dispatched within the period, in scope, narrowed by the filter.
+fn push_cohort(q: &mut QueryBuilder<'_, DB>, scope: &Scope, f: &FactsFilter, alias: &str) -> Result<(), StoreError> {
+    q.push(format!(" {alias}.dispatched_at >= ")).push_bind(f.from.0).push(format!(" AND {alias}.dispatched_at < ")).push_bind(f.to.0);
+    push_scope(q, scope, &format!("{alias}.id"), &format!("{alias}.region"));
+    push_region(q, &f.region, &format!("{alias}.region"))?;
+    if let Some(u) = &f.unit {
+        q.push(format!(" AND {alias}.lead_unit = ")).push_bind(u.clone());
+    }
+    if let Some(c) = &f.category {
+        q.push(format!(" AND {alias}.category = ")).push_bind(c.clone());
     }
     Ok(())
 }
@@ -705,16 +719,8 @@ impl fengqiao_store::Store for SqlStore {
 
     async fn case_facts(&self, scope: &Scope, f: &FactsFilter) -> Result<(Vec<CaseFacts>, Vec<LaterCase>), StoreError> {
         let cols = "id, category, region, lead_unit, status, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, first_rating, closure_flag";
-        let mut q = QueryBuilder::<DB>::new(format!("SELECT {cols} FROM cases WHERE dispatched_at >= "));
-        q.push_bind(f.from.0).push(" AND dispatched_at < ").push_bind(f.to.0);
-        push_scope(&mut q, scope, "id", "region");
-        push_region(&mut q, &f.region, "region")?;
-        if let Some(u) = &f.unit {
-            q.push(" AND lead_unit = ").push_bind(u.clone());
-        }
-        if let Some(c) = &f.category {
-            q.push(" AND category = ").push_bind(c.clone());
-        }
+        let mut q = QueryBuilder::<DB>::new(format!("SELECT {cols} FROM cases c WHERE"));
+        push_cohort(&mut q, scope, f, "c")?;
         let rows = q.build().fetch_all(&self.pool).await.map_err(backend_err)?;
         let bad = |c: &str| StoreError::Backend(format!("bad stored value in column {c}"));
         let mut cohort = Vec::with_capacity(rows.len());
@@ -785,6 +791,61 @@ impl fengqiao_store::Store for SqlStore {
             }
         }
         Ok((cohort, later))
+    }
+
+    async fn figure_counts(&self, scope: &Scope, f: &FactsFilter, now: Timestamp) -> Result<(FigureCounts, Vec<StagePoints>), StoreError> {
+        // One scan of the cohort for every count. `due` depends on now, so it is a parameter,
+        // not a stored flag. Repeats probe two indexes per closed case: the same place and
+        // category, and the same people.
+        let mut q = QueryBuilder::<DB>::new("SELECT COUNT(*)");
+        let w = f.repeat_window_ms;
+        let due = "(NOT c.was_deferred AND (c.closed_at IS NOT NULL OR c.handling_due <= ";
+        q.push(", CAST(COALESCE(SUM(CASE WHEN c.accepted_at <= c.response_due THEN 1 ELSE 0 END), 0) AS BIGINT)");
+        q.push(", CAST(COALESCE(SUM(CASE WHEN c.resolved_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT)");
+        q.push(", CAST(COALESCE(SUM(CASE WHEN c.closure_flag IS NULL AND c.first_rating IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT)");
+        q.push(", CAST(COALESCE(SUM(CASE WHEN c.closure_flag IS NULL AND c.first_rating IN ('satisfied', 'basically_satisfied') THEN 1 ELSE 0 END), 0) AS BIGINT)");
+        q.push(", CAST(COALESCE(SUM(CASE WHEN c.status = 'closed' AND c.closure_flag IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT)");
+        q.push(format!(", CAST(COALESCE(SUM(CASE WHEN {due}")).push_bind(now.0).push(")) THEN 1 ELSE 0 END), 0) AS BIGINT)");
+        q.push(format!(", CAST(COALESCE(SUM(CASE WHEN {due}"))
+            .push_bind(now.0)
+            .push(")) AND c.resolved_at <= c.handling_due AND c.closed_at <= c.visit_due THEN 1 ELSE 0 END), 0) AS BIGINT)");
+        q.push(", CAST(COALESCE(SUM(CASE WHEN c.closed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT)");
+        q.push(", CAST(COALESCE(SUM(CASE WHEN c.closed_at IS NOT NULL AND c.escalations = 0 THEN 1 ELSE 0 END), 0) AS BIGINT)");
+        q.push(", CAST(COALESCE(SUM(CASE WHEN c.resolved_at IS NOT NULL AND c.reworks > 0 THEN 1 ELSE 0 END), 0) AS BIGINT)");
+        q.push(", CAST(COALESCE(SUM(CASE WHEN c.closed_at IS NOT NULL AND c.reopens > 0 THEN 1 ELSE 0 END), 0) AS BIGINT)");
+        q.push(
+            ", CAST(COALESCE(SUM(CASE WHEN c.closed_at IS NOT NULL AND (EXISTS (SELECT 1 FROM cases l WHERE l.region = c.region AND l.category = c.category AND l.created_at > c.closed_at AND l.created_at <= c.closed_at + ",
+        )
+        .push_bind(w)
+        .push(" AND l.id <> c.id) OR EXISTS (SELECT 1 FROM case_persons a JOIN case_persons b ON b.person_id = a.person_id JOIN cases l ON l.id = b.case_id WHERE a.case_id = c.id AND l.id <> c.id AND l.created_at > c.closed_at AND l.created_at <= c.closed_at + ")
+        .push_bind(w)
+        .push(")) THEN 1 ELSE 0 END), 0) AS BIGINT) FROM cases c WHERE");
+        push_cohort(&mut q, scope, f, "c")?;
+        let r = q.build().fetch_one(&self.pool).await.map_err(backend_err)?;
+        let g = |i: usize| -> Result<u64, StoreError> { Ok(r.try_get::<i64, _>(i).map_err(backend_err)?.max(0) as u64) };
+        let counts = FigureCounts {
+            cohort: g(0)?,
+            responded: g(1)?,
+            resolved: g(2)?,
+            rated: g(3)?,
+            satisfied: g(4)?,
+            flagged: g(5)?,
+            due: g(6)?,
+            on_time: g(7)?,
+            closed: g(8)?,
+            local: g(9)?,
+            reworked: g(10)?,
+            reopened: g(11)?,
+            repeats: g(12)?,
+        };
+        let mut q = QueryBuilder::<DB>::new("SELECT c.dispatched_at, c.accepted_at, c.resolved_at, c.closed_at FROM cases c WHERE");
+        push_cohort(&mut q, scope, f, "c")?;
+        let rows: Vec<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+        let points = rows
+            .into_iter()
+            .map(|(d, a, r, c)| StagePoints { dispatched: d.map(Timestamp), accepted: a.map(Timestamp), resolved: r.map(Timestamp), closed: c.map(Timestamp) })
+            .collect();
+        Ok((counts, points))
     }
 
     async fn audit_events(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {

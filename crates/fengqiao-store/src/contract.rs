@@ -444,6 +444,11 @@ async fn figures(store: Arc<dyn Store>) {
     svc.create(draft("noise", VILLAGE_B1, "又来了"), &intake, Channel::Phone, None).await.unwrap();
     let filter = FactsFilter { from: T0, to: T0.plus_ms(DAY_MS), repeat_window_ms: 90 * DAY_MS, ..Default::default() };
     let f = svc.figures(&sup, &filter).await.unwrap();
+    // The database's counts equal the Rust definition over the same cohort.
+    let (cohort, later) = store.case_facts(&Scope::All, &filter).await.unwrap();
+    let (counts, points) = store.figure_counts(&Scope::All, &filter, svc.now()).await.unwrap();
+    assert_eq!(counts, fengqiao_domain::figures::FigureCounts::from_facts(&cohort, &later, svc.now(), 90));
+    assert_eq!(points.len(), 4);
     assert_eq!(f.cohort, 4);
     assert_eq!((f.response_rate.numerator, f.response_rate.denominator), (4, 4));
     assert_eq!((f.resolution_rate.numerator, f.resolution_rate.denominator), (3, 4));

@@ -20,7 +20,7 @@ pub use types::*;
 
 use async_trait::async_trait;
 use fengqiao_domain::audit::{Checkpoint, StoredEvent};
-use fengqiao_domain::figures::{CaseFacts, LaterCase};
+use fengqiao_domain::figures::{CaseFacts, FigureCounts, LaterCase, StagePoints};
 use fengqiao_domain::lifecycle::CaseEvent;
 use fengqiao_domain::{Case, CaseId, Category, Region, TrackingCode, Unit, User};
 
@@ -69,6 +69,14 @@ pub trait Store: Send + Sync + 'static {
     /// The cohort (dispatched within the period, in scope and filter) and the later cases that
     /// may make its closures repeats.
     async fn case_facts(&self, scope: &Scope, filter: &FactsFilter) -> Result<(Vec<CaseFacts>, Vec<LaterCase>), StoreError>;
+    /// The same cohort's rate counts, computed in the database, and its stage timestamps.
+    /// Must equal `FigureCounts::from_facts` over [`Store::case_facts`] (the contract checks).
+    async fn figure_counts(
+        &self,
+        scope: &Scope,
+        filter: &FactsFilter,
+        now: fengqiao_domain::Timestamp,
+    ) -> Result<(FigureCounts, Vec<StagePoints>), StoreError>;
 
     async fn audit_events(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;
     /// The newest sequence number and hash.

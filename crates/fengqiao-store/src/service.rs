@@ -298,8 +298,9 @@ impl Service {
 
     pub async fn figures(&self, actor: &Actor, filter: &FactsFilter) -> Result<Figures, StoreError> {
         let scope = Scope::for_actor(actor);
-        let (cohort, later) = self.store.case_facts(&scope, filter).await?;
-        Ok(fengqiao_domain::figures::compute(&cohort, &later, self.now(), &self.config.figures))
+        let now = self.now();
+        let (counts, points) = self.store.figure_counts(&scope, filter, now).await?;
+        Ok(fengqiao_domain::figures::assemble(&counts, &points, now, &self.config.figures))
     }
 
     /// Signs the chain head if enough events have accumulated since the last checkpoint.

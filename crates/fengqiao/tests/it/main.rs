@@ -136,3 +136,41 @@ fn init_user_and_refusals() {
     ok(&d, &["audit", "checkpoint"]);
     assert!(ok(&d, &["audit", "verify"]).contains("1 signed checkpoints"));
 }
+
+/// On a generated county, the figures the database computes equal their definition in Rust,
+/// for the whole county, a town, a unit and a category.
+#[test]
+fn figures_agree_with_their_definition_on_the_demo_county() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = fengqiao::Config { data: dir.path().to_path_buf(), ..Default::default() };
+        let svc = fengqiao::open(&cfg).await.unwrap();
+        let now = svc.now();
+        fengqiao::load_demo(&svc, &fengqiao::demo::DemoOptions { seed: 11, scale: 0.05, now }, true).await.unwrap();
+        let year = fengqiao_domain::clock::DAY_MS * 365;
+        let window = 90 * fengqiao_domain::clock::DAY_MS;
+        let base = fengqiao_store::FactsFilter { from: now.plus_ms(-year - 1), to: now, repeat_window_ms: window, ..Default::default() };
+        let filters = [
+            base.clone(),
+            fengqiao_store::FactsFilter { region: Some("330699103000".into()), ..base.clone() },
+            fengqiao_store::FactsFilter { unit: Some("ps-03".into()), ..base.clone() },
+            fengqiao_store::FactsFilter { category: Some("neighbour".into()), ..base.clone() },
+            fengqiao_store::FactsFilter { from: now.plus_ms(-60 * fengqiao_domain::clock::DAY_MS), ..base.clone() },
+        ];
+        for f in filters {
+            let (cohort, later) = svc.store.case_facts(&fengqiao_store::Scope::All, &f).await.unwrap();
+            let (counts, points) = svc.store.figure_counts(&fengqiao_store::Scope::All, &f, now).await.unwrap();
+            let want = fengqiao_domain::figures::FigureCounts::from_facts(&cohort, &later, now, 90);
+            assert_eq!(counts, want, "filter {f:?}");
+            assert_eq!(points.len() as u64, counts.cohort);
+        }
+        let f = fengqiao_domain::figures::FigureCounts::from_facts(
+            &svc.store.case_facts(&fengqiao_store::Scope::All, &base).await.unwrap().0,
+            &[],
+            now,
+            90,
+        );
+        assert!(f.cohort > 1000 && f.rated > 0 && f.satisfied < f.rated, "the demo has dissatisfied first ratings: {f:?}");
+    });
+}
