@@ -203,15 +203,19 @@ fn fresh_pg_database(base: &str, name: &str) -> anyhow::Result<String> {
     Ok(format!("{head}/{name}"))
 }
 
-fn queries(bin: &Path, scale: f64, smoke: bool) -> anyhow::Result<()> {
-    let mut backends: Vec<(&str, Option<String>)> = vec![("sqlite", None)];
+/// SQLite, and PostgreSQL (a fresh database named `db`) when a server and psql are there.
+fn backends(what: &str, db: &str) -> anyhow::Result<Vec<(&'static str, Option<String>)>> {
+    let mut v: Vec<(&'static str, Option<String>)> = vec![("sqlite", None)];
     match postgres_url() {
-        Some(base) if Command::new("psql").arg("--version").output().is_ok() => {
-            backends.push(("postgres", Some(fresh_pg_database(&base, "fengqiao_bench")?)))
-        }
-        _ if ci() => bail!("CI=true: the query benchmark needs PostgreSQL and psql"),
-        _ => println!("SKIP: query benchmark on PostgreSQL (not reachable, or psql missing)"),
+        Some(base) if Command::new("psql").arg("--version").output().is_ok() => v.push(("postgres", Some(fresh_pg_database(&base, db)?))),
+        _ if ci() => bail!("CI=true: the {what} needs PostgreSQL and psql"),
+        _ => println!("SKIP: {what} on PostgreSQL (not reachable, or psql missing)"),
     }
+    Ok(v)
+}
+
+fn queries(bin: &Path, scale: f64, smoke: bool) -> anyhow::Result<()> {
+    let backends = backends("query benchmark", "fengqiao_bench")?;
     let n = if smoke { 3 } else { 20 };
     for (name, url) in backends {
         let dir = bench_dir(&format!("queries-{name}"))?;
@@ -279,14 +283,7 @@ mod serde_count {
 /// case whose creation was acknowledged is there.
 pub fn crash(smoke: bool) -> anyhow::Result<()> {
     let bin = build_release()?;
-    let mut backends: Vec<(&str, Option<String>)> = vec![("sqlite", None)];
-    match postgres_url() {
-        Some(base) if Command::new("psql").arg("--version").output().is_ok() => {
-            backends.push(("postgres", Some(fresh_pg_database(&base, "fengqiao_crash")?)))
-        }
-        _ if ci() => bail!("CI=true: the crash test needs PostgreSQL and psql"),
-        _ => println!("SKIP: crash test on PostgreSQL (not reachable, or psql missing)"),
-    }
+    let backends = backends("crash test", "fengqiao_crash")?;
     let rounds = if smoke { 1 } else { 5 };
     for (name, url) in backends {
         let dir = bench_dir(&format!("crash-{name}"))?;
