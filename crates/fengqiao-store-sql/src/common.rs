@@ -34,7 +34,7 @@ fn ts(o: Option<Timestamp>) -> Option<i64> {
 /// parameters at 26 columns.
 const ROWS_PER_STATEMENT: usize = 400;
 
-const CASE_COLUMNS: &str = "id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, state, first_rating";
+const CASE_COLUMNS: &str = "id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, first_rating";
 
 /// The next event of the chain after `head`, which it advances.
 fn chain(head: &mut (i64, String), case_id: Option<i64>, at: Timestamp, actor: &str, kind: &str, payload: String) -> StoredEvent {
@@ -129,12 +129,7 @@ impl SqlStore {
     async fn insert_cases(tx: &mut Tx<'_>, cases: &[Case]) -> Result<(), StoreError> {
         for chunk in cases.chunks(ROWS_PER_STATEMENT / 2) {
             let mut q = QueryBuilder::<DB>::new(format!("INSERT INTO cases ({CASE_COLUMNS}) "));
-            let mut err = None;
             q.push_values(chunk, |mut b, c| {
-                let state = to_json(c).unwrap_or_else(|e| {
-                    err = Some(e);
-                    String::new()
-                });
                 b.push_bind(c.id.0)
                     .push_bind(c.tracking_code.as_str().to_string())
                     .push_bind(c.version)
@@ -159,12 +154,14 @@ impl SqlStore {
                     .push_bind(c.was_deferred)
                     .push_bind(c.final_rating.map(|r| r.as_str()))
                     .push_bind(c.closure_flag.map(|f| f.as_str()))
-                    .push_bind(state)
                     .push_bind(c.first_rating.map(|r| r.as_str()));
             });
-            if let Some(e) = err {
-                return Err(e);
-            }
+            q.build().execute(&mut **tx).await.map_err(backend_err)?;
+            let states = chunk.iter().map(|c| Ok((c.id.0, to_json(c)?))).collect::<Result<Vec<_>, StoreError>>()?;
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO case_states (id, state) ");
+            q.push_values(states, |mut b, (id, st)| {
+                b.push_bind(id).push_bind(st);
+            });
             q.build().execute(&mut **tx).await.map_err(backend_err)?;
         }
         let units: Vec<(String, i64, bool)> = cases
@@ -197,12 +194,57 @@ impl SqlStore {
         Ok(())
     }
 
+    /// A new case makes earlier closed cases of the same people, or at the same place in the
+    /// same category, repeats: record the first such arrival on each of them.
+    async fn mark_followed(tx: &mut Tx<'_>, c: &Case) -> Result<(), StoreError> {
+        let mut q = QueryBuilder::<DB>::new("UPDATE cases SET followed_at = ");
+        q.push_bind(c.created_at.0)
+            .push(" WHERE followed_at IS NULL AND closed_at IS NOT NULL AND closed_at < ")
+            .push_bind(c.created_at.0)
+            .push(" AND id <> ")
+            .push_bind(c.id.0)
+            .push(" AND ((region = ")
+            .push_bind(c.region.as_str().to_string())
+            .push(" AND category = ")
+            .push_bind(c.category.clone())
+            .push(")");
+        let people: Vec<i64> = c.reporter.iter().copied().chain(c.parties.iter().map(|p| p.person_id)).collect();
+        if !people.is_empty() {
+            q.push(" OR id IN (SELECT case_id FROM case_persons WHERE person_id IN (");
+            let mut sep = q.separated(", ");
+            for p in people {
+                sep.push_bind(p);
+            }
+            q.push("))");
+        }
+        q.push(")");
+        q.build().execute(&mut **tx).await.map_err(backend_err)?;
+        Ok(())
+    }
+
+    /// Recomputes every closed case's first follow-up after a bulk load, whose cases arrive
+    /// with their whole history rather than one by one.
+    async fn recompute_followed(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE cases AS c SET followed_at = (SELECT MIN(t) FROM (
+                 SELECT MIN(l.created_at) AS t FROM cases l WHERE l.region = c.region AND l.category = c.category AND l.created_at > c.closed_at AND l.id <> c.id
+                 UNION ALL
+                 SELECT MIN(l.created_at) AS t FROM case_persons a JOIN case_persons b ON b.person_id = a.person_id JOIN cases l ON l.id = b.case_id
+                 WHERE a.case_id = c.id AND l.id <> c.id AND l.created_at > c.closed_at) AS f)
+             WHERE c.closed_at IS NOT NULL",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
     /// Rewrites an existing case's row and unit index from its new state.
     async fn update_case(tx: &mut Tx<'_>, c: &Case) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE cases SET version = $2, status = $3, category = $4, urgency = $5, region = $6, lead_unit = $7, dispatched_at = $8, accepted_at = $9, resolved_at = $10,
              closed_at = $11, response_due = $12, handling_due = $13, visit_due = $14, escalations = $15, reworks = $16, reopens = $17, was_deferred = $18,
-             final_rating = $19, closure_flag = $20, state = $21, first_rating = $22 WHERE id = $1",
+             final_rating = $19, closure_flag = $20, first_rating = $21 WHERE id = $1",
         )
         .bind(c.id.0)
         .bind(c.version)
@@ -224,11 +266,11 @@ impl SqlStore {
         .bind(c.was_deferred)
         .bind(c.final_rating.map(|r| r.as_str()))
         .bind(c.closure_flag.map(|f| f.as_str()))
-        .bind(to_json(c)?)
         .bind(c.first_rating.map(|r| r.as_str()))
         .execute(&mut **tx)
         .await
         .map_err(backend_err)?;
+        sqlx::query("UPDATE case_states SET state = $2 WHERE id = $1").bind(c.id.0).bind(to_json(c)?).execute(&mut **tx).await.map_err(backend_err)?;
         sqlx::query("DELETE FROM case_units WHERE case_id = $1").bind(c.id.0).execute(&mut **tx).await.map_err(backend_err)?;
         let units: Vec<(String, i64, bool)> =
             c.lead_unit.iter().map(|u| (u.0.clone(), c.id.0, true)).chain(c.co_units.iter().map(|u| (u.0.clone(), c.id.0, false))).collect();
@@ -572,6 +614,9 @@ impl fengqiao_store::Store for SqlStore {
                 .map_err(backend_err)?;
         }
         Self::insert_cases(&mut tx, &cases).await?;
+        for c in &cases {
+            Self::mark_followed(&mut tx, c).await?;
+        }
         Self::insert_events(&mut tx, &events).await?;
         for chunk in idem_rows.chunks(ROWS_PER_STATEMENT) {
             let mut q = QueryBuilder::<DB>::new("INSERT INTO idempotency (key, body_hash, case_id) ");
@@ -583,7 +628,7 @@ impl fengqiao_store::Store for SqlStore {
         let replayed: Vec<i64> = outcomes.iter().filter_map(|o| if let Outcome::Replay(id) = o { Some(*id) } else { None }).collect();
         let mut earlier: HashMap<i64, Case> = HashMap::new();
         if !replayed.is_empty() {
-            let mut q = QueryBuilder::<DB>::new("SELECT state FROM cases WHERE id IN (");
+            let mut q = QueryBuilder::<DB>::new("SELECT state FROM case_states WHERE id IN (");
             let mut sep = q.separated(", ");
             for id in &replayed {
                 sep.push_bind(*id);
@@ -617,20 +662,22 @@ impl fengqiao_store::Store for SqlStore {
     }
 
     async fn case(&self, scope: &Scope, id: CaseId) -> Result<Option<Case>, StoreError> {
-        let mut q = QueryBuilder::<DB>::new("SELECT state FROM cases WHERE id = ");
+        let mut q = QueryBuilder::<DB>::new("SELECT state FROM case_states WHERE id IN (SELECT id FROM cases WHERE id = ");
         q.push_bind(id.0);
         push_scope(&mut q, scope, "id", "region");
+        q.push(")");
         let row: Option<String> = q.build_query_scalar().fetch_optional(&self.pool).await.map_err(backend_err)?;
         row.map(|s| from_json(&s)).transpose()
     }
 
     async fn case_by_tracking(&self, code: &TrackingCode) -> Result<Option<Case>, StoreError> {
-        let row: Option<String> = sqlx::query_scalar("SELECT state FROM cases WHERE tracking_code = $1").bind(code.as_str()).fetch_optional(&self.pool).await.map_err(backend_err)?;
+        let row: Option<String> = sqlx::query_scalar("SELECT s.state FROM case_states s JOIN cases c ON c.id = s.id WHERE c.tracking_code = $1").bind(code.as_str()).fetch_optional(&self.pool).await.map_err(backend_err)?;
         row.map(|s| from_json(&s)).transpose()
     }
 
     async fn list_cases(&self, scope: &Scope, f: &CaseFilter, page: &Page) -> Result<Vec<Case>, StoreError> {
-        let mut q = QueryBuilder::<DB>::new("SELECT state FROM cases WHERE 1 = 1");
+        // Choose the page on the narrow table, then read only its states.
+        let mut q = QueryBuilder::<DB>::new("SELECT state FROM case_states WHERE id IN (SELECT id FROM cases WHERE 1 = 1");
         push_scope(&mut q, scope, "id", "region");
         push_region(&mut q, &f.region, "region")?;
         for (col, v) in [("status", &f.status), ("category", &f.category), ("lead_unit", &f.lead_unit), ("channel", &f.channel), ("urgency", &f.urgency)] {
@@ -651,6 +698,7 @@ impl fengqiao_store::Store for SqlStore {
             q.push(if page.descending { " AND id < " } else { " AND id > " }).push_bind(after);
         }
         q.push(if page.descending { " ORDER BY id DESC LIMIT " } else { " ORDER BY id LIMIT " }).push_bind(page.limit);
+        q.push(if page.descending { ") ORDER BY id DESC" } else { ") ORDER BY id" });
         let rows: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await.map_err(backend_err)?;
         rows.iter().map(|s| from_json(s)).collect()
     }
@@ -677,6 +725,10 @@ impl fengqiao_store::Store for SqlStore {
             Some(_) => {}
         }
         Self::update_case(&mut tx, state).await?;
+        if events.iter().any(|e| matches!(e.kind, EventKind::Closed { .. })) {
+            // A new closure: only cases arriving after it make it a repeat.
+            sqlx::query("UPDATE cases SET followed_at = NULL WHERE id = $1").bind(state.id.0).execute(&mut *tx).await.map_err(backend_err)?;
+        }
         let mut stored = Vec::with_capacity(events.len());
         for e in events {
             stored.push(chain(&mut head, Some(state.id.0), e.at, &e.actor, e.kind.name(), to_json(&e.kind)?));
@@ -814,12 +866,10 @@ impl fengqiao_store::Store for SqlStore {
         q.push(", CAST(COALESCE(SUM(CASE WHEN c.resolved_at IS NOT NULL AND c.reworks > 0 THEN 1 ELSE 0 END), 0) AS BIGINT)");
         q.push(", CAST(COALESCE(SUM(CASE WHEN c.closed_at IS NOT NULL AND c.reopens > 0 THEN 1 ELSE 0 END), 0) AS BIGINT)");
         q.push(
-            ", CAST(COALESCE(SUM(CASE WHEN c.closed_at IS NOT NULL AND (EXISTS (SELECT 1 FROM cases l WHERE l.region = c.region AND l.category = c.category AND l.created_at > c.closed_at AND l.created_at <= c.closed_at + ",
+            ", CAST(COALESCE(SUM(CASE WHEN c.closed_at IS NOT NULL AND c.followed_at <= c.closed_at + ",
         )
         .push_bind(w)
-        .push(" AND l.id <> c.id) OR EXISTS (SELECT 1 FROM case_persons a JOIN case_persons b ON b.person_id = a.person_id JOIN cases l ON l.id = b.case_id WHERE a.case_id = c.id AND l.id <> c.id AND l.created_at > c.closed_at AND l.created_at <= c.closed_at + ")
-        .push_bind(w)
-        .push(")) THEN 1 ELSE 0 END), 0) AS BIGINT) FROM cases c WHERE");
+        .push(" THEN 1 ELSE 0 END), 0) AS BIGINT) FROM cases c WHERE");
         push_cohort(&mut q, scope, f, "c")?;
         let r = q.build().fetch_one(&self.pool).await.map_err(backend_err)?;
         let g = |i: usize| -> Result<u64, StoreError> { Ok(r.try_get::<i64, _>(i).map_err(backend_err)?.max(0) as u64) };
@@ -915,7 +965,7 @@ impl fengqiao_store::Store for SqlStore {
             }
         }
         {
-            let mut rows = sqlx::query_scalar::<_, String>("SELECT state FROM cases ORDER BY id").fetch(&mut *tx);
+            let mut rows = sqlx::query_scalar::<_, String>("SELECT state FROM case_states ORDER BY id").fetch(&mut *tx);
             while let Some(s) = rows.try_next().await.map_err(backend_err)? {
                 sink(BackupRecord::Case(Box::new(from_json(&s)?)))?;
                 n += 1;
@@ -996,6 +1046,12 @@ impl fengqiao_store::Store for SqlStore {
         Self::insert_events(&mut tx, &events).await?;
         Self::finish_write(tx, head).await?;
         Ok(n)
+    }
+
+    async fn analyze(&self) -> Result<(), StoreError> {
+        self.recompute_followed().await?;
+        sqlx::query("ANALYZE").execute(&self.pool).await.map_err(backend_err)?;
+        Ok(())
     }
 
     async fn is_empty(&self) -> Result<bool, StoreError> {

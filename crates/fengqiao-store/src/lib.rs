@@ -88,6 +88,9 @@ pub trait Store: Send + Sync + 'static {
     async fn export_snapshot(&self, sink: &mut (dyn FnMut(BackupRecord) -> Result<(), StoreError> + Send)) -> Result<u64, StoreError>;
     /// Loads a snapshot into an empty store, keeping ids and the audit chain as they were.
     async fn import_snapshot(&self, records: Vec<BackupRecord>) -> Result<u64, StoreError>;
+    /// After a bulk load (restore, the demo): recomputes what live writes maintain as they go
+    /// (each closed case's first follow-up) and refreshes the planner's statistics.
+    async fn analyze(&self) -> Result<(), StoreError>;
     /// Whether the store holds no cases, regions or events (restore refuses otherwise).
     async fn is_empty(&self) -> Result<bool, StoreError>;
 }

@@ -160,6 +160,7 @@ pub async fn load_demo(svc: &Service, opts: &demo::DemoOptions, quiet: bool) -> 
         pb.inc(n);
     }
     pb.finish_and_clear();
+    store.analyze().await.map_err(err)?;
     svc.reload().await.map_err(err)?;
     svc.checkpoint().await.map_err(err)?;
     Ok(n_cases)
@@ -312,6 +313,7 @@ pub async fn restore(svc: &Service, path: &Path) -> anyhow::Result<u64> {
     }
     total += svc.store.import_snapshot(chunk).await.map_err(err)?;
     pb.finish_and_clear();
+    svc.store.analyze().await.map_err(err)?;
     svc.reload().await.map_err(err)?;
     Ok(total)
 }

@@ -13,7 +13,8 @@ CREATE TABLE persons (
     erased_at BIGINT
 );
 
--- One row per case: the state (JSON of the domain Case) plus the columns queries filter on.
+-- One narrow row per case: the columns queries filter and aggregate on. The full state
+-- (JSON of the domain Case) lives in case_states, so scans never read it.
 CREATE TABLE cases (
     id BIGINT PRIMARY KEY,
     tracking_code TEXT NOT NULL UNIQUE,
@@ -40,8 +41,11 @@ CREATE TABLE cases (
     final_rating TEXT,
     first_rating TEXT,
     closure_flag TEXT,
-    state TEXT NOT NULL
+    -- When the first later case of the same person, or at the same place in the same
+    -- category, arrived after this case last closed (for the repeat rate).
+    followed_at BIGINT
 );
+CREATE TABLE case_states (id BIGINT PRIMARY KEY, state TEXT NOT NULL);
 CREATE INDEX cases_region ON cases (region, id);
 CREATE INDEX cases_dispatched ON cases (dispatched_at);
 CREATE INDEX cases_created ON cases (created_at);
