@@ -1049,8 +1049,9 @@ impl fengqiao_store::Store for SqlStore {
     }
 
     async fn analyze(&self) -> Result<(), StoreError> {
-        self.recompute_followed().await?;
+        // Statistics first, so the recomputation's correlated lookups are planned on indexes.
         sqlx::query("ANALYZE").execute(&self.pool).await.map_err(backend_err)?;
+        self.recompute_followed().await?;
         Ok(())
     }
 
