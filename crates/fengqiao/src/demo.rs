@@ -543,7 +543,9 @@ pub fn generate(opts: &DemoOptions) -> Demo {
     let mut pool: HashMap<usize, Vec<i64>> = HashMap::new();
     for vi in &village_idx {
         let v = &regions[*vi];
-        let n = (v.population / 40).max(10);
+        // The pool grows with the scale, so a larger county does not make everyone a repeat
+        // reporter; a small one still has enough people to draw parties from.
+        let n = ((v.population as f64 / 40.0 * opts.scale.max(1.0)) as u32).max(10);
         let ids = pool.entry(*vi).or_default();
         for _ in 0..n {
             let id = persons.len() as i64 + 1;
