@@ -194,31 +194,40 @@ impl SqlStore {
         Ok(())
     }
 
-    /// A new case makes earlier closed cases of the same people, or at the same place in the
-    /// same category, repeats: record the first such arrival on each of them.
-    async fn mark_followed(tx: &mut Tx<'_>, c: &Case) -> Result<(), StoreError> {
-        let mut q = QueryBuilder::<DB>::new("UPDATE cases SET followed_at = ");
-        q.push_bind(c.created_at.0)
-            .push(" WHERE followed_at IS NULL AND closed_at IS NOT NULL AND closed_at < ")
-            .push_bind(c.created_at.0)
-            .push(" AND id <> ")
-            .push_bind(c.id.0)
-            .push(" AND ((region = ")
-            .push_bind(c.region.as_str().to_string())
-            .push(" AND category = ")
-            .push_bind(c.category.clone())
-            .push(")");
-        let people: Vec<i64> = c.reporter.iter().copied().chain(c.parties.iter().map(|p| p.person_id)).collect();
-        if !people.is_empty() {
-            q.push(" OR id IN (SELECT case_id FROM case_persons WHERE person_id IN (");
-            let mut sep = q.separated(", ");
-            for p in people {
-                sep.push_bind(p);
+    /// New cases make earlier closed cases of the same people, or at the same place in the
+    /// same category, repeats: record the first such arrival on each of them. One statement
+    /// per place and per person in the batch, each on an index of the unfollowed cases.
+    async fn mark_followed(tx: &mut Tx<'_>, cases: &[Case]) -> Result<(), StoreError> {
+        use std::collections::BTreeMap;
+        let mut places: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+        let mut people: BTreeMap<i64, i64> = BTreeMap::new();
+        for c in cases {
+            let t = places.entry((c.region.as_str(), c.category.as_str())).or_insert(c.created_at.0);
+            *t = (*t).min(c.created_at.0);
+            for p in c.reporter.iter().copied().chain(c.parties.iter().map(|p| p.person_id)) {
+                let t = people.entry(p).or_insert(c.created_at.0);
+                *t = (*t).min(c.created_at.0);
             }
-            q.push("))");
         }
-        q.push(")");
-        q.build().execute(&mut **tx).await.map_err(backend_err)?;
+        for ((region, category), t) in places {
+            sqlx::query("UPDATE cases SET followed_at = $1 WHERE region = $2 AND category = $3 AND closed_at IS NOT NULL AND followed_at IS NULL AND closed_at < $1")
+                .bind(t)
+                .bind(region)
+                .bind(category)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend_err)?;
+        }
+        for (person, t) in people {
+            sqlx::query(
+                "UPDATE cases SET followed_at = $1 WHERE id IN (SELECT case_id FROM case_persons WHERE person_id = $2) AND closed_at IS NOT NULL AND followed_at IS NULL AND closed_at < $1",
+            )
+            .bind(t)
+            .bind(person)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+        }
         Ok(())
     }
 
@@ -614,9 +623,7 @@ impl fengqiao_store::Store for SqlStore {
                 .map_err(backend_err)?;
         }
         Self::insert_cases(&mut tx, &cases).await?;
-        for c in &cases {
-            Self::mark_followed(&mut tx, c).await?;
-        }
+        Self::mark_followed(&mut tx, &cases).await?;
         Self::insert_events(&mut tx, &events).await?;
         for chunk in idem_rows.chunks(ROWS_PER_STATEMENT) {
             let mut q = QueryBuilder::<DB>::new("INSERT INTO idempotency (key, body_hash, case_id) ");

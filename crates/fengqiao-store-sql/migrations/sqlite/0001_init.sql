@@ -51,6 +51,8 @@ CREATE INDEX cases_dispatched ON cases (dispatched_at);
 CREATE INDEX cases_created ON cases (created_at);
 CREATE INDEX cases_place ON cases (region, category, created_at);
 CREATE INDEX cases_open_due ON cases (status, handling_due);
+-- Closed cases still waiting for a follow-up: what a new case's insert looks for.
+CREATE INDEX cases_unfollowed ON cases (region, category) WHERE closed_at IS NOT NULL AND followed_at IS NULL;
 
 CREATE TABLE case_units (unit_id TEXT NOT NULL, case_id INTEGER NOT NULL, lead BOOLEAN NOT NULL, PRIMARY KEY (unit_id, case_id));
 CREATE INDEX case_units_case ON case_units (case_id);
