@@ -326,8 +326,20 @@ pub fn starting_tier(sev: Severity) -> Tier {
 }
 
 impl CaseDraft {
+    /// The draft's point in WGS84 (converted from GCJ-02 when `crs` says so), if it has one.
+    pub fn point(&self) -> Option<Result<Point, FieldError>> {
+        match (self.lat, self.lon) {
+            (None, None) => None,
+            (Some(lat), Some(lon)) => {
+                Some(Point::parse(lon, lat).map(|p| if self.crs == Some(Crs::Gcj02) { gcj02_to_wgs84(p) } else { p }))
+            }
+            _ => Some(Err(FieldError::new("location", "give both lat and lon, or neither"))),
+        }
+    }
+
     /// Turns a draft into a [`NewCase`], listing every problem at once.
     pub fn validate(self, cx: &IntakeContext<'_>) -> Result<NewCase, DomainError> {
+        let point = self.point();
         let mut errs: Vec<FieldError> = Vec::new();
         let category = match cx.category {
             Some(c) => Some(c),
@@ -381,25 +393,18 @@ impl CaseDraft {
         if address.as_ref().is_some_and(|a| a.chars().count() > 300) {
             errs.push(FieldError::new("address", "at most 300 characters"));
         }
-        let point = match (self.lat, self.lon) {
-            (None, None) => None,
-            (Some(lat), Some(lon)) => match Point::parse(lon, lat) {
-                Ok(p) => {
-                    let p = if self.crs == Some(Crs::Gcj02) { gcj02_to_wgs84(p) } else { p };
-                    if let Some(b) = &cx.county.boundary
-                        && !b.contains(p)
-                    {
-                        errs.push(FieldError::new("location", "the point lies outside the county"));
-                    }
-                    Some(p)
+        let point = match point {
+            None => None,
+            Some(Ok(p)) => {
+                if let Some(b) = &cx.county.boundary
+                    && !b.contains(p)
+                {
+                    errs.push(FieldError::new("location", "the point lies outside the county"));
                 }
-                Err(e) => {
-                    errs.push(e);
-                    None
-                }
-            },
-            _ => {
-                errs.push(FieldError::new("location", "give both lat and lon, or neither"));
+                Some(p)
+            }
+            Some(Err(e)) => {
+                errs.push(e);
                 None
             }
         };

@@ -188,12 +188,7 @@ impl Service {
     ) -> Result<CreateCase, StoreError> {
         let r = self.reference();
         let county = r.county.as_ref().ok_or_else(|| StoreError::Backend("no county is configured; run `fengqiao init` first".into()))?;
-        let point = match (draft.lat, draft.lon) {
-            (Some(lat), Some(lon)) => Point::parse(lon, lat)
-                .ok()
-                .map(|p| if draft.crs == Some(fengqiao_domain::geo::Crs::Gcj02) { fengqiao_domain::geo::gcj02_to_wgs84(p) } else { p }),
-            _ => None,
-        };
+        let point = draft.point().and_then(Result::ok);
         let region = draft.region.as_deref().and_then(|c| r.regions.get(c.trim()));
         let cx = IntakeContext {
             category: r.categories.get(draft.category.trim()),
