@@ -61,6 +61,14 @@ pub fn postgres_url() -> Option<String> {
 fn test() -> anyhow::Result<()> {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(root()).args(["test", "--workspace", "--no-fail-fast"]);
+    match python_env() {
+        Ok(py) => {
+            eprintln!("Python reference tools: {}", py.display());
+            cmd.env("FENGQIAO_TEST_PYTHON", py);
+        }
+        Err(e) if ci() => bail!("CI=true but the Python reference tools could not be installed: {e:#}"),
+        Err(e) => eprintln!("SKIP: the tests that compare with Python reference tools ({e:#})"),
+    }
     match postgres_url() {
         Some(url) => {
             eprintln!("PostgreSQL: running the contract suite against {}", redact(&url));
@@ -78,6 +86,37 @@ fn test() -> anyhow::Result<()> {
         bail!("tests failed");
     }
     Ok(())
+}
+
+/// The virtual environment with the reference tools of `xtask/requirements.txt`, made or
+/// brought up to date in `./.venv`; returns its interpreter. Installs only when the
+/// requirements changed since the last successful install.
+pub fn python_env() -> anyhow::Result<PathBuf> {
+    let venv = root().join(".venv");
+    let py = venv.join("bin").join("python");
+    let reqs = root().join("xtask").join("requirements.txt");
+    let wanted = std::fs::read_to_string(&reqs).context("reading xtask/requirements.txt")?;
+    let stamp = venv.join(".fengqiao-requirements");
+    if py.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(py);
+    }
+    if !py.exists() {
+        let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().context("python3 -m venv (is python3 with venv installed?)")?;
+        if !status.success() {
+            bail!("python3 -m venv failed (on Debian: apt-get install python3-venv)");
+        }
+    }
+    eprintln!("installing the Python reference tools into .venv (once)");
+    let status = Command::new(&py)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(&reqs)
+        .status()
+        .context("running pip")?;
+    if !status.success() {
+        bail!("pip install -r xtask/requirements.txt failed");
+    }
+    std::fs::write(&stamp, wanted)?;
+    Ok(py)
 }
 
 pub fn redact(url: &str) -> String {

@@ -1,0 +1,1 @@
+//! Spatial and space–time statistics: hotspots, local autocorrelation, trends and scans.

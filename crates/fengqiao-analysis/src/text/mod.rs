@@ -1,0 +1,1 @@
+//! Text: tokenisation, the category classifier, the risk score and near-duplicate detection.
