@@ -137,8 +137,10 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
         to,
         repeat_window_ms: window,
     };
-    let (from, prev_from) = (now.plus_ms(-span), now.plus_ms(-2 * span));
-    let cur = st.svc.figures(&staff.actor, &filter(&region, from, now)).await?;
+    // The period ends just after now, so what happened this very moment counts.
+    let to = now.plus_ms(1);
+    let (from, prev_from) = (to.plus_ms(-span), to.plus_ms(-2 * span));
+    let cur = st.svc.figures(&staff.actor, &filter(&region, from, to)).await?;
     let prev = st.svc.figures(&staff.actor, &filter(&region, prev_from, from)).await?;
 
     let figures: Vec<FigureRow> = RATES
@@ -211,7 +213,7 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
     let mut by_region = Vec::new();
     let mut shaded = Vec::new();
     for p in &parts {
-        let f = st.svc.figures(&staff.actor, &filter(&p.code, from, now)).await?;
+        let f = st.svc.figures(&staff.actor, &filter(&p.code, from, to)).await?;
         let rt = rate(&f, &shade).cloned().unwrap_or(Rate { numerator: 0, denominator: 0, value: None });
         let name = t.pick(&p.name, p.name_en.as_deref()).to_string();
         by_region.push(RegionFigure {

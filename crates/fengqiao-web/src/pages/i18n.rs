@@ -107,3 +107,124 @@ impl Tr {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key the templates and the page code pass as a literal to `t.s`, `t.n` or `t.has`.
+    fn keys_in_source() -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut texts = Vec::new();
+        for dir in ["templates", "src/pages"] {
+            for e in std::fs::read_dir(root.join(dir)).unwrap() {
+                texts.push(std::fs::read_to_string(e.unwrap().path()).unwrap());
+            }
+        }
+        let mut keys = Vec::new();
+        for text in &texts {
+            // Error pages and deadlines pass their keys around as plain literals.
+            for (opener, prefix) in [("t.s(\"", ""), ("t.n(\"", ""), ("t.has(\"", ""), ("\"error.", "error."), ("\"due.", "due.")] {
+                for part in text.split(opener).skip(1) {
+                    let key: String = part.chars().take_while(|c| *c != '"').collect();
+                    keys.push(format!("{prefix}{key}"));
+                }
+            }
+        }
+        // Template paths, format strings and this scan's own patterns are not keys.
+        keys.retain(|k| !k.ends_with('.') && !k.contains('{') && !k.ends_with(".html"));
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    #[test]
+    fn both_catalogues_have_the_same_keys_and_no_empty_message() {
+        let (zh, en) = (keys(Lang::Zh), keys(Lang::En));
+        let only_zh: Vec<_> = zh.iter().filter(|k| !en.contains(k)).collect();
+        let only_en: Vec<_> = en.iter().filter(|k| !zh.contains(k)).collect();
+        assert!(only_zh.is_empty() && only_en.is_empty(), "missing in en: {only_zh:?}; missing in zh: {only_en:?}");
+        for lang in [Lang::Zh, Lang::En] {
+            for k in keys(lang) {
+                assert!(!Tr(lang).s(&k).trim().is_empty(), "{k} is empty in {}", lang.code());
+            }
+        }
+    }
+
+    #[test]
+    fn every_key_the_pages_use_exists() {
+        let used = keys_in_source();
+        assert!(used.len() > 100, "the scan found the keys ({})", used.len());
+        // `key` is the error page's variable, not a literal key.
+        let missing: Vec<_> = used.iter().filter(|k| k.as_str() != "key" && !(Tr(Lang::Zh).has(k) && Tr(Lang::En).has(k))).collect();
+        assert!(missing.is_empty(), "keys used but not in both catalogues: {missing:?}");
+    }
+
+    #[test]
+    fn every_enumerated_value_has_a_label() {
+        use fengqiao_domain::*;
+        let mut want: Vec<String> = Vec::new();
+        want.extend(Status::ALL.iter().map(|s| format!("status.{s}")));
+        want.extend(Channel::ALL.iter().map(|s| format!("channel.{s}")));
+        want.extend(Urgency::ALL.iter().map(|s| format!("urgency.{s}")));
+        want.extend(Severity::ALL.iter().map(|s| format!("severity.{s}")));
+        want.extend(Tier::ALL.iter().map(|s| format!("tier.{s}")));
+        want.extend(PartyRole::ALL.iter().map(|s| format!("party.{s}")));
+        want.extend(Rating::ALL.iter().map(|s| format!("rating.{s}")));
+        want.extend(ContactChannel::ALL.iter().map(|s| format!("contact.{s}")));
+        want.extend(ClosureFlag::ALL.iter().map(|s| format!("closure.{s}")));
+        want.extend(Role::ALL.iter().map(|s| format!("role.{}", s.as_str())));
+        want.extend(UnitKind::ALL.iter().map(|s| format!("unit_kind.{}", s.as_str())));
+        for a in [
+            "file",
+            "cancel",
+            "dispatch",
+            "accept",
+            "start",
+            "transfer",
+            "escalate",
+            "request_extension",
+            "decide_extension",
+            "defer",
+            "resume",
+            "resolve",
+            "verify",
+            "record_visit",
+            "close",
+            "reopen",
+            "merge",
+            "set_severity",
+        ] {
+            want.push(format!("action.{a}"));
+        }
+        for e in [
+            "created",
+            "filed",
+            "cancelled",
+            "dispatched",
+            "accepted",
+            "started",
+            "transferred",
+            "escalated",
+            "extension_requested",
+            "extension_decided",
+            "deferred",
+            "resumed",
+            "resolved",
+            "verified",
+            "visit_recorded",
+            "reworked",
+            "closed",
+            "reopened",
+            "merged",
+            "severity_changed",
+        ] {
+            want.push(format!("event.{e}"));
+        }
+        for s in ["response", "handling", "return_visit", "total"] {
+            want.push(format!("stage.{s}"));
+        }
+        let missing: Vec<_> = want.iter().filter(|k| !(Tr(Lang::Zh).has(k) && Tr(Lang::En).has(k))).collect();
+        assert!(missing.is_empty(), "labels missing: {missing:?}");
+    }
+}
