@@ -22,6 +22,8 @@ pub struct MapView {
     pub pins: Vec<Pin>,
     /// A caption for screen readers.
     pub label: String,
+    /// Label size in SVG units, so names stay readable however tall the area is drawn.
+    pub font: f64,
 }
 
 pub struct Shape {
@@ -68,7 +70,8 @@ impl MapView {
         let kx = WIDTH / (hi.lon - lo.lon);
         let ky = kx / cos;
         let height = ((hi.lat - lo.lat) * ky).clamp(100.0, 1600.0);
-        Some(MapView { width: WIDTH, height, min_lon: lo.lon, max_lat: hi.lat, kx, ky, shapes: Vec::new(), pins: Vec::new(), label })
+        let font = (WIDTH.max(height) / 55.0).clamp(12.0, 30.0);
+        Some(MapView { width: WIDTH, height, min_lon: lo.lon, max_lat: hi.lat, kx, ky, shapes: Vec::new(), pins: Vec::new(), label, font })
     }
 
     pub fn project(&self, p: Point) -> (f64, f64) {
