@@ -357,3 +357,87 @@ pub fn csv_response(filename: &str, head: &[&str], rows: impl Iterator<Item = Ve
     )
         .into_response()
 }
+
+/// Public figures hide any rate whose denominator, and any count, is below this: a handful
+/// of cases in a village could point at the people in them.
+pub const MIN_CELL: u64 = 10;
+
+pub struct PublicRow {
+    pub name: String,
+    pub cohort: String,
+    pub rates: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "figures.html")]
+struct PublicFigures {
+    c: Chrome,
+    t: Tr,
+    heads: Vec<String>,
+    rows: Vec<PublicRow>,
+    periods: Vec<Opt>,
+    period_text: String,
+    min_cell: u64,
+}
+
+#[derive(Deserialize, Default)]
+pub struct PublicQuery {
+    days: Option<i64>,
+}
+
+/// Closed-loop figures for the county and each town, for everyone, with small cells
+/// suppressed. Only aggregates: no case, no person, no unit's name.
+pub async fn public_figures(State(st): State<AppState>, t: Tr, Query(q): Query<PublicQuery>) -> Result<Response, PageError> {
+    let days = q.days.unwrap_or(90);
+    if ![30, 90, 365].contains(&days) {
+        return Err(PageError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            key: "error.invalid",
+            detail: Some("days: 30, 90 or 365".into()),
+        });
+    }
+    const SHOWN: [&str; 4] = ["response_rate", "resolution_rate", "satisfaction_rate", "on_time_closure_rate"];
+    let r = st.svc.reference();
+    let Some(county) = r.county.clone() else { return Err(PageError::not_found()) };
+    let now = st.svc.now();
+    let to = now.plus_ms(1);
+    let from = to.plus_ms(-days * DAY_MS);
+    let actor = fengqiao_domain::Actor::System { job: "public-figures".into() };
+    let window = st.svc.config.figures.repeat_window_days as i64 * DAY_MS;
+    let mut areas = vec![&county];
+    let towns = map::children(r.regions.values(), county.code.prefix(), RegionLevel::Town);
+    areas.extend(towns.iter().copied());
+    let mut rows = Vec::new();
+    for g in areas {
+        let f = st
+            .svc
+            .figures(
+                &actor,
+                &FactsFilter { region: Some(g.code.to_string()), unit: None, category: None, from, to, repeat_window_ms: window },
+            )
+            .await?;
+        let small = format!("<{MIN_CELL}");
+        rows.push(PublicRow {
+            name: t.pick(&g.name, g.name_en.as_deref()).to_string(),
+            cohort: if f.cohort < MIN_CELL { small.clone() } else { f.cohort.to_string() },
+            rates: SHOWN
+                .iter()
+                .map(|n| match rate(&f, n) {
+                    Some(x) if x.denominator >= MIN_CELL => pct(x.value),
+                    _ => small.clone(),
+                })
+                .collect(),
+        });
+    }
+    let fmt_day = |ts: Timestamp| super::local_time(ts, &st.tz).chars().take(10).collect::<String>();
+    let page = PublicFigures {
+        c: Chrome::bare(t, "/figures"),
+        t,
+        heads: SHOWN.iter().map(|n| t.k("figure", n)).collect(),
+        rows,
+        periods: [30, 90, 365].iter().map(|d| Opt { value: d.to_string(), label: t.n("dash.days", d), selected: *d == days }).collect(),
+        period_text: format!("{} – {}", fmt_day(from), fmt_day(now)),
+        min_cell: MIN_CELL,
+    };
+    Ok(render(&page))
+}

@@ -221,6 +221,10 @@ mod tests {
         ] {
             want.push(format!("event.{e}"));
         }
+        for l in [RegionLevel::County, RegionLevel::Town, RegionLevel::Village, RegionLevel::Grid] {
+            want.push(format!("level.{}", l.as_str()));
+        }
+        want.extend(["kind.request".to_string(), "kind.dispute".to_string()]);
         for s in ["response", "handling", "return_visit", "total"] {
             want.push(format!("stage.{s}"));
         }

@@ -1,5 +1,6 @@
-//! The server-rendered pages: the resident portal (`/`, `/report`, `/track`), the staff
-//! workbench (`/login`, `/work`, `/cases/…`) and the supervisor dashboard (`/dashboard`).
+//! The server-rendered pages: the resident portal (`/`, `/report`, `/track`, `/figures`), the
+//! staff workbench (`/login`, `/work`, `/cases/…`), the supervisor dashboard (`/dashboard`)
+//! and administration (`/admin/…`).
 //!
 //! One askama struct per page, checked at compile time; every visible string comes from the
 //! message catalogue ([`i18n`]); CSS and JS are compiled into the binary and served from
@@ -9,6 +10,7 @@
 //! Errors leave handlers as [`PageError`] and are rendered in the reader's language by the
 //! page middleware, which alone knows it.
 
+mod admin;
 mod dashboard;
 pub mod i18n;
 mod map;
@@ -45,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/report", get(public::report_form).post(public::report_submit))
         .route("/track", get(public::track_lookup))
         .route("/track/{code}", get(public::track_page))
+        .route("/figures", get(dashboard::public_figures))
         .route_layer(axum::middleware::from_fn_with_state(limiter, rate_limit))
         // Photos are larger than API bodies; the handler checks the photo's own limit.
         .layer(axum::extract::DefaultBodyLimit::max(public::MAX_PHOTO_BYTES + 256 * 1024));
@@ -58,6 +61,10 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/act/{action}", axum::routing::post(staff::act))
         .route("/cases/{id}/attachments/{aid}", get(staff::attachment))
         .route("/dashboard", get(dashboard::dashboard))
+        .route("/admin/units", get(admin::units).post(admin::save_unit))
+        .route("/admin/users", get(admin::users).post(admin::save_user))
+        .route("/admin/categories", get(admin::categories).post(admin::save_category))
+        .route("/admin/regions", get(admin::regions).post(admin::save_region))
         .merge(limited)
         .layer(axum::middleware::from_fn(page_layer))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", CSS) }))

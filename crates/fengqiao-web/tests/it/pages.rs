@@ -541,3 +541,134 @@ async fn dashboard_figures_map_and_csv() {
     let other = sup_a.get("/dashboard?region=330681102000&days=7").await;
     assert!(other.text.contains("id=\"kpi-cohort\">0<"), "outside the scope counts nothing");
 }
+
+async fn with_admin(app: &App) {
+    let admin = fengqiao_store::contract::user("admin", fengqiao_domain::Role::Admin, None, fengqiao_store::contract::COUNTY);
+    let creds = Credentials { token_hash: None, password_hash: Some(fengqiao_web::hash_password(PASSWORD).unwrap()) };
+    app.svc.store.put_user(&admin, &creds, "system:test", T0).await.unwrap();
+}
+
+#[tokio::test]
+async fn administration_is_for_administrators_and_validates() {
+    let app = pages_app().await;
+    with_admin(&app).await;
+    let mut sup = Browser::new(&app);
+    sup.sign_in("sup").await;
+    for page in ["/admin/units", "/admin/users", "/admin/categories", "/admin/regions"] {
+        assert_eq!(sup.get(page).await.status, StatusCode::FORBIDDEN, "{page}");
+    }
+    let mut admin = Browser::new(&app);
+    admin.sign_in("admin").await;
+    let csrf = admin.csrf("/admin/units").await;
+    let before = app.events().await;
+
+    // Units.
+    let unit = [
+        ("csrf", csrf.as_str()),
+        ("id", "ps-a"),
+        ("name", "甲镇派出所"),
+        ("name_en", "Town A police"),
+        ("kind", "police_station"),
+        ("region", "330681101000"),
+    ];
+    let r = admin.post_form("/admin/units", &unit).await;
+    assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/admin/units?saved=ps-a"));
+    assert!(app.svc.reference().units.contains_key("ps-a"), "the service sees the new unit at once");
+    assert!(admin.get("/admin/units?lang=en").await.text.contains("Town A police"));
+    let mut bad = unit;
+    bad[1] = ("id", "Bad Id!");
+    bad[4] = ("kind", "castle");
+    let r = admin.post_form("/admin/units", &bad).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("data-field=\"id\"") && r.text.contains("data-field=\"kind\""));
+    let mut forged = unit;
+    forged[0] = ("csrf", "nope");
+    assert_eq!(admin.post_form("/admin/units", &forged).await.status, StatusCode::FORBIDDEN);
+
+    // Accounts: a new handler needs a unit, then can sign in with the password given.
+    let mut user = [
+        ("csrf", csrf.as_str()),
+        ("id", "police-a"),
+        ("name", "民警甲"),
+        ("role", "handler"),
+        ("unit", ""),
+        ("jurisdiction", "330681101000"),
+        ("password", "ten chars or more"),
+    ];
+    let r = admin.post_form("/admin/users", &user).await;
+    assert!(r.text.contains("data-field=\"unit\""), "{}", r.text);
+    user[4] = ("unit", "ps-a");
+    assert_eq!(admin.post_form("/admin/users", &user).await.status, StatusCode::SEE_OTHER);
+    let r = Browser::new(&app).post_form("/login", &[("user", "police-a"), ("password", "ten chars or more")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "the new account signs in");
+    user[6] = ("password", "short");
+    assert_eq!(admin.post_form("/admin/users", &user).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Categories: the deadline policy changes; the kind of an existing one cannot.
+    let cat = [
+        ("csrf", csrf.as_str()),
+        ("code", "street_light"),
+        ("kind", "request"),
+        ("name_zh", "路灯故障"),
+        ("name_en", "Street light out"),
+        ("public", "1"),
+        ("response_hours", "2"),
+        ("handling_hours", "48"),
+        ("visit_hours", "24"),
+    ];
+    assert_eq!(admin.post_form("/admin/categories", &cat).await.status, StatusCode::SEE_OTHER);
+    let policy = app.svc.reference().categories["street_light"].policy;
+    assert_eq!((policy.response_hours, policy.handling_hours, policy.visit_hours), (2, 48, 24));
+    let mut bad = cat;
+    bad[2] = ("kind", "dispute");
+    bad[6] = ("response_hours", "100");
+    let r = admin.post_form("/admin/categories", &bad).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("data-field=\"kind\"") && r.text.contains("data-field=\"response_hours\""));
+
+    // Regions: renamed, boundary kept.
+    let r = admin
+        .post_form(
+            "/admin/regions",
+            &[("csrf", csrf.as_str()), ("code", "330681101000"), ("name", "甲街道"), ("name_en", "A Subdistrict"), ("population", "5000")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let g = app.svc.reference().regions["330681101000"].clone();
+    assert_eq!((g.name.as_str(), g.population, g.boundary.is_some()), ("甲街道", 5000, true));
+    assert_eq!(
+        admin
+            .post_form("/admin/regions", &[("csrf", csrf.as_str()), ("code", "330681199000"), ("name", "x"), ("population", "1")])
+            .await
+            .status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(app.events().await, before + 4, "each saved change is an audit event, refused ones none");
+}
+
+#[tokio::test]
+async fn public_figures_suppress_small_cells() {
+    let app = pages_app().await;
+    let sup = fengqiao_store::contract::actor(&staff().into_iter().find(|u| u.id == "sup").unwrap());
+    for i in 0..12 {
+        let d = fengqiao_store::contract::draft("street_light", "330681101001", &format!("路灯 {i}"));
+        let c = app.svc.create(d, &sup, fengqiao_domain::Channel::Web, None).await.unwrap().case;
+        app.svc.act(&sup, c.id, None, &fengqiao_domain::Command::File { severity: None, note: None }).await.unwrap();
+        let dispatch = fengqiao_domain::Command::Dispatch { lead_unit: fengqiao_domain::UnitId("vc-a1".into()), co_units: vec![] };
+        app.svc.act(&sup, c.id, None, &dispatch).await.unwrap();
+    }
+    let r = Browser::new(&app).get("/figures").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let row = |name: &str| {
+        let at = r.text.find(&format!("<th scope=\"row\">{name}</th>")).unwrap_or_else(|| panic!("{name} row"));
+        r.text[at..].split("</tr>").next().unwrap().to_string()
+    };
+    // Town A: 12 dispatched, none accepted yet: a real 0%. Town B: nothing, suppressed.
+    assert!(row("甲镇").contains("<td class=\"num\">12</td><td class=\"num\">0.0%</td>"), "{}", row("甲镇"));
+    let suppressed = |s: &str| s.contains("<td class=\"num\">&#60;10</td>") || s.contains("<td class=\"num\">&lt;10</td>");
+    assert!(suppressed(&row("乙镇")), "{}", row("乙镇"));
+    // Satisfaction has no ratings anywhere yet: suppressed, never shown as 0% or 100%.
+    assert!(!row("测试县").contains("100.0%"));
+    assert!(!r.text.contains("13800138000") && !r.text.contains("王五"), "no personal data");
+    assert_eq!(Browser::new(&app).get("/figures?days=5").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
