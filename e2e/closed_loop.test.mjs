@@ -193,4 +193,15 @@ test('a report goes round the closed loop and shows on the dashboard', { timeout
   const login = await (await browser.newContext()).newPage();
   await login.goto(base + '/login');
   await shoot(login, 'login');
+  await login.goto(base + '/figures');
+  assert.ok(await login.locator('#public-figures tbody tr').count() > 1, 'the county and its towns');
+  await shoot(login, 'public-figures');
+
+  // The administrator's pages.
+  await setPassword('admin');
+  const admin = await signIn('admin');
+  for (const section of ['units', 'users', 'categories', 'regions']) {
+    await admin.goto(base + '/admin/' + section);
+    await shoot(admin, 'admin-' + section);
+  }
 });

@@ -408,6 +408,7 @@ pub async fn public_figures(State(st): State<AppState>, t: Tr, Query(q): Query<P
     let towns = map::children(r.regions.values(), county.code.prefix(), RegionLevel::Town);
     areas.extend(towns.iter().copied());
     let mut rows = Vec::new();
+    let mut cohorts = Vec::new();
     for g in areas {
         let f = st
             .svc
@@ -417,6 +418,7 @@ pub async fn public_figures(State(st): State<AppState>, t: Tr, Query(q): Query<P
             )
             .await?;
         let small = format!("<{MIN_CELL}");
+        cohorts.push(f.cohort);
         rows.push(PublicRow {
             name: t.pick(&g.name, g.name_en.as_deref()).to_string(),
             cohort: if f.cohort < MIN_CELL { small.clone() } else { f.cohort.to_string() },
@@ -428,6 +430,14 @@ pub async fn public_figures(State(st): State<AppState>, t: Tr, Query(q): Query<P
                 })
                 .collect(),
         });
+    }
+    // With the county's total shown, a single hidden town count could be had by subtraction:
+    // then hide the next smallest too.
+    let hidden: Vec<usize> = (1..rows.len()).filter(|i| cohorts[*i] < MIN_CELL).collect();
+    if hidden.len() == 1
+        && let Some(i) = (1..rows.len()).filter(|i| cohorts[*i] >= MIN_CELL).min_by_key(|i| cohorts[*i])
+    {
+        rows[i].cohort = "*".into();
     }
     let fmt_day = |ts: Timestamp| super::local_time(ts, &st.tz).chars().take(10).collect::<String>();
     let page = PublicFigures {

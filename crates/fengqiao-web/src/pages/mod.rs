@@ -271,7 +271,11 @@ impl FromRequestParts<AppState> for PageStaff {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
         let to_login = || {
-            let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/work");
+            // Only a page can be come back to; a form sent without a session cannot.
+            let next = match parts.method {
+                axum::http::Method::GET => parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/work"),
+                _ => "/work",
+            };
             Redirect::to(&format!("/login?next={}", urlencode(next))).into_response()
         };
         let Some(id) = cookie(parts, SESSION_COOKIE) else {
