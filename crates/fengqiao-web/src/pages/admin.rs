@@ -3,7 +3,6 @@
 //! writes it to the audit chain, and then reloads the reference data the service holds.
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,7 +13,7 @@ use serde::Deserialize;
 
 use super::public::FieldProblem;
 use super::staff::Opt;
-use super::{Chrome, PageError, PageStaff, Tr, render};
+use super::{Chrome, PageError, PageForm, PageStaff, Tr, render};
 use crate::AppState;
 
 fn admin_only(staff: &PageStaff) -> Result<(), PageError> {
@@ -150,7 +149,12 @@ pub async fn units(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(q)
     Ok(render(&units_page(&st, &staff, t, v, Vec::new(), q.saved)))
 }
 
-pub async fn save_unit(State(st): State<AppState>, staff: PageStaff, t: Tr, Form(v): Form<UnitForm>) -> Result<Response, PageError> {
+pub async fn save_unit(
+    State(st): State<AppState>,
+    staff: PageStaff,
+    t: Tr,
+    PageForm(v): PageForm<UnitForm>,
+) -> Result<Response, PageError> {
     admin_only(&staff)?;
     staff.check_csrf(&v.csrf)?;
     let mut errs = Vec::new();
@@ -296,7 +300,12 @@ pub async fn users(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(q)
     Ok(render(&users_page(&st, &staff, t, v, Vec::new(), q.saved).await?))
 }
 
-pub async fn save_user(State(st): State<AppState>, staff: PageStaff, t: Tr, Form(v): Form<UserForm>) -> Result<Response, PageError> {
+pub async fn save_user(
+    State(st): State<AppState>,
+    staff: PageStaff,
+    t: Tr,
+    PageForm(v): PageForm<UserForm>,
+) -> Result<Response, PageError> {
     admin_only(&staff)?;
     staff.check_csrf(&v.csrf)?;
     let r = st.svc.reference();
@@ -468,7 +477,7 @@ pub async fn save_category(
     State(st): State<AppState>,
     staff: PageStaff,
     t: Tr,
-    Form(v): Form<CategoryForm>,
+    PageForm(v): PageForm<CategoryForm>,
 ) -> Result<Response, PageError> {
     admin_only(&staff)?;
     staff.check_csrf(&v.csrf)?;
@@ -605,7 +614,12 @@ pub async fn regions(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(
 
 /// Renames a region or corrects its population; its code, level and boundary stay (they are
 /// loaded with the division data, not typed in).
-pub async fn save_region(State(st): State<AppState>, staff: PageStaff, t: Tr, Form(v): Form<RegionForm>) -> Result<Response, PageError> {
+pub async fn save_region(
+    State(st): State<AppState>,
+    staff: PageStaff,
+    t: Tr,
+    PageForm(v): PageForm<RegionForm>,
+) -> Result<Response, PageError> {
     admin_only(&staff)?;
     staff.check_csrf(&v.csrf)?;
     let mut errs = Vec::new();

@@ -290,6 +290,20 @@ impl FromRequestParts<AppState> for PageStaff {
     }
 }
 
+/// A url-encoded form whose rejection is a page in the reader's language, not plain text.
+pub struct PageForm<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for PageForm<T> {
+    type Rejection = PageError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(v)) => Ok(PageForm(v)),
+            Err(e) => Err(PageError { status: StatusCode::BAD_REQUEST, key: "error.bad_form", detail: Some(e.body_text()) }),
+        }
+    }
+}
+
 /// Percent-encodes a query value.
 pub fn urlencode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

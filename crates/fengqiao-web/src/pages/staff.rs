@@ -4,10 +4,10 @@
 //! the user's scope is a 404 page, never its data.
 
 use askama::Template;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, body::Body};
 use fengqiao_domain::lifecycle::DecideContext;
 use fengqiao_domain::{
     Case, CaseId, Channel, Command, ContactChannel, DomainError, EventKind, PartyRole, PersonInput, Rating, RegionLevel, Severity, Status,
@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::map::{self, MapView};
 use super::public::{RegionGroup, RegionOption};
-use super::{Chrome, PageError, PageStaff, Tr, due_text, local_time, render};
+use super::{Chrome, PageError, PageForm, PageStaff, Tr, due_text, local_time, render};
 use crate::AppState;
 use crate::auth::PeerIp;
 
@@ -56,7 +56,7 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-pub async fn login_submit(State(st): State<AppState>, PeerIp(ip): PeerIp, t: Tr, Form(f): Form<LoginForm>) -> Response {
+pub async fn login_submit(State(st): State<AppState>, PeerIp(ip): PeerIp, t: Tr, PageForm(f): PageForm<LoginForm>) -> Response {
     let next = safe_next(f.next.as_deref());
     match crate::auth::sign_in(&st, f.user.trim(), &f.password, ip).await {
         Ok((_, _, cookie)) => ([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response(),
@@ -78,7 +78,7 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-pub async fn logout(State(st): State<AppState>, staff: PageStaff, Form(f): Form<CsrfForm>) -> Result<Response, PageError> {
+pub async fn logout(State(st): State<AppState>, staff: PageStaff, PageForm(f): PageForm<CsrfForm>) -> Result<Response, PageError> {
     staff.check_csrf(&f.csrf)?;
     st.svc.store.delete_session(&staff.session).await?;
     Ok(([(header::SET_COOKIE, crate::api::clear_cookie(&st))], Redirect::to("/login")).into_response())
@@ -809,7 +809,7 @@ pub async fn act(
     staff: PageStaff,
     t: Tr,
     Path((id, action)): Path<(String, String)>,
-    Form(f): Form<ActForm>,
+    PageForm(f): PageForm<ActForm>,
 ) -> Result<Response, PageError> {
     staff.check_csrf(&f.csrf)?;
     let id = case_id(&id)?;
@@ -925,7 +925,7 @@ pub async fn new_case_submit(
     State(st): State<AppState>,
     staff: PageStaff,
     t: Tr,
-    Form(v): Form<NewCaseForm>,
+    PageForm(v): PageForm<NewCaseForm>,
 ) -> Result<Response, PageError> {
     staff.check_csrf(&v.csrf)?;
     let mut errs = Vec::new();

@@ -300,6 +300,9 @@ async fn sign_in_and_out() {
     let r = anon.post_form("/login", &[("user", "intake"), ("password", "wrong password"), ("next", "/work")]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.text.contains("账号或密码错误"));
+    let r = anon.post_form("/login", &[("user", "intake")]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.text.contains("表单无法读取") && r.text.contains("password"), "a page naming the missing field");
     // Only our own paths may follow sign-in.
     let r = anon.post_form("/login", &[("user", "intake"), ("password", PASSWORD), ("next", "//evil.example/")]).await;
     assert_eq!(r.location(), "/work");
