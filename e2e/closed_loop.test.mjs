@@ -148,6 +148,18 @@ test('a report goes round the closed loop and shows on the dashboard', { timeout
   const code = (await resident.locator('#tracking-code').textContent()).trim();
   assert.match(code, /^[0-9A-Z]{12}$/);
   await resident.screenshot({ path: join(shots, 'report-done-zh.png'), fullPage: true });
+  // The same page in English, from an anonymous report by another resident.
+  const english = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
+  await english.goto(base + '/report?lang=en');
+  await english.locator('#category').selectOption('noise');
+  await english.getByLabel('Night').check();
+  await english.locator('#description').fill('Loud music every night after midnight.');
+  await english.locator('#region').selectOption(village);
+  await english.locator('#anonymous').check();
+  await english.getByRole('button', { name: 'Submit' }).click();
+  assert.match((await english.locator('#tracking-code').textContent()).trim(), /^[0-9A-Z]{12}$/);
+  await english.screenshot({ path: join(shots, 'report-done-en.png'), fullPage: true });
+
   await resident.getByRole('link', { name: '查看进度' }).click();
   assert.equal(await resident.locator('#status').textContent(), '已接收');
   await shoot(resident, 'track');

@@ -357,6 +357,8 @@ async fn case_pages_are_scoped_and_masked() {
     let photo = town_a.get(&format!("/cases/{a}/attachments/1")).await;
     assert_eq!(photo.status, StatusCode::OK);
     assert_eq!(photo.headers["content-type"], "image/png");
+    assert_eq!(photo.headers["content-security-policy"], "default-src 'none'; sandbox");
+    assert_eq!(photo.headers["x-content-type-options"], "nosniff");
     assert_eq!(photo.body, PNG);
 
     // Dispatched to village A1's committee, its handler sees the case with masked data.
