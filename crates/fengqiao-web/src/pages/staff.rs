@@ -722,7 +722,9 @@ pub struct ActForm {
     note: Option<String>,
     severity: Option<String>,
     lead_unit: Option<String>,
-    co_unit: Option<String>,
+    /// Repeated field (a multiple select), gathered apart from the rest.
+    #[serde(skip)]
+    co_units: Vec<String>,
     to: Option<String>,
     tier: Option<String>,
     hours: Option<String>,
@@ -765,9 +767,10 @@ fn command(action: &str, f: &ActForm) -> Result<Option<Command>, DomainError> {
             note: field(&f.note),
         },
         "cancel" => Command::Cancel { reason: required(&f.reason, "reason")? },
-        "dispatch" => {
-            Command::Dispatch { lead_unit: unit(&f.lead_unit, "lead_unit")?, co_units: field(&f.co_unit).map(UnitId).into_iter().collect() }
-        }
+        "dispatch" => Command::Dispatch {
+            lead_unit: unit(&f.lead_unit, "lead_unit")?,
+            co_units: f.co_units.iter().map(|u| u.trim()).filter(|u| !u.is_empty()).map(|u| UnitId(u.into())).collect(),
+        },
         "accept" => Command::Accept,
         "start" => Command::Start,
         "transfer" => Command::Transfer { to: unit(&f.to, "to")?, reason: required(&f.reason, "reason")? },
@@ -804,13 +807,26 @@ fn command(action: &str, f: &ActForm) -> Result<Option<Command>, DomainError> {
     }))
 }
 
+/// Reads an action form. The one field that repeats (`co_units`) is taken out first, since
+/// url-encoded forms into a struct take each name once.
+fn act_form(body: &[u8]) -> Result<ActForm, PageError> {
+    let bad = |e: String| PageError { status: StatusCode::BAD_REQUEST, key: "error.bad_form", detail: Some(e) };
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|e| bad(e.to_string()))?;
+    let (co, rest): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|(k, _)| k == "co_units");
+    let rest = serde_urlencoded::to_string(&rest).map_err(|e| bad(e.to_string()))?;
+    let mut f: ActForm = serde_urlencoded::from_str(&rest).map_err(|e| bad(e.to_string()))?;
+    f.co_units = co.into_iter().map(|(_, v)| v).collect();
+    Ok(f)
+}
+
 pub async fn act(
     State(st): State<AppState>,
     staff: PageStaff,
     t: Tr,
     Path((id, action)): Path<(String, String)>,
-    PageForm(f): PageForm<ActForm>,
+    body: axum::body::Bytes,
 ) -> Result<Response, PageError> {
+    let f = act_form(&body)?;
     staff.check_csrf(&f.csrf)?;
     let id = case_id(&id)?;
     let outcome = match command(&action, &f) {

@@ -366,8 +366,19 @@ async fn case_pages_are_scoped_and_masked() {
     sup.sign_in("sup").await;
     let csrf = sup.csrf(&format!("/cases/{a}")).await;
     sup.post_form(&format!("/cases/{a}/act/file"), &[("csrf", &csrf)]).await;
-    let r = sup.post_form(&format!("/cases/{a}/act/dispatch"), &[("csrf", &csrf), ("lead_unit", "vc-a1")]).await;
+    let r = sup
+        .post_form(
+            &format!("/cases/{a}/act/dispatch"),
+            &[("csrf", &csrf), ("lead_unit", "vc-a1"), ("co_units", "town-a"), ("co_units", "vc-b1")],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let c = app.svc.store.case(&fengqiao_store::Scope::All, fengqiao_domain::CaseId(a)).await.unwrap().unwrap();
+    assert_eq!(
+        c.co_units,
+        vec![fengqiao_domain::UnitId("town-a".into()), fengqiao_domain::UnitId("vc-b1".into())],
+        "both co-handling units"
+    );
     let mut handler = Browser::new(&app);
     handler.sign_in("handler-a1").await;
     let page = handler.get(&format!("/cases/{a}")).await;
