@@ -51,6 +51,8 @@ fn pct(v: Option<f64>) -> String {
 #[derive(Deserialize, Default)]
 pub struct DashQuery {
     region: Option<String>,
+    /// The period's last day (a local date); today when absent.
+    end: Option<String>,
     days: Option<i64>,
     shade: Option<String>,
     format: Option<String>,
@@ -104,6 +106,7 @@ struct DashboardPage {
     map: Option<MapView>,
     by_region: Vec<RegionFigure>,
     shade_label: String,
+    end: String,
     query: String,
 }
 
@@ -137,8 +140,20 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
         to,
         repeat_window_ms: window,
     };
-    // The period ends just after now, so what happened this very moment counts.
-    let to = now.plus_ms(1);
+    // The period ends with its last day, or just after now, so what happened this very
+    // moment counts.
+    let end = match q.end.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => Some(s.parse::<jiff::civil::Date>().map_err(|_| invalid("end", "expected a date, YYYY-MM-DD".into()))?),
+        None => None,
+    };
+    let to = match end {
+        Some(d) => d
+            .tomorrow()
+            .ok()
+            .and_then(|next| fengqiao_domain::clock::start_of_day(next, &st.tz))
+            .ok_or_else(|| invalid("end", "not a valid local date".into()))?,
+        None => now.plus_ms(1),
+    };
     let (from, prev_from) = (to.plus_ms(-span), to.plus_ms(-2 * span));
     let cur = st.svc.figures(&staff.actor, &filter(&region, from, to)).await?;
     let prev = st.svc.figures(&staff.actor, &filter(&region, prev_from, from)).await?;
@@ -312,8 +327,8 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
         regions,
         periods: [7, 30, 90, 365].iter().map(|d| Opt { value: d.to_string(), label: t.n("dash.days", d), selected: *d == days }).collect(),
         shades: RATES.iter().map(|(n, _)| Opt { value: n.to_string(), label: t.k("figure", n), selected: *n == shade }).collect(),
-        period_text: format!("{} – {}", fmt_day(from), fmt_day(now)),
-        prev_text: format!("{} – {}", fmt_day(prev_from), fmt_day(from)),
+        period_text: format!("{} – {}", fmt_day(from), fmt_day(to.plus_ms(-1))),
+        prev_text: format!("{} – {}", fmt_day(prev_from), fmt_day(from.plus_ms(-1))),
         cohort: cur.cohort,
         prev_cohort: prev.cohort,
         score: cur.score.map(|s| format!("{s:.1}")).unwrap_or_else(|| "—".into()),
@@ -325,7 +340,8 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
         map,
         by_region,
         shade_label,
-        query: format!("region={}&days={days}&shade={shade}", region),
+        end: end.map(|d| d.to_string()).unwrap_or_default(),
+        query: format!("region={}&days={days}&shade={shade}&end={}", region, end.map(|d| d.to_string()).unwrap_or_default()),
     };
     Ok(render(&page))
 }

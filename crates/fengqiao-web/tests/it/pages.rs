@@ -550,6 +550,11 @@ async fn dashboard_figures_map_and_csv() {
     let regions = sup.get("/dashboard?days=7&format=csv&table=regions&shade=response_rate").await;
     assert!(regions.text.contains("330681101000,甲镇,response_rate,0.0%,0/1"), "{}", regions.text);
     assert_eq!(sup.get("/dashboard?days=8").await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A period ending before the case was dispatched (2026-01-01 08:00 local) counts nothing;
+    // one ending that day counts it.
+    assert!(sup.get("/dashboard?days=7&end=2025-12-31").await.text.contains("id=\"kpi-cohort\">0<"));
+    assert!(sup.get("/dashboard?days=7&end=2026-01-01").await.text.contains("id=\"kpi-cohort\">1<"));
+    assert_eq!(sup.get("/dashboard?end=2026-02-30").await.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(sup.get("/dashboard?format=csv&table=nope").await.status, StatusCode::UNPROCESSABLE_ENTITY);
     // A town supervisor's figures stop at the town: town B's region shows nothing of A's case.
     let mut sup_a = Browser::new(&app);
