@@ -96,8 +96,9 @@ const OPEN: [Status; 8] = [
     Status::ReturnVisit,
 ];
 
-/// Cases fetched per status for the queue; the queue says when it is cut.
-const PER_STATUS: i64 = 500;
+/// Cases read per query, and at most per status for the queue (which says when it is cut).
+const PAGE: i64 = 500;
+const PER_STATUS: usize = 5000;
 
 /// The deadline a case is working against now: response while dispatched, handling while
 /// being handled, the return visit once resolved; none while deferred (paused) or closed.
@@ -261,9 +262,22 @@ pub async fn queue(
             region: region.map(str::to_string),
             ..Default::default()
         };
-        let page = st.svc.store.list_cases(&scope, &filter, &Page { after: None, limit: PER_STATUS, descending: true }).await?;
-        cut |= page.len() as i64 == PER_STATUS;
-        cases.extend(page);
+        let mut after = None;
+        let mut n = 0;
+        loop {
+            let page = st.svc.store.list_cases(&scope, &filter, &Page { after, limit: PAGE, descending: true }).await?;
+            let full = page.len() as i64 == PAGE;
+            after = page.last().map(|c| c.id.0);
+            n += page.len();
+            cases.extend(page);
+            if !full {
+                break;
+            }
+            if n >= PER_STATUS {
+                cut = true;
+                break;
+            }
+        }
     }
     // Soonest deadline first; cases waiting for intake (no deadline yet) by age after them.
     cases.sort_by_key(|c| match next_due(c) {

@@ -695,3 +695,27 @@ async fn public_figures_suppress_small_cells() {
     assert!(!r.text.contains("13800138000") && !r.text.contains("王五"), "no personal data");
     assert_eq!(Browser::new(&app).get("/figures?days=5").await.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn the_queue_reads_past_one_page_of_cases() {
+    let app = pages_app().await;
+    let intake = fengqiao_store::contract::actor(&staff().into_iter().find(|u| u.id == "intake").unwrap());
+    let tasks: Vec<_> = (0..501)
+        .map(|i| {
+            let (svc, intake) = (app.svc.clone(), intake.clone());
+            tokio::spawn(async move {
+                let d = fengqiao_store::contract::draft("noise", "330681101001", &format!("噪声 {i}"));
+                svc.create(d, &intake, fengqiao_domain::Channel::Phone, None).await.unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut b = Browser::new(&app);
+    b.sign_in("intake").await;
+    let work = b.get("/work").await;
+    assert!(work.text.contains("共 501 件"), "all of them, not just the first page");
+    assert!(!work.text.contains("仅列出最新的一部分"), "not cut");
+    assert_eq!(b.get("/work?format=csv").await.text.lines().count(), 502);
+}
