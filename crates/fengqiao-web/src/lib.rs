@@ -1,6 +1,7 @@
 //! The HTTP layer: the JSON API under `/api/v1`, the server-rendered pages, resident
-//! tracking, `/healthz` and `/metrics`. The only crate that knows HTTP; it turns requests into domain values, calls
-//! the [`Service`], and maps every error to one JSON shape with a stable code.
+//! tracking, `/healthz` and `/metrics`. The only crate that knows HTTP; it turns requests
+//! into domain values, calls the [`Service`], and maps every error to one JSON shape with a
+//! stable code (the pages render theirs).
 
 mod api;
 mod auth;

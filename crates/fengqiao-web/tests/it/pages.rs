@@ -247,7 +247,23 @@ async fn uploads_are_checked_by_content_and_bad_input_changes_nothing() {
     let r =
         report(&app, &[("category", "noise"), ("description", "吵"), ("lat", "39.9"), ("lon", "116.4"), ("anonymous", "1")], None).await;
     assert!(r.text.contains("data-field=\"location\""), "{}", r.text);
+    // A photo over the API's 1 MB body limit is fine; one over 5 MB is refused.
+    let mut big = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    big.resize(3 * 1024 * 1024, 0);
+    let mut too_big = big.clone();
+    too_big.resize(5 * 1024 * 1024 + 1, 0);
+    let r = report(&app, &borrow(&fields), Some(("photo", "big.jpg", &too_big))).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("data-field=\"photo\""));
+    too_big.resize(7 * 1024 * 1024, 0);
+    let r = report(&app, &borrow(&fields), Some(("photo", "big.jpg", &too_big))).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(r.text.contains("提交的内容过大"), "a page, not a bare status");
     assert_eq!(app.events().await, before, "nothing was written");
+    let mut anonymous = borrow(&fields);
+    anonymous.push(("idem", "big-photo"));
+    let r = report(&app, &anonymous, Some(("photo", "big.jpg", &big))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     // With the required answer, and a pin instead of a region, it goes through.
     let ok = report(
         &app,
