@@ -457,7 +457,7 @@ pub async fn public_figures(State(st): State<AppState>, t: Tr, Query(q): Query<P
     }
     let fmt_day = |ts: Timestamp| super::local_time(ts, &st.tz).chars().take(10).collect::<String>();
     let page = PublicFigures {
-        c: Chrome::bare(t, "/figures"),
+        c: Chrome::bare("/figures"),
         t,
         heads: SHOWN.iter().map(|n| t.k("figure", n)).collect(),
         rows,

@@ -111,7 +111,7 @@ async fn page_layer(req: Request, next: Next) -> Response {
     let mut resp = next.run(Request::from_parts(parts, body)).await;
     if let Some(err) = resp.extensions_mut().remove::<PageError>() {
         let status = resp.status();
-        let page = ErrorPage { c: Chrome::bare(Tr(lang), &here), t: Tr(lang), status: status.as_u16(), key: err.key, detail: err.detail };
+        let page = ErrorPage { c: Chrome::bare(&here), t: Tr(lang), status: status.as_u16(), key: err.key, detail: err.detail };
         let mut fresh = page.into_response();
         *fresh.status_mut() = status;
         for (k, v) in resp.headers() {
@@ -219,7 +219,7 @@ pub struct UserChip {
 }
 
 impl Chrome {
-    pub fn bare(_t: Tr, here: &str) -> Chrome {
+    pub fn bare(here: &str) -> Chrome {
         Chrome { here: here.to_string(), user: None, csrf: String::new() }
     }
 

@@ -27,7 +27,7 @@ struct Landing {
 }
 
 pub async fn landing(t: Tr) -> Response {
-    render(&Landing { c: Chrome::bare(t, "/"), t })
+    render(&Landing { c: Chrome::bare("/"), t })
 }
 
 /// One extra question of a category, ready for the form.
@@ -208,7 +208,7 @@ fn report_page(st: &AppState, t: Tr, v: ReportValues, errors: Vec<FieldProblem>)
     let disputes = cats.iter().filter(|c| c.kind == fengqiao_domain::CategoryKind::Dispute).map(|c| view(c)).collect();
     let county = r.county.as_ref().map(|c| c.code.prefix().to_string()).unwrap_or_default();
     ReportPage {
-        c: Chrome::bare(t, "/report"),
+        c: Chrome::bare("/report"),
         t,
         requests,
         disputes,
@@ -401,7 +401,7 @@ pub async fn report_submit(State(st): State<AppState>, t: Tr, mut form: Multipar
     let r = st.svc.reference();
     let emergency = r.categories.get(&case.category).is_some_and(|c| c.emergency) || case.urgency == fengqiao_domain::Urgency::Emergency;
     let page = ReportDone {
-        c: Chrome::bare(t, "/report"),
+        c: Chrome::bare("/report"),
         t,
         code: case.tracking_code.as_str().to_string(),
         emergency,
@@ -434,11 +434,11 @@ pub async fn track_lookup(t: Tr, Query(q): Query<TrackQuery>) -> Response {
         Some(code) => match TrackingCode::parse(code) {
             Some(c) => Redirect::to(&format!("/track/{}", c.as_str())).into_response(),
             None => {
-                (StatusCode::NOT_FOUND, render(&TrackForm { c: Chrome::bare(t, "/track"), t, code: code.to_string(), not_found: true }))
+                (StatusCode::NOT_FOUND, render(&TrackForm { c: Chrome::bare("/track"), t, code: code.to_string(), not_found: true }))
                     .into_response()
             }
         },
-        None => render(&TrackForm { c: Chrome::bare(t, "/track"), t, code: String::new(), not_found: false }),
+        None => render(&TrackForm { c: Chrome::bare("/track"), t, code: String::new(), not_found: false }),
     }
 }
 
@@ -479,7 +479,7 @@ pub async fn track_page(State(st): State<AppState>, t: Tr, Path(code): Path<Stri
         .collect();
     let now = st.svc.now();
     let page = TrackCase {
-        c: Chrome::bare(t, "/track"),
+        c: Chrome::bare("/track"),
         t,
         code: c.tracking_code.as_str().to_string(),
         category: r.categories.get(&c.category).map(|k| t.pick(&k.name_zh, Some(&k.name_en)).to_string()).unwrap_or(c.category.clone()),

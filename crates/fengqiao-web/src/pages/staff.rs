@@ -46,7 +46,7 @@ fn safe_next(next: Option<&str>) -> String {
 }
 
 pub async fn login_form(t: Tr, Query(q): Query<LoginQuery>) -> Response {
-    render(&LoginPage { c: Chrome::bare(t, "/login"), t, next: safe_next(q.next.as_deref()), user: String::new(), error: None })
+    render(&LoginPage { c: Chrome::bare("/login"), t, next: safe_next(q.next.as_deref()), user: String::new(), error: None })
 }
 
 #[derive(Deserialize)]
@@ -66,7 +66,7 @@ pub async fn login_submit(State(st): State<AppState>, PeerIp(ip): PeerIp, t: Tr,
                 "throttled" => t.s("login.throttled").to_string(),
                 _ => t.s("error.unavailable").to_string(),
             };
-            let page = LoginPage { c: Chrome::bare(t, "/login"), t, next, user: f.user, error: Some(msg) };
+            let page = LoginPage { c: Chrome::bare("/login"), t, next, user: f.user, error: Some(msg) };
             (e.status, render(&page)).into_response()
         }
     }
