@@ -400,13 +400,8 @@ pub async fn report_submit(State(st): State<AppState>, t: Tr, mut form: Multipar
     }
     let r = st.svc.reference();
     let emergency = r.categories.get(&case.category).is_some_and(|c| c.emergency) || case.urgency == fengqiao_domain::Urgency::Emergency;
-    let page = ReportDone {
-        c: Chrome::bare("/report"),
-        t,
-        code: case.tracking_code.as_str().to_string(),
-        emergency,
-        photo: photo_type.is_some(),
-    };
+    let page =
+        ReportDone { c: Chrome::bare("/report"), t, code: case.tracking_code.as_str().to_string(), emergency, photo: photo_type.is_some() };
     Ok((StatusCode::CREATED, render(&page)).into_response())
 }
 
@@ -433,10 +428,8 @@ pub async fn track_lookup(t: Tr, Query(q): Query<TrackQuery>) -> Response {
     match q.code.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(code) => match TrackingCode::parse(code) {
             Some(c) => Redirect::to(&format!("/track/{}", c.as_str())).into_response(),
-            None => {
-                (StatusCode::NOT_FOUND, render(&TrackForm { c: Chrome::bare("/track"), t, code: code.to_string(), not_found: true }))
-                    .into_response()
-            }
+            None => (StatusCode::NOT_FOUND, render(&TrackForm { c: Chrome::bare("/track"), t, code: code.to_string(), not_found: true }))
+                .into_response(),
         },
         None => render(&TrackForm { c: Chrome::bare("/track"), t, code: String::new(), not_found: false }),
     }
