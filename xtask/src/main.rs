@@ -3,6 +3,7 @@
 //! load loses no acknowledged case) and `cargo xtask gen` (large data sets).
 
 mod bench;
+mod bench_text;
 mod http;
 
 use std::path::{Path, PathBuf};
@@ -101,7 +102,11 @@ pub fn python_env() -> anyhow::Result<PathBuf> {
         return Ok(py);
     }
     if !py.exists() {
-        let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().context("python3 -m venv (is python3 with venv installed?)")?;
+        let status = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .context("python3 -m venv (is python3 with venv installed?)")?;
         if !status.success() {
             bail!("python3 -m venv failed (on Debian: apt-get install python3-venv)");
         }

@@ -80,7 +80,8 @@ pub struct Evaluation {
     /// `confusion[true][predicted]`, in the order of `labels`.
     pub confusion: Vec<Vec<u32>>,
     pub accuracy: f64,
-    /// The unweighted mean of the per-category F1 over categories present in the data.
+    /// The unweighted mean of the per-category F1 over every category in the truth or the
+    /// predictions (as scikit-learn's `f1_score(average="macro")`).
     pub macro_f1: f64,
     pub f1: Vec<f64>,
     pub groups: usize,
@@ -108,8 +109,7 @@ impl Evaluation {
                 if actual + pred == 0 { 0.0 } else { 2.0 * tp / (actual + pred) as f64 }
             })
             .collect();
-        let present: Vec<usize> = (0..k).filter(|&i| confusion[i].iter().sum::<u32>() > 0).collect();
-        let macro_f1 = if present.is_empty() { 0.0 } else { present.iter().map(|&i| f1[i]).sum::<f64>() / present.len() as f64 };
+        let macro_f1 = if k == 0 { 0.0 } else { f1.iter().sum::<f64>() / k as f64 };
         Evaluation { labels, confusion, accuracy, macro_f1, f1, groups }
     }
 }
