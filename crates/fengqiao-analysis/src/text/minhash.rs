@@ -11,7 +11,6 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use unicode_normalization::UnicodeNormalization;
 
 use super::{TextError, setting};
 
@@ -20,7 +19,7 @@ use super::{TextError, setting};
 pub fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut space = true;
-    for c in text.nfkc().flat_map(char::to_lowercase) {
+    for c in super::tokenize::nfkc(text).flat_map(char::to_lowercase) {
         if c.is_alphanumeric() {
             out.push(c);
             space = false;
@@ -110,14 +109,23 @@ impl MinHasher {
     /// The signature of a shingle set; all `u32::MAX` for an empty set.
     pub fn signature(&self, shingles: &[u64], out: &mut [u32]) {
         out.fill(u32::MAX);
-        for &s in shingles {
-            let x = splitmix64(s);
-            for ((o, a), b) in out.iter_mut().zip(&self.a).zip(&self.b) {
-                let h = (a.wrapping_mul(x).wrapping_add(*b) >> 32) as u32;
-                if h < *o {
-                    *o = h;
+        // Eight shingles at a time per permutation keeps eight independent multiply chains
+        // in flight and the running minimum in a register.
+        let mixed: Vec<u64> = shingles.iter().map(|&s| splitmix64(s)).collect();
+        for ((o, &a), &b) in out.iter_mut().zip(&self.a).zip(&self.b) {
+            let mut m = u32::MAX;
+            let mut chunks = mixed.chunks_exact(8);
+            for c in &mut chunks {
+                let mut h = [0u32; 8];
+                for (hk, &x) in h.iter_mut().zip(c) {
+                    *hk = (a.wrapping_mul(x).wrapping_add(b) >> 32) as u32;
                 }
+                m = m.min(h.into_iter().min().unwrap_or(u32::MAX));
             }
+            for &x in chunks.remainder() {
+                m = m.min((a.wrapping_mul(x).wrapping_add(b) >> 32) as u32);
+            }
+            *o = m;
         }
     }
 }
@@ -337,12 +345,16 @@ fn verify(sets: &[Vec<u64>], cand: &[u64], threshold: f64) -> Vec<DuplicatePair>
 }
 
 /// Every pair with Jaccard ≥ `threshold`, exactly (the ground truth MinHash is measured
-/// against), by prefix filtering: with shingles ordered rarest first, two sets with Jaccard ≥ T
-/// share a shingle among the first |x| − ⌈T·|x|⌉ + 1 of each. Sorted by (a, b).
+/// against), by prefix filtering with positions (PPJoin): with shingles ordered rarest first,
+/// two sets with Jaccard ≥ T share a shingle among the first |x| − ⌈T·|x|⌉ + 1 of the larger
+/// and the first |y| − ⌈2T/(1+T)·|y|⌉ + 1 of the smaller, and need an overlap of at least
+/// ⌈T/(1+T)·(|x| + |y|)⌉, which the positions of a shared shingle bound from above.
+/// Sorted by (a, b).
 pub fn exact_pairs(texts: &[&str], threshold: f64) -> Result<Vec<DuplicatePair>, TextError> {
     if !(threshold > 0.0 && threshold <= 1.0) {
         return Err(setting("threshold", format!("must be in (0, 1], got {threshold}")));
     }
+    let t = threshold;
     let sets: Vec<Vec<u64>> = texts.par_iter().map(|t| shingles(t)).collect();
     let mut freq: HashMap<u64, u32> = HashMap::new();
     for s in &sets {
@@ -363,26 +375,59 @@ pub fn exact_pairs(texts: &[&str], threshold: f64) -> Result<Vec<DuplicatePair>,
         .collect();
     let mut by_size: Vec<usize> = (0..sets.len()).filter(|&i| !sets[i].is_empty()).collect();
     by_size.sort_by_key(|&i| (sets[i].len(), i));
-    let prefix = |n: usize| n - ((threshold * n as f64 - 1e-9).ceil() as usize).min(n) + 1;
-    let mut index: Vec<Vec<u32>> = vec![Vec::new(); order.len()];
-    let mut seen = vec![u32::MAX; sets.len()];
-    let mut cand = Vec::new();
-    for (step, &x) in by_size.iter().enumerate() {
-        let n = ranked[x].len();
-        let min_len = threshold * n as f64 - 1e-9;
-        for &tok in &ranked[x][..prefix(n).min(n)] {
-            for &y in &index[tok as usize] {
-                if seen[y as usize] != step as u32 && sets[y as usize].len() as f64 >= min_len {
-                    seen[y as usize] = step as u32;
-                    let (a, b) = if (y as usize) < x { (y as u64, x as u64) } else { (x as u64, y as u64) };
-                    cand.push((a << 32) | b);
-                }
-            }
-        }
-        for &tok in &ranked[x][..prefix(n).min(n)] {
-            index[tok as usize].push(x as u32);
+    // Rounding errors must only ever lengthen prefixes and lower bounds, never the reverse.
+    let ceil = |v: f64| (v - 1e-9).ceil().max(0.0) as usize;
+    let probe = |n: usize| (n + 1).saturating_sub(ceil(t * n as f64)).clamp(1, n);
+    let indexed = |n: usize| (n + 1).saturating_sub(ceil(2.0 * t / (1.0 + t) * n as f64)).clamp(1, n);
+    // Every set's indexing prefix, in order of size: a probe reads a list only up to the
+    // probing set's own place, so the probes are independent and run in parallel.
+    let mut index: Vec<Vec<(u32, u32)>> = vec![Vec::new(); order.len()];
+    for (pos, &x) in by_size.iter().enumerate() {
+        for (j, &tok) in ranked[x][..indexed(ranked[x].len())].iter().enumerate() {
+            index[tok as usize].push((pos as u32, j as u32));
         }
     }
+    const DEAD: u32 = u32::MAX;
+    let mut cand: Vec<u64> = (0..by_size.len())
+        .into_par_iter()
+        .map_init(
+            || (vec![0u32; by_size.len()], Vec::new()),
+            |(overlap, touched), pos| {
+                let x = by_size[pos];
+                let n = ranked[x].len();
+                let min_len = t * n as f64 - 1e-9;
+                for (i, &tok) in ranked[x][..probe(n)].iter().enumerate() {
+                    for &(py, j) in &index[tok as usize] {
+                        if py as usize >= pos {
+                            break;
+                        }
+                        let ny = ranked[by_size[py as usize]].len();
+                        if overlap[py as usize] == DEAD || (ny as f64) < min_len {
+                            continue;
+                        }
+                        let need = ceil(t / (1.0 + t) * (n + ny) as f64);
+                        let acc = overlap[py as usize] as usize;
+                        if acc == 0 {
+                            touched.push(py);
+                        }
+                        overlap[py as usize] = if acc + 1 + (n - i - 1).min(ny - j as usize - 1) >= need { acc as u32 + 1 } else { DEAD };
+                    }
+                }
+                let mut out = Vec::new();
+                for &py in touched.iter() {
+                    if overlap[py as usize] != DEAD {
+                        let y = by_size[py as usize];
+                        let (a, b) = (x.min(y) as u64, x.max(y) as u64);
+                        out.push((a << 32) | b);
+                    }
+                    overlap[py as usize] = 0;
+                }
+                touched.clear();
+                out
+            },
+        )
+        .flatten_iter()
+        .collect();
     cand.sort_unstable();
     Ok(verify(&sets, &cand, threshold))
 }

@@ -10,7 +10,23 @@ use unicode_segmentation::UnicodeSegmentation;
 
 /// NFKC, then lowercase: the form every analysis compares texts in.
 pub fn normalize(text: &str) -> String {
-    text.nfkc().flat_map(char::to_lowercase).collect()
+    nfkc(text).flat_map(char::to_lowercase).collect()
+}
+
+/// NFKC of `text` as characters, fast for the common case. Full-width ASCII forms (U+FF01–
+/// U+FF5E) and the ideographic space, which fill Chinese text, are mapped first exactly as NFKC
+/// maps them; when the quick check then says the text is already NFKC, it is taken as is,
+/// else (a combining mark, a compatibility character) it goes through the full algorithm.
+pub(crate) fn nfkc(text: &str) -> impl Iterator<Item = char> + '_ {
+    use unicode_normalization::{IsNormalized, is_nfkc_quick};
+    let narrow = |c: char| match c as u32 {
+        0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c),
+        0x3000 => ' ',
+        _ => c,
+    };
+    let quick = is_nfkc_quick(text.chars().map(narrow)) == IsNormalized::Yes;
+    let (fast, slow) = if quick { (Some(text.chars().map(narrow)), None) } else { (None, Some(text.nfkc())) };
+    fast.into_iter().flatten().chain(slow.into_iter().flatten())
 }
 
 /// Is `c` a Han ideograph (CJK unified, extensions, compatibility)? Runs of these go to the

@@ -27,4 +27,8 @@ fn full_width_and_mixed_text_are_normalised() {
     assert_eq!(t.iter().filter(|w| *w == "wifi").count(), 2, "{t:?}");
     assert!(t.contains(&"小区".to_string()) && t.contains(&"broken".to_string()), "{t:?}");
     assert!(tokenize("  ，。！  ").is_empty());
+    // Beyond the full-width forms, the full NFKC applies: composition across a full-width
+    // letter and a combining mark, half-width katakana, circled digits, ligatures.
+    assert_eq!(normalize("Ｅ\u{301}"), "é");
+    assert_eq!(normalize("ｶﾞ①ﬁ"), "ガ1fi");
 }
