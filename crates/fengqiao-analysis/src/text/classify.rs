@@ -57,8 +57,10 @@ impl ClassifierConfig {
 }
 
 /// An administrator's rule: a text containing any of the keywords (after NFKC and
-/// lowercasing) gets the category, whatever the model says. Earlier rules win.
+/// lowercasing) gets the category, whatever the model says. Earlier rules win. A stored rule
+/// is checked again when read, so an invalid one cannot be loaded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawRule")]
 pub struct KeywordRule {
     category: String,
     keywords: Vec<String>,
@@ -86,6 +88,19 @@ impl KeywordRule {
 
     fn matches<'a>(&'a self, normalized: &str) -> Vec<&'a str> {
         self.keywords.iter().filter(|k| normalized.contains(k.as_str())).map(String::as_str).collect()
+    }
+}
+
+#[derive(Deserialize)]
+struct RawRule {
+    category: String,
+    keywords: Vec<String>,
+}
+
+impl TryFrom<RawRule> for KeywordRule {
+    type Error = TextError;
+    fn try_from(r: RawRule) -> Result<KeywordRule, TextError> {
+        KeywordRule::new(&r.category, &r.keywords.iter().map(String::as_str).collect::<Vec<_>>())
     }
 }
 

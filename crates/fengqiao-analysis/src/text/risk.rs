@@ -47,13 +47,30 @@ impl RiskLevel {
     }
 }
 
-/// Level thresholds on the score, and the weight of the repeat flag.
+/// Level thresholds on the score, and the weight of the repeat flag; checked on construction
+/// and when read from configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawRiskConfig")]
 pub struct RiskConfig {
-    pub red: f64,
-    pub orange: f64,
-    pub yellow: f64,
-    pub repeat_weight: f64,
+    red: f64,
+    orange: f64,
+    yellow: f64,
+    repeat_weight: f64,
+}
+
+#[derive(Deserialize)]
+struct RawRiskConfig {
+    red: f64,
+    orange: f64,
+    yellow: f64,
+    repeat_weight: f64,
+}
+
+impl TryFrom<RawRiskConfig> for RiskConfig {
+    type Error = TextError;
+    fn try_from(r: RawRiskConfig) -> Result<RiskConfig, TextError> {
+        RiskConfig::new(r.red, r.orange, r.yellow, r.repeat_weight)
+    }
 }
 
 impl Default for RiskConfig {
@@ -71,6 +88,10 @@ impl RiskConfig {
             return Err(setting("repeat_weight", "must be in [0, 1)"));
         }
         Ok(RiskConfig { red, orange, yellow, repeat_weight })
+    }
+
+    pub fn repeat_weight(&self) -> f64 {
+        self.repeat_weight
     }
 
     pub fn level(&self, score: f64) -> RiskLevel {

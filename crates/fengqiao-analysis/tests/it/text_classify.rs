@@ -56,6 +56,9 @@ fn keyword_rules_take_precedence_over_the_model() {
     assert!(KeywordRule::new("noise", &[]).is_err());
     assert!(KeywordRule::new("noise", &["  "]).is_err());
     assert!(KeywordRule::new(" ", &["x"]).is_err());
+    // A stored rule is checked again when read.
+    let bad: Result<KeywordRule, _> = serde_json::from_str(r#"{"category":"noise","keywords":[]}"#);
+    assert!(bad.unwrap_err().to_string().contains("at least one keyword"));
 }
 
 #[test]

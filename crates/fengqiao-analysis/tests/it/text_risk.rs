@@ -127,4 +127,6 @@ fn levels_evidence_negation_and_the_repeat_flag() {
     assert_eq!(assess_risk("他扬言要报复", false, &strict).level, RiskLevel::Yellow);
     assert!(RiskConfig::new(0.5, 0.8, 0.2, 0.3).is_err());
     assert!(RiskConfig::new(0.8, 0.5, 0.0, 0.3).is_err());
+    let bad: Result<RiskConfig, _> = serde_json::from_str(r#"{"red":0.5,"orange":0.8,"yellow":0.2,"repeat_weight":0.3}"#);
+    assert!(bad.unwrap_err().to_string().contains("yellow ≤ orange ≤ red"));
 }
