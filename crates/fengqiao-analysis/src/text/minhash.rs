@@ -397,12 +397,15 @@ pub fn exact_pairs(texts: &[&str], threshold: f64) -> Result<Vec<DuplicatePair>,
                 let n = ranked[x].len();
                 let min_len = t * n as f64 - 1e-9;
                 for (i, &tok) in ranked[x][..probe(n)].iter().enumerate() {
-                    for &(py, j) in &index[tok as usize] {
+                    let list = &index[tok as usize];
+                    // Lists are in order of size: skip the sets too small to reach T at once.
+                    let from = list.partition_point(|&(py, _)| (ranked[by_size[py as usize]].len() as f64) < min_len);
+                    for &(py, j) in &list[from..] {
                         if py as usize >= pos {
                             break;
                         }
                         let ny = ranked[by_size[py as usize]].len();
-                        if overlap[py as usize] == DEAD || (ny as f64) < min_len {
+                        if overlap[py as usize] == DEAD {
                             continue;
                         }
                         let need = ceil(t / (1.0 + t) * (n + ny) as f64);
@@ -429,7 +432,39 @@ pub fn exact_pairs(texts: &[&str], threshold: f64) -> Result<Vec<DuplicatePair>,
         .flatten_iter()
         .collect();
     cand.sort_unstable();
-    Ok(verify(&sets, &cand, threshold))
+    // Most candidates fail: count the overlap with early exit once the rest cannot reach the
+    // overlap needed, and take the exact similarity only of those that pass.
+    let pass: Vec<u64> = cand
+        .into_par_iter()
+        .filter(|&p| {
+            let (a, b) = (&ranked[(p >> 32) as usize], &ranked[(p & 0xFFFF_FFFF) as usize]);
+            overlap_at_least(a, b, ceil(t / (1.0 + t) * (a.len() + b.len()) as f64))
+        })
+        .collect();
+    Ok(verify(&sets, &pass, threshold))
+}
+
+/// Do two sorted sets share at least `need` elements? Stops as soon as the answer is known.
+fn overlap_at_least(a: &[u32], b: &[u32], need: usize) -> bool {
+    let (mut i, mut j, mut inter) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        if inter >= need {
+            return true;
+        }
+        if inter + (a.len() - i).min(b.len() - j) < need {
+            return false;
+        }
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                inter += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    inter >= need
 }
 
 #[cfg(test)]
