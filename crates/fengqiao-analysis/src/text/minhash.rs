@@ -17,18 +17,32 @@ use super::{TextError, setting};
 /// The folded form shingles are taken from: NFKC, lowercase, punctuation and symbols become
 /// spaces, whitespace runs become one space, trimmed.
 pub fn fold(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    folded_chars(text).into_iter().filter_map(char::from_u32).collect()
+}
+
+fn folded_chars(text: &str) -> Vec<u32> {
+    let mut out = Vec::with_capacity(text.len());
     let mut space = true;
-    for c in super::tokenize::nfkc(text).flat_map(char::to_lowercase) {
+    let mut push = |c: char| {
         if c.is_alphanumeric() {
-            out.push(c);
+            out.push(c as u32);
             space = false;
         } else if !space {
-            out.push(' ');
+            out.push(' ' as u32);
             space = true;
         }
+    };
+    for c in super::tokenize::nfkc(text) {
+        // Han characters and ASCII, nearly all of a complaint, skip the general lowercase.
+        if c.is_ascii() {
+            push(c.to_ascii_lowercase());
+        } else if super::tokenize::is_han(c) {
+            push(c);
+        } else {
+            c.to_lowercase().for_each(&mut push);
+        }
     }
-    if out.ends_with(' ') {
+    if out.last() == Some(&(' ' as u32)) {
         out.pop();
     }
     out
@@ -38,7 +52,7 @@ pub fn fold(text: &str) -> String {
 /// than three characters is one shingle of itself (so two equal short texts still match); an
 /// empty one has no shingles.
 pub fn shingles(text: &str) -> Vec<u64> {
-    let chars: Vec<u32> = fold(text).chars().map(|c| c as u32).collect();
+    let chars = folded_chars(text);
     let mut v: Vec<u64> = match chars.len() {
         0 => Vec::new(),
         1 | 2 => vec![pack(chars[0], chars.get(1).copied().unwrap_or(0), 0)],
@@ -338,6 +352,12 @@ fn verify(sets: &[Vec<u64>], cand: &[u64], threshold: f64) -> Vec<DuplicatePair>
     cand.par_iter()
         .filter_map(|&p| {
             let (a, b) = ((p >> 32) as usize, (p & 0xFFFF_FFFF) as usize);
+            // J ≥ T exactly when the overlap reaches T/(1+T)·(|A| + |B|); most candidates fail
+            // that early, and only those that pass get their exact similarity.
+            let need = (threshold / (1.0 + threshold) * (sets[a].len() + sets[b].len()) as f64 - 1e-9).ceil().max(0.0) as usize;
+            if !overlap_at_least(&sets[a], &sets[b], need) {
+                return None;
+            }
             let s = jaccard(&sets[a], &sets[b]);
             (s >= threshold).then_some(DuplicatePair { a, b, similarity: s })
         })
@@ -445,7 +465,7 @@ pub fn exact_pairs(texts: &[&str], threshold: f64) -> Result<Vec<DuplicatePair>,
 }
 
 /// Do two sorted sets share at least `need` elements? Stops as soon as the answer is known.
-fn overlap_at_least(a: &[u32], b: &[u32], need: usize) -> bool {
+fn overlap_at_least<T: Ord>(a: &[T], b: &[T], need: usize) -> bool {
     let (mut i, mut j, mut inter) = (0, 0, 0);
     while i < a.len() && j < b.len() {
         if inter >= need {
