@@ -34,7 +34,7 @@ pub struct ClassifierConfig {
 
 impl Default for ClassifierConfig {
     fn default() -> Self {
-        ClassifierConfig { epochs: 6, learning_rate: 0.5, l2: 1e-5, confidence_threshold: 0.5, top_features: 5, seed: 17 }
+        ClassifierConfig { epochs: 4, learning_rate: 0.5, l2: 1e-5, confidence_threshold: 0.5, top_features: 5, seed: 17 }
     }
 }
 
@@ -175,9 +175,13 @@ impl Classifier {
         for d in docs {
             let mut ids: Vec<u32> = d
                 .iter()
-                .map(|t| {
-                    let n = vocab.len() as u32;
-                    *vocab.entry(t.clone()).or_insert(n)
+                .map(|t| match vocab.get(t) {
+                    Some(&j) => j,
+                    None => {
+                        let n = vocab.len() as u32;
+                        vocab.insert(t.clone(), n);
+                        n
+                    }
                 })
                 .collect();
             ids.sort_unstable();
@@ -219,13 +223,13 @@ impl Classifier {
         // multiplication instead of a pass over the whole matrix.
         let mut scale = 1.0f64;
         let mut t = 0u64;
-        let mut p = vec![0f64; k];
+        let mut p = vec![0f32; k];
         for _ in 0..c.epochs {
             order.shuffle(&mut rng);
             for &i in &order {
                 let eta = eta0 / (1.0 + eta0 * lambda * t as f64);
                 t += 1;
-                self.scores_into(&rows[i], scale, &mut p);
+                self.scores_into(&rows[i], scale as f32, &mut p);
                 softmax(&mut p);
                 scale *= 1.0 - eta * lambda;
                 if scale < 1e-6 {
@@ -235,41 +239,36 @@ impl Classifier {
                 p[y[i]] -= 1.0;
                 for &(j, x) in &rows[i] {
                     let w = &mut self.weights[j as usize * k..(j as usize + 1) * k];
-                    let step = eta * x as f64 / scale;
+                    let step = (eta / scale) as f32 * x;
                     for (wk, g) in w.iter_mut().zip(&p) {
-                        *wk -= (step * g) as f32;
+                        *wk -= step * g;
                     }
                 }
                 for (b, g) in self.bias.iter_mut().zip(&p) {
-                    *b -= (eta * g) as f32;
+                    *b -= eta as f32 * g;
                 }
             }
         }
         self.weights.iter_mut().for_each(|w| *w *= scale as f32);
     }
 
-    fn scores_into(&self, row: &Row, scale: f64, out: &mut [f64]) {
+    fn scores_into(&self, row: &Row, scale: f32, out: &mut [f32]) {
         let k = self.labels.len();
-        for (o, b) in out.iter_mut().zip(&self.bias) {
-            *o = *b as f64;
-        }
+        out.copy_from_slice(&self.bias);
         for &(j, x) in row {
             let w = &self.weights[j as usize * k..(j as usize + 1) * k];
+            let xs = x * scale;
             for (o, wk) in out.iter_mut().zip(w) {
-                *o += scale * (x * wk) as f64;
+                *o += xs * wk;
             }
         }
     }
 
     fn featurize(&self, tokens: &[String]) -> Row {
-        let mut counts: HashMap<u32, f32> = HashMap::new();
-        for t in tokens {
-            if let Some(&j) = self.vocab.get(t) {
-                *counts.entry(j).or_default() += 1.0;
-            }
-        }
-        let mut row: Row = counts.into_iter().map(|(j, c)| (j, c * self.idf[j as usize])).collect();
-        row.sort_unstable_by_key(|e| e.0);
+        // Complaints are short: sorting the ids and counting runs beats a hash map.
+        let mut ids: Vec<u32> = tokens.iter().filter_map(|t| self.vocab.get(t).copied()).collect();
+        ids.sort_unstable();
+        let mut row: Row = ids.chunk_by(|a, b| a == b).map(|run| (run[0], run.len() as f32 * self.idf[run[0] as usize])).collect();
         let norm = row.iter().map(|e| e.1 * e.1).sum::<f32>().sqrt();
         if norm > 0.0 {
             row.iter_mut().for_each(|e| e.1 /= norm);
@@ -325,7 +324,7 @@ impl Classifier {
     pub fn suggest_tokens(&self, tokens: &[String]) -> Suggestion {
         let row = self.featurize(tokens);
         let k = self.labels.len();
-        let mut p = vec![0f64; k];
+        let mut p = vec![0f32; k];
         self.scores_into(&row, 1.0, &mut p);
         softmax(&mut p);
         let best = (0..k).max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a))).unwrap_or(0);
@@ -340,10 +339,10 @@ impl Classifier {
         evidence.truncate(self.config.top_features);
         Suggestion {
             category: self.labels[best].clone(),
-            confidence: p[best],
+            confidence: p[best] as f64,
             source: SuggestionSource::Model,
             evidence,
-            needs_human: p[best] < self.config.confidence_threshold,
+            needs_human: (p[best] as f64) < self.config.confidence_threshold,
         }
     }
 
@@ -352,7 +351,7 @@ impl Classifier {
         let k = self.labels.len();
         docs.par_iter()
             .map_init(
-                || vec![0f64; k],
+                || vec![0f32; k],
                 |p, d| {
                     self.scores_into(&self.featurize(d), 1.0, p);
                     (0..k).max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a))).unwrap_or(0)
@@ -362,8 +361,8 @@ impl Classifier {
     }
 }
 
-fn softmax(z: &mut [f64]) {
-    let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+fn softmax(z: &mut [f32]) {
+    let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut s = 0.0;
     for v in z.iter_mut() {
         *v = (*v - m).exp();
