@@ -133,7 +133,9 @@ impl RiskAssessment {
 
 use RiskKind::*;
 
-/// Chinese patterns, matched as substrings of the normalised text.
+/// Chinese patterns, matched as substrings of the normalised text; `…` stands for up to
+/// four characters of the same clause (no punctuation), so "跳…楼" matches 跳楼 and 从楼顶跳下楼
+/// alike but not across a sentence.
 const ZH: &[(&str, RiskKind, f64)] = &[
     ("不想活", SelfHarm, 0.9),
     ("活不下去", SelfHarm, 0.85),
@@ -303,6 +305,54 @@ const ZH: &[(&str, RiskKind, f64)] = &[
     ("去省里", Petition, 0.5),
     ("到省里", Petition, 0.5),
     ("找媒体", Petition, 0.4),
+    ("跳…楼", SelfHarm, 0.85),
+    ("跳…河", SelfHarm, 0.85),
+    ("跳…江", SelfHarm, 0.85),
+    ("跳…湖", SelfHarm, 0.85),
+    ("跳…水库", SelfHarm, 0.85),
+    ("跳…下去", SelfHarm, 0.75),
+    ("喝…药", SelfHarm, 0.8),
+    ("吃…安眠药", SelfHarm, 0.85),
+    ("不想…活", SelfHarm, 0.85),
+    ("死…算了", SelfHarm, 0.85),
+    ("打…死", Threat, 0.7),
+    ("弄…死", Threat, 0.75),
+    ("砍…死", Threat, 0.85),
+    ("捅…死", Threat, 0.85),
+    ("掐…死", Threat, 0.85),
+    ("要…命", Threat, 0.7),
+    ("打断…腿", Threat, 0.75),
+    ("打折…腿", Threat, 0.75),
+    ("腿…打折", Threat, 0.75),
+    ("腿…打断", Threat, 0.75),
+    ("找人…收拾", Threat, 0.7),
+    ("找人…打", Threat, 0.7),
+    ("叫人…打", Threat, 0.7),
+    ("烧…房子", Threat, 0.8),
+    ("点火…烧", Threat, 0.8),
+    ("拿…刀", Weapon, 0.75),
+    ("拿…棍", Weapon, 0.6),
+    ("拿…斧", Weapon, 0.75),
+    ("拿…砖", Weapon, 0.55),
+    ("抄起", Weapon, 0.5),
+    ("操起", Weapon, 0.5),
+    ("推…倒", Violence, 0.55),
+    ("扔…石头", Violence, 0.6),
+    ("砸…头", Violence, 0.7),
+    ("打…头", Violence, 0.6),
+    ("打…脸", Violence, 0.6),
+    ("打群架", Violence, 0.7),
+    ("一帮人", Gathering, 0.5),
+    ("一伙人", Gathering, 0.5),
+    ("几十…人", Gathering, 0.5),
+    ("上百…人", Gathering, 0.55),
+    ("几百…人", Gathering, 0.55),
+    ("几十号", Gathering, 0.5),
+    ("围着", Gathering, 0.4),
+    ("围…不让走", Gathering, 0.6),
+    ("去…上访", Petition, 0.55),
+    ("到…上访", Petition, 0.55),
+    ("去…讨说法", Petition, 0.5),
     ("曝光", Petition, 0.35),
     ("讨个说法", Petition, 0.5),
     ("局门口", Petition, 0.45),
@@ -319,7 +369,8 @@ const ZH: &[(&str, RiskKind, f64)] = &[
     ("纪委", Petition, 0.4),
 ];
 
-/// English patterns, matched as whole-word sequences; a trailing `*` matches any ending.
+/// English patterns, matched as whole-word sequences; a trailing `*` matches any ending, and the
+/// last word also matches with the endings -s, -es, -d, -ed and -ing.
 const EN: &[(&str, RiskKind, f64)] = &[
     ("kill myself", SelfHarm, 0.9),
     ("end my life", SelfHarm, 0.9),
@@ -485,10 +536,16 @@ pub fn assess_risk(text: &str, repeat_dispute: bool, config: &RiskConfig) -> Ris
     let norm = normalize(text);
     let mut evidence: Vec<Evidence> = Vec::new();
     for &(pat, kind, weight) in ZH {
-        for (at, _) in norm.match_indices(pat) {
+        let (head, tail) = pat.split_once('…').unwrap_or((pat, ""));
+        for (at, _) in norm.match_indices(head) {
             let before: String = norm[..at].chars().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
-            if !NEG_ZH.iter().any(|n| before.ends_with(n)) {
-                evidence.push(Evidence { kind, matched: pat.to_string(), weight });
+            if NEG_ZH.iter().any(|n| before.ends_with(n)) {
+                continue;
+            }
+            let end = at + head.len();
+            let matched = if tail.is_empty() { Some(end) } else { gap_match(&norm[end..], tail).map(|e| end + e) };
+            if let Some(e) = matched {
+                evidence.push(Evidence { kind, matched: norm[at..e].to_string(), weight });
                 break;
             }
         }
@@ -501,8 +558,10 @@ pub fn assess_risk(text: &str, repeat_dispute: bool, config: &RiskConfig) -> Ris
             if start + p.len() > words.len() {
                 break;
             }
-            let hit = p.iter().zip(&words[start..]).all(|(pw, w)| match pw.strip_suffix('*') {
+            let last = p.len() - 1;
+            let hit = p.iter().zip(&words[start..]).enumerate().all(|(i, (pw, w))| match pw.strip_suffix('*') {
                 Some(stem) => w.starts_with(stem),
+                None if i == last => w.strip_prefix(pw).is_some_and(|rest| ["", "s", "es", "d", "ed", "ing"].contains(&rest)),
                 None => w == pw,
             });
             let negated = words[start.saturating_sub(3)..start].iter().any(|w| NEG_EN.contains(w));
@@ -524,4 +583,17 @@ pub fn assess_risk(text: &str, repeat_dispute: bool, config: &RiskConfig) -> Ris
     }
     let score = 1.0 - strongest.iter().map(|s| 1.0 - s.1).product::<f64>();
     RiskAssessment { score, level: config.level(score), evidence }
+}
+
+/// Where `tail` ends in `rest` if it starts within the first four characters of the clause.
+fn gap_match(rest: &str, tail: &str) -> Option<usize> {
+    for (n, (i, c)) in rest.char_indices().enumerate() {
+        if rest[i..].starts_with(tail) {
+            return Some(i + tail.len());
+        }
+        if n >= 4 || !c.is_alphanumeric() {
+            return None;
+        }
+    }
+    None
 }
