@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use fengqiao_analysis::text::minhash::fold;
-use fengqiao_analysis::text::{ClassifierConfig, Evaluation, LshParams, all_pairs, corpus, exact_pairs, tokenize};
+use fengqiao_analysis::text::{ClassifierConfig, Evaluation, LshParams, NearDupIndex, all_pairs, corpus, exact_pairs, tokenize};
 
 use crate::{ci, python_env, root};
 
@@ -133,6 +133,15 @@ fn duplicates(dir: &Path, py: Option<&Path>, n: usize) -> anyhow::Result<()> {
         params.bands,
         params.rows,
         found.len()
+    );
+    // The intake path: one text at a time, each queried against all before it, then added.
+    let t = Instant::now();
+    let mut index = NearDupIndex::new(params, 1)?;
+    let incremental: usize = refs.iter().enumerate().map(|(i, t)| index.insert(i, t).len()).sum();
+    println!(
+        "fengqiao NearDupIndex, one text at a time (insert + query, one thread): {:.2} s, {incremental} pairs{}",
+        t.elapsed().as_secs_f64(),
+        if incremental == found.len() { ", the same as the batch" } else { " (differs from the batch!)" }
     );
     let Some(py) = py else { return Ok(()) };
     let folded = dir.join("folded.txt");
