@@ -130,10 +130,14 @@ pub struct Suggestion {
 type Row = Vec<(u32, f32)>;
 
 /// A trained model with its rules; serialisable so it can be stored and swapped after
-/// retraining in the background.
+/// retraining in the background. A stored model is checked when read (dimensions agree, no
+/// token twice), so a damaged one is refused instead of failing later.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawClassifier")]
 pub struct Classifier {
     labels: Vec<String>,
+    /// Rebuilt from `terms` when a model is read.
+    #[serde(skip)]
     vocab: HashMap<String, u32>,
     /// The token of each feature, for naming the evidence.
     terms: Vec<String>,
@@ -143,6 +147,46 @@ pub struct Classifier {
     bias: Vec<f32>,
     rules: Vec<KeywordRule>,
     config: ClassifierConfig,
+}
+
+#[derive(Deserialize)]
+struct RawClassifier {
+    labels: Vec<String>,
+    terms: Vec<String>,
+    idf: Vec<f32>,
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+    rules: Vec<KeywordRule>,
+    config: ClassifierConfig,
+}
+
+impl TryFrom<RawClassifier> for Classifier {
+    type Error = TextError;
+    fn try_from(r: RawClassifier) -> Result<Classifier, TextError> {
+        let bad = |m: String| Err(TextError::Training(format!("stored model: {m}")));
+        let (k, v) = (r.labels.len(), r.terms.len());
+        if k < 2 || r.bias.len() != k {
+            return bad(format!("{k} labels but {} biases", r.bias.len()));
+        }
+        if r.idf.len() != v || r.weights.len() != v * k {
+            return bad(format!("{v} terms, {} idf values and {} weights for {k} labels", r.idf.len(), r.weights.len()));
+        }
+        r.config.check()?;
+        let vocab: HashMap<String, u32> = r.terms.iter().enumerate().map(|(j, t)| (t.clone(), j as u32)).collect();
+        if vocab.len() != v {
+            return bad("a term appears twice".into());
+        }
+        Ok(Classifier {
+            labels: r.labels,
+            vocab,
+            terms: r.terms,
+            idf: r.idf,
+            weights: r.weights,
+            bias: r.bias,
+            rules: r.rules,
+            config: r.config,
+        })
+    }
 }
 
 impl Classifier {

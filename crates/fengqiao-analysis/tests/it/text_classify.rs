@@ -31,7 +31,13 @@ fn held_out_accuracy_on_generated_complaints() {
     // The model survives serialisation unchanged.
     let json = serde_json::to_string(&model).unwrap();
     let back: Classifier = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, model);
     assert_eq!(back.suggest(&test[0].text), model.suggest(&test[0].text));
+    // A damaged model is refused when read.
+    let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    v["bias"].as_array_mut().unwrap().pop();
+    let e = serde_json::from_value::<Classifier>(v).unwrap_err();
+    assert!(e.to_string().contains("stored model"), "{e}");
 }
 
 #[test]
