@@ -52,13 +52,20 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 pub fn run(o: &Options) -> anyhow::Result<()> {
-    let bin = build_release()?;
     let want = |name: &str| o.only.as_deref().is_none_or(|x| x == name);
     println!(
         "machine: {} cores; fengqiao {}",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         if o.smoke { "(smoke run: small scale, figures are not meaningful)" } else { "" }
     );
+    if want("text") {
+        crate::bench_text::run(o.smoke)?;
+    }
+    // The in-process benchmarks above need no server binary; build it only when one does.
+    if !want("intake") && !want("queries") {
+        return Ok(());
+    }
+    let bin = build_release()?;
     if want("intake") {
         intake(&bin, o.smoke)?;
     }

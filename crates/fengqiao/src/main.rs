@@ -8,6 +8,8 @@ use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
 use fengqiao::{Config, demo};
 
+mod text_cli;
+
 #[derive(Parser)]
 #[command(name = "fengqiao", version, about = "One intake, routing, joint handling and follow-up for residents' requests and disputes.")]
 struct Cli {
@@ -99,6 +101,16 @@ enum Cmd {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Analyses over files: near-duplicate texts.
+    Analyze {
+        #[command(subcommand)]
+        command: text_cli::TextAnalyzeCmd,
+    },
+    /// The category classifier: evaluate it on labelled texts.
+    Triage {
+        #[command(subcommand)]
+        command: text_cli::TriageCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -136,13 +148,19 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // The text commands read files and need no store.
+    let command = match cli.command {
+        Cmd::Analyze { command } => return text_cli::analyze(command),
+        Cmd::Triage { command } => return text_cli::triage(command),
+        c => c,
+    };
     let mut cfg = Config::load(cli.config.as_deref(), cli.data.as_deref())?;
     if let Some(url) = cli.database_url {
         cfg.database_url = url;
     }
     let svc = fengqiao::open(&cfg).await?;
     let mut stdout = std::io::BufWriter::new(std::io::stdout());
-    match cli.command {
+    match command {
         Cmd::Serve { listen } => fengqiao::serve(svc, &cfg, &listen).await?,
         Cmd::Init { county_code, county_name } => {
             let token = fengqiao::init(&svc, &county_code, &county_name).await?;
@@ -248,6 +266,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             svc.store.put_user(&user, &creds, "system:cli", svc.now()).await.map_err(|e| anyhow!("{e}"))?;
             writeln!(stdout, "user {id} saved; API token: {token}")?;
         }
+        Cmd::Analyze { .. } | Cmd::Triage { .. } => unreachable!("dispatched above"),
     }
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)
