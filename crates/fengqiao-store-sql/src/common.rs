@@ -1040,6 +1040,16 @@ impl fengqiao_store::Store for SqlStore {
         Ok((u.clone(), true))
     }
 
+    async fn request_update(&self, key_name: &str, update_id: &str) -> Result<Option<fengqiao_store::RequestUpdate>, StoreError> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM request_updates WHERE key_name = $1 AND update_id = $2")
+            .bind(key_name)
+            .bind(update_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        body.map(|b| from_json(&b)).transpose()
+    }
+
     async fn request_updates(&self, categories: &[String], from: Timestamp, to: Timestamp, limit: i64) -> Result<Vec<fengqiao_store::RequestUpdate>, StoreError> {
         if categories.is_empty() || limit <= 0 {
             return Ok(Vec::new());

@@ -568,7 +568,15 @@ pub async fn restore_matches(source: &Arc<dyn Store>, target: &Arc<dyn Store>) {
 }
 
 fn api_key(name: &str, hash: &str, scopes: &[ApiScope]) -> ApiKey {
-    ApiKey { name: name.into(), key_hash: hash.into(), scopes: scopes.to_vec(), unit: None, created_at: T0, revoked_at: None }
+    ApiKey {
+        name: name.into(),
+        key_hash: hash.into(),
+        scopes: scopes.to_vec(),
+        unit: None,
+        rate_per_minute: None,
+        created_at: T0,
+        revoked_at: None,
+    }
 }
 
 async fn api_keys(store: Arc<dyn Store>) {
@@ -656,6 +664,8 @@ async fn public_cases_and_request_updates(store: Arc<dyn Store>) {
     assert!(!new, "the same update id from the same key is recorded once");
     assert_eq!(stored.description, u.description);
     assert_eq!(event_count(&store).await, before + 1);
+    assert_eq!(store.request_update("fms", "u-1").await.unwrap(), Some(u.clone()));
+    assert_eq!(store.request_update("other", "u-1").await.unwrap(), None, "update ids are per key");
     let dispute = RequestUpdate { update_id: "u-2".into(), case_id: ids[2], ..u.clone() };
     store.record_request_update(&dispute, "apikey:fms").await.unwrap();
     let listed = store.request_updates(&public, T0, T0.plus_ms(DAY_MS), 100).await.unwrap();

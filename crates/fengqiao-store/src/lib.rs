@@ -101,6 +101,8 @@ pub trait Store: Send + Sync + 'static {
     /// Records an update pushed by another system, with its audit event, unless the same key
     /// already sent this `update_id`: then returns the stored one and writes nothing.
     async fn record_request_update(&self, u: &RequestUpdate, actor: &str) -> Result<(RequestUpdate, bool), StoreError>;
+    /// The update a key already sent with this id, if any.
+    async fn request_update(&self, key_name: &str, update_id: &str) -> Result<Option<RequestUpdate>, StoreError>;
     /// Updates received at `[from, to)` for cases in `categories`, in order of receipt.
     async fn request_updates(
         &self,

@@ -203,6 +203,9 @@ pub struct ApiKey {
     /// sends act as that unit's handler. Without one, updates are recorded as notes only.
     #[serde(default)]
     pub unit: Option<UnitId>,
+    /// Requests a minute this key may make (`None`: the server's default).
+    #[serde(default)]
+    pub rate_per_minute: Option<u32>,
     pub created_at: Timestamp,
     #[serde(default)]
     pub revoked_at: Option<Timestamp>,

@@ -6,6 +6,7 @@ mod api;
 mod auth;
 mod error;
 mod metrics;
+pub mod open311;
 
 use std::sync::Arc;
 
@@ -48,6 +49,7 @@ impl AppState {
 /// The whole application as a router, for `serve` and for tests (`tower::ServiceExt::oneshot`).
 pub fn router(state: AppState) -> Router {
     api::routes(state.clone())
+        .merge(open311::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)
