@@ -568,12 +568,14 @@ fn window(st: &AppState, p: &Params, errors: &mut Vec<String>) -> (Timestamp, Ti
     });
     let now = st.svc.now();
     let (from, to) = match (start, end) {
-        (None, None) => (now.plus_ms(-max), now.plus_ms(1)),
+        (None, None) => (now.plus_ms(1 - max), now.plus_ms(1)),
         (Some(s), None) => (s, s.plus_ms(max)),
         (None, Some(e)) => (e.plus_ms(-max), e),
         (Some(s), Some(e)) => (s, e),
     };
-    if from > to {
+    if start.is_none() != p.get("start_date").is_none() || end.is_none() != p.get("end_date").is_none() {
+        // A date that does not parse is reported as such, not as a bad span.
+    } else if from > to {
         errors.push("start_date: must not be after end_date".into());
     } else if to.0 - from.0 > max {
         errors.push(format!("end_date: the span from start_date may be at most {MAX_WINDOW_DAYS} days"));
