@@ -99,6 +99,11 @@ enum Cmd {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// API keys of client applications (Open311): create, revoke, list.
+    ApiKey {
+        #[command(subcommand)]
+        command: fengqiao::api_keys::ApiKeyCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -248,6 +253,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             svc.store.put_user(&user, &creds, "system:cli", svc.now()).await.map_err(|e| anyhow!("{e}"))?;
             writeln!(stdout, "user {id} saved; API token: {token}")?;
         }
+        Cmd::ApiKey { command } => fengqiao::api_keys::run(&svc, command, &mut stdout).await?,
     }
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)
