@@ -60,7 +60,12 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/api-keys", get(keys::list).post(keys::create))
         .route("/api/v1/api-keys/{name}", delete(keys::revoke))
         .layer(Extension(Arc::new(KeyState::default())))
+        // FixMyStreet sends photos in multipart bodies; they are read and dropped.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
+
+/// The largest Open311 body: room for a phone photo in a multipart submission.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Format {
