@@ -335,7 +335,7 @@ fn discovery(headers: &HeaderMap) -> Result<Out, Fail> {
             "key_service": "API keys are issued by the administrator (fengqiao api-key create).",
             "endpoints": [{
                 "specification": "http://wiki.open311.org/GeoReport_v2",
-                "url": format!("{scheme}://{host}/open311/v2"),
+                "url": format!("{scheme}://{host}/open311/v2/"),
                 "changeset": CHANGESET,
                 "type": "production",
                 "formats": ["text/xml", "application/json"],
@@ -619,15 +619,19 @@ async fn list_requests(st: &AppState, headers: &HeaderMap, p: &Params) -> Result
         }
         categories.retain(|c| codes.contains(c));
     }
-    let mut open = None;
+    let (mut want_open, mut want_closed) = (false, false);
     for s in p.list("status") {
         match s.as_str() {
-            "open" => open = if open == Some(false) { None } else { Some(true) },
-            "closed" => open = if open == Some(true) { None } else { Some(false) },
+            "open" => want_open = true,
+            "closed" => want_closed = true,
             other => errors.push(format!("status: expected open or closed, not '{other}'")),
         }
     }
-    let both = p.list("status").len() > 1;
+    let open = match (want_open, want_closed) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    };
     let (from, to) = window(st, p, &mut errors);
     let page = positive(p, "page", 1, i64::MAX / MAX_PAGE_SIZE, &mut errors);
     let page_size = positive(p, "page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE, &mut errors);
@@ -643,7 +647,7 @@ async fn list_requests(st: &AppState, headers: &HeaderMap, p: &Params) -> Result
     let q = PublicCaseQuery {
         ids,
         categories,
-        open: if both { None } else { open },
+        open,
         created_from: Some(from),
         created_to: Some(to),
         offset: (page - 1) * page_size,

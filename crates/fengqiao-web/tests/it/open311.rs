@@ -191,7 +191,7 @@ async fn discovery_services_and_definitions() {
     let checks = Checks::default();
     let (dj, dx) = (get(&app, "/open311/v2/discovery.json").await, get(&app, "/open311/v2/discovery.xml").await);
     assert_eq!(dj.status, StatusCode::OK);
-    assert_eq!(dj.json["endpoints"][0]["url"], "http://test.example/open311/v2");
+    assert_eq!(dj.json["endpoints"][0]["url"], "http://test.example/open311/v2/");
     assert_eq!(dj.json["endpoints"][0]["formats"], json!(["text/xml", "application/json"]));
     checks.add("discovery", None, &dj, Some(&dx), "discovery");
 
