@@ -538,7 +538,10 @@ fn request_view(st: &AppState, r: &Reference, c: &Case, en: bool, history: Optio
                 Some(json!({ "datetime": e.at.to_rfc3339_in(&st.tz), "status": fms, "description": label }))
             })
             .collect();
-        v["attributes"] = Value::Object(c.answers.clone());
+        // Free-text answers are shown like descriptions.
+        let answers =
+            c.answers.iter().map(|(k, a)| (k.clone(), a.as_str().map(|t| Value::String(redact(t))).unwrap_or_else(|| a.clone()))).collect();
+        v["attributes"] = Value::Object(answers);
         v["extended_attributes"] = json!({
             "status": c.status.as_str(),
             "fixmystreet_status": fms_status(c.status),
