@@ -581,11 +581,11 @@ fn window(st: &AppState, p: &Params, errors: &mut Vec<String>) -> (Timestamp, Ti
         (None, Some(e)) => (e.plus_ms(-max), e),
         (Some(s), Some(e)) => (s, e),
     };
-    if start.is_none() != p.get("start_date").is_none() || end.is_none() != p.get("end_date").is_none() {
-        // A date that does not parse is reported as such, not as a bad span.
-    } else if from > to {
+    // A date that does not parse is reported as such, not as a bad span.
+    let parsed = start.is_some() == p.get("start_date").is_some() && end.is_some() == p.get("end_date").is_some();
+    if parsed && from > to {
         errors.push("start_date: must not be after end_date".into());
-    } else if to.0 - from.0 > max {
+    } else if parsed && to.0 - from.0 > max {
         errors.push(format!("end_date: the span from start_date may be at most {MAX_WINDOW_DAYS} days"));
     }
     (from, to)
