@@ -1,7 +1,7 @@
 //! Open311 GeoReport v2: every resource in JSON and XML, validated against the published JSON
 //! Schemas (`tests/open311-schema/`, with Python's jsonschema under `FENGQIAO_TEST_PYTHON`),
 //! every error branch, API keys and their limits, a replay of what FixMyStreet's client sends,
-//! and the unmodified `georeport` client on a real socket.
+//! the unmodified `georeport` client on a real socket, and fuzzed submissions and queries.
 
 use std::sync::Mutex;
 
@@ -756,4 +756,137 @@ async fn georeport_client_reads_everything() {
     }
     assert_eq!(v["json"]["one"]["lat"], 29.1);
     assert_eq!(v["xml"]["one"]["lat"], "29.1");
+}
+
+/// Values a careless or hostile client might send, per argument.
+const FUZZ: &[(&str, &[&str])] = &[
+    ("service_code", &["road_damage", "street_light", "noise", "neighbour", "public_security", "nope", "%00", ""]),
+    ("lat", &["29.1", "29.99", "91", "-1", "NaN", "inf", "1e400", "29.1.1", ""]),
+    ("long", &["120.1", "120.99", "181", "-0", "NaN", "abc", ""]),
+    ("address_string", &["村口", "<x>&\"'", "", "\u{1}\u{7f}"]),
+    ("address_id", &["330681101001", "330681000000", "#NOTPINPOINTED#", "12", "999999999999", ""]),
+    ("description", &["灯坏了", "电话 13800138000", "", "\u{0}"]),
+    ("attribute[road_kind]", &["village", "motorway", ""]),
+    ("attribute[time_of_day][]", &["day", "night", "dusk"]),
+    ("attribute[junk", &["1"]),
+    ("attribute[amount]", &["12.5", "lots"]),
+    ("phone", &["13800138000", "12", "+86 138-0013-8000", ""]),
+    ("first_name", &["王", "Li", ""]),
+    ("last_name", &["五", "Lei", ""]),
+    ("email", &["a@b.c", "not an email"]),
+    ("media_url", &["https://x.example/y.jpg", "ftp://x", "javascript:alert(1)"]),
+    ("jurisdiction_id", &["330681000000", "elsewhere", ""]),
+    ("deviceid", &["d1"]),
+    ("account_id", &["acct", ""]),
+];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 96, ..proptest::prelude::ProptestConfig::default() })]
+
+    /// Random submissions: every answer is a success that wrote exactly one case, or an
+    /// error in the specification's format that wrote nothing; never a server error.
+    #[test]
+    fn fuzzed_submissions_answer_in_the_specification_format(
+        picks in proptest::collection::vec((0..FUZZ.len(), 0usize..16), 0..6),
+        long_field in proptest::option::of(0..FUZZ.len()),
+        key_kind in 0u8..6,
+        xml in proptest::bool::ANY,
+        multipart in proptest::bool::ANY,
+    ) {
+        let rt = fuzz_runtime();
+        rt.block_on(async {
+            let (app, secret) = fuzz_app().await;
+            // A valid submission, then each pick replaces or adds one argument.
+            let mut pairs: Vec<(String, String)> =
+                [("service_code", "street_light"), ("lat", "29.1"), ("long", "120.1"), ("description", "灯坏了")]
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+            for (f, v) in &picks {
+                let (name, values) = FUZZ[*f];
+                let value = values[*v % values.len()].to_string();
+                match pairs.iter_mut().find(|(k, _)| k == name && !name.ends_with("[]")) {
+                    Some(p) => p.1 = value,
+                    None => pairs.push((name.to_string(), value)),
+                }
+            }
+            if let Some(f) = long_field {
+                pairs.push((FUZZ[f].0.to_string(), "长".repeat(4001)));
+            }
+            match key_kind {
+                0 => {}
+                1 => pairs.push(("api_key".into(), "wrong".into())),
+                _ => pairs.push(("api_key".into(), secret.clone())),
+            }
+            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let uri = if xml { "/open311/v2/requests.xml" } else { "/open311/v2/requests.json" };
+            let before = app.events().await;
+            let r = if multipart { post_multipart(app, uri, &pairs, None).await } else { post_form(app, uri, &pairs).await };
+            let after = app.events().await;
+            assert!(!r.status.is_server_error(), "{:?} -> {} {}", pairs, r.status, r.text);
+            if r.status == StatusCode::OK {
+                assert_eq!(after, before + 1, "one created event");
+                assert!(r.text.contains("service_request_id"), "{}", r.text);
+            } else {
+                assert!(matches!(r.status.as_u16(), 400 | 403 | 404), "{:?} -> {}", pairs, r.status);
+                assert_errors(&r, r.status, "");
+                assert_eq!(after, before, "{:?}: an error wrote something", pairs);
+            }
+            if xml {
+                assert!(r.text.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"));
+                assert!(!r.text.chars().any(|c| (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r')), "no control characters in XML");
+            }
+        });
+    }
+
+    /// Random list queries: a list or a 4xx error in the specification's format.
+    #[test]
+    fn fuzzed_queries_answer_in_the_specification_format(
+        args in proptest::collection::vec((0usize..8, 0usize..8), 0..6),
+        xml in proptest::bool::ANY,
+    ) {
+        const Q: &[(&str, &[&str])] = &[
+            ("service_request_id", &["1", "1,2,3", "x", ",,", "-5", "99999999999999999999"]),
+            ("service_code", &["noise", "road_damage,noise", "neighbour", "nope", ","]),
+            ("start_date", &["2025-12-01", "2025-12-01T00:00:00Z", "2026-01-01T00:00:00+08:00", "bad", "2026-13-45"]),
+            ("end_date", &["2026-01-02", "2027-01-01T00:00:00Z", "bad"]),
+            ("status", &["open", "closed", "open,closed", "maybe"]),
+            ("page", &["1", "2", "0", "-1", "999999999999999999999"]),
+            ("page_size", &["1", "1000", "1001", "x"]),
+            ("extensions", &["true", "false", "yes"]),
+        ];
+        let rt = fuzz_runtime();
+        rt.block_on(async {
+            let (app, _) = fuzz_app().await;
+            let query: Vec<String> = args.iter().map(|(f, v)| {
+                let (name, values) = Q[*f];
+                format!("{name}={}", enc(values[*v % values.len()]))
+            }).collect();
+            let uri = format!("/open311/v2/requests.{}?{}", if xml { "xml" } else { "json" }, query.join("&"));
+            let r = get(app, &uri).await;
+            match r.status.as_u16() {
+                200 => assert!(r.text.contains("service_requests") || r.json.is_array(), "{}", r.text),
+                400 | 404 => assert_errors(&r, r.status, ""),
+                _ => panic!("{uri} -> {} {}", r.status, r.text),
+            }
+        });
+    }
+}
+
+fn fuzz_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap())
+}
+
+/// One app for all fuzz cases (building a store per case would dominate the run).
+async fn fuzz_app() -> (&'static App, String) {
+    static APP: tokio::sync::OnceCell<(App, String)> = tokio::sync::OnceCell::const_new();
+    let (app, secret) = APP
+        .get_or_init(|| async {
+            let app = app().await;
+            let secret = key(&app, "fuzz", &["submit"], None, Some(1_000_000)).await;
+            (app, secret)
+        })
+        .await;
+    (app, secret.clone())
 }
