@@ -1006,7 +1006,8 @@ impl fengqiao_store::Store for SqlStore {
         for c in categories {
             sep.push_bind(c.clone());
         }
-        q.push(") ORDER BY e.seq LIMIT ").push_bind(limit);
+        // In time order along the (at, seq) index, so a wide window stops at the limit.
+        q.push(") ORDER BY e.at, e.seq LIMIT ").push_bind(limit);
         let rows = q.build().fetch_all(&self.pool).await.map_err(backend_err)?;
         rows.iter().map(event_from_row).collect()
     }

@@ -90,7 +90,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// The public list of requests (Open311), newest first.
     async fn public_cases(&self, q: &PublicCaseQuery) -> Result<Vec<Case>, StoreError>;
-    /// Case events at `[from, to)` of cases in `categories`, in log order, at most `limit`.
+    /// Case events at `[from, to)` of cases in `categories`, in time order, at most `limit`.
     async fn case_events_between(
         &self,
         categories: &[String],

@@ -22,4 +22,4 @@ CREATE INDEX request_updates_received ON request_updates (received_at);
 -- The Open311 list walks cases newest first within a window of creation times, and its
 -- update feed reads the log by time.
 CREATE INDEX cases_created_id ON cases (created_at, id);
-CREATE INDEX events_at ON events (at);
+CREATE INDEX events_at ON events (at, seq);
