@@ -780,89 +780,111 @@ const FUZZ: &[(&str, &[&str])] = &[
     ("account_id", &["acct", ""]),
 ];
 
-proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig { cases: 96, ..proptest::prelude::ProptestConfig::default() })]
+/// Runs `cases` random inputs from `strategy` against one app, reporting the smallest failure.
+fn fuzz<S: proptest::strategy::Strategy>(cases: u32, strategy: S, check: impl Fn(&App, &str, S::Value) + Send + Sync)
+where
+    S::Value: std::fmt::Debug,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let (app, secret) = rt.block_on(async {
+        let app = app().await;
+        let secret = key(&app, "fuzz", &["submit"], None, Some(1_000_000)).await;
+        (app, secret)
+    });
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config { cases, ..Default::default() });
+    let result = runner.run(&strategy, |v| {
+        let _guard = rt.enter();
+        check(&app, &secret, v);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
 
-    /// Random submissions: every answer is a success that wrote exactly one case, or an
-    /// error in the specification's format that wrote nothing; never a server error.
-    #[test]
-    fn fuzzed_submissions_answer_in_the_specification_format(
-        picks in proptest::collection::vec((0..FUZZ.len(), 0usize..16), 0..6),
-        long_field in proptest::option::of(0..FUZZ.len()),
-        key_kind in 0u8..6,
-        xml in proptest::bool::ANY,
-        multipart in proptest::bool::ANY,
-    ) {
-        let rt = fuzz_runtime();
-        rt.block_on(async {
-            let (app, secret) = fuzz_app().await;
-            // A valid submission, then each pick replaces or adds one argument.
-            let mut pairs: Vec<(String, String)> =
-                [("service_code", "street_light"), ("lat", "29.1"), ("long", "120.1"), ("description", "灯坏了")]
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-            for (f, v) in &picks {
-                let (name, values) = FUZZ[*f];
-                let value = values[*v % values.len()].to_string();
-                match pairs.iter_mut().find(|(k, _)| k == name && !name.ends_with("[]")) {
-                    Some(p) => p.1 = value,
-                    None => pairs.push((name.to_string(), value)),
-                }
+/// Random submissions: every answer is a success that wrote exactly one case, or an error in
+/// the specification's format that wrote nothing; never a server error.
+#[test]
+fn fuzzed_submissions_answer_in_the_specification_format() {
+    use proptest::prelude::*;
+    let strategy = (
+        proptest::collection::vec((0..FUZZ.len(), 0usize..16), 0..6),
+        proptest::option::of(0..FUZZ.len()),
+        0u8..6,
+        any::<bool>(),
+        any::<bool>(),
+    );
+    fuzz(96, strategy, |app, secret, (picks, long_field, key_kind, xml, multipart)| {
+        // A valid submission, then each pick replaces or adds one argument.
+        let mut pairs: Vec<(String, String)> =
+            [("service_code", "street_light"), ("lat", "29.1"), ("long", "120.1"), ("description", "灯坏了")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        for (f, v) in &picks {
+            let (name, values) = FUZZ[*f];
+            let value = values[*v % values.len()].to_string();
+            match pairs.iter_mut().find(|(k, _)| k == name && !name.ends_with("[]")) {
+                Some(p) => p.1 = value,
+                None => pairs.push((name.to_string(), value)),
             }
-            if let Some(f) = long_field {
-                pairs.push((FUZZ[f].0.to_string(), "长".repeat(4001)));
-            }
-            match key_kind {
-                0 => {}
-                1 => pairs.push(("api_key".into(), "wrong".into())),
-                _ => pairs.push(("api_key".into(), secret.clone())),
-            }
-            let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let uri = if xml { "/open311/v2/requests.xml" } else { "/open311/v2/requests.json" };
+        }
+        if let Some(f) = long_field {
+            pairs.push((FUZZ[f].0.to_string(), "长".repeat(4001)));
+        }
+        match key_kind {
+            0 => {}
+            1 => pairs.push(("api_key".into(), "wrong".into())),
+            _ => pairs.push(("api_key".into(), secret.to_string())),
+        }
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let uri = if xml { "/open311/v2/requests.xml" } else { "/open311/v2/requests.json" };
+        futures_block(async {
             let before = app.events().await;
             let r = if multipart { post_multipart(app, uri, &pairs, None).await } else { post_form(app, uri, &pairs).await };
             let after = app.events().await;
-            assert!(!r.status.is_server_error(), "{:?} -> {} {}", pairs, r.status, r.text);
+            assert!(!r.status.is_server_error(), "{pairs:?} -> {} {}", r.status, r.text);
             if r.status == StatusCode::OK {
                 assert_eq!(after, before + 1, "one created event");
                 assert!(r.text.contains("service_request_id"), "{}", r.text);
             } else {
-                assert!(matches!(r.status.as_u16(), 400 | 403 | 404), "{:?} -> {}", pairs, r.status);
+                assert!(matches!(r.status.as_u16(), 400 | 403 | 404), "{pairs:?} -> {}", r.status);
                 assert_errors(&r, r.status, "");
-                assert_eq!(after, before, "{:?}: an error wrote something", pairs);
+                assert_eq!(after, before, "{pairs:?}: an error wrote something");
             }
             if xml {
                 assert!(r.text.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"));
                 assert!(!r.text.chars().any(|c| (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r')), "no control characters in XML");
             }
         });
-    }
+    });
+}
 
-    /// Random list queries: a list or a 4xx error in the specification's format.
-    #[test]
-    fn fuzzed_queries_answer_in_the_specification_format(
-        args in proptest::collection::vec((0usize..8, 0usize..8), 0..6),
-        xml in proptest::bool::ANY,
-    ) {
-        const Q: &[(&str, &[&str])] = &[
-            ("service_request_id", &["1", "1,2,3", "x", ",,", "-5", "99999999999999999999"]),
-            ("service_code", &["noise", "road_damage,noise", "neighbour", "nope", ","]),
-            ("start_date", &["2025-12-01", "2025-12-01T00:00:00Z", "2026-01-01T00:00:00+08:00", "bad", "2026-13-45"]),
-            ("end_date", &["2026-01-02", "2027-01-01T00:00:00Z", "bad"]),
-            ("status", &["open", "closed", "open,closed", "maybe"]),
-            ("page", &["1", "2", "0", "-1", "999999999999999999999"]),
-            ("page_size", &["1", "1000", "1001", "x"]),
-            ("extensions", &["true", "false", "yes"]),
-        ];
-        let rt = fuzz_runtime();
-        rt.block_on(async {
-            let (app, _) = fuzz_app().await;
-            let query: Vec<String> = args.iter().map(|(f, v)| {
+/// Random list queries: a list or a 4xx error in the specification's format.
+#[test]
+fn fuzzed_queries_answer_in_the_specification_format() {
+    use proptest::prelude::*;
+    const Q: &[(&str, &[&str])] = &[
+        ("service_request_id", &["1", "1,2,3", "x", ",,", "-5", "99999999999999999999"]),
+        ("service_code", &["noise", "road_damage,noise", "neighbour", "nope", ","]),
+        ("start_date", &["2025-12-01", "2025-12-01T00:00:00Z", "2026-01-01T00:00:00+08:00", "bad", "2026-13-45"]),
+        ("end_date", &["2026-01-02", "2027-01-01T00:00:00Z", "bad"]),
+        ("status", &["open", "closed", "open,closed", "maybe"]),
+        ("page", &["1", "2", "0", "-1", "999999999999999999999"]),
+        ("page_size", &["1", "1000", "1001", "x"]),
+        ("extensions", &["true", "false", "yes"]),
+    ];
+    let strategy = (proptest::collection::vec((0usize..8, 0usize..8), 0..6), any::<bool>());
+    fuzz(96, strategy, |app, _, (args, xml)| {
+        let query: Vec<String> = args
+            .iter()
+            .map(|(f, v)| {
                 let (name, values) = Q[*f];
                 format!("{name}={}", enc(values[*v % values.len()]))
-            }).collect();
-            let uri = format!("/open311/v2/requests.{}?{}", if xml { "xml" } else { "json" }, query.join("&"));
+            })
+            .collect();
+        let uri = format!("/open311/v2/requests.{}?{}", if xml { "xml" } else { "json" }, query.join("&"));
+        futures_block(async {
             let r = get(app, &uri).await;
             match r.status.as_u16() {
                 200 => assert!(r.text.contains("service_requests") || r.json.is_array(), "{}", r.text),
@@ -870,23 +892,10 @@ proptest::proptest! {
                 _ => panic!("{uri} -> {} {}", r.status, r.text),
             }
         });
-    }
+    });
 }
 
-fn fuzz_runtime() -> &'static tokio::runtime::Runtime {
-    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap())
-}
-
-/// One app for all fuzz cases (building a store per case would dominate the run).
-async fn fuzz_app() -> (&'static App, String) {
-    static APP: tokio::sync::OnceCell<(App, String)> = tokio::sync::OnceCell::const_new();
-    let (app, secret) = APP
-        .get_or_init(|| async {
-            let app = app().await;
-            let secret = key(&app, "fuzz", &["submit"], None, Some(1_000_000)).await;
-            (app, secret)
-        })
-        .await;
-    (app, secret.clone())
+/// Runs a future to completion on the runtime entered by [`fuzz`].
+fn futures_block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
