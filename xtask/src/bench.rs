@@ -73,6 +73,9 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
         let scale = o.scale.unwrap_or(if o.smoke { 0.3 } else { 33.4 });
         queries(&bin, scale, o.smoke)?;
     }
+    if want("open311") {
+        crate::bench_open311::run(&bin, o.scale.unwrap_or(if o.smoke { 0.3 } else { 33.4 }), o.smoke)?;
+    }
     Ok(())
 }
 

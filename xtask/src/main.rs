@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_text;
+mod bench_open311;
 mod http;
 
 use std::path::{Path, PathBuf};

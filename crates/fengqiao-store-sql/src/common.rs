@@ -963,6 +963,167 @@ impl fengqiao_store::Store for SqlStore {
         Ok((counts, points))
     }
 
+    async fn create_api_key(&self, key: &fengqiao_store::ApiKey, actor: &str, at: Timestamp) -> Result<(), StoreError> {
+        fengqiao_store::ApiKey::check_name(&key.name)?;
+        let body = to_json(key)?;
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let inserted = sqlx::query("INSERT INTO api_keys (name, key_hash, body, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+            .bind(&key.name)
+            .bind(&key.key_hash)
+            .bind(&body)
+            .bind(key.created_at.0)
+            .bind(ts(key.revoked_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?
+            .rows_affected();
+        if inserted == 0 {
+            return Err(fengqiao_domain::DomainError::invalid("name", format!("an API key named '{}' already exists", key.name)).into());
+        }
+        // The log records the key's name, scopes and unit, never its hash.
+        let logged = serde_json::json!({ "name": key.name, "scopes": key.scopes, "unit": key.unit });
+        Self::append(&mut tx, &mut head, None, at, actor, "api_key_created", &logged.to_string()).await?;
+        Self::finish_write(tx, head).await
+    }
+
+    async fn revoke_api_key(&self, name: &str, actor: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body FROM api_keys WHERE name = $1 AND revoked_at IS NULL").bind(name).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+        let Some(body) = body else {
+            tx.rollback().await.map_err(backend_err)?;
+            return Ok(false);
+        };
+        let mut key: fengqiao_store::ApiKey = from_json(&body)?;
+        key.revoked_at = Some(at);
+        sqlx::query("UPDATE api_keys SET body = $1, revoked_at = $2 WHERE name = $3").bind(to_json(&key)?).bind(at.0).bind(name).execute(&mut *tx).await.map_err(backend_err)?;
+        Self::append(&mut tx, &mut head, None, at, actor, "api_key_revoked", &serde_json::json!({ "name": name }).to_string()).await?;
+        Self::finish_write(tx, head).await?;
+        Ok(true)
+    }
+
+    async fn api_keys(&self) -> Result<Vec<fengqiao_store::ApiKey>, StoreError> {
+        self.bodies("SELECT body FROM api_keys ORDER BY name").await
+    }
+
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<fengqiao_store::ApiKey>, StoreError> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM api_keys WHERE key_hash = $1").bind(key_hash).fetch_optional(&self.pool).await.map_err(backend_err)?;
+        body.map(|b| from_json(&b)).transpose()
+    }
+
+    async fn public_cases(&self, pq: &fengqiao_store::PublicCaseQuery) -> Result<Vec<Case>, StoreError> {
+        if pq.categories.is_empty() || pq.ids.as_ref().is_some_and(|i| i.is_empty()) || pq.limit <= 0 {
+            return Ok(Vec::new());
+        }
+        // Walk the (created_at, id) index newest first and stop at the page; read only its states.
+        let mut q = QueryBuilder::<DB>::new("SELECT c.created_at, s.state FROM case_states s JOIN (SELECT id, created_at FROM cases WHERE category IN (");
+        let mut sep = q.separated(", ");
+        for c in &pq.categories {
+            sep.push_bind(c.clone());
+        }
+        q.push(")");
+        if let Some(ids) = &pq.ids {
+            q.push(" AND id IN (");
+            let mut sep = q.separated(", ");
+            for i in ids.iter().take(ROWS_PER_STATEMENT) {
+                sep.push_bind(*i);
+            }
+            q.push(")");
+        } else {
+            match pq.open {
+                Some(true) => {
+                    q.push(" AND status NOT IN ('closed', 'cancelled', 'merged')");
+                }
+                Some(false) => {
+                    q.push(" AND status IN ('closed', 'cancelled', 'merged')");
+                }
+                None => {}
+            }
+            if let Some(t) = pq.created_from {
+                q.push(" AND created_at >= ").push_bind(t.0);
+            }
+            if let Some(t) = pq.created_to {
+                q.push(" AND created_at < ").push_bind(t.0);
+            }
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(pq.limit).push(" OFFSET ").push_bind(pq.offset.max(0));
+        q.push(") c ON c.id = s.id ORDER BY c.created_at DESC, c.id DESC");
+        let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter().map(|(_, s)| from_json(s)).collect()
+    }
+
+    async fn case_events_between(&self, categories: &[String], from: Timestamp, to: Timestamp, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        if categories.is_empty() || limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<DB>::new("SELECT e.seq, e.case_id, e.at, e.actor, e.kind, e.payload, e.prev_hash, e.hash FROM events e JOIN cases c ON c.id = e.case_id WHERE e.at >= ");
+        q.push_bind(from.0).push(" AND e.at < ").push_bind(to.0).push(" AND c.category IN (");
+        let mut sep = q.separated(", ");
+        for c in categories {
+            sep.push_bind(c.clone());
+        }
+        // In time order along the (at, seq) index, so a wide window stops at the limit.
+        q.push(") ORDER BY e.at, e.seq LIMIT ").push_bind(limit);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn record_request_update(&self, u: &fengqiao_store::RequestUpdate, actor: &str) -> Result<(fengqiao_store::RequestUpdate, bool), StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let prior: Option<String> = sqlx::query_scalar("SELECT body FROM request_updates WHERE key_name = $1 AND update_id = $2")
+            .bind(&u.key_name)
+            .bind(&u.update_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        if let Some(body) = prior {
+            tx.rollback().await.map_err(backend_err)?;
+            return Ok((from_json(&body)?, false));
+        }
+        let body = to_json(u)?;
+        sqlx::query("INSERT INTO request_updates (key_name, update_id, case_id, received_at, body) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&u.key_name)
+            .bind(&u.update_id)
+            .bind(u.case_id)
+            .bind(u.received_at.0)
+            .bind(&body)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        // Not a case event (replay must not see it): the case id is in the payload.
+        Self::append(&mut tx, &mut head, None, u.received_at, actor, "request_update_received", &body).await?;
+        Self::finish_write(tx, head).await?;
+        Ok((u.clone(), true))
+    }
+
+    async fn request_update(&self, key_name: &str, update_id: &str) -> Result<Option<fengqiao_store::RequestUpdate>, StoreError> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM request_updates WHERE key_name = $1 AND update_id = $2")
+            .bind(key_name)
+            .bind(update_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        body.map(|b| from_json(&b)).transpose()
+    }
+
+    async fn request_updates(&self, categories: &[String], from: Timestamp, to: Timestamp, limit: i64) -> Result<Vec<fengqiao_store::RequestUpdate>, StoreError> {
+        if categories.is_empty() || limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<DB>::new("SELECT u.body FROM request_updates u JOIN cases c ON c.id = u.case_id WHERE u.received_at >= ");
+        q.push_bind(from.0).push(" AND u.received_at < ").push_bind(to.0).push(" AND c.category IN (");
+        let mut sep = q.separated(", ");
+        for c in categories {
+            sep.push_bind(c.clone());
+        }
+        q.push(") ORDER BY u.received_at, u.key_name, u.update_id LIMIT ").push_bind(limit);
+        let rows: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter().map(|s| from_json(s)).collect()
+    }
+
     async fn audit_events(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let rows = sqlx::query("SELECT seq, case_id, at, actor, kind, payload, prev_hash, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
             .bind(after_seq)
@@ -1063,6 +1224,13 @@ impl fengqiao_store::Store for SqlStore {
                 n += 1;
             }
         }
+        for (sql, which) in [("SELECT body FROM api_keys ORDER BY name", 0), ("SELECT body FROM request_updates ORDER BY received_at, key_name, update_id", 1)] {
+            let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for body in rows {
+                sink(if which == 0 { BackupRecord::ApiKey(from_json(&body)?) } else { BackupRecord::RequestUpdate(from_json(&body)?) })?;
+                n += 1;
+            }
+        }
         tx.rollback().await.map_err(backend_err)?;
         Ok(n)
     }
@@ -1114,6 +1282,28 @@ impl fengqiao_store::Store for SqlStore {
                 }
                 BackupRecord::Idempotency { key, body_hash, case_id } => {
                     sqlx::query("INSERT INTO idempotency (key, body_hash, case_id) VALUES ($1, $2, $3)").bind(key).bind(body_hash).bind(case_id).execute(&mut *tx).await.map_err(backend_err)?;
+                }
+                BackupRecord::ApiKey(k) => {
+                    sqlx::query("INSERT INTO api_keys (name, key_hash, body, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(&k.name)
+                        .bind(&k.key_hash)
+                        .bind(to_json(&k)?)
+                        .bind(k.created_at.0)
+                        .bind(ts(k.revoked_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
+                BackupRecord::RequestUpdate(u) => {
+                    sqlx::query("INSERT INTO request_updates (key_name, update_id, case_id, received_at, body) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(&u.key_name)
+                        .bind(&u.update_id)
+                        .bind(u.case_id)
+                        .bind(u.received_at.0)
+                        .bind(to_json(&u)?)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
                 }
             }
             n += 1;

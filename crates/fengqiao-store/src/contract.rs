@@ -15,7 +15,10 @@ use fengqiao_domain::{
     Unit, UnitId, UnitKind, User,
 };
 
-use crate::{BackupRecord, CaseFilter, Credentials, FactsFilter, NewAttachment, Page, Scope, Service, ServiceConfig, Store, StoreError};
+use crate::{
+    ApiKey, ApiScope, BackupRecord, CaseFilter, Credentials, FactsFilter, NewAttachment, Page, PublicCaseQuery, RequestUpdate, Scope,
+    Service, ServiceConfig, Store, StoreError,
+};
 
 pub type Check = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -34,6 +37,8 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("backup_round_trip", |s| Box::pin(backup_round_trip(s))),
         ("sessions", |s| Box::pin(sessions(s))),
         ("attachments", |s| Box::pin(attachments(s))),
+        ("api_keys", |s| Box::pin(api_keys(s))),
+        ("public_cases_and_request_updates", |s| Box::pin(public_cases_and_request_updates(s))),
     ]
 }
 
@@ -486,6 +491,7 @@ async fn backup_round_trip(store: Arc<dyn Store>) {
     for i in 0..5 {
         svc.create(draft("noise", VILLAGE_A1, &format!("{i}")), &intake, Channel::Web, Some((format!("k{i}"), "h".into()))).await.unwrap();
     }
+    store.create_api_key(&api_key("app", "h1", &[ApiScope::Submit]), "user:admin", T0).await.unwrap();
     svc.checkpoint().await.unwrap();
     let mut records = Vec::new();
     store
@@ -496,6 +502,7 @@ async fn backup_round_trip(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(matches!(records[0], BackupRecord::Header { .. }));
+    assert!(records.iter().any(|r| matches!(r, BackupRecord::ApiKey(k) if k.name == "app")), "keys are backed up");
     // Into the same store: refused, it is not empty.
     assert!(!store.is_empty().await.unwrap());
     // The records survive JSON Lines.
@@ -606,6 +613,7 @@ pub async fn restore_matches(source: &Arc<dyn Store>, target: &Arc<dyn Store>) {
             assert_eq!(source.attachment(&Scope::All, m.id).await.unwrap(), target.attachment(&Scope::All, m.id).await.unwrap());
         }
     }
+    assert_eq!(source.api_keys().await.unwrap(), target.api_keys().await.unwrap());
     let clock = ManualClock::new(T0);
     let svc = Service::new(target.clone(), Arc::new(clock), ServiceConfig::default()).await.unwrap();
     assert!(matches!(svc.verify_audit(AUDIT_KEY, |_| {}).await.unwrap(), VerifyOutcome::Ok { .. }));
@@ -613,4 +621,118 @@ pub async fn restore_matches(source: &Arc<dyn Store>, target: &Arc<dyn Store>) {
     let c = svc.create(draft("noise", VILLAGE_A1, "after restore"), &staff_actor("intake"), Channel::Web, None).await.unwrap().case;
     let max = source.list_cases(&Scope::All, &CaseFilter::default(), &all).await.unwrap().last().map(|c| c.id.0).unwrap_or(0);
     assert_eq!(c.id, CaseId(max + 1));
+}
+
+fn api_key(name: &str, hash: &str, scopes: &[ApiScope]) -> ApiKey {
+    ApiKey {
+        name: name.into(),
+        key_hash: hash.into(),
+        scopes: scopes.to_vec(),
+        unit: None,
+        rate_per_minute: None,
+        created_at: T0,
+        revoked_at: None,
+    }
+}
+
+async fn api_keys(store: Arc<dyn Store>) {
+    let svc = seed(&store).await;
+    let before = event_count(&store).await;
+    store.create_api_key(&api_key("fixmystreet", "h1", &[ApiScope::Submit, ApiScope::Update]), "user:admin", T0).await.unwrap();
+    store.create_api_key(&api_key("app", "h2", &[ApiScope::Submit]), "user:admin", T0).await.unwrap();
+    assert_eq!(event_count(&store).await, before + 2, "creating a key is an audit event");
+    let logged = store.audit_events(before, 10).await.unwrap();
+    assert_eq!(logged[0].kind, "api_key_created");
+    assert!(!logged[0].payload.contains("h1"), "the log never holds the key's hash");
+    // Names are unique, even once revoked; bad names are refused; neither writes anything.
+    let dup = store.create_api_key(&api_key("app", "h3", &[ApiScope::Submit]), "user:admin", T0).await.unwrap_err();
+    assert!(matches!(dup, StoreError::Domain(_)), "{dup:?}");
+    assert!(store.create_api_key(&api_key("Bad Name", "h4", &[]), "user:admin", T0).await.is_err());
+    assert_eq!(event_count(&store).await, before + 2);
+    let k = store.api_key_by_hash("h1").await.unwrap().unwrap();
+    assert_eq!(k.name, "fixmystreet");
+    assert!(k.allows(ApiScope::Update));
+    assert!(!store.api_key_by_hash("h2").await.unwrap().unwrap().allows(ApiScope::Update));
+    assert!(store.api_key_by_hash("nope").await.unwrap().is_none());
+    let later = T0.plus_ms(HOUR_MS);
+    assert!(store.revoke_api_key("app", "user:admin", later).await.unwrap());
+    assert!(!store.revoke_api_key("app", "user:admin", later).await.unwrap(), "already revoked");
+    assert!(!store.revoke_api_key("nobody", "user:admin", later).await.unwrap());
+    assert_eq!(event_count(&store).await, before + 3);
+    let revoked = store.api_key_by_hash("h2").await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(later));
+    assert!(!revoked.allows(ApiScope::Submit));
+    let names: Vec<String> = store.api_keys().await.unwrap().into_iter().map(|k| k.name).collect();
+    assert_eq!(names, ["app", "fixmystreet"]);
+    assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
+}
+
+async fn public_cases_and_request_updates(store: Arc<dyn Store>) {
+    let svc = seed(&store).await;
+    let intake = staff_actor("intake");
+    // Cases a day apart: street lights (public), a road (public), a dispute (never public).
+    let mut ids = Vec::new();
+    for (i, cat) in ["street_light", "road_damage", "neighbour", "street_light"].iter().enumerate() {
+        let mut item = svc.prepare(draft(cat, VILLAGE_A1, "路灯不亮"), &intake, Channel::Api, None).unwrap();
+        item.at = T0.plus_ms(i as i64 * DAY_MS);
+        ids.push(svc.submit(item).await.unwrap().case.id.0);
+    }
+    svc.act(&intake, CaseId(ids[3]), None, &Command::Cancel { reason: "重复".into() }).await.unwrap();
+    let public: Vec<String> = vec!["street_light".into(), "road_damage".into()];
+    let q = PublicCaseQuery { categories: public.clone(), limit: 100, ..Default::default() };
+    let got = |v: Vec<fengqiao_domain::Case>| v.into_iter().map(|c| c.id.0).collect::<Vec<_>>();
+    assert_eq!(got(store.public_cases(&q).await.unwrap()), [ids[3], ids[1], ids[0]], "newest first, no dispute");
+    let open = PublicCaseQuery { open: Some(true), ..q.clone() };
+    assert_eq!(got(store.public_cases(&open).await.unwrap()), [ids[1], ids[0]]);
+    let closed = PublicCaseQuery { open: Some(false), ..q.clone() };
+    assert_eq!(got(store.public_cases(&closed).await.unwrap()), [ids[3]]);
+    let window = PublicCaseQuery { created_from: Some(T0.plus_ms(DAY_MS)), created_to: Some(T0.plus_ms(3 * DAY_MS)), ..q.clone() };
+    assert_eq!(got(store.public_cases(&window).await.unwrap()), [ids[1]]);
+    let page = PublicCaseQuery { offset: 1, limit: 1, ..q.clone() };
+    assert_eq!(got(store.public_cases(&page).await.unwrap()), [ids[1]]);
+    // Ids override the other filters but never the categories.
+    let by_id = PublicCaseQuery { ids: Some(vec![ids[0], ids[2], ids[3]]), open: Some(true), ..q.clone() };
+    assert_eq!(got(store.public_cases(&by_id).await.unwrap()), [ids[3], ids[0]]);
+    assert!(store.public_cases(&PublicCaseQuery { categories: vec![], ..q.clone() }).await.unwrap().is_empty());
+
+    let evs = store.case_events_between(&public, T0, T0.plus_ms(10 * DAY_MS), 100).await.unwrap();
+    // In time order: the cancellation happened at T0, before the later cases were created.
+    let order: Vec<(&str, Option<i64>)> = evs.iter().map(|e| (e.kind.as_str(), e.case_id)).collect();
+    assert_eq!(order, [("created", Some(ids[0])), ("cancelled", Some(ids[3])), ("created", Some(ids[1])), ("created", Some(ids[3]))]);
+    assert!(evs.iter().all(|e| e.case_id != Some(ids[2])));
+    assert_eq!(store.case_events_between(&public, T0.plus_ms(DAY_MS), T0.plus_ms(2 * DAY_MS), 100).await.unwrap().len(), 1);
+
+    let u = RequestUpdate {
+        update_id: "u-1".into(),
+        key_name: "fms".into(),
+        case_id: ids[0],
+        status: "INVESTIGATING".into(),
+        description: "已派人查看".into(),
+        updated_at: T0,
+        applied: None,
+        received_at: T0.plus_ms(HOUR_MS),
+    };
+    let before = event_count(&store).await;
+    let (stored, new) = store.record_request_update(&u, "apikey:fms").await.unwrap();
+    assert!(new);
+    assert_eq!(stored, u);
+    assert_eq!(event_count(&store).await, before + 1);
+    let again = RequestUpdate { description: "changed".into(), ..u.clone() };
+    let (stored, new) = store.record_request_update(&again, "apikey:fms").await.unwrap();
+    assert!(!new, "the same update id from the same key is recorded once");
+    assert_eq!(stored.description, u.description);
+    assert_eq!(event_count(&store).await, before + 1);
+    assert_eq!(store.request_update("fms", "u-1").await.unwrap(), Some(u.clone()));
+    assert_eq!(store.request_update("other", "u-1").await.unwrap(), None, "update ids are per key");
+    let dispute = RequestUpdate { update_id: "u-2".into(), case_id: ids[2], ..u.clone() };
+    store.record_request_update(&dispute, "apikey:fms").await.unwrap();
+    let listed = store.request_updates(&public, T0, T0.plus_ms(DAY_MS), 100).await.unwrap();
+    assert_eq!(listed, vec![u.clone()], "only updates on listed categories");
+    assert!(store.request_updates(&public, T0.plus_ms(2 * HOUR_MS), T0.plus_ms(DAY_MS), 100).await.unwrap().is_empty());
+    // Replay of every case still works: updates are not case events.
+    for id in &ids {
+        let evs = store.case_events(&Scope::All, CaseId(*id)).await.unwrap().unwrap();
+        assert!(evs.iter().all(|e| e.kind != "request_update_received"));
+    }
+    assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
 }

@@ -86,6 +86,40 @@ pub trait Store: Send + Sync + 'static {
         now: fengqiao_domain::Timestamp,
     ) -> Result<(FigureCounts, Vec<StagePoints>), StoreError>;
 
+    /// Stores a new API key; refused if the name is taken (even by a revoked key, so a name
+    /// in the log always means one key). An audit event like other reference data.
+    async fn create_api_key(&self, key: &ApiKey, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
+    /// Revokes a key by name; `false` if there is no live key of that name.
+    async fn revoke_api_key(&self, name: &str, actor: &str, at: fengqiao_domain::Timestamp) -> Result<bool, StoreError>;
+    /// Every key, revoked ones included, by name.
+    async fn api_keys(&self) -> Result<Vec<ApiKey>, StoreError>;
+    /// A key by the SHA-256 of its secret, revoked or not.
+    async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+
+    /// The public list of requests (Open311), newest first.
+    async fn public_cases(&self, q: &PublicCaseQuery) -> Result<Vec<Case>, StoreError>;
+    /// Case events at `[from, to)` of cases in `categories`, in time order, at most `limit`.
+    async fn case_events_between(
+        &self,
+        categories: &[String],
+        from: fengqiao_domain::Timestamp,
+        to: fengqiao_domain::Timestamp,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Records an update pushed by another system, with its audit event, unless the same key
+    /// already sent this `update_id`: then returns the stored one and writes nothing.
+    async fn record_request_update(&self, u: &RequestUpdate, actor: &str) -> Result<(RequestUpdate, bool), StoreError>;
+    /// The update a key already sent with this id, if any.
+    async fn request_update(&self, key_name: &str, update_id: &str) -> Result<Option<RequestUpdate>, StoreError>;
+    /// Updates received at `[from, to)` for cases in `categories`, in order of receipt.
+    async fn request_updates(
+        &self,
+        categories: &[String],
+        from: fengqiao_domain::Timestamp,
+        to: fengqiao_domain::Timestamp,
+        limit: i64,
+    ) -> Result<Vec<RequestUpdate>, StoreError>;
+
     async fn audit_events(&self, after_seq: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError>;
     /// The newest sequence number and hash.
     async fn audit_head(&self) -> Result<(i64, String), StoreError>;

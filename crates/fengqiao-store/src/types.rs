@@ -176,6 +176,8 @@ pub enum BackupRecord {
         meta: AttachmentMeta,
         data_hex: String,
     },
+    ApiKey(ApiKey),
+    RequestUpdate(RequestUpdate),
 }
 
 pub const BACKUP_FORMAT: u32 = 1;
@@ -201,4 +203,98 @@ pub struct AttachmentMeta {
     /// Hex SHA-256 of the content, also recorded in the audit chain.
     pub sha256: String,
     pub created_at: Timestamp,
+}
+
+/// What a client application's API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiScope {
+    /// Submit new service requests (Open311 `POST requests`).
+    Submit,
+    /// Push status changes and notes on existing requests (`POST servicerequestupdates`).
+    Update,
+}
+
+impl ApiScope {
+    pub const ALL: [ApiScope; 2] = [ApiScope::Submit, ApiScope::Update];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiScope::Submit => "submit",
+            ApiScope::Update => "update",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ApiScope> {
+        ApiScope::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A client application's key for the Open311 API. The key itself is a long random string
+/// shown once; only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// A short name, recorded on every case the key creates (`apikey:NAME`).
+    pub name: String,
+    /// SHA-256 (hex) of the key.
+    pub key_hash: String,
+    pub scopes: Vec<ApiScope>,
+    /// The handling unit whose system pushes updates with this key: lifecycle changes it
+    /// sends act as that unit's handler. Without one, updates are recorded as notes only.
+    #[serde(default)]
+    pub unit: Option<UnitId>,
+    /// Requests a minute this key may make (`None`: the server's default).
+    #[serde(default)]
+    pub rate_per_minute: Option<u32>,
+    pub created_at: Timestamp,
+    #[serde(default)]
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl ApiKey {
+    /// Names are what logs and events show: 1 to 64 of `a-z 0-9 - _ .`.
+    pub fn check_name(name: &str) -> Result<(), DomainError> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
+        if ok { Ok(()) } else { Err(DomainError::invalid("name", "1 to 64 characters of a-z, 0-9, '-', '_' and '.'")) }
+    }
+
+    pub fn allows(&self, scope: ApiScope) -> bool {
+        self.revoked_at.is_none() && self.scopes.contains(&scope)
+    }
+}
+
+/// The public list of service requests (Open311 `GET requests`): only the given categories,
+/// newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PublicCaseQuery {
+    /// When given, exactly these cases (still only in `categories`); the other filters are
+    /// ignored, as the specification says.
+    pub ids: Option<Vec<i64>>,
+    /// The categories that may be listed, already narrowed by the client's `service_code`.
+    pub categories: Vec<String>,
+    /// `Some(true)`: open cases only; `Some(false)`: closed, cancelled or merged ones.
+    pub open: Option<bool>,
+    pub created_from: Option<Timestamp>,
+    pub created_to: Option<Timestamp>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// One update another system pushed onto a case (mySociety `servicerequestupdates`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestUpdate {
+    /// The sender's id for the update, unique per API key.
+    pub update_id: String,
+    pub key_name: String,
+    pub case_id: i64,
+    /// The status as sent (`OPEN`, `FIXED`, ...).
+    pub status: String,
+    pub description: String,
+    /// When the sender says the update happened.
+    pub updated_at: Timestamp,
+    /// The lifecycle command it became, or `None` when it was recorded as a note only.
+    pub applied: Option<String>,
+    pub received_at: Timestamp,
 }

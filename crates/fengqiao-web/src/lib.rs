@@ -8,6 +8,7 @@ mod auth;
 mod error;
 mod metrics;
 pub mod pages;
+pub mod open311;
 
 use std::sync::Arc;
 
@@ -51,6 +52,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     api::routes(state.clone())
         .merge(pages::routes())
+        .merge(open311::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)

@@ -1,6 +1,7 @@
 //! The `fengqiao` program: configuration, the commands behind the CLI, and the demo county.
 //! `main.rs` only parses arguments; everything a test or the benchmarks need is here.
 
+pub mod api_keys;
 pub mod config;
 pub mod demo;
 

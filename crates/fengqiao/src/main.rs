@@ -111,6 +111,11 @@ enum Cmd {
         #[command(subcommand)]
         command: text_cli::TriageCmd,
     },
+    /// API keys of client applications (Open311): create, revoke, list.
+    ApiKey {
+        #[command(subcommand)]
+        command: fengqiao::api_keys::ApiKeyCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -267,6 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             writeln!(stdout, "user {id} saved; API token: {token}")?;
         }
         Cmd::Analyze { .. } | Cmd::Triage { .. } => unreachable!("dispatched above"),
+        Cmd::ApiKey { command } => fengqiao::api_keys::run(&svc, command, &mut stdout).await?,
     }
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)

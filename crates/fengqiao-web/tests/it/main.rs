@@ -2,6 +2,7 @@
 
 mod api;
 mod pages;
+mod open311;
 
 use std::sync::Arc;
 
