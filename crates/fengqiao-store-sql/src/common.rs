@@ -381,6 +381,24 @@ impl fengqiao_store::Store for SqlStore {
         self.put_body("regions", "code", r.code.as_str(), to_json(r)?, actor, at, "region_saved").await
     }
 
+    async fn put_regions(&self, regions: &[Region], actor: &str, at: Timestamp) -> Result<(), StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let mut events = Vec::with_capacity(regions.len());
+        for r in regions {
+            let body = to_json(r)?;
+            sqlx::query("INSERT INTO regions (code, body) VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET body = excluded.body")
+                .bind(r.code.as_str())
+                .bind(&body)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+            events.push(chain(&mut head, None, at, actor, "region_saved", body));
+        }
+        Self::insert_events(&mut tx, &events).await?;
+        Self::finish_write(tx, head).await
+    }
+
     async fn regions(&self) -> Result<Vec<Region>, StoreError> {
         self.bodies("SELECT body FROM regions ORDER BY code").await
     }

@@ -15,6 +15,8 @@ use fengqiao_domain::{
     Unit, UnitId, UnitKind, User,
 };
 
+use fengqiao_domain::DomainError;
+
 use crate::{BackupRecord, CaseFilter, Credentials, FactsFilter, Page, Scope, Service, ServiceConfig, Store, StoreError};
 
 pub type Check = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -33,6 +35,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("erasure_keeps_the_chain", |s| Box::pin(erasure_keeps_the_chain(s))),
         ("backup_round_trip", |s| Box::pin(backup_round_trip(s))),
         ("sessions", |s| Box::pin(sessions(s))),
+        ("regions_geojson_and_placement", |s| Box::pin(regions_geojson_and_placement(s))),
     ]
 }
 
@@ -50,7 +53,7 @@ fn square(lon: f64, lat: f64, size: f64) -> Polygon {
 }
 
 fn region(code: &str, name: &str, boundary: Option<Polygon>) -> Region {
-    Region { code: RegionCode::parse(code).unwrap(), name: name.into(), name_en: None, population: 1000, centroid: None, boundary }
+    Region { boundary, ..Region::new(RegionCode::parse(code).unwrap(), name, 1000) }
 }
 
 pub fn user(id: &str, role: Role, unit: Option<&str>, jurisdiction: &str) -> User {
@@ -501,6 +504,57 @@ async fn backup_round_trip(store: Arc<dyn Store>) {
     let text: Vec<String> = records.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
     let back: Vec<BackupRecord> = text.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(back, records);
+}
+
+async fn regions_geojson_and_placement(store: Arc<dyn Store>) {
+    let svc = seed(&store).await;
+    let admin = Actor::from_user(&user("admin", Role::Admin, None, COUNTY));
+    let intake = staff_actor("intake");
+    let grid = |code: &str, x: f64, name: &str| {
+        serde_json::json!({"type": "Feature",
+            "properties": {"code": code, "name": name, "parent": VILLAGE_A1, "population": 300, "aliases": ["老街菜场"]},
+            "geometry": {"type": "Polygon", "coordinates": [[[x, 29.0], [x + 0.1, 29.0], [x + 0.1, 29.1], [x, 29.1], [x, 29.0]]]}})
+    };
+    let good = serde_json::json!({"type": "FeatureCollection", "features": [grid("330681101001001", 120.0, "第一网格"), grid("330681101001002", 120.1, "第二网格")]});
+    // Only an administrator imports, within their jurisdiction.
+    assert!(matches!(svc.import_regions(&intake, &good.to_string()).await, Err(StoreError::Domain(DomainError::Forbidden(_)))));
+    let town_admin = Actor::from_user(&user("admin-b", Role::Admin, None, TOWN_B));
+    assert!(svc.import_regions(&town_admin, &good.to_string()).await.is_err());
+    // A bad feature rejects the whole file and nothing is written.
+    let before = (event_count(&store).await, store.regions().await.unwrap().len());
+    let mut bad = good.clone();
+    bad["features"].as_array_mut().unwrap().push(serde_json::json!({"type": "Feature",
+        "properties": {"code": "330681101009001", "name": "孤儿网格", "population": 1},
+        "geometry": {"type": "Polygon", "coordinates": [[[120.0, 29.0], [120.1, 29.1], [120.1, 29.0], [120.0, 29.1], [120.0, 29.0]]]}}));
+    let Err(StoreError::Domain(DomainError::Invalid(errs))) = svc.import_regions(&admin, &bad.to_string()).await else {
+        panic!("a bad file must be refused")
+    };
+    assert!(errs.iter().any(|e| e.field == "features[2]" && e.message.contains("crosses itself")), "{errs:?}");
+    assert!(errs.iter().any(|e| e.field == "features[2]" && e.message.contains("orphan")), "{errs:?}");
+    assert_eq!((event_count(&store).await, store.regions().await.unwrap().len()), before);
+    // The good file lands whole; a point finds its grid, an alias its place.
+    assert_eq!(svc.import_regions(&admin, &good.to_string()).await.unwrap(), 2);
+    assert_eq!(store.regions().await.unwrap().len(), before.1 + 2);
+    assert_eq!(event_count(&store).await, before.0 + 2);
+    let at =
+        |lon: f64, lat: f64| CaseDraft { lat: Some(lat), lon: Some(lon), region: None, ..draft("street_light", VILLAGE_A1, "灯坏了") };
+    let c = svc.create(at(120.15, 29.05), &intake, Channel::Counter, None).await.unwrap().case;
+    assert_eq!(c.region.as_str(), "330681101001002");
+    let c = svc.create(at(120.3, 29.3), &intake, Channel::Counter, None).await.unwrap().case;
+    assert_eq!(c.region.as_str(), TOWN_A, "outside the grids, inside the town");
+    let by_address = |a: &str| CaseDraft { region: None, address: Some(a.into()), ..draft("street_light", VILLAGE_A1, "灯坏了") };
+    let c = svc.create(by_address("乙镇乙一村3号"), &intake, Channel::Counter, None).await.unwrap().case;
+    assert_eq!(c.region.as_str(), VILLAGE_B1);
+    let c = svc.create(by_address("老街菜场对面"), &intake, Channel::Counter, None).await.unwrap().case;
+    assert_eq!(c.region.as_str(), VILLAGE_A1, "the alias names both grids: their common village");
+    let c = svc.create(by_address("不知道哪里"), &intake, Channel::Counter, None).await.unwrap().case;
+    assert_eq!(c.region.as_str(), COUNTY, "an unknown place goes to the county's triage");
+    // Export reads back the same regions.
+    let all = store.regions().await.unwrap();
+    let fc = fengqiao_domain::geojson::to_feature_collection(&all);
+    let back = fengqiao_domain::geojson::parse_regions(&fc.to_string(), &[], None).unwrap();
+    let without_centroid = |v: Vec<Region>| v.into_iter().map(|r| Region { centroid: None, ..r }).collect::<Vec<_>>();
+    assert_eq!(without_centroid(back), without_centroid(all), "a missing centroid is computed on import; all else survives");
 }
 
 async fn sessions(store: Arc<dyn Store>) {

@@ -31,6 +31,8 @@ pub trait Store: Send + Sync + 'static {
 
     // Reference data. Each change is also an audit event.
     async fn put_region(&self, r: &Region, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
+    /// Saves many regions in one transaction (a GeoJSON import): all or none.
+    async fn put_regions(&self, regions: &[Region], actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
     async fn regions(&self) -> Result<Vec<Region>, StoreError>;
     async fn put_unit(&self, u: &Unit, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
     async fn units(&self) -> Result<Vec<Unit>, StoreError>;

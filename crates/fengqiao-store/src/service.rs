@@ -8,6 +8,8 @@ use std::sync::{Arc, RwLock};
 use fengqiao_domain::audit::{ChainVerifier, Checkpoint, VerifyOutcome};
 use fengqiao_domain::case::{CaseDraft, IntakeContext};
 use fengqiao_domain::figures::{Figures, FiguresConfig};
+use fengqiao_domain::gazetteer::{Gazetteer, Placement};
+use fengqiao_domain::geoindex::RegionIndex;
 use fengqiao_domain::lifecycle::{CaseEvent, DecideContext};
 use fengqiao_domain::region::RegionLevel;
 use fengqiao_domain::{
@@ -48,39 +50,66 @@ impl Default for ServiceConfig {
 }
 
 /// Reference data held in memory: read on every intake, changed rarely.
-#[derive(Debug, Default)]
 pub struct Reference {
     pub regions: HashMap<String, Region>,
     pub county: Option<Region>,
     pub categories: HashMap<String, Category>,
     pub units: HashMap<String, Unit>,
-    /// Regions with boundaries, most specific level first, for point lookup.
-    by_level: Vec<String>,
+    /// Point lookup over every region with a boundary below the county.
+    index: RegionIndex,
+    /// The codes the index's keys point at.
+    indexed: Vec<RegionCode>,
+    gazetteer: Gazetteer,
+}
+
+impl Default for Reference {
+    fn default() -> Self {
+        Reference::load(Vec::new(), Vec::new(), Vec::new())
+    }
+}
+
+impl std::fmt::Debug for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reference")
+            .field("regions", &self.regions.len())
+            .field("categories", &self.categories.len())
+            .field("units", &self.units.len())
+            .finish()
+    }
 }
 
 impl Reference {
     pub fn load(regions: Vec<Region>, categories: Vec<Category>, units: Vec<Unit>) -> Reference {
         let county = regions.iter().find(|r| r.level() == RegionLevel::County).cloned();
-        let mut by_level: Vec<&Region> = regions.iter().filter(|r| r.boundary.is_some() && r.level() != RegionLevel::County).collect();
-        by_level.sort_by(|a, b| b.level().cmp(&a.level()).then(a.code.cmp(&b.code)));
-        let by_level = by_level.into_iter().map(|r| r.code.as_str().to_string()).collect();
+        let areas: Vec<&Region> = regions.iter().filter(|r| r.boundary.is_some() && r.level() != RegionLevel::County).collect();
+        let depth = |l: RegionLevel| match l {
+            RegionLevel::County => 0,
+            RegionLevel::Town => 1,
+            RegionLevel::Village => 2,
+            RegionLevel::Grid => 3,
+        };
+        let index = RegionIndex::new(areas.iter().enumerate().map(|(i, r)| (i, depth(r.level()), r.polygons().collect())));
+        let indexed = areas.iter().map(|r| r.code.clone()).collect();
+        let gazetteer = Gazetteer::new(&regions);
         Reference {
             regions: regions.into_iter().map(|r| (r.code.as_str().to_string(), r)).collect(),
             county,
             categories: categories.into_iter().map(|c| (c.code.clone(), c)).collect(),
             units: units.into_iter().map(|u| (u.id.0.clone(), u)).collect(),
-            by_level,
+            index,
+            indexed,
+            gazetteer,
         }
     }
 
-    /// The most specific region whose boundary contains the point (a linear scan; the
-    /// spatial index arrives with the geography work).
+    /// The most specific region whose boundary contains the point.
     pub fn region_of_point(&self, p: Point) -> Option<RegionCode> {
-        self.by_level
-            .iter()
-            .filter_map(|c| self.regions.get(c))
-            .find(|r| r.boundary.as_ref().is_some_and(|b| b.contains(p)))
-            .map(|r| r.code.clone())
+        self.index.locate(p).map(|i| self.indexed[i].clone())
+    }
+
+    /// The region an address names, through the gazetteer of region names and aliases.
+    pub fn place_address(&self, address: &str) -> Option<Placement> {
+        self.gazetteer.place(address)
     }
 }
 
@@ -195,6 +224,7 @@ impl Service {
             region,
             county,
             region_of_point: point.and_then(|p| r.region_of_point(p)),
+            region_of_address: draft.address.as_deref().and_then(|a| r.place_address(a)).map(|p| p.region),
             default_channel,
         };
         let new = draft.validate(&cx)?;
@@ -289,6 +319,48 @@ impl Service {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Imports a GeoJSON FeatureCollection of regions: every feature is checked first (codes
+    /// against their parents and the county, rings, orphans, the importer's jurisdiction) and
+    /// any problem rejects the whole file with every problem listed; otherwise all regions are
+    /// saved in one transaction. Returns how many were saved.
+    pub async fn import_regions(&self, actor: &Actor, geojson: &str) -> Result<usize, StoreError> {
+        let jurisdiction = match actor {
+            Actor::System { .. } => None,
+            Actor::User { role: fengqiao_domain::Role::Admin, jurisdiction, .. } => Some(jurisdiction.clone()),
+            _ => return Err(DomainError::Forbidden("only an administrator may import regions".into()).into()),
+        };
+        let existing = self.store.regions().await?;
+        let county = existing.iter().find(|r| r.level() == RegionLevel::County).map(|r| r.code.clone());
+        let field = |e: &fengqiao_domain::geojson::FeatureError| match e.feature {
+            Some(i) => fengqiao_domain::error::FieldError::new(format!("features[{i}]"), e.to_string()),
+            None => fengqiao_domain::error::FieldError::new("file", e.message.clone()),
+        };
+        let regions = fengqiao_domain::geojson::parse_regions(geojson, &existing, county.as_ref())
+            .map_err(|errs| DomainError::Invalid(errs.iter().map(field).collect()))?;
+        if let Some(j) = &jurisdiction {
+            let outside: Vec<_> = regions
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| !j.contains(&r.code))
+                .map(|(i, r)| {
+                    fengqiao_domain::error::FieldError::new(
+                        format!("features[{i}]"),
+                        format!("{} lies outside your jurisdiction {j}", r.code),
+                    )
+                })
+                .collect();
+            if !outside.is_empty() {
+                return Err(DomainError::Invalid(outside).into());
+            }
+        }
+        if regions.is_empty() {
+            return Err(DomainError::invalid("file", "the FeatureCollection has no features").into());
+        }
+        self.store.put_regions(&regions, &actor.label(), self.now()).await?;
+        self.reload().await?;
+        Ok(regions.len())
     }
 
     pub async fn figures(&self, actor: &Actor, filter: &FactsFilter) -> Result<Figures, StoreError> {

@@ -382,6 +382,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         population: 0,
         centroid: Some(centroid(&county_ring)),
         boundary: Some(county_poly.clone()),
+        ..Region::new(county_code.clone(), "", 0)
     }];
     let n_towns = 12;
     let town_sites: Vec<Point> = (0..n_towns).map(|_| point_in(&mut rng, &county_poly)).collect();
@@ -401,6 +402,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
             population: 0,
             centroid: Some(*site),
             boundary: Some(poly.clone()),
+            ..Region::new(code.clone(), "", 0)
         });
         let n_villages = rng.gen_range(20..32);
         let vsites: Vec<Point> = (0..n_villages).map(|_| point_in(&mut rng, &poly)).collect();
@@ -425,6 +427,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 population: pop,
                 centroid: Some(centroid(&vcell)),
                 boundary: Some(vpoly.clone()),
+                ..Region::new(vcode.clone(), "", 0)
             });
             vs.push(idx);
             village_idx.push(idx);
@@ -438,12 +441,13 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 }
                 let gcode = RegionCode::parse(&format!("{}{:03}", vcode.as_str(), gi + 1)).expect("valid");
                 regions.push(Region {
-                    code: gcode,
+                    code: gcode.clone(),
                     name: format!("第{}网格", gi + 1),
                     name_en: Some(format!("Grid {}", gi + 1)),
                     population: pop / n_grids as u32,
                     centroid: Some(centroid(&gcell)),
                     boundary: Some(Polygon { exterior: gcell, holes: vec![] }),
+                    ..Region::new(gcode.clone(), "", 0)
                 });
             }
         }

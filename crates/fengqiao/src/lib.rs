@@ -89,14 +89,7 @@ pub async fn init(svc: &Service, county_code: &str, county_name: &str) -> anyhow
     }
     let now = svc.now();
     let sys = "system:init";
-    store
-        .put_region(
-            &Region { code: code.clone(), name: county_name.into(), name_en: None, population: 0, centroid: None, boundary: None },
-            sys,
-            now,
-        )
-        .await
-        .map_err(err)?;
+    store.put_region(&Region::new(code.clone(), county_name, 0), sys, now).await.map_err(err)?;
     for c in builtin_categories() {
         store.put_category(&c, sys, now).await.map_err(err)?;
     }
