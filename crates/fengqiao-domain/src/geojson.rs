@@ -253,6 +253,31 @@ pub fn parse_regions(text: &str, existing: &[Region], county: Option<&RegionCode
         r.community_officer = community_officer;
         regions.push(r);
     }
+    // A file in another place, or with longitude and latitude swapped, lies outside the
+    // county: every boundary must at least overlap the county's bounding box.
+    let county_box = regions
+        .iter()
+        .chain(existing.iter())
+        .find(|r| r.level() == RegionLevel::County && r.boundary.is_some())
+        .and_then(|r| r.boundary.as_ref())
+        .map(Polygon::bbox);
+    if let Some((lo, hi)) = county_box {
+        for r in &regions {
+            if r.level() == RegionLevel::County {
+                continue;
+            }
+            let outside =
+                r.polygons().map(Polygon::bbox).any(|(a, b)| b.lon < lo.lon || a.lon > hi.lon || b.lat < lo.lat || a.lat > hi.lat);
+            if outside {
+                let i = coded.iter().find(|(_, c, _)| *c == r.code).map(|(i, _, _)| *i);
+                problems.push(FeatureError {
+                    feature: i,
+                    code: Some(r.code.as_str().to_string()),
+                    message: "the boundary lies outside the county's (are longitude and latitude swapped?)".into(),
+                });
+            }
+        }
+    }
     // Across features: duplicates and orphans.
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, code, text) in &coded {
@@ -362,6 +387,8 @@ mod tests {
             feature("330681101000", Some("330682000000"), Value::Null),
             // Orphan: its town is nowhere.
             feature("330681102201", Some("330681102000"), Value::Null),
+            // Latitude and longitude swapped puts it far from the county.
+            feature("330681101203", Some("330681101000"), json!({"type": "Polygon", "coordinates": sq(5.0, 60.0, 0.1)})),
             // A bow-tie ring and an unclosed one.
             feature("330681101201", Some("330681101000"), json!({"type": "Polygon", "coordinates": [[[0,0],[1,1],[1,0],[0,1],[0,0]]]})),
             feature("330681101202", Some("330681101000"), json!({"type": "Polygon", "coordinates": [[[0,0],[1,0],[1,1],[0,1]]]})),
@@ -375,13 +402,14 @@ mod tests {
         let has = |needle: &str| assert!(text.iter().any(|t| t.contains(needle)), "missing '{needle}' in {text:#?}");
         has("feature 1 (330681101000): parent '330682000000' does not match");
         has("feature 2 (330681102201): orphan");
-        has("feature 3 (330681101201): exterior ring crosses itself");
-        has("feature 4 (330681101202): exterior ring is not closed");
-        has("feature 5 (12345): code:");
-        has("feature 5 (12345): property 'name' is required");
-        has("feature 5 (12345): property 'population' is required");
-        has("feature 5 (12345): a region's geometry must be a Polygon or MultiPolygon, not Point");
-        has("feature 6 (330681000000): the code repeats feature 0");
+        has("feature 3 (330681101203): the boundary lies outside the county's (are longitude and latitude swapped?)");
+        has("feature 4 (330681101201): exterior ring crosses itself");
+        has("feature 5 (330681101202): exterior ring is not closed");
+        has("feature 6 (12345): code:");
+        has("feature 6 (12345): property 'name' is required");
+        has("feature 6 (12345): property 'population' is required");
+        has("feature 6 (12345): a region's geometry must be a Polygon or MultiPolygon, not Point");
+        has("feature 7 (330681000000): the code repeats feature 0");
     }
 
     #[test]

@@ -541,6 +541,15 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         }
     }
 
+    // Every grid has its grid worker (the village's) and its community police officer (the
+    // town station's).
+    for r in regions.iter_mut().filter(|r| r.level() == fengqiao_domain::RegionLevel::Grid) {
+        let village = r.code.as_str()[..12].to_string();
+        let town = towns.iter().position(|t| r.code.as_str().starts_with(&t.code.as_str()[..9]));
+        r.grid_worker = Some(format!("v{village}"));
+        r.community_officer = town.map(|ti| format!("town{:02}-police", ti + 1));
+    }
+
     // Residents: a pool per village, so the same people come back (repeat disputes).
     let mut persons: Vec<Person> = Vec::new();
     let mut seen_ids = std::collections::HashSet::new();

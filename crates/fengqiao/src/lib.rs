@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod regions_cli;
 
 use std::io::{BufRead, Write};
 use std::path::Path;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
-use fengqiao::{Config, demo};
+use fengqiao::{Config, demo, regions_cli};
 
 #[derive(Parser)]
 #[command(name = "fengqiao", version, about = "One intake, routing, joint handling and follow-up for residents' requests and disputes.")]
@@ -70,6 +70,11 @@ enum Cmd {
         /// Only cases in this region's subtree.
         #[arg(long)]
         region: Option<String>,
+    },
+    /// Regions and their boundaries: GeoJSON import and export, point and address lookup.
+    Regions {
+        #[command(subcommand)]
+        command: regions_cli::RegionsCmd,
     },
     /// The tamper-evident log.
     Audit {
@@ -140,8 +145,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(url) = cli.database_url {
         cfg.database_url = url;
     }
-    let svc = fengqiao::open(&cfg).await?;
     let mut stdout = std::io::BufWriter::new(std::io::stdout());
+    // Commands that work on files alone open no store (and create no data folder).
+    if matches!(&cli.command, Cmd::Regions { command } if command.offline()) {
+        if let Cmd::Regions { command } = cli.command {
+            regions_cli::run(None, command, &mut stdout).await?;
+        }
+        stdout.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let svc = fengqiao::open(&cfg).await?;
     match cli.command {
         Cmd::Serve { listen } => fengqiao::serve(svc, &cfg, &listen).await?,
         Cmd::Init { county_code, county_name } => {
@@ -188,6 +201,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let n = fengqiao::export(&svc, &format, &filter, &mut stdout).await?;
             eprintln!("exported {n} cases");
         }
+        Cmd::Regions { command } => regions_cli::run(Some(&svc), command, &mut stdout).await?,
         Cmd::Audit { command: AuditCmd::Verify } => {
             if !fengqiao::audit_verify(&svc, &mut stdout).await? {
                 stdout.flush()?;

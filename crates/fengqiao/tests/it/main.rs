@@ -174,3 +174,69 @@ fn figures_agree_with_their_definition_on_the_demo_county() {
         assert!(f.cohort > 1000 && f.rated > 0 && f.satisfied < f.rated, "the demo has dissatisfied first ratings: {f:?}");
     });
 }
+
+#[test]
+fn regions_export_import_and_offline_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let out = fq(&data, &["demo", "--no-serve", "--scale", "0.01", "--seed", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let exported = ok(&data, &["regions", "export"]);
+    let path = dir.path().join("regions.geojson");
+    std::fs::write(&path, &exported).unwrap();
+    // Re-importing the export changes nothing but is accepted whole.
+    let before = ok(&data, &["audit", "verify"]);
+    assert!(ok(&data, &["regions", "import", path.to_str().unwrap()]).contains("imported"));
+    assert!(ok(&data, &["audit", "verify"]).contains("ok"), "{before}");
+
+    // A broken file is refused with every problem, and writes nothing.
+    let mut doc: serde_json::Value = serde_json::from_str(&exported).unwrap();
+    let n = doc["features"].as_array().unwrap().len();
+    doc["features"][n - 1]["properties"]["parent"] = serde_json::json!("330699999999");
+    doc["features"][n - 2]["properties"].as_object_mut().unwrap().remove("population");
+    let bad = dir.path().join("bad.geojson");
+    std::fs::write(&bad, doc.to_string()).unwrap();
+    let head = ok(&data, &["export", "--format", "jsonl"]).len();
+    let out = fq(&data, &["regions", "import", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("feature {}", n - 1)) && err.contains(&format!("feature {}", n - 2)), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert_eq!(ok(&data, &["export", "--format", "jsonl"]).len(), head);
+
+    // Offline lookup against the file: each grid's centroid lies in that grid.
+    let grids: Vec<(String, f64, f64)> = doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["level"] == "grid")
+        .map(|f| {
+            let c = &f["properties"]["centroid"];
+            (f["properties"]["code"].as_str().unwrap().to_string(), c[0].as_f64().unwrap(), c[1].as_f64().unwrap())
+        })
+        .collect();
+    assert!(grids.len() > 20);
+    let mut csv_text = String::from("id,lon,lat\n");
+    for (code, lon, lat) in &grids {
+        csv_text.push_str(&format!("{code},{lon},{lat}\n"));
+    }
+    csv_text.push_str("far,10.0,10.0\n");
+    let pts = dir.path().join("points.csv");
+    std::fs::write(&pts, csv_text).unwrap();
+    let nowhere = dir.path().join("no-data-folder");
+    let out = fq(&nowhere, &["regions", "locate", "--boundaries", path.to_str().unwrap(), "--points", pts.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!nowhere.exists(), "offline lookup opens no store");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("id,region"));
+    for ((code, _, _), line) in grids.iter().zip(lines.by_ref()) {
+        assert_eq!(line, format!("{code},{code}"));
+    }
+    assert_eq!(lines.next(), Some("far,"));
+    // A bad points file names its line.
+    std::fs::write(&pts, "id,lon,lat\na,120.1,29.7\nb,east,29.7\n").unwrap();
+    let out = fq(&nowhere, &["regions", "locate", "--boundaries", path.to_str().unwrap(), "--points", pts.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3: lon is not a number"));
+}
