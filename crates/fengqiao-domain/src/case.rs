@@ -238,6 +238,10 @@ pub struct Case {
     pub merged_into: Option<CaseId>,
     pub cancel_reason: Option<String>,
     pub resolution: Option<String>,
+    /// The latest routing decision and its trace; a filed case whose decision names no lead
+    /// waits in the triage queue.
+    #[serde(default)]
+    pub routing: Option<crate::routing::RouteDecision>,
 }
 
 /// A case as submitted, before validation.

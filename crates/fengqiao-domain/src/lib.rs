@@ -18,6 +18,7 @@ pub mod geojson;
 pub mod lifecycle;
 pub mod person;
 pub mod region;
+pub mod routing;
 pub mod unit;
 pub mod user;
 

@@ -36,6 +36,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("backup_round_trip", |s| Box::pin(backup_round_trip(s))),
         ("sessions", |s| Box::pin(sessions(s))),
         ("regions_geojson_and_placement", |s| Box::pin(regions_geojson_and_placement(s))),
+        ("routing_rules_versions_and_triage", |s| Box::pin(routing_rules_versions_and_triage(s))),
     ]
 }
 
@@ -555,6 +556,82 @@ async fn regions_geojson_and_placement(store: Arc<dyn Store>) {
     let back = fengqiao_domain::geojson::parse_regions(&fc.to_string(), &[], None).unwrap();
     let without_centroid = |v: Vec<Region>| v.into_iter().map(|r| Region { centroid: None, ..r }).collect::<Vec<_>>();
     assert_eq!(without_centroid(back), without_centroid(all), "a missing centroid is computed on import; all else survives");
+}
+
+async fn routing_rules_versions_and_triage(store: Arc<dyn Store>) {
+    use fengqiao_domain::routing::{RuleSet, StepOutcome};
+    let svc = seed(&store).await;
+    let admin = Actor::from_user(&user("admin", Role::Admin, None, COUNTY));
+    let intake = staff_actor("intake");
+    let rules: RuleSet = serde_json::from_value(serde_json::json!({"rules": [
+        {"id": "lights", "when": {"categories": ["street_light"]}, "place": {"kind": "village_committee", "level": "village"},
+         "co": [{"unit": "town-a"}]},
+        {"id": "disputes-town-a", "when": {"categories": ["neighbour"], "region": TOWN_A}, "place": {"unit": "town-a"}}
+    ]}))
+    .unwrap();
+    // Bad rules: every problem listed, nothing written; only administrators save.
+    let mut bad = rules.clone();
+    bad.rules[0].when.categories.push("astrology".into());
+    bad.rules[1].place = Some(fengqiao_domain::routing::Target::Unit { unit: UnitId("nope".into()) });
+    let before = event_count(&store).await;
+    let Err(StoreError::Domain(DomainError::Invalid(errs))) = svc.save_rules(&admin, &bad).await else {
+        panic!("bad rules must be refused")
+    };
+    assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["rules[0].when.categories", "rules[1].place"]);
+    assert!(matches!(svc.save_rules(&intake, &rules).await, Err(StoreError::Domain(DomainError::Forbidden(_)))));
+    assert_eq!(event_count(&store).await, before);
+    assert_eq!(store.rules(None).await.unwrap(), None);
+    assert_eq!(svc.save_rules(&admin, &rules).await.unwrap(), 1);
+
+    // A routed case records the decision and its trace, then is dispatched.
+    let new = |cat: &str, region: &str| draft(cat, region, "村口的路灯坏了好几天");
+    let c = svc.create(new("street_light", VILLAGE_B1), &intake, Channel::Phone, None).await.unwrap().case;
+    svc.act(&intake, c.id, None, &Command::File { severity: None, note: None }).await.unwrap();
+    let preview = svc.route_preview(&intake, c.id).await.unwrap();
+    let c = svc.act(&intake, c.id, None, &Command::Route { decision: None }).await.unwrap();
+    assert_eq!(c.status, Status::Dispatched);
+    assert_eq!(c.lead_unit, Some(UnitId("vc-b1".into())));
+    assert_eq!(c.co_units, vec![UnitId("town-a".into())]);
+    let d = c.routing.clone().unwrap();
+    assert_eq!((d.version, d.rule.as_deref()), (1, Some("lights")));
+    assert_eq!(d, preview, "the preview is what routing then does");
+    let kinds: Vec<String> = store.case_events(&Scope::All, c.id).await.unwrap().unwrap().iter().map(|e| e.kind.clone()).collect();
+    assert_eq!(kinds[kinds.len() - 2..], ["routed".to_string(), "dispatched".to_string()]);
+    // A client cannot forge the decision: it is not part of the command's JSON.
+    let forged: Command = serde_json::from_str(r#"{"action":"route","decision":{"lead":"town-a"}}"#).unwrap();
+    assert_eq!(forged, Command::Route { decision: None });
+
+    // No rule matches: the case stays filed, in the triage queue, with the trace.
+    let c = svc.create(new("neighbour", VILLAGE_B1), &intake, Channel::Phone, None).await.unwrap().case;
+    svc.act(&intake, c.id, None, &Command::File { severity: None, note: None }).await.unwrap();
+    let c = svc.act(&intake, c.id, None, &Command::Route { decision: None }).await.unwrap();
+    assert_eq!((c.status, c.lead_unit.clone()), (Status::Filed, None));
+    let d = c.routing.clone().unwrap();
+    assert_eq!(d.lead, None);
+    assert_eq!(d.trace.iter().map(|s| s.outcome).collect::<Vec<_>>(), [StepOutcome::NotMatched, StepOutcome::NotMatched]);
+    assert!(d.trace[1].detail.contains("outside 330681101000"), "{:?}", d.trace);
+    // It can still be dispatched by hand.
+    let c = svc.act(&intake, c.id, None, &Command::Dispatch { lead_unit: UnitId("vc-b1".into()), co_units: vec![] }).await.unwrap();
+    assert_eq!(c.status, Status::Dispatched);
+
+    // A new version leaves the old one readable, and both travel in backups.
+    let mut v2 = rules.clone();
+    v2.rules.remove(0);
+    assert_eq!(svc.save_rules(&admin, &v2).await.unwrap(), 2);
+    assert_eq!(store.rules(Some(1)).await.unwrap().unwrap().rules, rules.rules);
+    assert_eq!(store.rules(None).await.unwrap().unwrap().version, 2);
+    let mut saved = Vec::new();
+    store
+        .export_snapshot(&mut |r| {
+            if let BackupRecord::RoutingRules { rules, .. } = r {
+                saved.push(rules.version);
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(saved, [1, 2]);
+    assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
 }
 
 async fn sessions(store: Arc<dyn Store>) {

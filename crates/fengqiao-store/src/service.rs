@@ -12,6 +12,7 @@ use fengqiao_domain::gazetteer::{Gazetteer, Placement};
 use fengqiao_domain::geoindex::RegionIndex;
 use fengqiao_domain::lifecycle::{CaseEvent, DecideContext};
 use fengqiao_domain::region::RegionLevel;
+use fengqiao_domain::routing::{RouteDecision, RouteInput, RuleSet};
 use fengqiao_domain::{
     Actor, Case, CaseId, Category, Channel, Clock, Command, DomainError, LifecycleConfig, Point, Region, RegionCode, Timestamp,
     TrackingCode, Unit,
@@ -55,6 +56,8 @@ pub struct Reference {
     pub county: Option<Region>,
     pub categories: HashMap<String, Category>,
     pub units: HashMap<String, Unit>,
+    /// The routing rules in force (empty until an administrator saves some).
+    pub rules: RuleSet,
     /// Point lookup over every region with a boundary below the county.
     index: RegionIndex,
     /// The codes the index's keys point at.
@@ -96,6 +99,7 @@ impl Reference {
             county,
             categories: categories.into_iter().map(|c| (c.code.clone(), c)).collect(),
             units: units.into_iter().map(|u| (u.id.0.clone(), u)).collect(),
+            rules: RuleSet::default(),
             index,
             indexed,
             gazetteer,
@@ -105,6 +109,33 @@ impl Reference {
     /// The most specific region whose boundary contains the point.
     pub fn region_of_point(&self, p: Point) -> Option<RegionCode> {
         self.index.locate(p).map(|i| self.indexed[i].clone())
+    }
+
+    /// What the rules in force decide for a case, with the trace.
+    pub fn route(&self, case: &Case) -> RouteDecision {
+        self.route_with(&case.category, &case.region, case.channel, case.urgency, case.tier, &case.title, &case.description)
+    }
+
+    /// What the rules in force would decide for a new case (the "test this rule" box).
+    pub fn route_new(&self, n: &fengqiao_domain::case::NewCase) -> RouteDecision {
+        self.route_with(&n.category, &n.region, n.channel, n.urgency, n.tier, &n.title, &n.description)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn route_with(
+        &self,
+        category: &str,
+        region: &RegionCode,
+        channel: Channel,
+        urgency: fengqiao_domain::Urgency,
+        tier: fengqiao_domain::Tier,
+        title: &str,
+        description: &str,
+    ) -> RouteDecision {
+        let mut units: Vec<&Unit> = self.units.values().collect();
+        units.sort_by(|a, b| a.id.cmp(&b.id));
+        let text = format!("{title}\n{description}");
+        self.rules.route(&RouteInput { category, region, channel, urgency, tier, text: &text }, &units)
     }
 
     /// The region an address names, through the gazetteer of region names and aliases.
@@ -198,7 +229,8 @@ impl Service {
 
     /// Re-reads reference data after a change.
     pub async fn reload(&self) -> Result<(), StoreError> {
-        let r = Reference::load(self.store.regions().await?, self.store.categories().await?, self.store.units().await?);
+        let mut r = Reference::load(self.store.regions().await?, self.store.categories().await?, self.store.units().await?);
+        r.rules = self.store.rules(None).await?.unwrap_or_default();
         *self.reference.write().expect("not poisoned") = Arc::new(r);
         Ok(())
     }
@@ -274,6 +306,14 @@ impl Service {
             let policy = category.map(|c| c.policy).unwrap_or(fengqiao_domain::DeadlinePolicy::DEFAULT);
             let now = self.now();
             let cx = DecideContext { now, actor, config: &self.config.lifecycle, policy };
+            let routed;
+            let cmd = match cmd {
+                Command::Route { decision: None } => {
+                    routed = Command::Route { decision: Some(r.route(&case)) };
+                    &routed
+                }
+                other => other,
+            };
             let kinds = case.decide(cmd, &cx)?;
             let mut next = case.clone();
             let events: Vec<CaseEvent> = kinds.into_iter().map(|kind| CaseEvent { at: now, actor: actor.label(), kind }).collect();
@@ -361,6 +401,36 @@ impl Service {
         self.store.put_regions(&regions, &actor.label(), self.now()).await?;
         self.reload().await?;
         Ok(regions.len())
+    }
+
+    /// Saves a new version of the routing rules after checking them against the units,
+    /// categories and county (every problem listed); returns the version.
+    pub async fn save_rules(&self, actor: &Actor, rules: &RuleSet) -> Result<i64, StoreError> {
+        if !matches!(actor, Actor::System { .. } | Actor::User { role: fengqiao_domain::Role::Admin, .. }) {
+            return Err(DomainError::Forbidden("only an administrator may change the routing rules".into()).into());
+        }
+        let r = self.reference();
+        let categories = r.categories.keys().cloned().collect();
+        let errs = rules.problems(&r.units, &categories, r.county.as_ref().map(|c| &c.code));
+        if !errs.is_empty() {
+            return Err(DomainError::Invalid(errs).into());
+        }
+        let version = self.store.save_rules(rules, &actor.label(), self.now()).await?;
+        self.reload().await?;
+        Ok(version)
+    }
+
+    /// What the rules in force would decide for a case described by a draft (nothing is
+    /// written; the draft is validated as at intake).
+    pub fn route_draft(&self, actor: &Actor, draft: CaseDraft) -> Result<RouteDecision, StoreError> {
+        let item = self.prepare(draft, actor, Channel::Phone, None)?;
+        Ok(self.reference().route_new(&item.new))
+    }
+
+    /// What the rules in force would decide for a case the actor may see (nothing is written).
+    pub async fn route_preview(&self, actor: &Actor, id: CaseId) -> Result<RouteDecision, StoreError> {
+        let case = self.store.case(&Scope::for_actor(actor), id).await?.ok_or(StoreError::NotFound)?;
+        Ok(self.reference().route(&case))
     }
 
     pub async fn figures(&self, actor: &Actor, filter: &FactsFilter) -> Result<Figures, StoreError> {
