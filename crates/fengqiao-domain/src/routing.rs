@@ -243,7 +243,7 @@ impl RuleSet {
                         lead = Some((u, *what, target.describe()));
                         break;
                     }
-                    None => tried.push(format!("no {} ({what})", target.describe())),
+                    None => tried.push(format!("{what}: no unit is {}", target.describe())),
                 }
             }
             let Some((lead, what, described)) = lead else {
@@ -259,16 +259,15 @@ impl RuleSet {
                 match t.resolve(x.region, units) {
                     Some(u) if u != lead && !co_units.contains(&u) => co_units.push(u),
                     Some(_) => {}
-                    None => co_notes.push(format!("no {} to co-handle", t.describe())),
+                    None => co_notes.push(format!("co-handling: no unit is {}", t.describe())),
                 }
             }
-            let mut detail = format!(
-                "matched; lead {lead}: {described} ({what} first, as for {})",
-                match rule.subject {
-                    Subject::Event => "an event",
-                    Subject::Facility => "a facility",
-                }
-            );
+            let order_text = match (rule.subject, order.len()) {
+                (_, 1) => "",
+                (Subject::Event, _) => "an event goes to its place first, then its owner; ",
+                (Subject::Facility, _) => "a facility goes to its owner first, then its place; ",
+            };
+            let mut detail = format!("matched; {order_text}lead {lead} ({what}: {described})");
             if !tried.is_empty() {
                 detail.push_str(&format!("; {}", tried.join("; ")));
             }
@@ -327,6 +326,38 @@ impl RuleSet {
         }
         errs
     }
+}
+
+/// Rules a new deployment starts with, naming units only by their kind relative to the
+/// case's place, so they route as soon as units exist: emergencies and signs of violence to
+/// the police station, public-order matters too; cases escalated to the town or the county to
+/// the conflict-mediation centre there; land matters to the judicial office; everything else
+/// to the committee of the case's village (small matters are settled in the village), with
+/// the town's mediation centre as the owner when a village has no committee.
+pub fn default_rules() -> RuleSet {
+    let rules = serde_json::json!([
+        {"id": "emergency", "name": "紧急警情 Emergencies", "priority": 100, "when": {"urgency": ["emergency"]},
+         "place": {"kind": "police_station"}, "co": [{"kind": "village_committee", "level": "village"}]},
+        {"id": "violence", "name": "暴力风险 Signs of violence", "priority": 90,
+         "when": {"keywords": ["持刀", "拿刀", "砍", "打人", "殴打", "威胁", "报复", "自杀", "轻生", "跳楼", "knife", "threat", "suicide", "weapon", "assault"]},
+         "place": {"kind": "police_station"}, "co": [{"kind": "village_committee", "level": "village"}]},
+        {"id": "county-tier", "name": "县级调处 County tier", "priority": 80, "when": {"tiers": ["county"]},
+         "place": {"kind": "county_mediation_centre"}},
+        {"id": "public-order", "name": "治安类 Public order", "priority": 50,
+         "when": {"categories": ["public_security", "fraud_report", "help_request", "noise", "traffic_accident"]},
+         "place": {"kind": "police_station"}},
+        {"id": "town-disputes", "name": "乡镇矛调 Town tier disputes", "priority": 40, "when": {"tiers": ["town"],
+         "categories": ["marriage_family", "neighbour", "housing_homestead", "contract", "production_business", "damages",
+                        "forest_land", "land_requisition", "pollution", "labour", "consumer", "medical", "property_management", "other_dispute"]},
+         "place": {"kind": "town_mediation_centre", "level": "town"}},
+        {"id": "town-requests", "name": "乡镇诉求 Town tier requests", "priority": 30, "when": {"tiers": ["town"]},
+         "place": {"kind": "judicial_office", "level": "town"}},
+        {"id": "land", "name": "土地类 Land", "priority": 20, "when": {"categories": ["forest_land", "land_requisition"]},
+         "place": {"kind": "judicial_office"}},
+        {"id": "village", "name": "属地村社 The village first", "priority": -100,
+         "place": {"kind": "village_committee", "level": "village"}, "owner": {"kind": "town_mediation_centre", "level": "town"}}
+    ]);
+    RuleSet { version: 0, rules: serde_json::from_value(rules).expect("the default rules are well-formed") }
 }
 
 #[cfg(test)]
@@ -389,7 +420,7 @@ mod tests {
     fn a_facility_goes_to_its_owner_first() {
         let d = route("water_supply", "330681101002", "水管爆了");
         assert_eq!(d.lead, Some(UnitId("water-co".into())));
-        assert!(d.trace.last().unwrap().detail.contains("owner first, as for a facility"), "{:?}", d.trace);
+        assert!(d.trace.last().unwrap().detail.contains("a facility goes to its owner first"), "{:?}", d.trace);
     }
 
     #[test]
@@ -398,8 +429,11 @@ mod tests {
         let d = route("neighbour", "330681101003", "邻居占道");
         assert_eq!(d.lead, Some(UnitId("jo-a".into())));
         let last = &d.trace.last().unwrap().detail;
-        assert!(last.contains("no the village_committee of the case's village (place)"), "{last}");
-        assert!(last.contains("no the mediation_committee whose area contains the case to co-handle"), "{last}");
+        assert_eq!(
+            last,
+            "matched; an event goes to its place first, then its owner; lead jo-a (owner: the judicial_office whose area contains the case); \
+             place: no unit is the village_committee of the case's village; co-handling: no unit is the mediation_committee whose area contains the case"
+        );
     }
 
     #[test]

@@ -422,9 +422,9 @@ impl Service {
 
     /// What the rules in force would decide for a case described by a draft (nothing is
     /// written; the draft is validated as at intake).
-    pub fn route_draft(&self, actor: &Actor, draft: CaseDraft) -> Result<RouteDecision, StoreError> {
+    pub fn route_draft(&self, actor: &Actor, draft: CaseDraft) -> Result<(RegionCode, RouteDecision), StoreError> {
         let item = self.prepare(draft, actor, Channel::Phone, None)?;
-        Ok(self.reference().route_new(&item.new))
+        Ok((item.new.region.clone(), self.reference().route_new(&item.new)))
     }
 
     /// What the rules in force would decide for a case the actor may see (nothing is written).

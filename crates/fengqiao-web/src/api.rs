@@ -32,6 +32,10 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         .route("/api/v1/regions", get(regions))
         .route("/api/v1/regions/geojson", get(regions_geojson).post(import_regions))
         .route("/api/v1/locate", get(locate))
+        .route("/api/v1/routing/rules", get(routing_rules).put(save_routing_rules))
+        .route("/api/v1/routing/rules/{version}", get(routing_rules_version))
+        .route("/api/v1/routing/test", post(routing_test))
+        .route("/api/v1/cases/{id}/route", get(route_preview))
         .route("/api/v1/units", get(units))
         .route("/api/v1/me", get(me))
         .route("/api/v1/session", post(sign_in).delete(sign_out))
@@ -400,6 +404,39 @@ async fn locate(State(st): State<AppState>, _staff: Staff, Query(q): Query<Locat
     }
     chain.reverse();
     Ok(Json(json!({ "region": code, "by": by, "chain": chain, "matched": matched })))
+}
+
+/// The routing rules in force (version 0 and no rules until an administrator saves some).
+async fn routing_rules(State(st): State<AppState>, _staff: Staff) -> Json<fengqiao_domain::routing::RuleSet> {
+    Json(st.svc.reference().rules.clone())
+}
+
+async fn routing_rules_version(State(st): State<AppState>, _staff: Staff, Path(version): Path<String>) -> Result<Json<Value>, ApiError> {
+    let v: i64 = version.parse().map_err(|_| ApiError::invalid("version", "expected a number"))?;
+    let rules = st.svc.store.rules(Some(v)).await?.ok_or_else(ApiError::not_found)?;
+    Ok(Json(serde_json::to_value(rules).unwrap_or_default()))
+}
+
+/// Saves the body as the next version of the rules (administrators only).
+async fn save_routing_rules(
+    State(st): State<AppState>,
+    staff: Staff,
+    ApiJson(rules): ApiJson<fengqiao_domain::routing::RuleSet>,
+) -> Result<Json<Value>, ApiError> {
+    let version = st.svc.save_rules(&staff.actor, &rules).await?;
+    Ok(Json(json!({ "version": version })))
+}
+
+/// "Test this rule": where a case described like this would go, and why. Nothing is written.
+async fn routing_test(State(st): State<AppState>, staff: Staff, ApiJson(draft): ApiJson<CaseDraft>) -> Result<Json<Value>, ApiError> {
+    let (region, decision) = st.svc.route_draft(&staff.actor, draft)?;
+    Ok(Json(json!({ "region": region, "decision": decision })))
+}
+
+/// What routing would decide for this case now (nothing is written).
+async fn route_preview(State(st): State<AppState>, staff: Staff, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let d = st.svc.route_preview(&staff.actor, case_id(&id)?).await?;
+    Ok(Json(serde_json::to_value(d).unwrap_or_default()))
 }
 
 async fn units(State(st): State<AppState>, _staff: Staff) -> Json<Value> {

@@ -76,6 +76,11 @@ enum Cmd {
         #[command(subcommand)]
         command: regions_cli::RegionsCmd,
     },
+    /// The routing rules: show, load a new version, test where a case would go.
+    Routing {
+        #[command(subcommand)]
+        command: regions_cli::RoutingCmd,
+    },
     /// The tamper-evident log.
     Audit {
         #[command(subcommand)]
@@ -202,6 +207,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("exported {n} cases");
         }
         Cmd::Regions { command } => regions_cli::run(Some(&svc), command, &mut stdout).await?,
+        Cmd::Routing { command } => regions_cli::routing(&svc, command, &mut stdout).await?,
         Cmd::Audit { command: AuditCmd::Verify } => {
             if !fengqiao::audit_verify(&svc, &mut stdout).await? {
                 stdout.flush()?;

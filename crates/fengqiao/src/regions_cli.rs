@@ -208,3 +208,96 @@ pub async fn run(svc: Option<&Service>, cmd: RegionsCmd, out: &mut impl Write) -
     }
     Ok(())
 }
+
+#[derive(Subcommand)]
+pub enum RoutingCmd {
+    /// Print the routing rules in force (or `--version N`) as JSON.
+    Show {
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Save a JSON rule set (`{"rules": [...]}`) as the next version. Every problem is listed
+    /// and nothing is saved if there is one.
+    Load {
+        /// The JSON file, or - for standard input.
+        file: String,
+    },
+    /// Where a case would go, and why: prints the decision and its trace.
+    Test {
+        #[arg(long)]
+        category: String,
+        #[arg(long)]
+        description: String,
+        /// A region code; or give --address.
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        address: Option<String>,
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long)]
+        urgency: Option<String>,
+        #[arg(long)]
+        severity: Option<String>,
+    },
+}
+
+pub async fn routing(svc: &Service, cmd: RoutingCmd, out: &mut impl Write) -> anyhow::Result<()> {
+    let err = |e: StoreError| anyhow!("{e}");
+    let system = Actor::System { job: "cli".into() };
+    match cmd {
+        RoutingCmd::Show { version } => {
+            let set = match version {
+                Some(v) => svc.store.rules(Some(v)).await.map_err(err)?.ok_or_else(|| anyhow!("no rule set version {v}"))?,
+                None => svc.reference().rules.clone(),
+            };
+            serde_json::to_writer_pretty(&mut *out, &set)?;
+            writeln!(out)?;
+        }
+        RoutingCmd::Load { file } => {
+            let text = read_input(&file)?;
+            let set: fengqiao_domain::routing::RuleSet =
+                serde_json::from_str(&text).with_context(|| format!("{file} is not a rule set"))?;
+            match svc.save_rules(&system, &set).await {
+                Ok(v) => writeln!(out, "saved {} rules as version {v}", set.rules.len())?,
+                Err(StoreError::Domain(fengqiao_domain::DomainError::Invalid(errs))) => {
+                    for e in &errs {
+                        eprintln!("{}: {}", e.field, e.message);
+                    }
+                    bail!("{file}: {} problem(s); nothing was saved", errs.len());
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
+        RoutingCmd::Test { category, description, region, address, channel, urgency, severity } => {
+            let draft = fengqiao_domain::case::CaseDraft {
+                category,
+                description,
+                region,
+                address,
+                channel,
+                urgency,
+                severity,
+                ..Default::default()
+            };
+            let (region, d) = svc.route_draft(&system, draft).map_err(err)?;
+            writeln!(out, "region {region}")?;
+            for s in &d.trace {
+                writeln!(out, "  {:<20} {:<12} {}", s.rule, serde_json::to_value(s.outcome)?.as_str().unwrap_or(""), s.detail)?;
+            }
+            match &d.lead {
+                Some(l) => {
+                    let co: Vec<&str> = d.co_units.iter().map(|u| u.as_str()).collect();
+                    writeln!(
+                        out,
+                        "lead {l}{} (rules version {})",
+                        if co.is_empty() { String::new() } else { format!(", co-handling {}", co.join(", ")) },
+                        d.version
+                    )?
+                }
+                None => writeln!(out, "no rule routes it: the triage queue (rules version {})", d.version)?,
+            }
+        }
+    }
+    Ok(())
+}

@@ -56,3 +56,55 @@ async fn geojson_import_export_and_locate() {
     assert_eq!((r.status, &r.body["region"]), (StatusCode::OK, &serde_json::Value::Null));
     assert_eq!(app.call("GET", "/api/v1/locate?lat=29&lon=120", None, None, &[]).await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn routing_rules_over_http() {
+    let app = app().await;
+    let admin = user("admin", fengqiao_domain::Role::Admin, None, "330681000000");
+    let creds = Credentials { token_hash: Some(token_hash("tok-admin")), password_hash: None };
+    app.svc.store.put_user(&admin, &creds, "system:test", T0).await.unwrap();
+    let r = app.get("/api/v1/routing/rules", "intake").await;
+    assert_eq!((r.status, r.body["version"].as_i64()), (StatusCode::OK, Some(0)));
+
+    let rules = json!({"rules": [{"id": "lights", "when": {"categories": ["street_light"]},
+        "place": {"kind": "village_committee", "level": "village"}, "co": [{"unit": "town-a"}]}]});
+    let put = |who: &'static str, body: String| {
+        let app = &app;
+        async move { app.call("PUT", "/api/v1/routing/rules", Some(who), Some(&body), &[]).await }
+    };
+    assert_eq!(put("sup", rules.to_string()).await.status, StatusCode::FORBIDDEN);
+    let mut bad = rules.clone();
+    bad["rules"][0]["co"][0]["unit"] = json!("nowhere");
+    let r = put("admin", bad.to_string()).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.body["error"]["details"][0]["field"], "rules[0].co[0]");
+    let r = put("admin", r#"{"rules": [{"id": 7}]}"#.into()).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a malformed rule is refused: {}", r.text);
+    let r = put("admin", rules.to_string()).await;
+    assert_eq!((r.status, r.body["version"].as_i64()), (StatusCode::OK, Some(1)), "{}", r.text);
+    assert_eq!(app.get("/api/v1/routing/rules/1", "intake").await.body["rules"][0]["id"], "lights");
+    assert_eq!(app.get("/api/v1/routing/rules/9", "intake").await.status, StatusCode::NOT_FOUND);
+
+    // "Test this rule": where a case would go, with nothing written.
+    let before = app.events().await;
+    let r =
+        app.post("/api/v1/routing/test", "intake", r#"{"category":"street_light","description":"路灯不亮","address":"乙一村村口"}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!((r.body["region"].as_str(), r.body["decision"]["lead"].as_str()), (Some("330681102001"), Some("vc-b1")));
+    assert_eq!(r.body["decision"]["trace"][0]["outcome"], "chosen");
+    assert_eq!(app.events().await, before);
+
+    // Route a filed case: preview, then the transition.
+    let c = app.post("/api/v1/cases", "intake", r#"{"category":"street_light","description":"路灯不亮","region":"330681101001"}"#).await;
+    let id = c.body["id"].as_i64().unwrap();
+    assert_eq!(app.post(&format!("/api/v1/cases/{id}/transitions/file"), "intake", "{}").await.status, StatusCode::OK);
+    let preview = app.get(&format!("/api/v1/cases/{id}/route"), "intake").await;
+    assert_eq!(preview.body["lead"], "vc-a1");
+    let r = app.post(&format!("/api/v1/cases/{id}/transitions/route"), "intake", "{}").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!((r.body["status"].as_str(), r.body["lead_unit"].as_str()), (Some("dispatched"), Some("vc-a1")));
+    assert_eq!(r.body["co_units"], json!(["town-a"]));
+    assert_eq!(r.body["routing"], preview.body);
+    // Outside the reader's jurisdiction the case does not exist.
+    assert_eq!(app.get(&format!("/api/v1/cases/{id}/route"), "handler-b1").await.status, StatusCode::NOT_FOUND);
+}

@@ -240,3 +240,60 @@ fn regions_export_import_and_offline_lookup() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 3: lon is not a number"));
 }
+
+/// Routing traces on the demo county's rules, as snapshots: any change to the rules, their
+/// order or the trace wording shows up here line by line.
+#[test]
+fn routing_traces_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    assert!(fq(&data, &["demo", "--no-serve", "--scale", "0.01", "--seed", "3"]).status.success());
+    let check = |args: &[&str], expect: &str| {
+        let mut all = vec!["routing", "test"];
+        all.extend_from_slice(args);
+        let got = ok(&data, &all);
+        let want: String = expect.lines().map(|l| l.strip_prefix("        ").unwrap_or(l)).collect::<Vec<_>>().join("\n");
+        assert_eq!(got.trim_end(), want.trim(), "routing trace changed for {args:?}");
+    };
+    check(
+        &["--category", "street_light", "--description", "他扬言要报复", "--region", "330699105000", "--urgency", "urgent"],
+        "
+        region 330699105000
+          emergency            not_matched  urgency urgent is not listed
+          violence             chosen       matched; lead ps-05 (place: the police_station whose area contains the case); co-handling: no unit is the village_committee of the case's village
+        lead ps-05 (rules version 1)",
+    );
+    check(
+        &["--category", "water_supply", "--description", "停水两天", "--region", "330699105000"],
+        "
+        region 330699105000
+          emergency            not_matched  urgency routine is not listed
+          violence             not_matched  none of the keywords 持刀, 拿刀, 砍, 打人, 殴打, 威胁, 报复, 自杀, 轻生, 跳楼, knife, threat, suicide, weapon, assault appears
+          county-tier          not_matched  tier village is not listed
+          public-order         not_matched  category water_supply is not one of public_security, fraud_report, help_request, noise, traffic_accident
+          town-disputes        not_matched  category water_supply is not one of marriage_family, neighbour, housing_homestead, contract, production_business, damages, forest_land, land_requisition, pollution, labour, consumer, medical, property_management, other_dispute
+          town-requests        not_matched  tier village is not listed
+          land                 not_matched  category water_supply is not one of forest_land, land_requisition
+          labour               not_matched  category water_supply is not one of labour
+          water                chosen       matched; a facility goes to its owner first, then its place; lead water-co (owner: unit water-co)
+        lead water-co (rules version 1)",
+    );
+    check(
+        &["--category", "neighbour", "--description", "邻居占用通道", "--region", "330699105000", "--severity", "major"],
+        "
+        region 330699105000
+          emergency            not_matched  urgency routine is not listed
+          violence             not_matched  none of the keywords 持刀, 拿刀, 砍, 打人, 殴打, 威胁, 报复, 自杀, 轻生, 跳楼, knife, threat, suicide, weapon, assault appears
+          county-tier          chosen       matched; lead county-centre (place: the county_mediation_centre whose area contains the case)
+        lead county-centre (rules version 1)",
+    );
+    // A rule set that refers to a unit that does not exist is refused whole.
+    let bad = dir.path().join("rules.json");
+    std::fs::write(&bad, r#"{"rules": [{"id": "x", "place": {"unit": "ghost"}}, {"id": "x", "owner": {"kind": "police_station"}}]}"#)
+        .unwrap();
+    let out = fq(&data, &["routing", "load", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rules[0].place: unknown unit 'ghost'") && err.contains("rules[1].id: 'x' is used by an earlier rule"), "{err}");
+    assert!(ok(&data, &["routing", "show"]).contains("\"version\": 1"), "nothing was saved");
+}
