@@ -44,6 +44,9 @@ pub enum RegionsCmd {
         /// Look up in this GeoJSON file's regions instead of the store's (no store is opened).
         #[arg(long)]
         boundaries: Option<PathBuf>,
+        /// Threads for `--points` (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
     },
 }
 
@@ -93,14 +96,18 @@ fn read_points(path: &PathBuf) -> anyhow::Result<Vec<(String, Point)>> {
 }
 
 /// Looks up every point on all cores; returns the codes in input order.
-fn locate_all(regions: &[Region], points: &[(String, Point)]) -> (Vec<Option<usize>>, std::time::Duration, std::time::Duration) {
+fn locate_all(
+    regions: &[Region],
+    points: &[(String, Point)],
+    threads: Option<usize>,
+) -> (Vec<Option<usize>>, std::time::Duration, std::time::Duration) {
     let built = std::time::Instant::now();
     let areas: Vec<usize> =
         (0..regions.len()).filter(|&i| regions[i].boundary.is_some() && regions[i].level() != RegionLevel::County).collect();
     let index = RegionIndex::new(areas.iter().map(|&i| (i, depth(regions[i].level()), regions[i].polygons().collect())));
     let build_time = built.elapsed();
     let started = std::time::Instant::now();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
     let chunk = points.len().div_ceil(threads).max(1);
     let mut found = vec![None; points.len()];
     std::thread::scope(|s| {
@@ -142,7 +149,7 @@ pub async fn run(svc: Option<&Service>, cmd: RegionsCmd, out: &mut impl Write) -
             serde_json::to_writer(&mut *out, &fengqiao_domain::geojson::to_feature_collection(chosen))?;
             writeln!(out)?;
         }
-        RegionsCmd::Locate { lon, lat, address, points, boundaries } => {
+        RegionsCmd::Locate { lon, lat, address, points, boundaries, threads } => {
             let regions: Vec<Region> = match &boundaries {
                 Some(path) => {
                     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -157,7 +164,7 @@ pub async fn run(svc: Option<&Service>, cmd: RegionsCmd, out: &mut impl Write) -
             };
             if let Some(path) = points {
                 let pts = read_points(&path)?;
-                let (found, build, took) = locate_all(&regions, &pts);
+                let (found, build, took) = locate_all(&regions, &pts, threads);
                 writeln!(out, "id,region")?;
                 for ((id, _), f) in pts.iter().zip(&found) {
                     writeln!(out, "{id},{}", f.map(|i| regions[i].code.as_str()).unwrap_or(""))?;
@@ -176,7 +183,7 @@ pub async fn run(svc: Option<&Service>, cmd: RegionsCmd, out: &mut impl Write) -
             let (code, matched) = match (lon, lat, address) {
                 (Some(lon), Some(lat), _) => {
                     let p = Point::parse(lon, lat).map_err(|e| anyhow!("{}", e.message))?;
-                    let (found, _, _) = locate_all(&regions, &[(String::new(), p)]);
+                    let (found, _, _) = locate_all(&regions, &[(String::new(), p)], Some(1));
                     (found[0].map(|i| regions[i].code.clone()), Vec::new())
                 }
                 (None, None, Some(a)) => match gaz.place(&a) {
