@@ -86,6 +86,46 @@ fn test() -> anyhow::Result<()> {
     if !status.success() {
         bail!("tests failed");
     }
+    e2e()
+}
+
+/// The end-to-end test of the pages in Debian's chromium (`e2e/`, `node --test`), against
+/// the debug binary the tests just built. Skipped without node, npm or chromium, except in CI.
+fn e2e() -> anyhow::Result<()> {
+    let runs = |prog: &str| Command::new(prog).arg("--version").stdout(std::process::Stdio::null()).status().is_ok_and(|s| s.success());
+    let chromium = std::path::Path::new("/usr/bin/chromium");
+    let missing: Vec<&str> = [("node", runs("node")), ("npm", runs("npm")), ("/usr/bin/chromium", chromium.exists())]
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(name, _)| name)
+        .collect();
+    if !missing.is_empty() {
+        if ci() {
+            bail!("CI=true but the browser test cannot run: {} missing", missing.join(", "));
+        }
+        eprintln!("SKIP: the end-to-end browser test ({} missing; on Debian: apt-get install chromium nodejs npm)", missing.join(", "));
+        return Ok(());
+    }
+    let status = Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args(["build", "--quiet", "-p", "fengqiao"])
+        .status()
+        .context("building fengqiao")?;
+    if !status.success() {
+        bail!("building the fengqiao binary failed");
+    }
+    let dir = root().join("e2e");
+    let status =
+        Command::new("npm").current_dir(&dir).args(["install", "--no-audit", "--no-fund"]).status().context("npm install in e2e/")?;
+    if !status.success() {
+        bail!("npm install in e2e/ failed");
+    }
+    let bin = root().join("target").join("debug").join("fengqiao");
+    eprintln!("End-to-end: chromium against {} (screenshots in target/e2e-screenshots/)", bin.display());
+    let status = Command::new("node").current_dir(&dir).arg("--test").env("FENGQIAO_BIN", &bin).status().context("node --test in e2e/")?;
+    if !status.success() {
+        bail!("the end-to-end browser test failed");
+    }
     Ok(())
 }
 

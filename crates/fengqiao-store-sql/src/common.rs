@@ -8,7 +8,7 @@ use fengqiao_domain::audit::{Checkpoint, StoredEvent, event_hash};
 use fengqiao_domain::figures::{CaseFacts, FigureCounts, LaterCase, StagePoints};
 use fengqiao_domain::lifecycle::{CaseEvent, EventKind};
 use fengqiao_domain::{Case, CaseId, Category, Region, Timestamp, TrackingCode, Unit, User};
-use fengqiao_store::{BackupRecord, CaseFilter, CreateCase, Created, Credentials, FactsFilter, Page, Person, Scope, Session};
+use fengqiao_store::{AttachmentMeta, BackupRecord, CaseFilter, CreateCase, Created, Credentials, FactsFilter, NewAttachment, Page, Person, Scope, Session};
 use futures_util::TryStreamExt;
 use sqlx::{Pool, QueryBuilder, Row, Transaction};
 
@@ -355,6 +355,17 @@ fn person_from_row(r: &<DB as sqlx::Database>::Row) -> Result<Person, StoreError
         address: r.try_get("address").map_err(backend_err)?,
         organisation: r.try_get("organisation").map_err(backend_err)?,
         erased_at: r.try_get::<Option<i64>, _>("erased_at").map_err(backend_err)?.map(Timestamp),
+    })
+}
+
+fn attachment_from_row(r: &<DB as sqlx::Database>::Row) -> Result<AttachmentMeta, StoreError> {
+    Ok(AttachmentMeta {
+        id: r.try_get("id").map_err(backend_err)?,
+        case_id: CaseId(r.try_get("case_id").map_err(backend_err)?),
+        content_type: r.try_get("content_type").map_err(backend_err)?,
+        size: r.try_get("size").map_err(backend_err)?,
+        sha256: r.try_get("sha256").map_err(backend_err)?,
+        created_at: Timestamp(r.try_get("created_at").map_err(backend_err)?),
     })
 }
 
@@ -825,6 +836,53 @@ impl fengqiao_store::Store for SqlStore {
         Ok(true)
     }
 
+    async fn add_attachment(&self, a: &NewAttachment) -> Result<AttachmentMeta, StoreError> {
+        use sha2::Digest;
+        let sha256 = hex::encode(sha2::Sha256::digest(&a.data));
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM cases WHERE id = $1").bind(a.case_id.0).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM attachments").fetch_one(&mut *tx).await.map_err(backend_err)?;
+        let meta = AttachmentMeta { id, case_id: a.case_id, content_type: a.content_type.clone(), size: a.data.len() as i64, sha256, created_at: a.at };
+        sqlx::query("INSERT INTO attachments (id, case_id, content_type, size, sha256, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(id)
+            .bind(a.case_id.0)
+            .bind(&meta.content_type)
+            .bind(meta.size)
+            .bind(&meta.sha256)
+            .bind(&a.data)
+            .bind(a.at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        Self::append(&mut tx, &mut head, None, a.at, &a.actor, "attachment_added", &to_json(&meta)?).await?;
+        Self::finish_write(tx, head).await?;
+        Ok(meta)
+    }
+
+    async fn attachments(&self, scope: &Scope, case_id: CaseId) -> Result<Vec<AttachmentMeta>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT id, case_id, content_type, size, sha256, created_at FROM attachments WHERE case_id IN (SELECT id FROM cases WHERE id = ");
+        q.push_bind(case_id.0);
+        push_scope(&mut q, scope, "id", "region");
+        q.push(") ORDER BY id");
+        let rows = q.build().fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter().map(attachment_from_row).collect()
+    }
+
+    async fn attachment(&self, scope: &Scope, id: i64) -> Result<Option<(AttachmentMeta, Vec<u8>)>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT a.id, a.case_id, a.content_type, a.size, a.sha256, a.created_at, a.data FROM attachments a JOIN cases c ON c.id = a.case_id WHERE a.id = ");
+        q.push_bind(id);
+        push_scope(&mut q, scope, "c.id", "c.region");
+        let Some(r) = q.build().fetch_optional(&self.pool).await.map_err(backend_err)? else {
+            return Ok(None);
+        };
+        let data: Vec<u8> = r.try_get("data").map_err(backend_err)?;
+        Ok(Some((attachment_from_row(&r)?, data)))
+    }
+
     async fn case_facts(&self, scope: &Scope, f: &FactsFilter) -> Result<(Vec<CaseFacts>, Vec<LaterCase>), StoreError> {
         let cols = "id, category, region, lead_unit, status, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, first_rating, closure_flag";
         let mut q = QueryBuilder::<DB>::new(format!("SELECT {cols} FROM cases c WHERE"));
@@ -1053,6 +1111,14 @@ impl fengqiao_store::Store for SqlStore {
                 n += 1;
             }
         }
+        {
+            let mut rows = sqlx::query("SELECT id, case_id, content_type, size, sha256, created_at, data FROM attachments ORDER BY id").fetch(&mut *tx);
+            while let Some(r) = rows.try_next().await.map_err(backend_err)? {
+                let data: Vec<u8> = r.try_get("data").map_err(backend_err)?;
+                sink(BackupRecord::Attachment { meta: attachment_from_row(&r)?, data_hex: hex::encode(data) })?;
+                n += 1;
+            }
+        }
         tx.rollback().await.map_err(backend_err)?;
         Ok(n)
     }
@@ -1064,7 +1130,7 @@ impl fengqiao_store::Store for SqlStore {
         // People, cases and events go in many rows per statement; a record's kind only ever
         // refers to kinds written before it in the snapshot, and the three are written in
         // that order below.
-        let (mut persons, mut cases, mut events) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut persons, mut cases, mut events, mut attachments) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for rec in records {
             match rec {
                 BackupRecord::Header { .. } => {}
@@ -1108,6 +1174,10 @@ impl fengqiao_store::Store for SqlStore {
                 BackupRecord::Checkpoint(c) => {
                     sqlx::query("INSERT INTO checkpoints (seq, hash, at, signature) VALUES ($1, $2, $3, $4)").bind(c.seq).bind(&c.hash).bind(c.at.0).bind(&c.signature).execute(&mut *tx).await.map_err(backend_err)?;
                 }
+                BackupRecord::Attachment { meta, data_hex } => {
+                    let data = hex::decode(&data_hex).map_err(|e| StoreError::Backend(format!("attachment {}: {e}", meta.id)))?;
+                    attachments.push((meta, data));
+                }
                 BackupRecord::Idempotency { key, body_hash, case_id } => {
                     sqlx::query("INSERT INTO idempotency (key, body_hash, case_id) VALUES ($1, $2, $3)").bind(key).bind(body_hash).bind(case_id).execute(&mut *tx).await.map_err(backend_err)?;
                 }
@@ -1117,6 +1187,19 @@ impl fengqiao_store::Store for SqlStore {
         Self::insert_persons(&mut tx, &persons).await?;
         Self::insert_cases(&mut tx, &cases).await?;
         Self::insert_events(&mut tx, &events).await?;
+        for (m, data) in attachments {
+            sqlx::query("INSERT INTO attachments (id, case_id, content_type, size, sha256, data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(m.id)
+                .bind(m.case_id.0)
+                .bind(&m.content_type)
+                .bind(m.size)
+                .bind(&m.sha256)
+                .bind(data)
+                .bind(m.created_at.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+        }
         Self::finish_write(tx, head).await?;
         Ok(n)
     }

@@ -17,7 +17,7 @@ use fengqiao_domain::{
 
 use fengqiao_domain::DomainError;
 
-use crate::{BackupRecord, CaseFilter, Credentials, FactsFilter, Page, Scope, Service, ServiceConfig, Store, StoreError};
+use crate::{BackupRecord, CaseFilter, Credentials, FactsFilter, NewAttachment, Page, Scope, Service, ServiceConfig, Store, StoreError};
 
 pub type Check = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -37,6 +37,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("sessions", |s| Box::pin(sessions(s))),
         ("regions_geojson_and_placement", |s| Box::pin(regions_geojson_and_placement(s))),
         ("routing_rules_versions_and_triage", |s| Box::pin(routing_rules_versions_and_triage(s))),
+        ("attachments", |s| Box::pin(attachments(s))),
     ]
 }
 
@@ -661,6 +662,54 @@ async fn sessions(store: Arc<dyn Store>) {
     assert!(store.user_credentials("nobody").await.unwrap().is_none());
 }
 
+async fn attachments(store: Arc<dyn Store>) {
+    let svc = seed(&store).await;
+    let intake = staff_actor("intake");
+    let a = svc.create(draft("street_light", VILLAGE_A1, "路灯"), &intake, Channel::Web, None).await.unwrap().case;
+    let b = svc.create(draft("street_light", VILLAGE_B1, "路灯"), &intake, Channel::Web, None).await.unwrap().case;
+    let before = event_count(&store).await;
+    let photo = |case_id, data: &[u8]| NewAttachment {
+        case_id,
+        content_type: "image/png".into(),
+        data: data.to_vec(),
+        at: T0,
+        actor: "resident".into(),
+    };
+    let m1 = store.add_attachment(&photo(a.id, b"\x89PNG one")).await.unwrap();
+    let m2 = store.add_attachment(&photo(a.id, b"\x89PNG two!")).await.unwrap();
+    store.add_attachment(&photo(b.id, b"\x89PNG b")).await.unwrap();
+    assert_eq!((m1.size, m2.id), (8, m1.id + 1));
+    assert_eq!(m1.sha256.len(), 64);
+    assert_eq!(event_count(&store).await, before + 3, "each attachment is an audit event");
+    assert!(matches!(store.add_attachment(&photo(CaseId(999), b"x")).await, Err(StoreError::NotFound)));
+    assert_eq!(event_count(&store).await, before + 3, "a refused attachment writes nothing");
+    let listed = store.attachments(&Scope::All, a.id).await.unwrap();
+    assert_eq!(listed, vec![m1.clone(), m2.clone()]);
+    let (meta, data) = store.attachment(&Scope::All, m2.id).await.unwrap().unwrap();
+    assert_eq!((meta, data.as_slice()), (m2.clone(), &b"\x89PNG two!"[..]));
+    // Scoped like the case: town B's intake sees neither the list nor the bytes of town A's case.
+    let other = Scope::for_actor(&actor(&user("intake-b", Role::Intake, None, TOWN_B)));
+    assert!(store.attachments(&other, a.id).await.unwrap().is_empty());
+    assert!(store.attachment(&other, m1.id).await.unwrap().is_none());
+    assert!(
+        store.attachment(&Scope::for_actor(&staff_actor("handler-a1")), m1.id).await.unwrap().is_none(),
+        "not dispatched to the unit yet"
+    );
+    assert!(store.attachment(&Scope::All, 12345).await.unwrap().is_none());
+    assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
+    // Attachments travel with backups.
+    let mut records = Vec::new();
+    store
+        .export_snapshot(&mut |r| {
+            records.push(r);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let hexed: Vec<_> = records.iter().filter(|r| matches!(r, BackupRecord::Attachment { .. })).collect();
+    assert_eq!(hexed.len(), 3);
+}
+
 /// Restores `records` into `target` and checks it matches `source`; used by the backends'
 /// tests, which can make a second empty store.
 pub async fn restore_matches(source: &Arc<dyn Store>, target: &Arc<dyn Store>) {
@@ -681,6 +730,13 @@ pub async fn restore_matches(source: &Arc<dyn Store>, target: &Arc<dyn Store>) {
         target.list_cases(&Scope::All, &CaseFilter::default(), &all).await.unwrap()
     );
     assert_eq!(source.checkpoints().await.unwrap(), target.checkpoints().await.unwrap());
+    for c in source.list_cases(&Scope::All, &CaseFilter::default(), &all).await.unwrap() {
+        let (from, to) = (source.attachments(&Scope::All, c.id).await.unwrap(), target.attachments(&Scope::All, c.id).await.unwrap());
+        assert_eq!(from, to);
+        for m in from {
+            assert_eq!(source.attachment(&Scope::All, m.id).await.unwrap(), target.attachment(&Scope::All, m.id).await.unwrap());
+        }
+    }
     let clock = ManualClock::new(T0);
     let svc = Service::new(target.clone(), Arc::new(clock), ServiceConfig::default()).await.unwrap();
     assert!(matches!(svc.verify_audit(AUDIT_KEY, |_| {}).await.unwrap(), VerifyOutcome::Ok { .. }));

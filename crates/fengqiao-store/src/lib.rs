@@ -77,6 +77,14 @@ pub trait Store: Send + Sync + 'static {
     /// Erases a person's data on a lawful request; the log keeps only the id.
     async fn erase_person(&self, id: i64, actor: &str, at: fengqiao_domain::Timestamp) -> Result<bool, StoreError>;
 
+    /// Stores a file for a case and records its SHA-256 in the audit chain (as an
+    /// `attachment_added` event outside the case's own events, so case replay is unaffected).
+    async fn add_attachment(&self, a: &NewAttachment) -> Result<AttachmentMeta, StoreError>;
+    /// The attachments of a case the scope may see, oldest first (empty outside the scope).
+    async fn attachments(&self, scope: &Scope, case_id: CaseId) -> Result<Vec<AttachmentMeta>, StoreError>;
+    /// One attachment and its bytes, if its case is in the scope.
+    async fn attachment(&self, scope: &Scope, id: i64) -> Result<Option<(AttachmentMeta, Vec<u8>)>, StoreError>;
+
     /// The cohort (dispatched within the period, in scope and filter) and the later cases that
     /// may make its closures repeats.
     async fn case_facts(&self, scope: &Scope, filter: &FactsFilter) -> Result<(Vec<CaseFacts>, Vec<LaterCase>), StoreError>;

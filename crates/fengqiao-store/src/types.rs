@@ -149,17 +149,61 @@ pub struct Created {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
 pub enum BackupRecord {
-    Header { format: u32, backend: String, head_seq: i64, head_hash: String },
+    Header {
+        format: u32,
+        backend: String,
+        head_seq: i64,
+        head_hash: String,
+    },
     Region(Region),
     Unit(Unit),
     Category(Category),
-    RoutingRules { rules: fengqiao_domain::routing::RuleSet, saved_at: Timestamp, actor: String },
-    User { user: User, credentials: Credentials },
+    RoutingRules {
+        rules: fengqiao_domain::routing::RuleSet,
+        saved_at: Timestamp,
+        actor: String,
+    },
+    User {
+        user: User,
+        credentials: Credentials,
+    },
     Person(Person),
     Case(Box<Case>),
     Event(StoredEvent),
     Checkpoint(Checkpoint),
-    Idempotency { key: String, body_hash: String, case_id: i64 },
+    Idempotency {
+        key: String,
+        body_hash: String,
+        case_id: i64,
+    },
+    /// A case's file, its bytes as hex.
+    Attachment {
+        meta: AttachmentMeta,
+        data_hex: String,
+    },
 }
 
 pub const BACKUP_FORMAT: u32 = 1;
+
+/// A file to attach to a case (a resident's photo), already checked by its content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAttachment {
+    pub case_id: fengqiao_domain::CaseId,
+    /// `image/jpeg`, `image/png` or `image/webp`, from the magic bytes, never from the client.
+    pub content_type: String,
+    pub data: Vec<u8>,
+    pub at: Timestamp,
+    pub actor: String,
+}
+
+/// What is known about a stored attachment without reading its bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachmentMeta {
+    pub id: i64,
+    pub case_id: fengqiao_domain::CaseId,
+    pub content_type: String,
+    pub size: i64,
+    /// Hex SHA-256 of the content, also recorded in the audit chain.
+    pub sha256: String,
+    pub created_at: Timestamp,
+}

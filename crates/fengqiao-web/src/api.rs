@@ -86,17 +86,17 @@ async fn metrics(State(st): State<AppState>) -> Response {
 
 /// A person as a given viewer may see them.
 #[derive(Serialize)]
-struct PersonView {
-    id: i64,
-    name: Option<String>,
-    phone: Option<String>,
-    id_number: Option<String>,
-    address: Option<String>,
-    organisation: bool,
-    erased: bool,
+pub(crate) struct PersonView {
+    pub(crate) id: i64,
+    pub(crate) name: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) id_number: Option<String>,
+    pub(crate) address: Option<String>,
+    pub(crate) organisation: bool,
+    pub(crate) erased: bool,
 }
 
-fn person_view(p: Person, unmasked: bool) -> PersonView {
+pub(crate) fn person_view(p: Person, unmasked: bool) -> PersonView {
     let m = |o: Option<String>| if unmasked { o } else { o.map(|s| mask(&s)) };
     PersonView {
         id: p.id,
@@ -127,7 +127,7 @@ fn view_with(actor: &Actor, case: Case, people: Vec<Person>) -> CaseView {
     CaseView { case, people: people.into_iter().map(|p| person_view(p, unmasked)).collect() }
 }
 
-fn body_hash<T: Serialize>(v: &T) -> String {
+pub(crate) fn body_hash<T: Serialize>(v: &T) -> String {
     hex::encode(sha2::Sha256::digest(serde_json::to_vec(v).unwrap_or_default()))
 }
 
@@ -456,7 +456,7 @@ struct SignIn {
     password: String,
 }
 
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     use rand::RngCore;
     let mut b = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut b);
@@ -469,45 +469,11 @@ async fn sign_in(
     crate::auth::PeerIp(ip): crate::auth::PeerIp,
     ApiJson(req): ApiJson<SignIn>,
 ) -> Result<Response, ApiError> {
-    if let Some(wait) = st.throttle.blocked(&req.user, ip) {
-        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", format!("too many failed sign-ins; try again in {wait} s")));
-    }
-    let found = st.svc.store.user_credentials(&req.user).await?;
-    let ok = match &found {
-        Some((_, creds)) => creds.password_hash.as_deref().is_some_and(|h| crate::auth::verify_password(&req.password, h)),
-        None => {
-            // Spend the same time as a real check, so timing does not reveal which accounts exist.
-            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-            let dummy = DUMMY.get_or_init(|| crate::auth::hash_password("not a real password").unwrap_or_default());
-            let _ = crate::auth::verify_password(&req.password, dummy);
-            false
-        }
-    };
-    let Some((user, _)) = found.filter(|_| ok) else {
-        st.throttle.failed(&req.user, ip);
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong user or password"));
-    };
-    st.throttle.succeeded(&req.user);
-    let id = random_secret();
-    let now = st.svc.now();
-    let session = fengqiao_store::Session {
-        id_hash: crate::token_hash(&id),
-        user_id: user.id.clone(),
-        csrf: random_secret(),
-        created_at: now,
-        expires_at: now.plus_ms(st.session_ttl.as_millis() as i64),
-    };
-    st.svc.store.create_session(&session).await?;
-    let cookie = format!(
-        "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        crate::auth::SESSION_COOKIE,
-        st.session_ttl.as_secs(),
-        if st.secure_cookies { "; Secure" } else { "" }
-    );
+    let (user, session, cookie) = crate::auth::sign_in(&st, &req.user, &req.password, ip).await?;
     Ok(([(axum::http::header::SET_COOKIE, cookie)], Json(json!({ "user": user, "csrf_token": session.csrf }))).into_response())
 }
 
-fn clear_cookie(st: &AppState) -> String {
+pub(crate) fn clear_cookie(st: &AppState) -> String {
     format!(
         "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
         crate::auth::SESSION_COOKIE,

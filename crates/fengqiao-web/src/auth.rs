@@ -98,6 +98,52 @@ impl Throttle {
     }
 }
 
+/// Password sign-in, shared by the API and the login page: checks throttling and the
+/// password, records the session and returns the user, the session and its `Set-Cookie`.
+pub async fn sign_in(
+    st: &AppState,
+    user_id: &str,
+    password: &str,
+    ip: Option<IpAddr>,
+) -> Result<(User, fengqiao_store::Session, String), ApiError> {
+    if let Some(wait) = st.throttle.blocked(user_id, ip) {
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "throttled", format!("too many failed sign-ins; try again in {wait} s")));
+    }
+    let found = st.svc.store.user_credentials(user_id).await?;
+    let ok = match &found {
+        Some((_, creds)) => creds.password_hash.as_deref().is_some_and(|h| crate::auth::verify_password(password, h)),
+        None => {
+            // Spend the same time as a real check, so timing does not reveal which accounts exist.
+            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            let dummy = DUMMY.get_or_init(|| crate::auth::hash_password("not a real password").unwrap_or_default());
+            let _ = crate::auth::verify_password(password, dummy);
+            false
+        }
+    };
+    let Some((user, _)) = found.filter(|_| ok) else {
+        st.throttle.failed(user_id, ip);
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", "wrong user or password"));
+    };
+    st.throttle.succeeded(user_id);
+    let id = crate::api::random_secret();
+    let now = st.svc.now();
+    let session = fengqiao_store::Session {
+        id_hash: crate::token_hash(&id),
+        user_id: user.id.clone(),
+        csrf: crate::api::random_secret(),
+        created_at: now,
+        expires_at: now.plus_ms(st.session_ttl.as_millis() as i64),
+    };
+    st.svc.store.create_session(&session).await?;
+    let cookie = format!(
+        "{}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        crate::auth::SESSION_COOKIE,
+        st.session_ttl.as_secs(),
+        if st.secure_cookies { "; Secure" } else { "" }
+    );
+    Ok((user, session, cookie))
+}
+
 /// An argon2id PHC string for a new password.
 pub fn hash_password(password: &str) -> Result<String, String> {
     let salt = SaltString::generate(&mut OsRng);

@@ -1,11 +1,13 @@
-//! The HTTP layer: the JSON API under `/api/v1`, resident tracking, `/healthz` and
-//! `/metrics`. The only crate that knows HTTP; it turns requests into domain values, calls
-//! the [`Service`], and maps every error to one JSON shape with a stable code.
+//! The HTTP layer: the JSON API under `/api/v1`, the server-rendered pages, resident
+//! tracking, `/healthz` and `/metrics`. The only crate that knows HTTP; it turns requests
+//! into domain values, calls the [`Service`], and maps every error to one JSON shape with a
+//! stable code (the pages render theirs).
 
 mod api;
 mod auth;
 mod error;
 mod metrics;
+pub mod pages;
 
 use std::sync::Arc;
 
@@ -48,6 +50,7 @@ impl AppState {
 /// The whole application as a router, for `serve` and for tests (`tower::ServiceExt::oneshot`).
 pub fn router(state: AppState) -> Router {
     api::routes(state.clone())
+        .merge(pages::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)

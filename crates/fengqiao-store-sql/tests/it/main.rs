@@ -125,6 +125,14 @@ async fn restore_across_backends() {
         .await
         .unwrap();
     }
+    let photo = fengqiao_store::NewAttachment {
+        case_id: fengqiao_domain::CaseId(3),
+        content_type: "image/jpeg".into(),
+        data: vec![0xff, 0xd8, 0xff, 0xe0, 0, 1, 2],
+        at: fengqiao_store::contract::T0,
+        actor: "resident".into(),
+    };
+    src.store.add_attachment(&photo).await.unwrap();
     svc.checkpoint().await.unwrap();
     let dst = fresh_sqlite().await;
     fengqiao_store::contract::restore_matches(&src.store, &dst.store).await;

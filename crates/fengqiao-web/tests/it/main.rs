@@ -2,6 +2,7 @@
 
 mod api;
 mod geo;
+mod pages;
 
 use std::sync::Arc;
 

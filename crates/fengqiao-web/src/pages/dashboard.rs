@@ -1,0 +1,469 @@
+//! The supervisor dashboard: the closed-loop figures for a region and period against the
+//! previous period of the same length, overdue and about-to-breach cases, and the map of the
+//! region's parts shaded by a chosen figure. Every table is also CSV (`?format=csv&table=…`).
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use fengqiao_domain::clock::DAY_MS;
+use fengqiao_domain::figures::{Figures, Rate};
+use fengqiao_domain::{RegionCode, RegionLevel, Timestamp};
+use fengqiao_store::{CaseFilter, FactsFilter, Page, Scope};
+use serde::Deserialize;
+
+use super::map::{self, MapView};
+use super::public::RegionGroup;
+use super::staff::{CaseRow, Opt, case_row, next_due, queue};
+use super::{Chrome, PageError, PageStaff, Tr, render};
+use crate::AppState;
+
+/// The rates, in the order shown; `true` when a higher value is better.
+const RATES: [(&str, bool); 8] = [
+    ("response_rate", true),
+    ("resolution_rate", true),
+    ("satisfaction_rate", true),
+    ("on_time_closure_rate", true),
+    ("locally_settled_rate", true),
+    ("rework_rate", false),
+    ("reopen_rate", false),
+    ("repeat_rate", false),
+];
+
+fn rate<'a>(f: &'a Figures, name: &str) -> Option<&'a Rate> {
+    Some(match name {
+        "response_rate" => &f.response_rate,
+        "resolution_rate" => &f.resolution_rate,
+        "satisfaction_rate" => &f.satisfaction_rate,
+        "on_time_closure_rate" => &f.on_time_closure_rate,
+        "locally_settled_rate" => &f.locally_settled_rate,
+        "rework_rate" => &f.rework_rate,
+        "reopen_rate" => &f.reopen_rate,
+        "repeat_rate" => &f.repeat_rate,
+        _ => return None,
+    })
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|v| format!("{:.1}%", v * 100.0)).unwrap_or_else(|| "—".into())
+}
+
+#[derive(Deserialize, Default)]
+pub struct DashQuery {
+    region: Option<String>,
+    /// The period's last day (a local date); today when absent.
+    end: Option<String>,
+    days: Option<i64>,
+    shade: Option<String>,
+    format: Option<String>,
+    table: Option<String>,
+}
+
+pub struct FigureRow {
+    pub key: String,
+    pub label: String,
+    pub now: String,
+    pub now_counts: String,
+    pub prev: String,
+    pub delta: String,
+    /// `better`, `worse` or empty.
+    pub trend: &'static str,
+}
+
+pub struct StageRow {
+    pub label: String,
+    pub cases: u64,
+    pub completed: u64,
+    pub median: String,
+    pub p90: String,
+}
+
+pub struct RegionFigure {
+    pub code: String,
+    pub name: String,
+    pub value: String,
+    pub counts: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    c: Chrome,
+    t: Tr,
+    regions: Vec<RegionGroup>,
+    periods: Vec<Opt>,
+    shades: Vec<Opt>,
+    period_text: String,
+    prev_text: String,
+    cohort: u64,
+    prev_cohort: u64,
+    score: String,
+    prev_score: String,
+    figures: Vec<FigureRow>,
+    stages: Vec<StageRow>,
+    overdue: Vec<CaseRow>,
+    soon: Vec<CaseRow>,
+    map: Option<MapView>,
+    by_region: Vec<RegionFigure>,
+    shade_label: String,
+    end: String,
+    query: String,
+}
+
+fn hours(h: Option<f64>) -> String {
+    h.map(|h| format!("{h:.1}")).unwrap_or_else(|| "—".into())
+}
+
+pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(q): Query<DashQuery>) -> Result<Response, PageError> {
+    let invalid = |field: &str, msg: String| PageError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        key: "error.invalid",
+        detail: Some(format!("{field}: {msg}")),
+    };
+    let region = match q.region.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => RegionCode::parse(s).map_err(|e| invalid("region", e.message))?,
+        None => staff.user.jurisdiction.clone(),
+    };
+    let days = q.days.unwrap_or(30);
+    if ![7, 30, 90, 365].contains(&days) {
+        return Err(invalid("days", "7, 30, 90 or 365".into()));
+    }
+    let shade = q.shade.clone().filter(|s| rate_exists(s)).unwrap_or_else(|| "resolution_rate".into());
+    let now = st.svc.now();
+    let window = st.svc.config.figures.repeat_window_days as i64 * DAY_MS;
+    let span = days * DAY_MS;
+    let filter = |region: &RegionCode, from: Timestamp, to: Timestamp| FactsFilter {
+        region: Some(region.to_string()),
+        unit: None,
+        category: None,
+        from,
+        to,
+        repeat_window_ms: window,
+    };
+    // The period ends with its last day, or just after now, so what happened this very
+    // moment counts.
+    let end = match q.end.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => Some(s.parse::<jiff::civil::Date>().map_err(|_| invalid("end", "expected a date, YYYY-MM-DD".into()))?),
+        None => None,
+    };
+    let to = match end {
+        Some(d) => d
+            .tomorrow()
+            .ok()
+            .and_then(|next| fengqiao_domain::clock::start_of_day(next, &st.tz))
+            .ok_or_else(|| invalid("end", "not a valid local date".into()))?,
+        None => now.plus_ms(1),
+    };
+    let (from, prev_from) = (to.plus_ms(-span), to.plus_ms(-2 * span));
+    let cur = st.svc.figures(&staff.actor, &filter(&region, from, to)).await?;
+    let prev = st.svc.figures(&staff.actor, &filter(&region, prev_from, from)).await?;
+
+    let figures: Vec<FigureRow> = RATES
+        .iter()
+        .filter_map(|(name, higher_better)| {
+            let (a, b) = (rate(&cur, name)?, rate(&prev, name)?);
+            let (delta, trend) = match (a.value, b.value) {
+                (Some(x), Some(y)) => {
+                    let d = (x - y) * 100.0;
+                    let trend = if d.abs() < 0.05 {
+                        ""
+                    } else if (d > 0.0) == *higher_better {
+                        "better"
+                    } else {
+                        "worse"
+                    };
+                    (format!("{d:+.1}"), trend)
+                }
+                _ => ("—".into(), ""),
+            };
+            Some(FigureRow {
+                key: name.to_string(),
+                label: t.k("figure", name),
+                now: pct(a.value),
+                now_counts: format!("{}/{}", a.numerator, a.denominator),
+                prev: pct(b.value),
+                delta,
+                trend,
+            })
+        })
+        .collect();
+    let stages = cur
+        .stages
+        .iter()
+        .map(|s| StageRow {
+            label: t.k("stage", &s.stage),
+            cases: s.cases,
+            completed: s.completed,
+            median: hours(s.median_hours),
+            p90: hours(s.p90_hours),
+        })
+        .collect::<Vec<_>>();
+
+    // Overdue: open cases past their handling deadline; about to breach: the next deadline
+    // within a day.
+    let scope = Scope::for_actor(&staff.actor);
+    let overdue_cases = st
+        .svc
+        .store
+        .list_cases(
+            &scope,
+            &CaseFilter { region: Some(region.to_string()), overdue_at: Some(now), ..Default::default() },
+            &Page { after: None, limit: 200, descending: false },
+        )
+        .await?;
+    let (open, _) = queue(&st, &staff, None, None, Some(region.as_str())).await?;
+    let soon_cases: Vec<_> = open.iter().filter(|c| next_due(c).is_some_and(|(d, _)| d >= now && d.0 - now.0 < DAY_MS)).collect();
+    let overdue: Vec<CaseRow> = overdue_cases.iter().map(|c| case_row(&st, t, c, now)).collect();
+    let soon: Vec<CaseRow> = soon_cases.iter().map(|c| case_row(&st, t, c, now)).collect();
+
+    // The parts of the region, each with the chosen figure for the current period.
+    let r = st.svc.reference();
+    let level = match region.level() {
+        RegionLevel::County => Some(RegionLevel::Town),
+        RegionLevel::Town => Some(RegionLevel::Village),
+        RegionLevel::Village => Some(RegionLevel::Grid),
+        RegionLevel::Grid => None,
+    };
+    let parts = level.map(|l| map::children(r.regions.values(), region.prefix(), l)).unwrap_or_default();
+    let mut by_region = Vec::new();
+    let mut shaded = Vec::new();
+    for p in &parts {
+        let f = st.svc.figures(&staff.actor, &filter(&p.code, from, to)).await?;
+        let rt = rate(&f, &shade).cloned().unwrap_or(Rate { numerator: 0, denominator: 0, value: None });
+        let name = t.pick(&p.name, p.name_en.as_deref()).to_string();
+        by_region.push(RegionFigure {
+            code: p.code.to_string(),
+            name: name.clone(),
+            value: pct(rt.value),
+            counts: format!("{}/{}", rt.numerator, rt.denominator),
+        });
+        shaded.push((*p, name, rt));
+    }
+    let shade_label = t.k("figure", &shade);
+
+    if q.format.as_deref() == Some("csv") {
+        let period = |s: &str| s.to_string();
+        return match q.table.as_deref().unwrap_or("figures") {
+            "figures" => Ok(csv_response(
+                "figures.csv",
+                &["figure", "current", "current_counts", "previous", "change_points"],
+                figures.iter().map(|f| vec![f.key.clone(), f.now.clone(), f.now_counts.clone(), f.prev.clone(), period(&f.delta)]),
+            )),
+            "stages" => Ok(csv_response(
+                "stages.csv",
+                &["stage", "cases", "completed", "median_hours", "p90_hours"],
+                stages.iter().map(|s| vec![s.label.clone(), s.cases.to_string(), s.completed.to_string(), s.median.clone(), s.p90.clone()]),
+            )),
+            "overdue" | "soon" => {
+                let rows = if q.table.as_deref() == Some("overdue") { &overdue } else { &soon };
+                Ok(csv_response(
+                    "cases.csv",
+                    &["id", "tracking_code", "title", "category", "status", "region", "unit", "deadline", "due_at"],
+                    rows.iter().map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            r.code.clone(),
+                            r.title.clone(),
+                            r.category.clone(),
+                            r.status.clone(),
+                            r.region.clone(),
+                            r.unit.clone(),
+                            r.due_kind.clone(),
+                            r.due_at.clone(),
+                        ]
+                    }),
+                ))
+            }
+            "regions" => Ok(csv_response(
+                "regions.csv",
+                &["region", "name", "figure", "value", "counts"],
+                by_region.iter().map(|x| vec![x.code.clone(), x.name.clone(), shade.clone(), x.value.clone(), x.counts.clone()]),
+            )),
+            other => Err(invalid("table", format!("unknown table '{other}'; figures, stages, overdue, soon or regions"))),
+        };
+    }
+
+    let map = {
+        let frame: Vec<_> = match r.regions.get(region.as_str()) {
+            Some(g) if g.boundary.is_some() => vec![g],
+            _ => parts.clone(),
+        };
+        MapView::new(&frame, t.s("dash.map_label").to_string()).map(|mut m| {
+            for (p, name, rt) in &shaded {
+                let class = match rt.value {
+                    Some(v) => format!("shade-{}", map::shade(v)),
+                    None => "nodata".to_string(),
+                };
+                m.add_region(
+                    p,
+                    name,
+                    &class,
+                    format!("{name}: {} ({}/{})", pct(rt.value), rt.numerator, rt.denominator),
+                    parts.len() <= 30,
+                );
+            }
+            m
+        })
+    };
+    let jurisdiction = staff.user.jurisdiction.prefix().to_string();
+    let mut regions = super::public::region_groups_within(&st, t, region.as_str(), &jurisdiction);
+    if let Some(g) = r.regions.get(staff.user.jurisdiction.as_str()) {
+        regions.insert(
+            0,
+            RegionGroup {
+                name: t.s("dash.whole").into(),
+                options: vec![super::public::RegionOption {
+                    code: g.code.to_string(),
+                    name: t.pick(&g.name, g.name_en.as_deref()).into(),
+                    selected: g.code == region,
+                }],
+            },
+        );
+    }
+    let fmt_day = |ts: Timestamp| super::local_time(ts, &st.tz).chars().take(10).collect::<String>();
+    let page = DashboardPage {
+        c: Chrome::staff("/dashboard", &staff),
+        t,
+        regions,
+        periods: [7, 30, 90, 365].iter().map(|d| Opt { value: d.to_string(), label: t.n("dash.days", d), selected: *d == days }).collect(),
+        shades: RATES.iter().map(|(n, _)| Opt { value: n.to_string(), label: t.k("figure", n), selected: *n == shade }).collect(),
+        period_text: format!("{} – {}", fmt_day(from), fmt_day(to.plus_ms(-1))),
+        prev_text: format!("{} – {}", fmt_day(prev_from), fmt_day(from.plus_ms(-1))),
+        cohort: cur.cohort,
+        prev_cohort: prev.cohort,
+        score: cur.score.map(|s| format!("{s:.1}")).unwrap_or_else(|| "—".into()),
+        prev_score: prev.score.map(|s| format!("{s:.1}")).unwrap_or_else(|| "—".into()),
+        figures,
+        stages,
+        overdue,
+        soon,
+        map,
+        by_region,
+        shade_label,
+        end: end.map(|d| d.to_string()).unwrap_or_default(),
+        query: format!("region={}&days={days}&shade={shade}&end={}", region, end.map(|d| d.to_string()).unwrap_or_default()),
+    };
+    Ok(render(&page))
+}
+
+fn rate_exists(s: &str) -> bool {
+    RATES.iter().any(|(n, _)| *n == s)
+}
+
+/// A CSV download. Cells that a spreadsheet would run as a formula are quoted with a leading
+/// apostrophe, since titles come from residents.
+pub fn csv_response(filename: &str, head: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Response {
+    fn cell(s: &str) -> String {
+        let s = if s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err() { format!("'{s}") } else { s.to_string() };
+        if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
+    }
+    let mut out = String::new();
+    out.push_str(&head.iter().map(|h| cell(h)).collect::<Vec<_>>().join(","));
+    out.push_str("\r\n");
+    for r in rows {
+        out.push_str(&r.iter().map(|c| cell(c)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+        ],
+        out,
+    )
+        .into_response()
+}
+
+/// Public figures hide any rate whose denominator, and any count, is below this: a handful
+/// of cases in a village could point at the people in them.
+pub const MIN_CELL: u64 = 10;
+
+pub struct PublicRow {
+    pub name: String,
+    pub cohort: String,
+    pub rates: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "figures.html")]
+struct PublicFigures {
+    c: Chrome,
+    t: Tr,
+    heads: Vec<String>,
+    rows: Vec<PublicRow>,
+    periods: Vec<Opt>,
+    period_text: String,
+    min_cell: u64,
+}
+
+#[derive(Deserialize, Default)]
+pub struct PublicQuery {
+    days: Option<i64>,
+}
+
+/// Closed-loop figures for the county and each town, for everyone, with small cells
+/// suppressed. Only aggregates: no case, no person, no unit's name.
+pub async fn public_figures(State(st): State<AppState>, t: Tr, Query(q): Query<PublicQuery>) -> Result<Response, PageError> {
+    let days = q.days.unwrap_or(90);
+    if ![30, 90, 365].contains(&days) {
+        return Err(PageError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            key: "error.invalid",
+            detail: Some("days: 30, 90 or 365".into()),
+        });
+    }
+    const SHOWN: [&str; 4] = ["response_rate", "resolution_rate", "satisfaction_rate", "on_time_closure_rate"];
+    let r = st.svc.reference();
+    let Some(county) = r.county.clone() else { return Err(PageError::not_found()) };
+    let now = st.svc.now();
+    let to = now.plus_ms(1);
+    let from = to.plus_ms(-days * DAY_MS);
+    let actor = fengqiao_domain::Actor::System { job: "public-figures".into() };
+    let window = st.svc.config.figures.repeat_window_days as i64 * DAY_MS;
+    let mut areas = vec![&county];
+    let towns = map::children(r.regions.values(), county.code.prefix(), RegionLevel::Town);
+    areas.extend(towns.iter().copied());
+    let mut rows = Vec::new();
+    let mut cohorts = Vec::new();
+    for g in areas {
+        let f = st
+            .svc
+            .figures(
+                &actor,
+                &FactsFilter { region: Some(g.code.to_string()), unit: None, category: None, from, to, repeat_window_ms: window },
+            )
+            .await?;
+        let small = format!("<{MIN_CELL}");
+        cohorts.push(f.cohort);
+        rows.push(PublicRow {
+            name: t.pick(&g.name, g.name_en.as_deref()).to_string(),
+            cohort: if f.cohort < MIN_CELL { small.clone() } else { f.cohort.to_string() },
+            rates: SHOWN
+                .iter()
+                .map(|n| match rate(&f, n) {
+                    Some(x) if x.denominator >= MIN_CELL => pct(x.value),
+                    _ => small.clone(),
+                })
+                .collect(),
+        });
+    }
+    // With the county's total shown, a single hidden town count could be had by subtraction:
+    // then hide the next smallest too.
+    let hidden: Vec<usize> = (1..rows.len()).filter(|i| cohorts[*i] < MIN_CELL).collect();
+    if hidden.len() == 1
+        && let Some(i) = (1..rows.len()).filter(|i| cohorts[*i] >= MIN_CELL).min_by_key(|i| cohorts[*i])
+    {
+        rows[i].cohort = "*".into();
+    }
+    let fmt_day = |ts: Timestamp| super::local_time(ts, &st.tz).chars().take(10).collect::<String>();
+    let page = PublicFigures {
+        c: Chrome::bare("/figures"),
+        t,
+        heads: SHOWN.iter().map(|n| t.k("figure", n)).collect(),
+        rows,
+        periods: [30, 90, 365].iter().map(|d| Opt { value: d.to_string(), label: t.n("dash.days", d), selected: *d == days }).collect(),
+        period_text: format!("{} – {}", fmt_day(from), fmt_day(now)),
+        min_cell: MIN_CELL,
+    };
+    Ok(render(&page))
+}

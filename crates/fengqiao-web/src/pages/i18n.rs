@@ -1,0 +1,236 @@
+//! The message catalogue: every visible string of the pages is a key looked up here, in
+//! Simplified Chinese (the default) or English. Both catalogues are JSON objects compiled into
+//! the binary; a test fails when a key is missing from either.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+const ZH: &str = include_str!("../../assets/i18n/zh.json");
+const EN: &str = include_str!("../../assets/i18n/en.json");
+
+/// The cookie that remembers the reader's language.
+pub const LANG_COOKIE: &str = "fq_lang";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "zh" | "zh-CN" | "zh-Hans" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+
+    /// The value of the `lang` attribute of `<html>`.
+    pub fn html(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+}
+
+fn parse(name: &str, text: &str) -> HashMap<String, String> {
+    // The catalogues are part of the source: a malformed one is a build defect the test
+    // suite catches, so failing loudly at first use is right.
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("the {name} message catalogue is not a flat JSON object of strings: {e}"))
+}
+
+static CATALOGUES: LazyLock<[HashMap<String, String>; 2]> = LazyLock::new(|| [parse("zh", ZH), parse("en", EN)]);
+
+/// The keys of each catalogue, for the completeness test.
+pub fn keys(lang: Lang) -> Vec<String> {
+    let mut k: Vec<String> = CATALOGUES[lang as usize].keys().cloned().collect();
+    k.sort();
+    k
+}
+
+/// A translator for one language; templates call `t.s("key")`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tr(pub Lang);
+
+impl Tr {
+    /// The message for `key`, or the key itself when missing (the tests keep that from
+    /// happening).
+    pub fn s<'a>(&self, key: &'a str) -> &'a str {
+        match CATALOGUES[self.0 as usize].get(key) {
+            Some(v) => v.as_str(),
+            None => key,
+        }
+    }
+
+    /// Whether the catalogue has the key.
+    pub fn has(&self, key: &str) -> bool {
+        CATALOGUES[self.0 as usize].contains_key(key)
+    }
+
+    /// The label of an enumerated value: `k("status", "closed")` looks up `status.closed`.
+    pub fn k(&self, group: &str, value: &str) -> String {
+        let key = format!("{group}.{value}");
+        self.s(&key).to_string()
+    }
+
+    /// A message with `{n}` replaced.
+    pub fn n(&self, key: &str, n: impl std::fmt::Display) -> String {
+        self.s(key).replace("{n}", &n.to_string())
+    }
+
+    pub fn lang(&self) -> &'static str {
+        self.0.code()
+    }
+
+    pub fn html_lang(&self) -> &'static str {
+        self.0.html()
+    }
+
+    pub fn is_en(&self) -> bool {
+        self.0 == Lang::En
+    }
+
+    /// Picks the Chinese or English name of something that has both.
+    pub fn pick<'a>(&self, zh: &'a str, en: Option<&'a str>) -> &'a str {
+        match (self.0, en) {
+            (Lang::En, Some(e)) if !e.is_empty() => e,
+            _ => zh,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key the templates and the page code pass as a literal to `t.s`, `t.n` or `t.has`.
+    fn keys_in_source() -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut texts = Vec::new();
+        for dir in ["templates", "src/pages"] {
+            for e in std::fs::read_dir(root.join(dir)).unwrap() {
+                texts.push(std::fs::read_to_string(e.unwrap().path()).unwrap());
+            }
+        }
+        let mut keys = Vec::new();
+        for text in &texts {
+            // Error pages and deadlines pass their keys around as plain literals.
+            for (opener, prefix) in [("t.s(\"", ""), ("t.n(\"", ""), ("t.has(\"", ""), ("\"error.", "error."), ("\"due.", "due.")] {
+                for part in text.split(opener).skip(1) {
+                    let key: String = part.chars().take_while(|c| *c != '"').collect();
+                    keys.push(format!("{prefix}{key}"));
+                }
+            }
+        }
+        // Template paths, format strings and this scan's own patterns are not keys.
+        keys.retain(|k| !k.ends_with('.') && !k.contains('{') && !k.ends_with(".html"));
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    #[test]
+    fn both_catalogues_have_the_same_keys_and_no_empty_message() {
+        let (zh, en) = (keys(Lang::Zh), keys(Lang::En));
+        let only_zh: Vec<_> = zh.iter().filter(|k| !en.contains(k)).collect();
+        let only_en: Vec<_> = en.iter().filter(|k| !zh.contains(k)).collect();
+        assert!(only_zh.is_empty() && only_en.is_empty(), "missing in en: {only_zh:?}; missing in zh: {only_en:?}");
+        for lang in [Lang::Zh, Lang::En] {
+            for k in keys(lang) {
+                assert!(!Tr(lang).s(&k).trim().is_empty(), "{k} is empty in {}", lang.code());
+            }
+        }
+    }
+
+    #[test]
+    fn every_key_the_pages_use_exists() {
+        let used = keys_in_source();
+        assert!(used.len() > 100, "the scan found the keys ({})", used.len());
+        // `key` is the error page's variable, not a literal key.
+        let missing: Vec<_> = used.iter().filter(|k| k.as_str() != "key" && !(Tr(Lang::Zh).has(k) && Tr(Lang::En).has(k))).collect();
+        assert!(missing.is_empty(), "keys used but not in both catalogues: {missing:?}");
+    }
+
+    #[test]
+    fn every_enumerated_value_has_a_label() {
+        use fengqiao_domain::*;
+        let mut want: Vec<String> = Vec::new();
+        want.extend(Status::ALL.iter().map(|s| format!("status.{s}")));
+        want.extend(Channel::ALL.iter().map(|s| format!("channel.{s}")));
+        want.extend(Urgency::ALL.iter().map(|s| format!("urgency.{s}")));
+        want.extend(Severity::ALL.iter().map(|s| format!("severity.{s}")));
+        want.extend(Tier::ALL.iter().map(|s| format!("tier.{s}")));
+        want.extend(PartyRole::ALL.iter().map(|s| format!("party.{s}")));
+        want.extend(Rating::ALL.iter().map(|s| format!("rating.{s}")));
+        want.extend(ContactChannel::ALL.iter().map(|s| format!("contact.{s}")));
+        want.extend(ClosureFlag::ALL.iter().map(|s| format!("closure.{s}")));
+        want.extend(Role::ALL.iter().map(|s| format!("role.{}", s.as_str())));
+        want.extend(UnitKind::ALL.iter().map(|s| format!("unit_kind.{}", s.as_str())));
+        for a in [
+            "file",
+            "cancel",
+            "dispatch",
+            "accept",
+            "start",
+            "transfer",
+            "escalate",
+            "request_extension",
+            "decide_extension",
+            "defer",
+            "resume",
+            "resolve",
+            "verify",
+            "record_visit",
+            "close",
+            "reopen",
+            "merge",
+            "set_severity",
+            "route",
+        ] {
+            want.push(format!("action.{a}"));
+        }
+        for e in [
+            "created",
+            "filed",
+            "cancelled",
+            "dispatched",
+            "accepted",
+            "started",
+            "transferred",
+            "escalated",
+            "extension_requested",
+            "extension_decided",
+            "deferred",
+            "resumed",
+            "resolved",
+            "verified",
+            "visit_recorded",
+            "reworked",
+            "closed",
+            "reopened",
+            "merged",
+            "severity_changed",
+            "routed",
+        ] {
+            want.push(format!("event.{e}"));
+        }
+        for l in [RegionLevel::County, RegionLevel::Town, RegionLevel::Village, RegionLevel::Grid] {
+            want.push(format!("level.{}", l.as_str()));
+        }
+        want.extend(["kind.request".to_string(), "kind.dispute".to_string()]);
+        for s in ["response", "handling", "return_visit", "total"] {
+            want.push(format!("stage.{s}"));
+        }
+        let missing: Vec<_> = want.iter().filter(|k| !(Tr(Lang::Zh).has(k) && Tr(Lang::En).has(k))).collect();
+        assert!(missing.is_empty(), "labels missing: {missing:?}");
+    }
+}
