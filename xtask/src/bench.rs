@@ -47,7 +47,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn verdict(ok: bool) -> &'static str {
+pub(crate) fn verdict(ok: bool) -> &'static str {
     if ok { "PASS" } else { "MISS" }
 }
 
@@ -68,6 +68,9 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
     let bin = build_release()?;
     if want("intake") {
         intake(&bin, o.smoke)?;
+    }
+    if want("lookup") {
+        crate::bench_lookup::lookup(&bin, &bench_dir("lookup")?, o.smoke)?;
     }
     if want("queries") {
         let scale = o.scale.unwrap_or(if o.smoke { 0.3 } else { 33.4 });

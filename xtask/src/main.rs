@@ -3,8 +3,9 @@
 //! load loses no acknowledged case) and `cargo xtask gen` (large data sets).
 
 mod bench;
-mod bench_text;
+mod bench_lookup;
 mod bench_open311;
+mod bench_text;
 mod http;
 
 use std::path::{Path, PathBuf};

@@ -238,6 +238,10 @@ pub struct Case {
     pub merged_into: Option<CaseId>,
     pub cancel_reason: Option<String>,
     pub resolution: Option<String>,
+    /// The latest routing decision and its trace; a filed case whose decision names no lead
+    /// waits in the triage queue.
+    #[serde(default)]
+    pub routing: Option<crate::routing::RouteDecision>,
 }
 
 /// A case as submitted, before validation.
@@ -311,6 +315,8 @@ pub struct IntakeContext<'a> {
     /// The region containing the point, when a point was given and the regions have
     /// boundaries; `None` if not found.
     pub region_of_point: Option<RegionCode>,
+    /// The region the address names (the gazetteer's answer), if any.
+    pub region_of_address: Option<RegionCode>,
     /// The channel to use when the draft names none (the API key's or the route's).
     pub default_channel: Channel,
 }
@@ -421,13 +427,15 @@ impl CaseDraft {
                 }
                 Ok(code) => Some(code),
             },
-            None => match (&point, &cx.region_of_point) {
-                (Some(_), Some(code)) => Some(code.clone()),
+            None => match (&point, &cx.region_of_point, &cx.region_of_address) {
+                (Some(_), Some(code), _) => Some(code.clone()),
                 _ if point.is_none() && address.is_none() => {
                     errs.push(FieldError::new("location", "give a region, a point or an address"));
                     None
                 }
-                // An address or a point we cannot place yet: the county's triage handles it.
+                // No region contains the point (or there is none): the address may name one.
+                (_, _, Some(code)) if address.is_some() => Some(code.clone()),
+                // A place we cannot resolve: the county's triage handles it.
                 _ => Some(cx.county.code.clone()),
             },
         };

@@ -47,6 +47,53 @@ pub struct Polygon {
 }
 
 impl Polygon {
+    /// Checks what GeoJSON readers rely on: at least 4 positions per ring, closed, finite
+    /// WGS84 coordinates, no ring crossing itself, and every hole inside the exterior.
+    /// Returns every problem found, each prefixed with the ring it concerns.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, ring) in std::iter::once(&self.exterior).chain(self.holes.iter()).enumerate() {
+            let name = if i == 0 { "exterior ring".to_string() } else { format!("hole {i}") };
+            if ring.len() < 4 {
+                out.push(format!("{name} has {} positions; a ring needs at least 4", ring.len()));
+                continue;
+            }
+            if let Some(q) = ring.iter().find(|q| Point::parse(q.lon, q.lat).is_err()) {
+                out.push(format!("{name} has a position outside WGS84: [{}, {}]", q.lon, q.lat));
+                continue;
+            }
+            if ring.first() != ring.last() {
+                out.push(format!("{name} is not closed (its first and last positions differ)"));
+                continue;
+            }
+            if let Some((a, b)) = self_intersection(ring) {
+                out.push(format!("{name} crosses itself (segments {a} and {b})"));
+            }
+            if i > 0 && !ring_contains(&self.exterior, ring[0]) {
+                out.push(format!("{name} lies outside the exterior ring"));
+            }
+        }
+        out
+    }
+
+    /// Area-weighted centroid of the exterior ring (planar, in degrees: fine for placing a
+    /// label or a coarsened point inside a small region).
+    pub fn centroid(&self) -> Point {
+        let r = &self.exterior;
+        let (mut a, mut cx, mut cy) = (0.0, 0.0, 0.0);
+        for w in r.windows(2) {
+            let cross = w[0].lon * w[1].lat - w[1].lon * w[0].lat;
+            a += cross;
+            cx += (w[0].lon + w[1].lon) * cross;
+            cy += (w[0].lat + w[1].lat) * cross;
+        }
+        if a.abs() < 1e-18 {
+            let n = r.len().max(1) as f64;
+            return Point { lon: r.iter().map(|p| p.lon).sum::<f64>() / n, lat: r.iter().map(|p| p.lat).sum::<f64>() / n };
+        }
+        Point { lon: cx / (3.0 * a), lat: cy / (3.0 * a) }
+    }
+
     pub fn contains(&self, p: Point) -> bool {
         ring_contains(&self.exterior, p) && !self.holes.iter().any(|h| ring_contains(h, p))
     }
@@ -84,6 +131,62 @@ pub fn ring_contains(ring: &[Point], p: Point) -> bool {
         j = i;
     }
     inside
+}
+
+fn orient(a: Point, b: Point, c: Point) -> f64 {
+    (b.lon - a.lon) * (c.lat - a.lat) - (b.lat - a.lat) * (c.lon - a.lon)
+}
+
+fn on_segment(a: Point, b: Point, c: Point) -> bool {
+    c.lon >= a.lon.min(b.lon) && c.lon <= a.lon.max(b.lon) && c.lat >= a.lat.min(b.lat) && c.lat <= a.lat.max(b.lat)
+}
+
+fn segments_touch(a: Point, b: Point, c: Point, d: Point) -> bool {
+    let (o1, o2, o3, o4) = (orient(a, b, c), orient(a, b, d), orient(c, d, a), orient(c, d, b));
+    if ((o1 > 0.0 && o2 < 0.0) || (o1 < 0.0 && o2 > 0.0)) && ((o3 > 0.0 && o4 < 0.0) || (o3 < 0.0 && o4 > 0.0)) {
+        return true;
+    }
+    (o1 == 0.0 && on_segment(a, b, c))
+        || (o2 == 0.0 && on_segment(a, b, d))
+        || (o3 == 0.0 && on_segment(c, d, a))
+        || (o4 == 0.0 && on_segment(c, d, b))
+}
+
+/// The first pair of non-adjacent segments of a closed ring that touch or cross, found by a
+/// sweep over the segments sorted by their west end (near-linear for real boundaries, which
+/// have few segments overlapping in longitude at any point).
+pub fn self_intersection(ring: &[Point]) -> Option<(usize, usize)> {
+    let n = ring.len().checked_sub(1)?; // segments; the last position repeats the first
+    if n < 3 {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    let west = |i: usize| ring[i].lon.min(ring[i + 1].lon);
+    let east = |i: usize| ring[i].lon.max(ring[i + 1].lon);
+    order.sort_by(|&a, &b| west(a).total_cmp(&west(b)));
+    for (k, &i) in order.iter().enumerate() {
+        let e = east(i);
+        for &j in &order[k + 1..] {
+            if west(j) > e {
+                break;
+            }
+            let adjacent = i.abs_diff(j) == 1 || i.abs_diff(j) == n - 1;
+            if adjacent {
+                // Neighbours share an endpoint; they are bad only if they fold back onto
+                // each other (collinear and overlapping beyond the shared point).
+                let (s, t) = if (i + 1) % n == j { (i, j) } else { (j, i) };
+                let (a, b, c) = (ring[s], ring[s + 1], ring[t + 1]);
+                if orient(a, b, c) == 0.0 && (c.lon - b.lon) * (a.lon - b.lon) + (c.lat - b.lat) * (a.lat - b.lat) > 0.0 {
+                    return Some((i.min(j), i.max(j)));
+                }
+                continue;
+            }
+            if segments_touch(ring[i], ring[i + 1], ring[j], ring[j + 1]) {
+                return Some((i.min(j), i.max(j)));
+            }
+        }
+    }
+    None
 }
 
 const GCJ_A: f64 = 6_378_245.0;
@@ -156,6 +259,29 @@ mod tests {
         assert!((g.lon - w.lon).abs() > 1e-4, "GCJ-02 must be offset inside China");
         let back = gcj02_to_wgs84(g);
         assert!((back.lon - w.lon).abs() < 1e-8 && (back.lat - w.lat).abs() < 1e-8);
+    }
+
+    fn ring(pts: &[(f64, f64)]) -> Vec<Point> {
+        pts.iter().map(|&(lon, lat)| Point { lon, lat }).collect()
+    }
+
+    #[test]
+    fn ring_problems_are_named() {
+        let ok = Polygon { exterior: ring(&[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0), (0.0, 0.0)]), holes: vec![] };
+        assert!(ok.problems().is_empty(), "{:?}", ok.problems());
+        let bowtie = Polygon { exterior: ring(&[(0.0, 0.0), (1.0, 1.0), (1.0, 0.0), (0.0, 1.0), (0.0, 0.0)]), holes: vec![] };
+        assert!(bowtie.problems()[0].contains("crosses itself"), "{:?}", bowtie.problems());
+        let open = Polygon { exterior: ring(&[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]), holes: vec![] };
+        assert!(open.problems()[0].contains("not closed"));
+        let short = Polygon { exterior: ring(&[(0.0, 0.0), (1.0, 0.0), (0.0, 0.0)]), holes: vec![] };
+        assert!(short.problems()[0].contains("at least 4"));
+        let far = Polygon { exterior: ring(&[(0.0, 0.0), (200.0, 0.0), (1.0, 1.0), (0.0, 0.0)]), holes: vec![] };
+        assert!(far.problems()[0].contains("outside WGS84"));
+        let stray_hole = Polygon { exterior: ok.exterior.clone(), holes: vec![ring(&[(2.0, 2.0), (3.0, 2.0), (3.0, 3.0), (2.0, 2.0)])] };
+        assert!(stray_hole.problems()[0].contains("outside the exterior"));
+        let spike = Polygon { exterior: ring(&[(0.0, 0.0), (2.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 0.0)]), holes: vec![] };
+        assert!(!spike.problems().is_empty(), "a ring folding back on itself is invalid");
+        assert!((ok.centroid().lon - 0.5).abs() < 1e-12 && (ok.centroid().lat - 0.5).abs() < 1e-12);
     }
 
     #[test]

@@ -11,10 +11,14 @@ pub mod category;
 pub mod clock;
 pub mod error;
 pub mod figures;
+pub mod gazetteer;
 pub mod geo;
+pub mod geoindex;
+pub mod geojson;
 pub mod lifecycle;
 pub mod person;
 pub mod region;
+pub mod routing;
 pub mod unit;
 pub mod user;
 

@@ -62,6 +62,13 @@ pub enum Command {
         #[serde(default)]
         co_units: Vec<UnitId>,
     },
+    /// Dispatch to the units the routing rules name, or leave the case in the triage queue
+    /// with the trace of why no rule routed it. The decision is computed by the service from
+    /// the rules in force, never taken from the client.
+    Route {
+        #[serde(skip)]
+        decision: Option<crate::routing::RouteDecision>,
+    },
     Accept,
     Start,
     Transfer {
@@ -126,6 +133,7 @@ impl Command {
             Command::File { .. } => "file",
             Command::Cancel { .. } => "cancel",
             Command::Dispatch { .. } => "dispatch",
+            Command::Route { .. } => "route",
             Command::Accept => "accept",
             Command::Start => "start",
             Command::Transfer { .. } => "transfer",
@@ -179,6 +187,11 @@ pub enum EventKind {
         co_units: Vec<UnitId>,
         response_due: Timestamp,
         handling_due: Timestamp,
+    },
+    /// The routing rules' decision and its trace (followed by `Dispatched` when they named a
+    /// lead unit; alone when the case goes to the triage queue).
+    Routed {
+        decision: crate::routing::RouteDecision,
     },
     Accepted,
     Started,
@@ -251,6 +264,7 @@ impl EventKind {
             EventKind::Filed { .. } => "filed",
             EventKind::Cancelled { .. } => "cancelled",
             EventKind::Dispatched { .. } => "dispatched",
+            EventKind::Routed { .. } => "routed",
             EventKind::Accepted => "accepted",
             EventKind::Started => "started",
             EventKind::Transferred { .. } => "transferred",
@@ -272,7 +286,13 @@ impl EventKind {
 
     /// Whether residents may see this event on the public tracking page.
     pub fn is_public(&self) -> bool {
-        !matches!(self, EventKind::Verified { .. } | EventKind::ExtensionRequested { .. } | EventKind::SeverityChanged { .. })
+        !matches!(
+            self,
+            EventKind::Verified { .. }
+                | EventKind::ExtensionRequested { .. }
+                | EventKind::SeverityChanged { .. }
+                | EventKind::Routed { .. }
+        )
     }
 }
 
@@ -371,6 +391,7 @@ impl Case {
             merged_into: None,
             cancel_reason: None,
             resolution: None,
+            routing: None,
         })
     }
 
@@ -480,6 +501,20 @@ impl Case {
                     response_due: now.plus_hours(p.response_hours as i64),
                     handling_due: now.plus_hours(p.handling_hours as i64),
                 }]
+            }
+            Command::Route { decision } => {
+                staff(&[Role::Intake, Role::Supervisor])?;
+                if self.status != S::Filed {
+                    return Err(illegal());
+                }
+                let Some(d) = decision else {
+                    return Err(DomainError::Precondition("routing needs the rules in force".into()));
+                };
+                let mut evs = vec![EventKind::Routed { decision: d.clone() }];
+                if let Some(lead) = &d.lead {
+                    evs.extend(self.decide(&Command::Dispatch { lead_unit: lead.clone(), co_units: d.co_units.clone() }, cx)?);
+                }
+                evs
             }
             Command::Accept => {
                 if self.status != S::Dispatched {
@@ -720,6 +755,7 @@ impl Case {
                 self.response_due = Some(*response_due);
                 self.handling_due = Some(*handling_due);
             }
+            EventKind::Routed { decision } => self.routing = Some(decision.clone()),
             EventKind::Accepted => {
                 self.status = S::Accepted;
                 self.accepted_at.get_or_insert(e.at);

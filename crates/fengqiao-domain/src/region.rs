@@ -141,13 +141,52 @@ pub struct Region {
     pub population: u32,
     #[serde(default)]
     pub centroid: Option<Point>,
+    /// The boundary (the largest part when the region has several).
     #[serde(default)]
     pub boundary: Option<Polygon>,
+    /// Further parts of a multi-part boundary (islands, exclaves).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Polygon>,
+    /// Other names residents use for the place or for landmarks in it (a market, a school, an
+    /// old village name): the gazetteer places an address that mentions one here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// The grid worker (网格员) responsible for a grid: a user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid_worker: Option<String>,
+    /// The community police officer (社区民警) responsible for it: a user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub community_officer: Option<String>,
 }
 
 impl Region {
+    /// A region without a boundary or people attached.
+    pub fn new(code: RegionCode, name: impl Into<String>, population: u32) -> Region {
+        Region {
+            code,
+            name: name.into(),
+            name_en: None,
+            population,
+            centroid: None,
+            boundary: None,
+            parts: Vec::new(),
+            aliases: Vec::new(),
+            grid_worker: None,
+            community_officer: None,
+        }
+    }
+
     pub fn level(&self) -> RegionLevel {
         self.code.level()
+    }
+
+    /// Every part of the boundary.
+    pub fn polygons(&self) -> impl Iterator<Item = &Polygon> {
+        self.boundary.iter().chain(self.parts.iter())
+    }
+
+    pub fn contains(&self, p: Point) -> bool {
+        self.polygons().any(|poly| poly.contains(p))
     }
 }
 

@@ -94,3 +94,10 @@ pub struct Unit {
     /// The root of the unit's service area.
     pub region: RegionCode,
 }
+
+impl Unit {
+    /// Whether the unit's service area (its region's subtree) contains the region.
+    pub fn serves(&self, region: &RegionCode) -> bool {
+        self.region.contains(region)
+    }
+}

@@ -392,8 +392,57 @@ impl fengqiao_store::Store for SqlStore {
         self.put_body("regions", "code", r.code.as_str(), to_json(r)?, actor, at, "region_saved").await
     }
 
+    async fn put_regions(&self, regions: &[Region], actor: &str, at: Timestamp) -> Result<(), StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let mut events = Vec::with_capacity(regions.len());
+        for r in regions {
+            let body = to_json(r)?;
+            sqlx::query("INSERT INTO regions (code, body) VALUES ($1, $2) ON CONFLICT (code) DO UPDATE SET body = excluded.body")
+                .bind(r.code.as_str())
+                .bind(&body)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+            events.push(chain(&mut head, None, at, actor, "region_saved", body));
+        }
+        Self::insert_events(&mut tx, &events).await?;
+        Self::finish_write(tx, head).await
+    }
+
     async fn regions(&self) -> Result<Vec<Region>, StoreError> {
         self.bodies("SELECT body FROM regions ORDER BY code").await
+    }
+
+    async fn save_rules(&self, rules: &fengqiao_domain::routing::RuleSet, actor: &str, at: Timestamp) -> Result<i64, StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        // Writers are serialised by the head lock, so MAX + 1 cannot race.
+        let version: i64 = sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(version), 0) + 1 FROM routing_rules")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        let body = to_json(&fengqiao_domain::routing::RuleSet { version, rules: rules.rules.clone() })?;
+        sqlx::query("INSERT INTO routing_rules (version, body, saved_at, actor) VALUES ($1, $2, $3, $4)")
+            .bind(version)
+            .bind(&body)
+            .bind(at.0)
+            .bind(actor)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        Self::append(&mut tx, &mut head, None, at, actor, "routing_rules_saved", &body).await?;
+        Self::finish_write(tx, head).await?;
+        Ok(version)
+    }
+
+    async fn rules(&self, version: Option<i64>) -> Result<Option<fengqiao_domain::routing::RuleSet>, StoreError> {
+        let body: Option<String> = match version {
+            Some(v) => sqlx::query_scalar("SELECT body FROM routing_rules WHERE version = $1").bind(v).fetch_optional(&self.pool).await,
+            None => sqlx::query_scalar("SELECT body FROM routing_rules ORDER BY version DESC LIMIT 1").fetch_optional(&self.pool).await,
+        }
+        .map_err(backend_err)?;
+        body.map(|b| from_json(&b)).transpose()
     }
 
     async fn put_unit(&self, u: &Unit, actor: &str, at: Timestamp) -> Result<(), StoreError> {
@@ -1175,6 +1224,13 @@ impl fengqiao_store::Store for SqlStore {
             }
         }
         {
+            let mut rows = sqlx::query_as::<_, (String, i64, String)>("SELECT body, saved_at, actor FROM routing_rules ORDER BY version").fetch(&mut *tx);
+            while let Some((body, saved_at, actor)) = rows.try_next().await.map_err(backend_err)? {
+                sink(BackupRecord::RoutingRules { rules: from_json(&body)?, saved_at: Timestamp(saved_at), actor })?;
+                n += 1;
+            }
+        }
+        {
             let mut rows = sqlx::query("SELECT body, token_hash, password_hash FROM users ORDER BY id").fetch(&mut *tx);
             while let Some(r) = rows.try_next().await.map_err(backend_err)? {
                 let body: String = r.try_get("body").map_err(backend_err)?;
@@ -1251,6 +1307,16 @@ impl fengqiao_store::Store for SqlStore {
                 }
                 BackupRecord::Unit(u) => {
                     sqlx::query("INSERT INTO units (id, body) VALUES ($1, $2)").bind(&u.id.0).bind(to_json(&u)?).execute(&mut *tx).await.map_err(backend_err)?;
+                }
+                BackupRecord::RoutingRules { rules, saved_at, actor } => {
+                    sqlx::query("INSERT INTO routing_rules (version, body, saved_at, actor) VALUES ($1, $2, $3, $4)")
+                        .bind(rules.version)
+                        .bind(to_json(&rules)?)
+                        .bind(saved_at.0)
+                        .bind(&actor)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
                 }
                 BackupRecord::Category(c) => {
                     sqlx::query("INSERT INTO categories (code, body) VALUES ($1, $2)").bind(&c.code).bind(to_json(&c)?).execute(&mut *tx).await.map_err(backend_err)?;

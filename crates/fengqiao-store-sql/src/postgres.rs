@@ -13,6 +13,7 @@ const MIGRATIONS: crate::Migrations = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_sessions.sql")),
     (3, include_str!("../migrations/postgres/0003_api_keys.sql")),
+    (5, include_str!("../migrations/postgres/0005_routing.sql")),
     (6, include_str!("../migrations/postgres/0006_attachments.sql")),
 ];
 const SNAPSHOT_BEGIN: Option<&str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");

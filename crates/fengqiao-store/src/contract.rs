@@ -15,6 +15,8 @@ use fengqiao_domain::{
     Unit, UnitId, UnitKind, User,
 };
 
+use fengqiao_domain::DomainError;
+
 use crate::{
     ApiKey, ApiScope, BackupRecord, CaseFilter, Credentials, FactsFilter, NewAttachment, Page, PublicCaseQuery, RequestUpdate, Scope,
     Service, ServiceConfig, Store, StoreError,
@@ -36,6 +38,8 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("erasure_keeps_the_chain", |s| Box::pin(erasure_keeps_the_chain(s))),
         ("backup_round_trip", |s| Box::pin(backup_round_trip(s))),
         ("sessions", |s| Box::pin(sessions(s))),
+        ("regions_geojson_and_placement", |s| Box::pin(regions_geojson_and_placement(s))),
+        ("routing_rules_versions_and_triage", |s| Box::pin(routing_rules_versions_and_triage(s))),
         ("attachments", |s| Box::pin(attachments(s))),
         ("api_keys", |s| Box::pin(api_keys(s))),
         ("public_cases_and_request_updates", |s| Box::pin(public_cases_and_request_updates(s))),
@@ -56,7 +60,7 @@ fn square(lon: f64, lat: f64, size: f64) -> Polygon {
 }
 
 fn region(code: &str, name: &str, boundary: Option<Polygon>) -> Region {
-    Region { code: RegionCode::parse(code).unwrap(), name: name.into(), name_en: None, population: 1000, centroid: None, boundary }
+    Region { boundary, ..Region::new(RegionCode::parse(code).unwrap(), name, 1000) }
 }
 
 pub fn user(id: &str, role: Role, unit: Option<&str>, jurisdiction: &str) -> User {
@@ -509,6 +513,133 @@ async fn backup_round_trip(store: Arc<dyn Store>) {
     let text: Vec<String> = records.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
     let back: Vec<BackupRecord> = text.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(back, records);
+}
+
+async fn regions_geojson_and_placement(store: Arc<dyn Store>) {
+    let svc = seed(&store).await;
+    let admin = Actor::from_user(&user("admin", Role::Admin, None, COUNTY));
+    let intake = staff_actor("intake");
+    let grid = |code: &str, x: f64, name: &str| {
+        serde_json::json!({"type": "Feature",
+            "properties": {"code": code, "name": name, "parent": VILLAGE_A1, "population": 300, "aliases": ["老街菜场"]},
+            "geometry": {"type": "Polygon", "coordinates": [[[x, 29.0], [x + 0.1, 29.0], [x + 0.1, 29.1], [x, 29.1], [x, 29.0]]]}})
+    };
+    let good = serde_json::json!({"type": "FeatureCollection", "features": [grid("330681101001001", 120.0, "第一网格"), grid("330681101001002", 120.1, "第二网格")]});
+    // Only an administrator imports, within their jurisdiction.
+    assert!(matches!(svc.import_regions(&intake, &good.to_string()).await, Err(StoreError::Domain(DomainError::Forbidden(_)))));
+    let town_admin = Actor::from_user(&user("admin-b", Role::Admin, None, TOWN_B));
+    assert!(svc.import_regions(&town_admin, &good.to_string()).await.is_err());
+    // A bad feature rejects the whole file and nothing is written.
+    let before = (event_count(&store).await, store.regions().await.unwrap().len());
+    let mut bad = good.clone();
+    bad["features"].as_array_mut().unwrap().push(serde_json::json!({"type": "Feature",
+        "properties": {"code": "330681101009001", "name": "孤儿网格", "population": 1},
+        "geometry": {"type": "Polygon", "coordinates": [[[120.0, 29.0], [120.1, 29.1], [120.1, 29.0], [120.0, 29.1], [120.0, 29.0]]]}}));
+    let Err(StoreError::Domain(DomainError::Invalid(errs))) = svc.import_regions(&admin, &bad.to_string()).await else {
+        panic!("a bad file must be refused")
+    };
+    assert!(errs.iter().any(|e| e.field == "features[2]" && e.message.contains("crosses itself")), "{errs:?}");
+    assert!(errs.iter().any(|e| e.field == "features[2]" && e.message.contains("orphan")), "{errs:?}");
+    assert_eq!((event_count(&store).await, store.regions().await.unwrap().len()), before);
+    // The good file lands whole; a point finds its grid, an alias its place.
+    assert_eq!(svc.import_regions(&admin, &good.to_string()).await.unwrap(), 2);
+    assert_eq!(store.regions().await.unwrap().len(), before.1 + 2);
+    assert_eq!(event_count(&store).await, before.0 + 2);
+    let at =
+        |lon: f64, lat: f64| CaseDraft { lat: Some(lat), lon: Some(lon), region: None, ..draft("street_light", VILLAGE_A1, "灯坏了") };
+    let c = svc.create(at(120.15, 29.05), &intake, Channel::Counter, None).await.unwrap().case;
+    assert_eq!(c.region.as_str(), "330681101001002");
+    let c = svc.create(at(120.3, 29.3), &intake, Channel::Counter, None).await.unwrap().case;
+    assert_eq!(c.region.as_str(), TOWN_A, "outside the grids, inside the town");
+    let by_address = |a: &str| CaseDraft { region: None, address: Some(a.into()), ..draft("street_light", VILLAGE_A1, "灯坏了") };
+    let c = svc.create(by_address("乙镇乙一村3号"), &intake, Channel::Counter, None).await.unwrap().case;
+    assert_eq!(c.region.as_str(), VILLAGE_B1);
+    let c = svc.create(by_address("老街菜场对面"), &intake, Channel::Counter, None).await.unwrap().case;
+    assert_eq!(c.region.as_str(), VILLAGE_A1, "the alias names both grids: their common village");
+    let c = svc.create(by_address("不知道哪里"), &intake, Channel::Counter, None).await.unwrap().case;
+    assert_eq!(c.region.as_str(), COUNTY, "an unknown place goes to the county's triage");
+    // Export reads back the same regions.
+    let all = store.regions().await.unwrap();
+    let fc = fengqiao_domain::geojson::to_feature_collection(&all);
+    let back = fengqiao_domain::geojson::parse_regions(&fc.to_string(), &[], None).unwrap();
+    let without_centroid = |v: Vec<Region>| v.into_iter().map(|r| Region { centroid: None, ..r }).collect::<Vec<_>>();
+    assert_eq!(without_centroid(back), without_centroid(all), "a missing centroid is computed on import; all else survives");
+}
+
+async fn routing_rules_versions_and_triage(store: Arc<dyn Store>) {
+    use fengqiao_domain::routing::{RuleSet, StepOutcome};
+    let svc = seed(&store).await;
+    let admin = Actor::from_user(&user("admin", Role::Admin, None, COUNTY));
+    let intake = staff_actor("intake");
+    let rules: RuleSet = serde_json::from_value(serde_json::json!({"rules": [
+        {"id": "lights", "when": {"categories": ["street_light"]}, "place": {"kind": "village_committee", "level": "village"},
+         "co": [{"unit": "town-a"}]},
+        {"id": "disputes-town-a", "when": {"categories": ["neighbour"], "region": TOWN_A}, "place": {"unit": "town-a"}}
+    ]}))
+    .unwrap();
+    // Bad rules: every problem listed, nothing written; only administrators save.
+    let mut bad = rules.clone();
+    bad.rules[0].when.categories.push("astrology".into());
+    bad.rules[1].place = Some(fengqiao_domain::routing::Target::Unit { unit: UnitId("nope".into()) });
+    let before = event_count(&store).await;
+    let Err(StoreError::Domain(DomainError::Invalid(errs))) = svc.save_rules(&admin, &bad).await else {
+        panic!("bad rules must be refused")
+    };
+    assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["rules[0].when.categories", "rules[1].place"]);
+    assert!(matches!(svc.save_rules(&intake, &rules).await, Err(StoreError::Domain(DomainError::Forbidden(_)))));
+    assert_eq!(event_count(&store).await, before);
+    assert_eq!(store.rules(None).await.unwrap(), None);
+    assert_eq!(svc.save_rules(&admin, &rules).await.unwrap(), 1);
+
+    // A routed case records the decision and its trace, then is dispatched.
+    let new = |cat: &str, region: &str| draft(cat, region, "村口的路灯坏了好几天");
+    let c = svc.create(new("street_light", VILLAGE_B1), &intake, Channel::Phone, None).await.unwrap().case;
+    svc.act(&intake, c.id, None, &Command::File { severity: None, note: None }).await.unwrap();
+    let preview = svc.route_preview(&intake, c.id).await.unwrap();
+    let c = svc.act(&intake, c.id, None, &Command::Route { decision: None }).await.unwrap();
+    assert_eq!(c.status, Status::Dispatched);
+    assert_eq!(c.lead_unit, Some(UnitId("vc-b1".into())));
+    assert_eq!(c.co_units, vec![UnitId("town-a".into())]);
+    let d = c.routing.clone().unwrap();
+    assert_eq!((d.version, d.rule.as_deref()), (1, Some("lights")));
+    assert_eq!(d, preview, "the preview is what routing then does");
+    let kinds: Vec<String> = store.case_events(&Scope::All, c.id).await.unwrap().unwrap().iter().map(|e| e.kind.clone()).collect();
+    assert_eq!(kinds[kinds.len() - 2..], ["routed".to_string(), "dispatched".to_string()]);
+    // A client cannot forge the decision: it is not part of the command's JSON.
+    let forged: Command = serde_json::from_str(r#"{"action":"route","decision":{"lead":"town-a"}}"#).unwrap();
+    assert_eq!(forged, Command::Route { decision: None });
+
+    // No rule matches: the case stays filed, in the triage queue, with the trace.
+    let c = svc.create(new("neighbour", VILLAGE_B1), &intake, Channel::Phone, None).await.unwrap().case;
+    svc.act(&intake, c.id, None, &Command::File { severity: None, note: None }).await.unwrap();
+    let c = svc.act(&intake, c.id, None, &Command::Route { decision: None }).await.unwrap();
+    assert_eq!((c.status, c.lead_unit.clone()), (Status::Filed, None));
+    let d = c.routing.clone().unwrap();
+    assert_eq!(d.lead, None);
+    assert_eq!(d.trace.iter().map(|s| s.outcome).collect::<Vec<_>>(), [StepOutcome::NotMatched, StepOutcome::NotMatched]);
+    assert!(d.trace[1].detail.contains("outside 330681101000"), "{:?}", d.trace);
+    // It can still be dispatched by hand.
+    let c = svc.act(&intake, c.id, None, &Command::Dispatch { lead_unit: UnitId("vc-b1".into()), co_units: vec![] }).await.unwrap();
+    assert_eq!(c.status, Status::Dispatched);
+
+    // A new version leaves the old one readable, and both travel in backups.
+    let mut v2 = rules.clone();
+    v2.rules.remove(0);
+    assert_eq!(svc.save_rules(&admin, &v2).await.unwrap(), 2);
+    assert_eq!(store.rules(Some(1)).await.unwrap().unwrap().rules, rules.rules);
+    assert_eq!(store.rules(None).await.unwrap().unwrap().version, 2);
+    let mut saved = Vec::new();
+    store
+        .export_snapshot(&mut |r| {
+            if let BackupRecord::RoutingRules { rules, .. } = r {
+                saved.push(rules.version);
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(saved, [1, 2]);
+    assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
 }
 
 async fn sessions(store: Arc<dyn Store>) {

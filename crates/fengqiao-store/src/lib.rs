@@ -31,7 +31,18 @@ pub trait Store: Send + Sync + 'static {
 
     // Reference data. Each change is also an audit event.
     async fn put_region(&self, r: &Region, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
+    /// Saves many regions in one transaction (a GeoJSON import): all or none.
+    async fn put_regions(&self, regions: &[Region], actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
     async fn regions(&self) -> Result<Vec<Region>, StoreError>;
+    /// Saves a routing rule set as the next version (an audit event too); returns the version.
+    async fn save_rules(
+        &self,
+        rules: &fengqiao_domain::routing::RuleSet,
+        actor: &str,
+        at: fengqiao_domain::Timestamp,
+    ) -> Result<i64, StoreError>;
+    /// The newest rule set, or a given version.
+    async fn rules(&self, version: Option<i64>) -> Result<Option<fengqiao_domain::routing::RuleSet>, StoreError>;
     async fn put_unit(&self, u: &Unit, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
     async fn units(&self) -> Result<Vec<Unit>, StoreError>;
     async fn put_category(&self, c: &Category, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;

@@ -8,8 +8,11 @@ use std::sync::{Arc, RwLock};
 use fengqiao_domain::audit::{ChainVerifier, Checkpoint, VerifyOutcome};
 use fengqiao_domain::case::{CaseDraft, IntakeContext};
 use fengqiao_domain::figures::{Figures, FiguresConfig};
+use fengqiao_domain::gazetteer::{Gazetteer, Placement};
+use fengqiao_domain::geoindex::RegionIndex;
 use fengqiao_domain::lifecycle::{CaseEvent, DecideContext};
 use fengqiao_domain::region::RegionLevel;
+use fengqiao_domain::routing::{RouteDecision, RouteInput, RuleSet};
 use fengqiao_domain::{
     Actor, Case, CaseId, Category, Channel, Clock, Command, DomainError, LifecycleConfig, Point, Region, RegionCode, Timestamp,
     TrackingCode, Unit,
@@ -48,39 +51,96 @@ impl Default for ServiceConfig {
 }
 
 /// Reference data held in memory: read on every intake, changed rarely.
-#[derive(Debug, Default)]
 pub struct Reference {
     pub regions: HashMap<String, Region>,
     pub county: Option<Region>,
     pub categories: HashMap<String, Category>,
     pub units: HashMap<String, Unit>,
-    /// Regions with boundaries, most specific level first, for point lookup.
-    by_level: Vec<String>,
+    /// The routing rules in force (empty until an administrator saves some).
+    pub rules: RuleSet,
+    /// Point lookup over every region with a boundary below the county.
+    index: RegionIndex,
+    /// The codes the index's keys point at.
+    indexed: Vec<RegionCode>,
+    gazetteer: Gazetteer,
+}
+
+impl Default for Reference {
+    fn default() -> Self {
+        Reference::load(Vec::new(), Vec::new(), Vec::new())
+    }
+}
+
+impl std::fmt::Debug for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reference")
+            .field("regions", &self.regions.len())
+            .field("categories", &self.categories.len())
+            .field("units", &self.units.len())
+            .finish()
+    }
 }
 
 impl Reference {
     pub fn load(regions: Vec<Region>, categories: Vec<Category>, units: Vec<Unit>) -> Reference {
         let county = regions.iter().find(|r| r.level() == RegionLevel::County).cloned();
-        let mut by_level: Vec<&Region> = regions.iter().filter(|r| r.boundary.is_some() && r.level() != RegionLevel::County).collect();
-        by_level.sort_by(|a, b| b.level().cmp(&a.level()).then(a.code.cmp(&b.code)));
-        let by_level = by_level.into_iter().map(|r| r.code.as_str().to_string()).collect();
+        let areas: Vec<&Region> = regions.iter().filter(|r| r.boundary.is_some() && r.level() != RegionLevel::County).collect();
+        let depth = |l: RegionLevel| match l {
+            RegionLevel::County => 0,
+            RegionLevel::Town => 1,
+            RegionLevel::Village => 2,
+            RegionLevel::Grid => 3,
+        };
+        let index = RegionIndex::new(areas.iter().enumerate().map(|(i, r)| (i, depth(r.level()), r.polygons().collect())));
+        let indexed = areas.iter().map(|r| r.code.clone()).collect();
+        let gazetteer = Gazetteer::new(&regions);
         Reference {
             regions: regions.into_iter().map(|r| (r.code.as_str().to_string(), r)).collect(),
             county,
             categories: categories.into_iter().map(|c| (c.code.clone(), c)).collect(),
             units: units.into_iter().map(|u| (u.id.0.clone(), u)).collect(),
-            by_level,
+            rules: RuleSet::default(),
+            index,
+            indexed,
+            gazetteer,
         }
     }
 
-    /// The most specific region whose boundary contains the point (a linear scan; the
-    /// spatial index arrives with the geography work).
+    /// The most specific region whose boundary contains the point.
     pub fn region_of_point(&self, p: Point) -> Option<RegionCode> {
-        self.by_level
-            .iter()
-            .filter_map(|c| self.regions.get(c))
-            .find(|r| r.boundary.as_ref().is_some_and(|b| b.contains(p)))
-            .map(|r| r.code.clone())
+        self.index.locate(p).map(|i| self.indexed[i].clone())
+    }
+
+    /// What the rules in force decide for a case, with the trace.
+    pub fn route(&self, case: &Case) -> RouteDecision {
+        self.route_with(&case.category, &case.region, case.channel, case.urgency, case.tier, &case.title, &case.description)
+    }
+
+    /// What the rules in force would decide for a new case (the "test this rule" box).
+    pub fn route_new(&self, n: &fengqiao_domain::case::NewCase) -> RouteDecision {
+        self.route_with(&n.category, &n.region, n.channel, n.urgency, n.tier, &n.title, &n.description)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn route_with(
+        &self,
+        category: &str,
+        region: &RegionCode,
+        channel: Channel,
+        urgency: fengqiao_domain::Urgency,
+        tier: fengqiao_domain::Tier,
+        title: &str,
+        description: &str,
+    ) -> RouteDecision {
+        let mut units: Vec<&Unit> = self.units.values().collect();
+        units.sort_by(|a, b| a.id.cmp(&b.id));
+        let text = format!("{title}\n{description}");
+        self.rules.route(&RouteInput { category, region, channel, urgency, tier, text: &text }, &units)
+    }
+
+    /// The region an address names, through the gazetteer of region names and aliases.
+    pub fn place_address(&self, address: &str) -> Option<Placement> {
+        self.gazetteer.place(address)
     }
 }
 
@@ -169,7 +229,8 @@ impl Service {
 
     /// Re-reads reference data after a change.
     pub async fn reload(&self) -> Result<(), StoreError> {
-        let r = Reference::load(self.store.regions().await?, self.store.categories().await?, self.store.units().await?);
+        let mut r = Reference::load(self.store.regions().await?, self.store.categories().await?, self.store.units().await?);
+        r.rules = self.store.rules(None).await?.unwrap_or_default();
         *self.reference.write().expect("not poisoned") = Arc::new(r);
         Ok(())
     }
@@ -195,6 +256,7 @@ impl Service {
             region,
             county,
             region_of_point: point.and_then(|p| r.region_of_point(p)),
+            region_of_address: draft.address.as_deref().and_then(|a| r.place_address(a)).map(|p| p.region),
             default_channel,
         };
         let new = draft.validate(&cx)?;
@@ -244,6 +306,14 @@ impl Service {
             let policy = category.map(|c| c.policy).unwrap_or(fengqiao_domain::DeadlinePolicy::DEFAULT);
             let now = self.now();
             let cx = DecideContext { now, actor, config: &self.config.lifecycle, policy };
+            let routed;
+            let cmd = match cmd {
+                Command::Route { decision: None } => {
+                    routed = Command::Route { decision: Some(r.route(&case)) };
+                    &routed
+                }
+                other => other,
+            };
             let kinds = case.decide(cmd, &cx)?;
             let mut next = case.clone();
             let events: Vec<CaseEvent> = kinds.into_iter().map(|kind| CaseEvent { at: now, actor: actor.label(), kind }).collect();
@@ -289,6 +359,78 @@ impl Service {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Imports a GeoJSON FeatureCollection of regions: every feature is checked first (codes
+    /// against their parents and the county, rings, orphans, the importer's jurisdiction) and
+    /// any problem rejects the whole file with every problem listed; otherwise all regions are
+    /// saved in one transaction. Returns how many were saved.
+    pub async fn import_regions(&self, actor: &Actor, geojson: &str) -> Result<usize, StoreError> {
+        let jurisdiction = match actor {
+            Actor::System { .. } => None,
+            Actor::User { role: fengqiao_domain::Role::Admin, jurisdiction, .. } => Some(jurisdiction.clone()),
+            _ => return Err(DomainError::Forbidden("only an administrator may import regions".into()).into()),
+        };
+        let existing = self.store.regions().await?;
+        let county = existing.iter().find(|r| r.level() == RegionLevel::County).map(|r| r.code.clone());
+        let field = |e: &fengqiao_domain::geojson::FeatureError| match e.feature {
+            Some(i) => fengqiao_domain::error::FieldError::new(format!("features[{i}]"), e.to_string()),
+            None => fengqiao_domain::error::FieldError::new("file", e.message.clone()),
+        };
+        let regions = fengqiao_domain::geojson::parse_regions(geojson, &existing, county.as_ref())
+            .map_err(|errs| DomainError::Invalid(errs.iter().map(field).collect()))?;
+        if let Some(j) = &jurisdiction {
+            let outside: Vec<_> = regions
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| !j.contains(&r.code))
+                .map(|(i, r)| {
+                    fengqiao_domain::error::FieldError::new(
+                        format!("features[{i}]"),
+                        format!("{} lies outside your jurisdiction {j}", r.code),
+                    )
+                })
+                .collect();
+            if !outside.is_empty() {
+                return Err(DomainError::Invalid(outside).into());
+            }
+        }
+        if regions.is_empty() {
+            return Err(DomainError::invalid("file", "the FeatureCollection has no features").into());
+        }
+        self.store.put_regions(&regions, &actor.label(), self.now()).await?;
+        self.reload().await?;
+        Ok(regions.len())
+    }
+
+    /// Saves a new version of the routing rules after checking them against the units,
+    /// categories and county (every problem listed); returns the version.
+    pub async fn save_rules(&self, actor: &Actor, rules: &RuleSet) -> Result<i64, StoreError> {
+        if !matches!(actor, Actor::System { .. } | Actor::User { role: fengqiao_domain::Role::Admin, .. }) {
+            return Err(DomainError::Forbidden("only an administrator may change the routing rules".into()).into());
+        }
+        let r = self.reference();
+        let categories = r.categories.keys().cloned().collect();
+        let errs = rules.problems(&r.units, &categories, r.county.as_ref().map(|c| &c.code));
+        if !errs.is_empty() {
+            return Err(DomainError::Invalid(errs).into());
+        }
+        let version = self.store.save_rules(rules, &actor.label(), self.now()).await?;
+        self.reload().await?;
+        Ok(version)
+    }
+
+    /// What the rules in force would decide for a case described by a draft (nothing is
+    /// written; the draft is validated as at intake).
+    pub fn route_draft(&self, actor: &Actor, draft: CaseDraft) -> Result<(RegionCode, RouteDecision), StoreError> {
+        let item = self.prepare(draft, actor, Channel::Phone, None)?;
+        Ok((item.new.region.clone(), self.reference().route_new(&item.new)))
+    }
+
+    /// What the rules in force would decide for a case the actor may see (nothing is written).
+    pub async fn route_preview(&self, actor: &Actor, id: CaseId) -> Result<RouteDecision, StoreError> {
+        let case = self.store.case(&Scope::for_actor(actor), id).await?.ok_or(StoreError::NotFound)?;
+        Ok(self.reference().route(&case))
     }
 
     pub async fn figures(&self, actor: &Actor, filter: &FactsFilter) -> Result<Figures, StoreError> {

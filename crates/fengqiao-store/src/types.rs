@@ -158,6 +158,11 @@ pub enum BackupRecord {
     Region(Region),
     Unit(Unit),
     Category(Category),
+    RoutingRules {
+        rules: fengqiao_domain::routing::RuleSet,
+        saved_at: Timestamp,
+        actor: String,
+    },
     User {
         user: User,
         credentials: Credentials,

@@ -30,6 +30,12 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         .route("/api/v1/figures", get(figures))
         .route("/api/v1/categories", get(categories))
         .route("/api/v1/regions", get(regions))
+        .route("/api/v1/regions/geojson", get(regions_geojson).post(import_regions))
+        .route("/api/v1/locate", get(locate))
+        .route("/api/v1/routing/rules", get(routing_rules).put(save_routing_rules))
+        .route("/api/v1/routing/rules/{version}", get(routing_rules_version))
+        .route("/api/v1/routing/test", post(routing_test))
+        .route("/api/v1/cases/{id}/route", get(route_preview))
         .route("/api/v1/units", get(units))
         .route("/api/v1/me", get(me))
         .route("/api/v1/session", post(sign_in).delete(sign_out))
@@ -336,6 +342,101 @@ async fn regions(State(st): State<AppState>, _staff: Staff) -> Json<Value> {
     let mut regions: Vec<Value> = r.regions.values().map(|g| json!({ "code": g.code, "name": g.name, "name_en": g.name_en, "level": g.level(), "parent": g.code.parent(), "population": g.population, "centroid": g.centroid })).collect();
     regions.sort_by(|a, b| a["code"].as_str().cmp(&b["code"].as_str()));
     Json(json!({ "items": regions }))
+}
+
+#[derive(Deserialize)]
+struct WithinQuery {
+    within: Option<String>,
+}
+
+/// Regions with their boundaries as a GeoJSON FeatureCollection, optionally one subtree.
+async fn regions_geojson(State(st): State<AppState>, _staff: Staff, Query(q): Query<WithinQuery>) -> Result<Response, ApiError> {
+    let r = st.svc.reference();
+    let within = match q.within.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(fengqiao_domain::RegionCode::parse(s).map_err(|e| ApiError::from(fengqiao_domain::DomainError::Invalid(vec![e])))?),
+        None => None,
+    };
+    let mut regions: Vec<&fengqiao_domain::Region> =
+        r.regions.values().filter(|g| within.as_ref().is_none_or(|w| w.contains(&g.code))).collect();
+    regions.sort_by(|a, b| a.code.cmp(&b.code));
+    let fc = fengqiao_domain::geojson::to_feature_collection(regions);
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/geo+json")], fc.to_string()).into_response())
+}
+
+/// Imports a FeatureCollection of regions: all or nothing, every problem listed by feature.
+async fn import_regions(State(st): State<AppState>, staff: Staff, ApiJson(body): ApiJson<Value>) -> Result<Json<Value>, ApiError> {
+    let n = st.svc.import_regions(&staff.actor, &body.to_string()).await?;
+    Ok(Json(json!({ "imported": n })))
+}
+
+#[derive(Deserialize)]
+struct LocateQuery {
+    lat: Option<f64>,
+    lon: Option<f64>,
+    crs: Option<fengqiao_domain::geo::Crs>,
+    address: Option<String>,
+}
+
+/// Where a point or an address lies: the deepest region, its ancestors, and the grid's
+/// responsible people.
+async fn locate(State(st): State<AppState>, _staff: Staff, Query(q): Query<LocateQuery>) -> Result<Json<Value>, ApiError> {
+    let r = st.svc.reference();
+    let draft = CaseDraft { lat: q.lat, lon: q.lon, crs: q.crs, ..Default::default() };
+    let (found, by, matched) = match (draft.point(), q.address.as_deref().filter(|a| !a.trim().is_empty())) {
+        (Some(Err(e)), _) => return Err(fengqiao_domain::DomainError::Invalid(vec![e]).into()),
+        (Some(Ok(p)), _) => (r.region_of_point(p), "point", Vec::new()),
+        (None, Some(a)) => match r.place_address(a) {
+            Some(pl) => (Some(pl.region), "address", pl.matched),
+            None => (None, "address", Vec::new()),
+        },
+        (None, None) => return Err(fengqiao_domain::DomainError::invalid("location", "give lat and lon, or an address").into()),
+    };
+    let Some(code) = found else {
+        return Ok(Json(json!({ "region": null, "by": by, "chain": [], "matched": matched })));
+    };
+    let mut chain = Vec::new();
+    let mut c = Some(code.clone());
+    while let Some(x) = c {
+        if let Some(g) = r.regions.get(x.as_str()) {
+            chain.push(json!({ "code": g.code, "name": g.name, "level": g.level(), "grid_worker": g.grid_worker, "community_officer": g.community_officer }));
+        }
+        c = x.parent();
+    }
+    chain.reverse();
+    Ok(Json(json!({ "region": code, "by": by, "chain": chain, "matched": matched })))
+}
+
+/// The routing rules in force (version 0 and no rules until an administrator saves some).
+async fn routing_rules(State(st): State<AppState>, _staff: Staff) -> Json<fengqiao_domain::routing::RuleSet> {
+    Json(st.svc.reference().rules.clone())
+}
+
+async fn routing_rules_version(State(st): State<AppState>, _staff: Staff, Path(version): Path<String>) -> Result<Json<Value>, ApiError> {
+    let v: i64 = version.parse().map_err(|_| ApiError::invalid("version", "expected a number"))?;
+    let rules = st.svc.store.rules(Some(v)).await?.ok_or_else(ApiError::not_found)?;
+    Ok(Json(serde_json::to_value(rules).unwrap_or_default()))
+}
+
+/// Saves the body as the next version of the rules (administrators only).
+async fn save_routing_rules(
+    State(st): State<AppState>,
+    staff: Staff,
+    ApiJson(rules): ApiJson<fengqiao_domain::routing::RuleSet>,
+) -> Result<Json<Value>, ApiError> {
+    let version = st.svc.save_rules(&staff.actor, &rules).await?;
+    Ok(Json(json!({ "version": version })))
+}
+
+/// "Test this rule": where a case described like this would go, and why. Nothing is written.
+async fn routing_test(State(st): State<AppState>, staff: Staff, ApiJson(draft): ApiJson<CaseDraft>) -> Result<Json<Value>, ApiError> {
+    let (region, decision) = st.svc.route_draft(&staff.actor, draft)?;
+    Ok(Json(json!({ "region": region, "decision": decision })))
+}
+
+/// What routing would decide for this case now (nothing is written).
+async fn route_preview(State(st): State<AppState>, staff: Staff, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let d = st.svc.route_preview(&staff.actor, case_id(&id)?).await?;
+    Ok(Json(serde_json::to_value(d).unwrap_or_default()))
 }
 
 async fn units(State(st): State<AppState>, _staff: Staff) -> Json<Value> {

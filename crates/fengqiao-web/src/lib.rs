@@ -7,8 +7,8 @@ mod api;
 mod auth;
 mod error;
 mod metrics;
-pub mod pages;
 pub mod open311;
+pub mod pages;
 
 use std::sync::Arc;
 

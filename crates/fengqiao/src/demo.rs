@@ -18,6 +18,7 @@ use fengqiao_domain::clock::{DAY_MS, HOUR_MS};
 use fengqiao_domain::geo::Polygon;
 use fengqiao_domain::lifecycle::{CaseEvent, DecideContext};
 use fengqiao_domain::person::id_check_char;
+use fengqiao_domain::routing::RouteInput;
 use fengqiao_domain::{
     Actor, Command, EventKind, LifecycleConfig, Point, Region, RegionCode, Role, Timestamp, Unit, UnitId, UnitKind, User,
 };
@@ -382,6 +383,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         population: 0,
         centroid: Some(centroid(&county_ring)),
         boundary: Some(county_poly.clone()),
+        ..Region::new(county_code.clone(), "", 0)
     }];
     let n_towns = 12;
     let town_sites: Vec<Point> = (0..n_towns).map(|_| point_in(&mut rng, &county_poly)).collect();
@@ -401,6 +403,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
             population: 0,
             centroid: Some(*site),
             boundary: Some(poly.clone()),
+            ..Region::new(code.clone(), "", 0)
         });
         let n_villages = rng.gen_range(20..32);
         let vsites: Vec<Point> = (0..n_villages).map(|_| point_in(&mut rng, &poly)).collect();
@@ -425,6 +428,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 population: pop,
                 centroid: Some(centroid(&vcell)),
                 boundary: Some(vpoly.clone()),
+                ..Region::new(vcode.clone(), "", 0)
             });
             vs.push(idx);
             village_idx.push(idx);
@@ -438,12 +442,13 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 }
                 let gcode = RegionCode::parse(&format!("{}{:03}", vcode.as_str(), gi + 1)).expect("valid");
                 regions.push(Region {
-                    code: gcode,
+                    code: gcode.clone(),
                     name: format!("第{}网格", gi + 1),
                     name_en: Some(format!("Grid {}", gi + 1)),
                     population: pop / n_grids as u32,
                     centroid: Some(centroid(&gcell)),
                     boundary: Some(Polygon { exterior: gcell, holes: vec![] }),
+                    ..Region::new(gcode.clone(), "", 0)
                 });
             }
         }
@@ -537,6 +542,15 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         }
     }
 
+    // Every grid has its grid worker (the village's) and its community police officer (the
+    // town station's).
+    for r in regions.iter_mut().filter(|r| r.level() == fengqiao_domain::RegionLevel::Grid) {
+        let village = r.code.as_str()[..12].to_string();
+        let town = towns.iter().position(|t| r.code.as_str().starts_with(&t.code.as_str()[..9]));
+        r.grid_worker = Some(format!("v{village}"));
+        r.community_officer = town.map(|ti| format!("town{:02}-police", ti + 1));
+    }
+
     // Residents: a pool per village, so the same people come back (repeat disputes).
     let mut persons: Vec<Person> = Vec::new();
     let mut seen_ids = std::collections::HashSet::new();
@@ -584,6 +598,10 @@ pub fn generate(opts: &DemoOptions) -> Demo {
     let weights: Vec<f64> = KINDS.iter().map(|k| k.weight).collect();
     let village_weights: Vec<f64> = village_idx.iter().map(|i| regions[*i].population as f64).collect();
     let config = LifecycleConfig::default();
+    // The rules are saved into the empty store as its first version.
+    let rule_set = fengqiao_domain::routing::RuleSet { version: 1, ..rules() };
+    let mut unit_refs: Vec<&Unit> = units.iter().collect();
+    unit_refs.sort_by(|a, b| a.id.cmp(&b.id));
     let user_actor: HashMap<String, Actor> = users.iter().map(|(u, _)| (u.id.clone(), Actor::from_user(u))).collect();
     let mut cases = Vec::with_capacity(cases_per_year);
     let mut events: Vec<(i64, CaseEvent)> = Vec::with_capacity(cases_per_year * 9);
@@ -717,31 +735,6 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         let mut case = Case::from_created(id, t0, &first.kind).expect("created");
         events.push((id.0, first));
 
-        // The lead unit by category and tier.
-        let village_unit = format!("vc-{}", v.code.as_str());
-        let lead = |case: &Case| -> String {
-            match case.tier {
-                Tier::County => "county-centre".into(),
-                Tier::Town => match case.category.as_str() {
-                    "public_security" | "fraud_report" | "help_request" | "traffic_accident" => {
-                        format!("ps-{tn:02}")
-                    }
-                    _ if case.kind == CategoryKind::Dispute => format!("tmc-{tn:02}"),
-                    _ => format!("jo-{tn:02}"),
-                },
-                Tier::Village => match case.category.as_str() {
-                    "public_security" | "fraud_report" | "help_request" | "noise" | "traffic_accident" => format!("ps-{tn:02}"),
-                    "labour" => "dept-labour".into(),
-                    "water_supply" => "water-co".into(),
-                    "pollution" => "dept-environment".into(),
-                    "consumer" => "dept-market".into(),
-                    "medical" => "dept-health".into(),
-                    "illegal_construction" => "dept-housing".into(),
-                    "land_requisition" | "forest_land" => format!("jo-{tn:02}"),
-                    _ => village_unit.clone(),
-                },
-            }
-        };
         let handler_of = |unit: &str| -> String {
             if let Some(code) = unit.strip_prefix("vc-") {
                 format!("v{code}")
@@ -792,11 +785,28 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 break 'life;
             }
             now = now.plus_ms(minutes(&mut rng, 5, 240));
-            let mut lead_unit = lead(&case);
-            let co = if case.category == "labour" { vec![UnitId(format!("jo-{tn:02}"))] } else { vec![] };
-            if !step(&mut case, &intake, Command::Dispatch { lead_unit: UnitId(lead_unit.clone()), co_units: co }, now, &mut events) {
+            // Routed by the county's rules, as staff would route it: the trace travels with
+            // the case, and a case no rule routes waits in the triage queue.
+            let text = format!("{}\n{}", case.title, case.description);
+            let decision = rule_set.route(
+                &RouteInput {
+                    category: &case.category,
+                    region: &case.region,
+                    channel: case.channel,
+                    urgency: case.urgency,
+                    tier: case.tier,
+                    text: &text,
+                },
+                &unit_refs,
+            );
+            let Some(lead) = decision.lead.clone() else {
+                step(&mut case, &intake, Command::Route { decision: Some(decision) }, now, &mut events);
+                break 'life;
+            };
+            if !step(&mut case, &intake, Command::Route { decision: Some(decision) }, now, &mut events) {
                 break 'life;
             }
+            let mut lead_unit = lead.0;
             // A few are sent to the wrong unit first and transferred.
             if rng.gen_bool(0.03) && lead_unit.starts_with("vc-") {
                 now = now.plus_ms(minutes(&mut rng, 30, 600));
@@ -994,4 +1004,24 @@ impl Demo {
     pub fn credentials(token: &str) -> Credentials {
         Credentials { token_hash: Some(fengqiao_web::token_hash(token)), password_hash: None }
     }
+}
+
+/// The demo county's routing rules: the defaults, plus its departments and utility as the
+/// owners of the matters they are responsible for (the same choices the generator made when
+/// it dispatched the year of cases).
+pub fn rules() -> fengqiao_domain::routing::RuleSet {
+    let mut set = fengqiao_domain::routing::default_rules();
+    let owned = serde_json::json!([
+        {"id": "labour", "name": "劳动争议 Labour", "priority": 20, "when": {"categories": ["labour"], "tiers": ["village"]}, "owner": {"unit": "dept-labour"},
+         "co": [{"kind": "judicial_office", "level": "town"}]},
+        {"id": "water", "name": "供水 Water", "priority": 20, "subject": "facility", "when": {"categories": ["water_supply"], "tiers": ["village"]},
+         "owner": {"unit": "water-co"}, "place": {"kind": "village_committee", "level": "village"}},
+        {"id": "pollution", "name": "环境污染 Pollution", "priority": 20, "when": {"categories": ["pollution"], "tiers": ["village"]}, "owner": {"unit": "dept-environment"}},
+        {"id": "consumer", "name": "消费 Consumer", "priority": 20, "when": {"categories": ["consumer"], "tiers": ["village"]}, "owner": {"unit": "dept-market"}},
+        {"id": "medical", "name": "医疗 Medical", "priority": 20, "when": {"categories": ["medical"], "tiers": ["village"]}, "owner": {"unit": "dept-health"}},
+        {"id": "construction", "name": "违建 Illegal construction", "priority": 20, "subject": "facility",
+         "when": {"categories": ["illegal_construction"], "tiers": ["village"]}, "owner": {"unit": "dept-housing"}}
+    ]);
+    set.rules.extend(serde_json::from_value::<Vec<fengqiao_domain::routing::Rule>>(owned).expect("the demo rules are well-formed"));
+    set
 }

@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod config;
 pub mod demo;
+pub mod regions_cli;
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -90,14 +91,7 @@ pub async fn init(svc: &Service, county_code: &str, county_name: &str) -> anyhow
     }
     let now = svc.now();
     let sys = "system:init";
-    store
-        .put_region(
-            &Region { code: code.clone(), name: county_name.into(), name_en: None, population: 0, centroid: None, boundary: None },
-            sys,
-            now,
-        )
-        .await
-        .map_err(err)?;
+    store.put_region(&Region::new(code.clone(), county_name, 0), sys, now).await.map_err(err)?;
     for c in builtin_categories() {
         store.put_category(&c, sys, now).await.map_err(err)?;
     }
@@ -110,6 +104,7 @@ pub async fn init(svc: &Service, county_code: &str, county_name: &str) -> anyhow
         jurisdiction: code,
     };
     store.put_user(&admin, &demo::Demo::credentials(&token), sys, now).await.map_err(err)?;
+    store.save_rules(&fengqiao_domain::routing::default_rules(), sys, now).await.map_err(err)?;
     svc.reload().await.map_err(err)?;
     Ok(token)
 }
@@ -130,9 +125,7 @@ pub async fn load_demo(svc: &Service, opts: &demo::DemoOptions, quiet: bool) -> 
     let n_cases = d.cases.len();
     let sys = "system:demo";
     let at = opts.now.plus_ms(-366 * fengqiao_domain::clock::DAY_MS);
-    for r in &d.regions {
-        store.put_region(r, sys, at).await.map_err(err)?;
-    }
+    store.put_regions(&d.regions, sys, at).await.map_err(err)?;
     for u in &d.units {
         store.put_unit(u, sys, at).await.map_err(err)?;
     }
@@ -142,6 +135,7 @@ pub async fn load_demo(svc: &Service, opts: &demo::DemoOptions, quiet: bool) -> 
     for (u, token) in &d.users {
         store.put_user(u, &demo::Demo::credentials(token), sys, at).await.map_err(err)?;
     }
+    store.save_rules(&demo::rules(), sys, at).await.map_err(err)?;
     let head = store.audit_head().await.map_err(err)?;
     let total = (d.persons.len() + d.cases.len() + d.events.len()) as u64;
     let pb = if quiet { ProgressBar::hidden() } else { progress(total, "demo") };

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
-use fengqiao::{Config, demo};
+use fengqiao::{Config, demo, regions_cli};
 
 mod text_cli;
 
@@ -72,6 +72,16 @@ enum Cmd {
         /// Only cases in this region's subtree.
         #[arg(long)]
         region: Option<String>,
+    },
+    /// Regions and their boundaries: GeoJSON import and export, point and address lookup.
+    Regions {
+        #[command(subcommand)]
+        command: regions_cli::RegionsCmd,
+    },
+    /// The routing rules: show, load a new version, test where a case would go.
+    Routing {
+        #[command(subcommand)]
+        command: regions_cli::RoutingCmd,
     },
     /// The tamper-evident log.
     Audit {
@@ -153,18 +163,24 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    // The text commands read files and need no store.
+    // Commands that work on files alone open no store (and create no data folder).
     let command = match cli.command {
         Cmd::Analyze { command } => return text_cli::analyze(command),
         Cmd::Triage { command } => return text_cli::triage(command),
+        Cmd::Regions { command } if command.offline() => {
+            let mut stdout = std::io::BufWriter::new(std::io::stdout());
+            regions_cli::run(None, command, &mut stdout).await?;
+            stdout.flush()?;
+            return Ok(ExitCode::SUCCESS);
+        }
         c => c,
     };
     let mut cfg = Config::load(cli.config.as_deref(), cli.data.as_deref())?;
     if let Some(url) = cli.database_url {
         cfg.database_url = url;
     }
-    let svc = fengqiao::open(&cfg).await?;
     let mut stdout = std::io::BufWriter::new(std::io::stdout());
+    let svc = fengqiao::open(&cfg).await?;
     match command {
         Cmd::Serve { listen } => fengqiao::serve(svc, &cfg, &listen).await?,
         Cmd::Init { county_code, county_name } => {
@@ -211,6 +227,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let n = fengqiao::export(&svc, &format, &filter, &mut stdout).await?;
             eprintln!("exported {n} cases");
         }
+        Cmd::Regions { command } => regions_cli::run(Some(&svc), command, &mut stdout).await?,
+        Cmd::Routing { command } => regions_cli::routing(&svc, command, &mut stdout).await?,
         Cmd::Audit { command: AuditCmd::Verify } => {
             if !fengqiao::audit_verify(&svc, &mut stdout).await? {
                 stdout.flush()?;

@@ -194,6 +194,7 @@ mod tests {
             "reopen",
             "merge",
             "set_severity",
+            "route",
         ] {
             want.push(format!("action.{a}"));
         }
@@ -218,6 +219,7 @@ mod tests {
             "reopened",
             "merged",
             "severity_changed",
+            "routed",
         ] {
             want.push(format!("event.{e}"));
         }

@@ -430,6 +430,10 @@ struct CasePage {
     ratings: Vec<Opt>,
     /// Whom a return visit may reach: the reporter or each party.
     raters: Vec<Opt>,
+    /// What the routing rules would decide now (shown on the route action).
+    route_preview: String,
+    /// The recorded routing decision's trace: one line per rule looked at.
+    routing: Vec<Fact>,
 }
 
 fn opt(value: &str, label: String) -> Opt {
@@ -443,6 +447,10 @@ fn candidates(c: &Case, some_unit: &UnitId) -> Vec<Command> {
     let other_severity = if c.severity == Severity::Ordinary { Severity::Serious } else { Severity::Ordinary };
     let mut v = vec![
         Command::File { severity: None, note: None },
+        // Any decision will do to ask whether routing is allowed now.
+        Command::Route {
+            decision: Some(fengqiao_domain::routing::RouteDecision { version: 0, rule: None, lead: None, co_units: vec![], trace: vec![] }),
+        },
         Command::Dispatch { lead_unit: some_unit.clone(), co_units: vec![] },
         Command::Accept,
         Command::Start,
@@ -614,6 +622,27 @@ async fn case_page_response(st: &AppState, staff: &PageStaff, t: Tr, id: CaseId,
         .collect();
     units.sort_by(|a, b| a.value.cmp(&b.value));
     let map = case_map(st, t, &case);
+    let describe = |d: &fengqiao_domain::routing::RouteDecision| match &d.lead {
+        Some(l) => format!("→ {} · {} {} (v{})", unit_name(l), t.s("routing.rule"), d.rule.clone().unwrap_or_default(), d.version),
+        None => format!("{} (v{})", t.s("routing.triage"), d.version),
+    };
+    let route_preview = describe(&r.route(&case));
+    let routing: Vec<Fact> = match &case.routing {
+        None => Vec::new(),
+        Some(d) => std::iter::once(Fact { label: t.s("routing.decision").into(), value: describe(d) })
+            .chain(d.trace.iter().map(|s| Fact {
+                label: format!(
+                    "{} · {}",
+                    s.rule,
+                    t.k(
+                        "routing_outcome",
+                        serde_json::to_value(s.outcome).ok().and_then(|v| v.as_str().map(String::from)).as_deref().unwrap_or("")
+                    )
+                ),
+                value: s.detail.clone(),
+            }))
+            .collect(),
+    };
     Ok(CasePage {
         c: Chrome::staff(&format!("/cases/{}", id.0), staff),
         t,
@@ -639,6 +668,8 @@ async fn case_page_response(st: &AppState, staff: &PageStaff, t: Tr, id: CaseId,
         channels: ContactChannel::ALL.iter().map(|x| opt(x.as_str(), t.k("contact", x.as_str()))).collect(),
         ratings: Rating::ALL.iter().map(|x| opt(x.as_str(), t.k("rating", x.as_str()))).collect(),
         raters,
+        route_preview,
+        routing,
     })
 }
 
@@ -698,6 +729,12 @@ fn event_detail(t: Tr, k: &EventKind, unit: &dyn Fn(&UnitId) -> String, tz: &jif
             rating.map(|r| t.k("rating", r.as_str())).or(flag.map(|f| t.k("closure", f.as_str()))).unwrap_or_default()
         }
         EventKind::Merged { into } => format!("→ #{}", into.0),
+        EventKind::Routed { decision } => match &decision.lead {
+            Some(l) => {
+                format!("→ {} · {} {} (v{})", unit(l), t.s("routing.rule"), decision.rule.clone().unwrap_or_default(), decision.version)
+            }
+            None => format!("{} (v{})", t.s("routing.triage"), decision.version),
+        },
         EventKind::SeverityChanged { from, to, reason } => {
             format!("{} → {} · {reason}", t.k("severity", from.as_str()), t.k("severity", to.as_str()))
         }
@@ -781,6 +818,7 @@ fn command(action: &str, f: &ActForm) -> Result<Option<Command>, DomainError> {
             note: field(&f.note),
         },
         "cancel" => Command::Cancel { reason: required(&f.reason, "reason")? },
+        "route" => Command::Route { decision: None },
         "dispatch" => Command::Dispatch {
             lead_unit: unit(&f.lead_unit, "lead_unit")?,
             co_units: f.co_units.iter().map(|u| u.trim()).filter(|u| !u.is_empty()).map(|u| UnitId(u.into())).collect(),

@@ -1,8 +1,9 @@
 //! API tests through the router (`oneshot`), plus one on a real socket.
 
 mod api;
-mod pages;
+mod geo;
 mod open311;
+mod pages;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The command line, run as a user would: the built binary in a temporary data folder.
 
-mod text;
 mod api_keys;
+mod text;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -176,4 +176,127 @@ fn figures_agree_with_their_definition_on_the_demo_county() {
         );
         assert!(f.cohort > 1000 && f.rated > 0 && f.satisfied < f.rated, "the demo has dissatisfied first ratings: {f:?}");
     });
+}
+
+#[test]
+fn regions_export_import_and_offline_lookup() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let out = fq(&data, &["demo", "--no-serve", "--scale", "0.01", "--seed", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let exported = ok(&data, &["regions", "export"]);
+    let path = dir.path().join("regions.geojson");
+    std::fs::write(&path, &exported).unwrap();
+    // Re-importing the export changes nothing but is accepted whole.
+    let before = ok(&data, &["audit", "verify"]);
+    assert!(ok(&data, &["regions", "import", path.to_str().unwrap()]).contains("imported"));
+    assert!(ok(&data, &["audit", "verify"]).contains("ok"), "{before}");
+
+    // A broken file is refused with every problem, and writes nothing.
+    let mut doc: serde_json::Value = serde_json::from_str(&exported).unwrap();
+    let n = doc["features"].as_array().unwrap().len();
+    doc["features"][n - 1]["properties"]["parent"] = serde_json::json!("330699999999");
+    doc["features"][n - 2]["properties"].as_object_mut().unwrap().remove("population");
+    let bad = dir.path().join("bad.geojson");
+    std::fs::write(&bad, doc.to_string()).unwrap();
+    let head = ok(&data, &["export", "--format", "jsonl"]).len();
+    let out = fq(&data, &["regions", "import", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("feature {}", n - 1)) && err.contains(&format!("feature {}", n - 2)), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert_eq!(ok(&data, &["export", "--format", "jsonl"]).len(), head);
+
+    // Offline lookup against the file: each grid's centroid lies in that grid.
+    let grids: Vec<(String, f64, f64)> = doc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["level"] == "grid")
+        .map(|f| {
+            let c = &f["properties"]["centroid"];
+            (f["properties"]["code"].as_str().unwrap().to_string(), c[0].as_f64().unwrap(), c[1].as_f64().unwrap())
+        })
+        .collect();
+    assert!(grids.len() > 20);
+    let mut csv_text = String::from("id,lon,lat\n");
+    for (code, lon, lat) in &grids {
+        csv_text.push_str(&format!("{code},{lon},{lat}\n"));
+    }
+    csv_text.push_str("far,10.0,10.0\n");
+    let pts = dir.path().join("points.csv");
+    std::fs::write(&pts, csv_text).unwrap();
+    let nowhere = dir.path().join("no-data-folder");
+    let out = fq(&nowhere, &["regions", "locate", "--boundaries", path.to_str().unwrap(), "--points", pts.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!nowhere.exists(), "offline lookup opens no store");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("id,region"));
+    for ((code, _, _), line) in grids.iter().zip(lines.by_ref()) {
+        assert_eq!(line, format!("{code},{code}"));
+    }
+    assert_eq!(lines.next(), Some("far,"));
+    // A bad points file names its line.
+    std::fs::write(&pts, "id,lon,lat\na,120.1,29.7\nb,east,29.7\n").unwrap();
+    let out = fq(&nowhere, &["regions", "locate", "--boundaries", path.to_str().unwrap(), "--points", pts.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 3: lon is not a number"));
+}
+
+/// Routing traces on the demo county's rules, as snapshots: any change to the rules, their
+/// order or the trace wording shows up here line by line.
+#[test]
+fn routing_traces_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    assert!(fq(&data, &["demo", "--no-serve", "--scale", "0.01", "--seed", "3"]).status.success());
+    let check = |args: &[&str], expect: &str| {
+        let mut all = vec!["routing", "test"];
+        all.extend_from_slice(args);
+        let got = ok(&data, &all);
+        let want: String = expect.lines().map(|l| l.strip_prefix("        ").unwrap_or(l)).collect::<Vec<_>>().join("\n");
+        assert_eq!(got.trim_end(), want.trim(), "routing trace changed for {args:?}");
+    };
+    check(
+        &["--category", "street_light", "--description", "他扬言要报复", "--region", "330699105000", "--urgency", "urgent"],
+        "
+        region 330699105000
+          emergency            not_matched  urgency urgent is not listed
+          violence             chosen       matched; lead ps-05 (place: the police_station whose area contains the case); co-handling: no unit is the village_committee of the case's village
+        lead ps-05 (rules version 1)",
+    );
+    check(
+        &["--category", "water_supply", "--description", "停水两天", "--region", "330699105000"],
+        "
+        region 330699105000
+          emergency            not_matched  urgency routine is not listed
+          violence             not_matched  none of the keywords 持刀, 拿刀, 砍, 打人, 殴打, 威胁, 报复, 自杀, 轻生, 跳楼, knife, threat, suicide, weapon, assault appears
+          county-tier          not_matched  tier village is not listed
+          public-order         not_matched  category water_supply is not one of public_security, fraud_report, help_request, noise, traffic_accident
+          town-disputes        not_matched  category water_supply is not one of marriage_family, neighbour, housing_homestead, contract, production_business, damages, forest_land, land_requisition, pollution, labour, consumer, medical, property_management, other_dispute
+          town-requests        not_matched  tier village is not listed
+          land                 not_matched  category water_supply is not one of forest_land, land_requisition
+          labour               not_matched  category water_supply is not one of labour
+          water                chosen       matched; a facility goes to its owner first, then its place; lead water-co (owner: unit water-co)
+        lead water-co (rules version 1)",
+    );
+    check(
+        &["--category", "neighbour", "--description", "邻居占用通道", "--region", "330699105000", "--severity", "major"],
+        "
+        region 330699105000
+          emergency            not_matched  urgency routine is not listed
+          violence             not_matched  none of the keywords 持刀, 拿刀, 砍, 打人, 殴打, 威胁, 报复, 自杀, 轻生, 跳楼, knife, threat, suicide, weapon, assault appears
+          county-tier          chosen       matched; lead county-centre (place: the county_mediation_centre whose area contains the case)
+        lead county-centre (rules version 1)",
+    );
+    // A rule set that refers to a unit that does not exist is refused whole.
+    let bad = dir.path().join("rules.json");
+    std::fs::write(&bad, r#"{"rules": [{"id": "x", "place": {"unit": "ghost"}}, {"id": "x", "owner": {"kind": "police_station"}}]}"#)
+        .unwrap();
+    let out = fq(&data, &["routing", "load", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rules[0].place: unknown unit 'ghost'") && err.contains("rules[1].id: 'x' is used by an earlier rule"), "{err}");
+    assert!(ok(&data, &["routing", "show"]).contains("\"version\": 1"), "nothing was saved");
 }
