@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod person;
 pub mod region;
 pub mod routing;
+pub mod supervision;
 pub mod unit;
 pub mod user;
 

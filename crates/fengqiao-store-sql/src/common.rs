@@ -322,6 +322,24 @@ fn push_scope(q: &mut QueryBuilder<'_, DB>, scope: &Scope, id_col: &str, region_
     }
 }
 
+/// Orders belong to a region and a unit: a region scope sees its subtree's, a unit scope the
+/// orders addressed to the unit.
+fn push_order_scope(q: &mut QueryBuilder<'_, DB>, scope: &Scope) {
+    match scope {
+        Scope::All => {}
+        Scope::Nothing => {
+            q.push(" AND 1 = 0");
+        }
+        Scope::Region { prefix } => {
+            let (lo, hi) = Scope::prefix_range(prefix);
+            q.push(" AND region >= ").push_bind(lo).push(" AND region < ").push_bind(hi);
+        }
+        Scope::Unit { unit } => {
+            q.push(" AND unit = ").push_bind(unit.0.clone());
+        }
+    }
+}
+
 fn push_region(q: &mut QueryBuilder<'_, DB>, region: &Option<String>, col: &str) -> Result<(), StoreError> {
     if let Some(r) = region {
         let code = fengqiao_domain::RegionCode::parse(r).map_err(|e| StoreError::Domain(fengqiao_domain::DomainError::Invalid(vec![e])))?;
@@ -408,6 +426,94 @@ impl fengqiao_store::Store for SqlStore {
         }
         Self::insert_events(&mut tx, &events).await?;
         Self::finish_write(tx, head).await
+    }
+
+    async fn save_order(
+        &self,
+        order: &fengqiao_domain::supervision::SupervisionOrder,
+        expected_version: Option<i64>,
+        event: &str,
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<fengqiao_domain::supervision::SupervisionOrder, StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let mut order = order.clone();
+        match expected_version {
+            None => {
+                // Writers are serialised by the head lock, so MAX + 1 cannot race.
+                order.id = sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM supervision_orders").fetch_one(&mut *tx).await.map_err(backend_err)?;
+                sqlx::query("INSERT INTO supervision_orders (id, region, unit, case_id, status, due, issued_at, version, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                    .bind(order.id)
+                    .bind(order.region.as_str())
+                    .bind(order.unit.as_str())
+                    .bind(order.case_id.map(|c| c.0))
+                    .bind(order.status.as_str())
+                    .bind(order.due.0)
+                    .bind(order.issued_at.0)
+                    .bind(order.version)
+                    .bind(to_json(&order)?)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+            }
+            Some(v) => {
+                let done = sqlx::query("UPDATE supervision_orders SET status = $1, version = $2, body = $3 WHERE id = $4 AND version = $5")
+                    .bind(order.status.as_str())
+                    .bind(order.version)
+                    .bind(to_json(&order)?)
+                    .bind(order.id)
+                    .bind(v)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+                if done.rows_affected() != 1 {
+                    let current: Option<i64> = sqlx::query_scalar("SELECT version FROM supervision_orders WHERE id = $1").bind(order.id).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+                    return Err(match current {
+                        Some(c) => StoreError::Conflict { current: c },
+                        None => StoreError::NotFound,
+                    });
+                }
+            }
+        }
+        Self::append(&mut tx, &mut head, None, at, actor, event, &to_json(&order)?).await?;
+        Self::finish_write(tx, head).await?;
+        Ok(order)
+    }
+
+    async fn order(&self, scope: &Scope, id: i64) -> Result<Option<fengqiao_domain::supervision::SupervisionOrder>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT body FROM supervision_orders WHERE id = ");
+        q.push_bind(id);
+        push_order_scope(&mut q, scope);
+        let body: Option<String> = q.build_query_scalar().fetch_optional(&self.pool).await.map_err(backend_err)?;
+        body.map(|b| from_json(&b)).transpose()
+    }
+
+    async fn orders(&self, scope: &Scope, f: &fengqiao_store::OrderFilter) -> Result<Vec<fengqiao_domain::supervision::SupervisionOrder>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT body FROM supervision_orders WHERE 1 = 1");
+        push_order_scope(&mut q, scope);
+        if let Some(s) = f.status {
+            q.push(" AND status = ").push_bind(s.as_str());
+        }
+        if let Some(c) = f.case_id {
+            q.push(" AND case_id = ").push_bind(c);
+        }
+        if let Some(u) = &f.unit {
+            q.push(" AND unit = ").push_bind(u.clone());
+        }
+        push_region(&mut q, &f.region, "region")?;
+        if let Some(t) = f.issued_from {
+            q.push(" AND issued_at >= ").push_bind(t.0);
+        }
+        if let Some(t) = f.issued_to {
+            q.push(" AND issued_at < ").push_bind(t.0);
+        }
+        if let Some(t) = f.overdue_at {
+            q.push(" AND status = 'open' AND due < ").push_bind(t.0);
+        }
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit.clamp(1, 10_000));
+        let rows: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter().map(|b| from_json(b)).collect()
     }
 
     async fn regions(&self) -> Result<Vec<Region>, StoreError> {
@@ -1280,6 +1386,13 @@ impl fengqiao_store::Store for SqlStore {
                 n += 1;
             }
         }
+        {
+            let rows: Vec<String> = sqlx::query_scalar("SELECT body FROM supervision_orders ORDER BY id").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for body in rows {
+                sink(BackupRecord::SupervisionOrder(from_json(&body)?))?;
+                n += 1;
+            }
+        }
         for (sql, which) in [("SELECT body FROM api_keys ORDER BY name", 0), ("SELECT body FROM request_updates ORDER BY received_at, key_name, update_id", 1)] {
             let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut *tx).await.map_err(backend_err)?;
             for body in rows {
@@ -1307,6 +1420,21 @@ impl fengqiao_store::Store for SqlStore {
                 }
                 BackupRecord::Unit(u) => {
                     sqlx::query("INSERT INTO units (id, body) VALUES ($1, $2)").bind(&u.id.0).bind(to_json(&u)?).execute(&mut *tx).await.map_err(backend_err)?;
+                }
+                BackupRecord::SupervisionOrder(o) => {
+                    sqlx::query("INSERT INTO supervision_orders (id, region, unit, case_id, status, due, issued_at, version, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                        .bind(o.id)
+                        .bind(o.region.as_str())
+                        .bind(o.unit.as_str())
+                        .bind(o.case_id.map(|c| c.0))
+                        .bind(o.status.as_str())
+                        .bind(o.due.0)
+                        .bind(o.issued_at.0)
+                        .bind(o.version)
+                        .bind(to_json(&o)?)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
                 }
                 BackupRecord::RoutingRules { rules, saved_at, actor } => {
                     sqlx::query("INSERT INTO routing_rules (version, body, saved_at, actor) VALUES ($1, $2, $3, $4)")

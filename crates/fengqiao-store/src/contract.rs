@@ -40,6 +40,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("sessions", |s| Box::pin(sessions(s))),
         ("regions_geojson_and_placement", |s| Box::pin(regions_geojson_and_placement(s))),
         ("routing_rules_versions_and_triage", |s| Box::pin(routing_rules_versions_and_triage(s))),
+        ("supervision_orders", |s| Box::pin(supervision_orders(s))),
         ("attachments", |s| Box::pin(attachments(s))),
         ("api_keys", |s| Box::pin(api_keys(s))),
         ("public_cases_and_request_updates", |s| Box::pin(public_cases_and_request_updates(s))),
@@ -640,6 +641,95 @@ async fn routing_rules_versions_and_triage(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(saved, [1, 2]);
     assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
+}
+
+async fn supervision_orders(store: Arc<dyn Store>) {
+    use crate::{OrderFilter, OrderTarget};
+    use fengqiao_domain::supervision::{OrderCommand, OrderCounts, OrderStatus};
+    let svc = seed(&store).await;
+    let intake = staff_actor("intake");
+    let (sup_a, sup, h_a1, h_b1) = (staff_actor("sup-a"), staff_actor("sup"), staff_actor("handler-a1"), staff_actor("handler-b1"));
+    let c = svc.create(draft("street_light", VILLAGE_A1, "路灯坏了一个月"), &intake, Channel::Phone, None).await.unwrap().case;
+    let far = svc.create(draft("street_light", VILLAGE_B1, "路灯坏了"), &intake, Channel::Phone, None).await.unwrap().case;
+    let due = T0.plus_ms(DAY_MS);
+    // Not yet dispatched: no unit to answer.
+    assert!(matches!(
+        svc.issue_order(&sup_a, OrderTarget::Case(c.id), due, "三日内修复").await,
+        Err(StoreError::Domain(DomainError::Precondition(_)))
+    ));
+    svc.act(&intake, c.id, None, &Command::File { severity: None, note: None }).await.unwrap();
+    svc.act(&intake, c.id, None, &Command::Dispatch { lead_unit: UnitId("vc-a1".into()), co_units: vec![] }).await.unwrap();
+    let before = event_count(&store).await;
+    // Refusals write nothing: a handler may not issue, a supervisor not outside the jurisdiction.
+    assert!(svc.issue_order(&h_a1, OrderTarget::Case(c.id), due, "x").await.is_err());
+    assert!(matches!(svc.issue_order(&sup_a, OrderTarget::Case(far.id), due, "x").await, Err(StoreError::NotFound)));
+    assert!(svc.issue_order(&sup_a, OrderTarget::Unit(UnitId("vc-b1".into())), due, "x").await.is_err());
+    assert!(svc.issue_order(&sup_a, OrderTarget::Case(c.id), T0, "past deadline").await.is_err());
+    assert_eq!(event_count(&store).await, before);
+
+    let o = svc.issue_order(&sup_a, OrderTarget::Case(c.id), due, "三日内修复并回复").await.unwrap();
+    assert_eq!((o.id, o.unit.as_str(), o.status), (1, "vc-a1", OrderStatus::Open));
+    let u = svc.issue_order(&sup, OrderTarget::Unit(UnitId("vc-b1".into())), due, "本周内清理积压案件").await.unwrap();
+    assert_eq!(u.id, 2);
+    assert_eq!(event_count(&store).await, before + 2);
+    // Who sees what: the addressed unit, the supervisors above it.
+    let list = |a: &Actor| {
+        let (svc, a) = (svc.clone(), a.clone());
+        async move {
+            svc.store
+                .orders(&Scope::for_actor(&a), &OrderFilter { limit: 100, ..Default::default() })
+                .await
+                .unwrap()
+                .iter()
+                .map(|o| o.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list(&sup).await, [2, 1]);
+    assert_eq!(list(&sup_a).await, [1]);
+    assert_eq!(list(&h_a1).await, [1]);
+    assert_eq!(list(&h_b1).await, [2]);
+    assert!(matches!(svc.act_order(&h_b1, 1, None, &OrderCommand::Answer { text: "x".into() }).await, Err(StoreError::NotFound)));
+    // The unit answers; a stale second answer is refused; the supervisor reviews.
+    let o = svc.act_order(&h_a1, 1, Some(1), &OrderCommand::Answer { text: "已更换灯泡".into() }).await.unwrap();
+    assert_eq!((o.status, o.version), (OrderStatus::Answered, 2));
+    assert!(matches!(
+        svc.act_order(&h_a1, 1, Some(1), &OrderCommand::Answer { text: "again".into() }).await,
+        Err(StoreError::Conflict { current: 2 })
+    ));
+    let o = svc.act_order(&sup_a, 1, None, &OrderCommand::Review { accept: true, note: None }).await.unwrap();
+    assert_eq!(o.status, OrderStatus::Closed);
+    // Counts for the figures; the unit order is overdue a day later.
+    let all = svc.store.orders(&Scope::All, &OrderFilter { limit: 100, ..Default::default() }).await.unwrap();
+    let c = OrderCounts::of(&all, T0.plus_ms(2 * DAY_MS));
+    assert_eq!((c.issued, c.open, c.overdue, c.answered_on_time, c.closed), (2, 1, 1, 1, 1));
+    let overdue = svc
+        .store
+        .orders(&Scope::All, &OrderFilter { overdue_at: Some(T0.plus_ms(2 * DAY_MS)), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(overdue.iter().map(|o| o.id).collect::<Vec<_>>(), [2]);
+    assert_eq!(
+        svc.store.orders(&Scope::All, &OrderFilter { case_id: Some(c_id(&all)), limit: 10, ..Default::default() }).await.unwrap().len(),
+        1
+    );
+    // Orders travel in backups.
+    let mut saved = 0;
+    store
+        .export_snapshot(&mut |r| {
+            if let BackupRecord::SupervisionOrder(_) = r {
+                saved += 1;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(saved, 2);
+    assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
+}
+
+fn c_id(orders: &[fengqiao_domain::supervision::SupervisionOrder]) -> i64 {
+    orders.iter().find_map(|o| o.case_id).map(|c| c.0).unwrap_or(-1)
 }
 
 async fn sessions(store: Arc<dyn Store>) {

@@ -15,7 +15,7 @@ pub mod contract;
 mod service;
 mod types;
 
-pub use service::{CommitStats, Reference, Service, ServiceConfig, new_tracking_code};
+pub use service::{CommitStats, OrderTarget, Reference, Service, ServiceConfig, new_tracking_code};
 pub use types::*;
 
 use async_trait::async_trait;
@@ -31,6 +31,20 @@ pub trait Store: Send + Sync + 'static {
 
     // Reference data. Each change is also an audit event.
     async fn put_region(&self, r: &Region, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
+    /// Inserts a new supervision order (`expected_version` `None`; the store assigns its id) or
+    /// updates one still at `expected_version` ([`StoreError::Conflict`] otherwise), with its
+    /// audit event, in one transaction. Returns the order as stored.
+    async fn save_order(
+        &self,
+        order: &fengqiao_domain::supervision::SupervisionOrder,
+        expected_version: Option<i64>,
+        event: &str,
+        actor: &str,
+        at: fengqiao_domain::Timestamp,
+    ) -> Result<fengqiao_domain::supervision::SupervisionOrder, StoreError>;
+    async fn order(&self, scope: &Scope, id: i64) -> Result<Option<fengqiao_domain::supervision::SupervisionOrder>, StoreError>;
+    /// Orders in scope and filter, newest first.
+    async fn orders(&self, scope: &Scope, filter: &OrderFilter) -> Result<Vec<fengqiao_domain::supervision::SupervisionOrder>, StoreError>;
     /// Saves many regions in one transaction (a GeoJSON import): all or none.
     async fn put_regions(&self, regions: &[Region], actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
     async fn regions(&self) -> Result<Vec<Region>, StoreError>;

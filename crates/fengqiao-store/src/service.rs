@@ -13,6 +13,7 @@ use fengqiao_domain::geoindex::RegionIndex;
 use fengqiao_domain::lifecycle::{CaseEvent, DecideContext};
 use fengqiao_domain::region::RegionLevel;
 use fengqiao_domain::routing::{RouteDecision, RouteInput, RuleSet};
+use fengqiao_domain::supervision::{OrderCommand, SupervisionOrder};
 use fengqiao_domain::{
     Actor, Case, CaseId, Category, Channel, Clock, Command, DomainError, LifecycleConfig, Point, Region, RegionCode, Timestamp,
     TrackingCode, Unit,
@@ -142,6 +143,13 @@ impl Reference {
     pub fn place_address(&self, address: &str) -> Option<Placement> {
         self.gazetteer.place(address)
     }
+}
+
+/// What a supervision order is issued on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderTarget {
+    Case(CaseId),
+    Unit(fengqiao_domain::UnitId),
 }
 
 type Pending = (CreateCase, oneshot::Sender<Result<Created, StoreError>>);
@@ -401,6 +409,53 @@ impl Service {
         self.store.put_regions(&regions, &actor.label(), self.now()).await?;
         self.reload().await?;
         Ok(regions.len())
+    }
+
+    /// Issues a supervision order on a case the actor may see (addressed to its lead unit) or on
+    /// a unit in the actor's jurisdiction.
+    pub async fn issue_order(
+        &self,
+        actor: &Actor,
+        target: OrderTarget,
+        due: Timestamp,
+        note: &str,
+    ) -> Result<SupervisionOrder, StoreError> {
+        let r = self.reference();
+        let (case_id, unit, region) = match target {
+            OrderTarget::Case(id) => {
+                let case = self.store.case(&Scope::for_actor(actor), id).await?.ok_or(StoreError::NotFound)?;
+                let unit = case
+                    .lead_unit
+                    .clone()
+                    .ok_or_else(|| DomainError::Precondition("the case has no lead unit yet: dispatch it first".into()))?;
+                (Some(id), unit, case.region.clone())
+            }
+            OrderTarget::Unit(u) => {
+                let unit = r.units.get(u.as_str()).ok_or_else(|| DomainError::invalid("unit", format!("unknown unit '{u}'")))?;
+                (None, unit.id.clone(), unit.region.clone())
+            }
+        };
+        let order = SupervisionOrder::issue(actor, case_id, unit, region, due, note, self.now())?;
+        self.store.save_order(&order, None, "supervision_issued", &actor.label(), self.now()).await
+    }
+
+    /// Answers or reviews an order the actor may see, optionally only at `expected_version`.
+    pub async fn act_order(
+        &self,
+        actor: &Actor,
+        id: i64,
+        expected_version: Option<i64>,
+        cmd: &OrderCommand,
+    ) -> Result<SupervisionOrder, StoreError> {
+        let mut order = self.store.order(&Scope::for_actor(actor), id).await?.ok_or(StoreError::NotFound)?;
+        let version = order.version;
+        if let Some(v) = expected_version
+            && v != version
+        {
+            return Err(StoreError::Conflict { current: version });
+        }
+        let event = order.act(actor, cmd, self.now())?;
+        self.store.save_order(&order, Some(version), event, &actor.label(), self.now()).await
     }
 
     /// Saves a new version of the routing rules after checking them against the units,

@@ -183,6 +183,7 @@ pub enum BackupRecord {
     },
     ApiKey(ApiKey),
     RequestUpdate(RequestUpdate),
+    SupervisionOrder(fengqiao_domain::supervision::SupervisionOrder),
 }
 
 pub const BACKUP_FORMAT: u32 = 1;
@@ -302,4 +303,19 @@ pub struct RequestUpdate {
     /// The lifecycle command it became, or `None` when it was recorded as a note only.
     pub applied: Option<String>,
     pub received_at: Timestamp,
+}
+
+/// Which supervision orders to list (within the reader's scope).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OrderFilter {
+    pub status: Option<fengqiao_domain::supervision::OrderStatus>,
+    pub case_id: Option<i64>,
+    pub unit: Option<String>,
+    /// A region code: orders in its subtree.
+    pub region: Option<String>,
+    pub issued_from: Option<Timestamp>,
+    pub issued_to: Option<Timestamp>,
+    /// Open orders whose deadline has passed at this time.
+    pub overdue_at: Option<Timestamp>,
+    pub limit: i64,
 }
