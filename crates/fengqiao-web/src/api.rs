@@ -178,7 +178,7 @@ struct ListQuery {
     overdue: Option<bool>,
 }
 
-fn parse_time(field: &str, s: &str, tz: &jiff::tz::TimeZone) -> Result<Timestamp, ApiError> {
+pub(crate) fn parse_time(field: &str, s: &str, tz: &jiff::tz::TimeZone) -> Result<Timestamp, ApiError> {
     if let Some(t) = Timestamp::parse_rfc3339(s) {
         return Ok(t);
     }
@@ -323,10 +323,23 @@ async fn figures(State(st): State<AppState>, staff: Staff, Query(q): Query<Figur
     let filter =
         FactsFilter { region: q.region.clone(), unit: q.unit.clone(), category: q.category.clone(), from, to, repeat_window_ms: window };
     let f: Figures = st.svc.figures(&staff.actor, &filter).await?;
+    // Supervision orders issued in the period, in the same region and unit (not by category:
+    // an order may concern a unit's work as a whole).
+    let order_filter = fengqiao_store::OrderFilter {
+        region: q.region.clone(),
+        unit: q.unit.clone(),
+        issued_from: Some(from),
+        issued_to: Some(to),
+        limit: 10_000,
+        ..Default::default()
+    };
+    let orders = st.svc.store.orders(&Scope::for_actor(&staff.actor), &order_filter).await?;
+    let supervision = fengqiao_domain::supervision::OrderCounts::of(&orders, now);
     Ok(Json(json!({
         "period": { "from": from.to_rfc3339_in(&st.tz), "to": to.to_rfc3339_in(&st.tz) },
         "region": q.region, "unit": q.unit, "category": q.category,
         "figures": f,
+        "supervision": supervision,
     })))
 }
 

@@ -9,6 +9,7 @@ mod error;
 mod metrics;
 pub mod open311;
 pub mod pages;
+mod supervision;
 
 use std::sync::Arc;
 
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     api::routes(state.clone())
         .merge(pages::routes())
         .merge(open311::routes())
+        .merge(supervision::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)

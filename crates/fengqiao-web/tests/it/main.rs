@@ -4,6 +4,7 @@ mod api;
 mod geo;
 mod open311;
 mod pages;
+mod supervision;
 
 use std::sync::Arc;
 
