@@ -910,6 +910,27 @@ impl fengqiao_store::Store for SqlStore {
         Self::finish_write(tx, head).await
     }
 
+    async fn cases_of_persons(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<i64>)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<DB>::new("SELECT case_id, person_id FROM case_persons WHERE person_id IN (");
+        let mut sep = q.separated(", ");
+        for id in ids.iter().take(1000) {
+            sep.push_bind(*id);
+        }
+        q.push(") ORDER BY case_id, person_id");
+        let rows: Vec<(i64, i64)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+        let mut out: Vec<(i64, Vec<i64>)> = Vec::new();
+        for (c, p) in rows {
+            match out.last_mut() {
+                Some((last, ps)) if *last == c => ps.push(p),
+                _ => out.push((c, vec![p])),
+            }
+        }
+        Ok(out)
+    }
+
     async fn persons(&self, ids: &[i64]) -> Result<Vec<Person>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());

@@ -13,6 +13,7 @@
 
 pub mod contract;
 mod service;
+pub mod triage;
 mod types;
 
 pub use service::{CommitStats, OrderTarget, Reference, Service, ServiceConfig, new_tracking_code};
@@ -88,6 +89,9 @@ pub trait Store: Send + Sync + 'static {
     async fn commit(&self, expected_version: i64, events: &[CaseEvent], state: &Case) -> Result<(), StoreError>;
 
     async fn persons(&self, ids: &[i64]) -> Result<Vec<Person>, StoreError>;
+    /// Every case any of these people is involved in (as reporter or party), with which of
+    /// them: `(case id, person ids)`.
+    async fn cases_of_persons(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<i64>)>, StoreError>;
     /// Erases a person's data on a lawful request; the log keeps only the id.
     async fn erase_person(&self, id: i64, actor: &str, at: fengqiao_domain::Timestamp) -> Result<bool, StoreError>;
 

@@ -21,7 +21,7 @@ use fengqiao_domain::{
 use rand::RngCore;
 use tokio::sync::oneshot;
 
-use crate::{CreateCase, Created, FactsFilter, Scope, Store, StoreError};
+use crate::{CaseFilter, CreateCase, Created, FactsFilter, Page, Scope, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -175,6 +175,8 @@ pub struct Service {
     /// Held while a checkpoint is written, so concurrent writers sign the head once.
     checkpointing: tokio::sync::Mutex<()>,
     pub stats: Arc<CommitStats>,
+    /// Risk, category suggestions and near-duplicates of recent cases.
+    pub triage: crate::triage::Triage,
 }
 
 /// The committer: takes every creation queued so far (up to `max_batch`), commits them in one
@@ -226,6 +228,7 @@ impl Service {
             unsigned: std::sync::atomic::AtomicI64::new(0),
             checkpointing: tokio::sync::Mutex::new(()),
             stats,
+            triage: crate::triage::Triage::new(crate::triage::TriageConfig::default()),
         };
         svc.reload().await?;
         Ok(svc)
@@ -286,6 +289,87 @@ impl Service {
         Ok(created)
     }
 
+    /// Loads the recent cases into the near-duplicate index and trains the category classifier
+    /// on the filed ones. Run at start-up and then now and again in the background: a model
+    /// follows the staff's confirmed and corrected categories.
+    pub async fn refresh_triage(&self) -> Result<(), StoreError> {
+        let now = self.now();
+        let cfg = &self.triage.config;
+        let recent = CaseFilter { created_from: Some(now.plus_ms(-cfg.index_days * fengqiao_domain::clock::DAY_MS)), ..Default::default() };
+        let mut after = None;
+        let mut examples = Vec::new();
+        let fresh = crate::triage::Triage::new(cfg.clone());
+        loop {
+            let page = self.store.list_cases(&Scope::All, &recent, &Page { after, limit: 1000, descending: false }).await?;
+            for c in &page {
+                fresh.remember(c);
+                // A category is confirmed once staff have filed the case.
+                if !matches!(c.status, fengqiao_domain::Status::Received | fengqiao_domain::Status::Cancelled)
+                    && examples.len() < cfg.max_training_cases
+                {
+                    examples.push((crate::triage::case_text(c), c.category.clone()));
+                }
+            }
+            match page.last() {
+                Some(c) if page.len() == 1000 => after = Some(c.id.0),
+                _ => break,
+            }
+        }
+        // Training takes a CPU for a moment: off the async threads.
+        let (fresh, model) = tokio::task::spawn_blocking(move || {
+            let model = fresh.train(&examples);
+            (fresh, model)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("training stopped: {e}")))?;
+        self.triage.replace_with(fresh, model);
+        Ok(())
+    }
+
+    /// Risk, suggested category and similar recent cases for a text about to be recorded
+    /// (the intake form), among the cases the actor may see.
+    pub async fn triage_text(&self, actor: &Actor, text: &str, point: Option<Point>) -> Result<crate::triage::TriageReport, StoreError> {
+        let (risk, suggestion, near) = self.triage.assess(text, false, None);
+        let similar = self.similar(actor, self.now(), point, near).await?;
+        Ok(crate::triage::TriageReport { risk, suggestion, similar })
+    }
+
+    /// The same for a stored case; a repeat dispute between the same parties raises the risk.
+    pub async fn triage_case(&self, actor: &Actor, id: CaseId) -> Result<crate::triage::TriageReport, StoreError> {
+        let scope = Scope::for_actor(actor);
+        let case = self.store.case(&scope, id).await?.ok_or(StoreError::NotFound)?;
+        let repeat = !case.parties.is_empty() && self.repeat_parties(&case).await?;
+        let (risk, suggestion, near) = self.triage.assess(&crate::triage::case_text(&case), repeat, Some(case.id));
+        let similar = self.similar(actor, case.created_at, case.location.point, near).await?;
+        Ok(crate::triage::TriageReport { risk, suggestion, similar })
+    }
+
+    /// Whether every party of this dispute was a party to an earlier dispute too.
+    async fn repeat_parties(&self, case: &Case) -> Result<bool, StoreError> {
+        let ids: Vec<i64> = case.parties.iter().map(|p| p.person_id).collect();
+        let earlier = self.store.cases_of_persons(&ids).await?;
+        Ok(earlier.iter().any(|(cid, persons)| *cid < case.id.0 && ids.iter().all(|p| persons.contains(p))))
+    }
+
+    async fn similar(
+        &self,
+        actor: &Actor,
+        at: Timestamp,
+        point: Option<Point>,
+        near: Vec<(CaseId, f64)>,
+    ) -> Result<Vec<crate::triage::Similar>, StoreError> {
+        let scope = Scope::for_actor(actor);
+        let mut out = Vec::new();
+        for (id, similarity) in near.into_iter().take(50) {
+            // Outside the reader's scope a case does not exist, here too.
+            let Some(other) = self.store.case(&scope, id).await? else { continue };
+            if let Some(distance_m) = self.triage.near_enough(at, point, &other) {
+                out.push(crate::triage::Similar { id, similarity, distance_m });
+            }
+        }
+        Ok(out)
+    }
+
     /// Queues a prepared creation and waits for its commit.
     pub async fn submit(&self, item: CreateCase) -> Result<Created, StoreError> {
         let (tx, rx) = oneshot::channel();
@@ -293,6 +377,7 @@ impl Service {
         let created = rx.await.unwrap_or_else(|_| Err(StoreError::Backend("the commit was abandoned".into())))?;
         if !created.replayed {
             self.unsigned.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.triage.remember(&created.case);
         }
         Ok(created)
     }

@@ -10,6 +10,7 @@ mod metrics;
 pub mod open311;
 pub mod pages;
 mod supervision;
+mod triage;
 
 use std::sync::Arc;
 
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .merge(open311::routes())
         .merge(supervision::routes())
+        .merge(triage::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)

@@ -185,8 +185,23 @@ pub async fn serve(svc: Arc<Service>, cfg: &Config, listen: &str) -> anyhow::Res
             }
         })
     };
+    // Triage's index of recent cases and its classifier: built now (in the background, so the
+    // server answers at once) and rebuilt hourly, so the model follows the staff's corrections.
+    let triage = {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                if let Err(e) = svc.refresh_triage().await {
+                    tracing::warn!(error = %e, "refreshing triage failed");
+                }
+            }
+        })
+    };
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown()).await?;
     ticker.abort();
+    triage.abort();
     svc.checkpoint().await.map_err(err)?;
     Ok(())
 }

@@ -5,6 +5,7 @@ mod geo;
 mod open311;
 mod pages;
 mod supervision;
+mod triage;
 
 use std::sync::Arc;
 
