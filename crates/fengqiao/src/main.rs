@@ -8,6 +8,8 @@ use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
 use fengqiao::{Config, demo};
 
+mod analyze;
+
 #[derive(Parser)]
 #[command(name = "fengqiao", version, about = "One intake, routing, joint handling and follow-up for residents' requests and disputes.")]
 struct Cli {
@@ -99,6 +101,11 @@ enum Cmd {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Hotspot statistics over files (values, weights); CSV to standard output. Opens no store.
+    Analyze {
+        #[command(subcommand)]
+        command: analyze::AnalyzeCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -136,6 +143,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Cmd::Analyze { command } = &cli.command {
+        analyze::run(command)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut cfg = Config::load(cli.config.as_deref(), cli.data.as_deref())?;
     if let Some(url) = cli.database_url {
         cfg.database_url = url;
@@ -248,6 +259,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             svc.store.put_user(&user, &creds, "system:cli", svc.now()).await.map_err(|e| anyhow!("{e}"))?;
             writeln!(stdout, "user {id} saved; API token: {token}")?;
         }
+        Cmd::Analyze { .. } => unreachable!("analyze runs before the store opens"),
     }
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)

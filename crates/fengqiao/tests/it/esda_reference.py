@@ -1,0 +1,116 @@
+"""The reference for `fengqiao analyze`: esda 2.9 on the same files.
+
+usage: esda_reference.py gi|moran VALUES WEIGHTS TABLE TRANSFORM
+       esda_reference.py eb INPUT
+       esda_reference.py bh PVALUES
+       esda_reference.py knn POINTS K
+
+Writes CSV to stdout. For gi and moran, esda's permutation draw is replaced by TABLE (one line
+per permutation of 0-based indices into the other sites), so its p_sim can be compared exactly.
+"""
+import csv
+import sys
+import warnings
+
+import numpy as np
+
+warnings.filterwarnings("ignore")
+
+
+def read_values(path):
+    with open(path) as f:
+        rows = list(csv.reader(f))[1:]
+    return [r[0] for r in rows], np.array([float(r[1]) for r in rows])
+
+
+def read_w(path, ids):
+    from libpysal.weights import W
+
+    pos = {s: i for i, s in enumerate(ids)}
+    nb = {s: [] for s in ids}
+    with open(path) as f:
+        rows = list(csv.reader(f))
+    weighted = len(rows[0]) == 3
+    for r in rows[1:]:
+        nb[r[0]].append((pos[r[1]], r[1], float(r[2]) if weighted else 1.0))
+    neighbors, weights = {}, {}
+    for s in ids:
+        # neighbours in the values file's order, as fengqiao's rows are
+        lst = sorted(nb[s])
+        neighbors[s] = [x[1] for x in lst]
+        weights[s] = [x[2] for x in lst]
+    return W(neighbors, weights, id_order=ids, silence_warnings=True)
+
+
+def use_table(path):
+    import esda.crand
+
+    table = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
+
+    def vec_permutations(max_card, n, k_replications, seed):
+        assert table.shape[0] == k_replications and table.shape[1] >= max_card
+        return np.ascontiguousarray(table[:, :max_card])
+
+    esda.crand.vec_permutations = vec_permutations
+    return table.shape[0]
+
+
+def out(header, cols):
+    w = csv.writer(sys.stdout)
+    w.writerow(header)
+    for row in zip(*cols):
+        w.writerow([repr(float(x)) if not isinstance(x, str) else x for x in row])
+
+
+def main():
+    mode = sys.argv[1]
+    if mode in ("gi", "moran"):
+        values, weights, table, transform = sys.argv[2:6]
+        ids, y = read_values(values)
+        w = read_w(weights, ids)
+        perms = use_table(table)
+        if mode == "gi":
+            from esda.getisord import G_Local
+
+            g = G_Local(y, w, transform=transform, permutations=perms, star=True, n_jobs=1, seed=1)
+            out(["id", "stat", "expected", "variance", "z", "p_norm", "p_sim"], [ids, g.Gs, g.EGs, g.VGs, g.Zs, g.p_norm, g.p_sim])
+        else:
+            from esda.moran import Moran_Local
+
+            m = Moran_Local(y, w, transformation=transform, permutations=perms, n_jobs=1, seed=1)
+            out(
+                ["id", "stat", "ei", "vi", "eic", "vic", "p_sim", "quadrant"],
+                [ids, m.Is, m.EI, m.VI, m.EIc, m.VIc, m.p_sim, m.q],
+            )
+    elif mode == "eb":
+        from esda.smoothing import Empirical_Bayes
+
+        with open(sys.argv[2]) as f:
+            rows = list(csv.reader(f))[1:]
+        e = np.array([float(r[1]) for r in rows])
+        b = np.array([float(r[2]) for r in rows])
+        out(["id", "eb_rate"], [[r[0] for r in rows], Empirical_Bayes(e, b).r.flatten()])
+    elif mode == "bh":
+        from scipy.stats import false_discovery_control
+
+        p = np.loadtxt(sys.argv[2], ndmin=1)
+        out(["p_fdr"], [false_discovery_control(p, method="bh")])
+    elif mode == "knn":
+        from libpysal.weights import KNN
+
+        with open(sys.argv[2]) as f:
+            rows = list(csv.reader(f))[1:]
+        pts = np.array([[float(r[1]), float(r[2])] for r in rows])
+        ids = [r[0] for r in rows]
+        w = KNN.from_array(pts, k=int(sys.argv[3]), ids=ids)
+        wr = csv.writer(sys.stdout)
+        wr.writerow(["from", "to"])
+        for s in ids:
+            for t in w.neighbors[s]:
+                wr.writerow([s, t])
+    else:
+        sys.exit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main()
