@@ -3,7 +3,7 @@
 //! `Moran_Local`.
 
 use super::permutation::{PermutationTable, Site, count_at_least, pseudo_p};
-use super::{SpatialError, Transform, Weights, normal_sf};
+use super::{SpatialError, Transform, Weights, normal_sf, pairwise_sum};
 
 /// Gi* for every site, in site order.
 #[derive(Clone, Debug)]
@@ -78,7 +78,7 @@ pub fn gi_star(values: &[f64], weights: &Weights, transform: Transform, table: O
         return Err(SpatialError::Value { index: i, reason: format!("{} is negative; Gi* needs non-negative values", values[i]) });
     }
     let n = values.len();
-    let sum: f64 = values.iter().sum();
+    let sum = pairwise_sum(values);
     if sum <= 0.0 {
         return Err(SpatialError::Invalid("the values add up to zero; Gi* is undefined".into()));
     }
@@ -107,7 +107,7 @@ pub fn gi_star(values: &[f64], weights: &Weights, transform: Transform, table: O
     };
     let nf = n as f64;
     let mean = sum / nf;
-    let mean_sq = values.iter().map(|v| v * v).sum::<f64>() / nf;
+    let mean_sq = pairwise_sum(&values.iter().map(|v| v * v).collect::<Vec<_>>()) / nf;
     let var = mean_sq - mean * mean;
     let mut g = GiStar {
         stat: Vec::with_capacity(n),
@@ -132,13 +132,8 @@ pub fn gi_star(values: &[f64], weights: &Weights, transform: Transform, table: O
         g.p_norm.push(normal_sf(z.abs()));
     }
     if let Some(table) = table {
-        let at_least = count_at_least(values, &other, table, &|i| Site {
-            observed: g.stat[i],
-            add: self_w[i] * values[i],
-            mul: 1.0,
-            div: Some(sum),
-            outer: 1.0,
-        });
+        let at_least =
+            count_at_least(values, &other, table, &|i| Site { observed: g.stat[i], add: self_w[i] * values[i], mul: 1.0, div: Some(sum) });
         for (i, (p, &count)) in g.p_sim.iter_mut().zip(&at_least).enumerate() {
             if other.cardinality(i) > 0 {
                 *p = Some(pseudo_p(count, table.permutations()));
@@ -161,14 +156,15 @@ pub fn local_moran(
     check_table(table, weights)?;
     let n = values.len();
     let nf = n as f64;
-    let mean = values.iter().sum::<f64>() / nf;
-    let sd = (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / nf).sqrt();
+    // As numpy: z = (y − ȳ) / σ with ȳ and σ² from pairwise sums.
+    let mean = pairwise_sum(values) / nf;
+    let sd = (pairwise_sum(&values.iter().map(|v| (v - mean) * (v - mean)).collect::<Vec<_>>()) / nf).sqrt();
     if sd.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         return Err(SpatialError::Invalid("every value is the same; local Moran's I is undefined".into()));
     }
     let z: Vec<f64> = values.iter().map(|v| (v - mean) / sd).collect();
     let w = weights.transformed(transform);
-    let den: f64 = z.iter().map(|v| v * v).sum();
+    let den = pairwise_sum(&z.iter().map(|v| v * v).collect::<Vec<_>>());
     let m2 = den / nf;
     let m4 = z.iter().map(|v| v.powi(4)).sum::<f64>() / nf;
     let b2 = m4 / (m2 * m2);
@@ -216,7 +212,8 @@ pub fn local_moran(
     }
     if let Some(table) = table {
         let scale = n1 / den;
-        let at_least = count_at_least(&z, &w, table, &|i| Site { observed: m.stat[i], add: 0.0, mul: scale, div: None, outer: z[i] });
+        // esda's compiled kernel evaluates zᵢ · lag · scale as (zᵢ · scale) · lag.
+        let at_least = count_at_least(&z, &w, table, &|i| Site { observed: m.stat[i], add: 0.0, mul: z[i] * scale, div: None });
         for (i, (p, &count)) in m.p_sim.iter_mut().zip(&at_least).enumerate() {
             if w.cardinality(i) > 0 {
                 *p = Some(pseudo_p(count, table.permutations()));

@@ -80,9 +80,10 @@ impl PermutationTable {
 
 /// For every site, how many permuted statistics are ≥ the observed one.
 ///
-/// The permuted statistic of site `i` is `scale_i · (Σ_c w_c · v[other_i(row[c])] + self_i)`
-/// where `other_i(j)` skips site `i`; `observed_i` is compared on the same scale, so esda's
-/// order of operations is kept and ties fall the same way.
+/// The permuted statistic of site `i` is `(Σ_c w_c · v[other_i(row[c])] + add_i)` divided by
+/// `div_i` or multiplied by `mul_i`, where `other_i(j)` skips site `i`. The operations are
+/// esda's, in its order, so that a permutation that redraws the site's own neighbours (a
+/// mathematical tie with the observed value) usually rounds the same way as in esda.
 pub(crate) fn count_at_least(
     values: &[f64],
     weights: &super::Weights,
@@ -116,15 +117,13 @@ pub(crate) fn count_at_least(
         .collect()
 }
 
-/// How one site turns a permuted weighted sum of the other sites into its statistic.
+/// How one site turns a permuted weighted sum of the other sites into its statistic:
+/// `(sum + add) / div` when `div` is set, else `mul * (sum + add)`.
 pub(crate) struct Site {
     pub observed: f64,
-    /// The statistic is `(sum + add) * mul` or, when `div` is set, `(sum + add) / div`; then
-    /// times `outer`.
     pub add: f64,
     pub mul: f64,
     pub div: Option<f64>,
-    pub outer: f64,
 }
 
 impl Site {
@@ -132,7 +131,7 @@ impl Site {
     fn permuted(&self, sum: f64) -> f64 {
         match self.div {
             Some(d) => (sum + self.add) / d,
-            None => self.outer * (sum + self.add) * self.mul,
+            None => self.mul * (sum + self.add),
         }
     }
 }

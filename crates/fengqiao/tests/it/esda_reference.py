@@ -1,11 +1,14 @@
 """The reference for `fengqiao analyze`: esda 2.9 on the same files.
 
-usage: esda_reference.py gi|moran VALUES WEIGHTS TABLE TRANSFORM
-       esda_reference.py eb INPUT
-       esda_reference.py bh PVALUES
-       esda_reference.py knn POINTS K
+usage: esda_reference.py JOBS
 
-Writes CSV to stdout. For gi and moran, esda's permutation draw is replaced by TABLE (one line
+JOBS has one job a line, its output file last:
+    gi|moran VALUES WEIGHTS TABLE TRANSFORM OUT
+    eb INPUT OUT
+    bh PVALUES OUT
+    knn POINTS K OUT
+
+Each job writes CSV to OUT; one process runs them all, so numba compiles once. For gi and moran, esda's permutation draw is replaced by TABLE (one line
 per permutation of 0-based indices into the other sites), so its p_sim can be compared exactly.
 """
 import csv
@@ -56,16 +59,27 @@ def use_table(path):
 
 
 def out(header, cols):
-    w = csv.writer(sys.stdout)
+    w = csv.writer(sys.stdout)  # redirected to the job's file
     w.writerow(header)
     for row in zip(*cols):
         w.writerow([repr(float(x)) if not isinstance(x, str) else x for x in row])
 
 
 def main():
-    mode = sys.argv[1]
+    with open(sys.argv[1]) as f:
+        jobs = [line.split() for line in f if line.strip()]
+    for job in jobs:
+        with open(job[-1], "w", newline="") as o:
+            sys.stdout = o
+            run(job[:-1])
+        sys.stdout = sys.__stdout__
+
+
+def run(argv):
+    argv = ["esda_reference.py"] + argv
+    mode = argv[1]
     if mode in ("gi", "moran"):
-        values, weights, table, transform = sys.argv[2:6]
+        values, weights, table, transform = argv[2:6]
         ids, y = read_values(values)
         w = read_w(weights, ids)
         perms = use_table(table)
@@ -85,7 +99,7 @@ def main():
     elif mode == "eb":
         from esda.smoothing import Empirical_Bayes
 
-        with open(sys.argv[2]) as f:
+        with open(argv[2]) as f:
             rows = list(csv.reader(f))[1:]
         e = np.array([float(r[1]) for r in rows])
         b = np.array([float(r[2]) for r in rows])
@@ -93,16 +107,16 @@ def main():
     elif mode == "bh":
         from scipy.stats import false_discovery_control
 
-        p = np.loadtxt(sys.argv[2], ndmin=1)
+        p = np.loadtxt(argv[2], ndmin=1)
         out(["p_fdr"], [false_discovery_control(p, method="bh")])
     elif mode == "knn":
         from libpysal.weights import KNN
 
-        with open(sys.argv[2]) as f:
+        with open(argv[2]) as f:
             rows = list(csv.reader(f))[1:]
         pts = np.array([[float(r[1]), float(r[2])] for r in rows])
         ids = [r[0] for r in rows]
-        w = KNN.from_array(pts, k=int(sys.argv[3]), ids=ids)
+        w = KNN.from_array(pts, k=int(argv[3]), ids=ids)
         wr = csv.writer(sys.stdout)
         wr.writerow(["from", "to"])
         for s in ids:
