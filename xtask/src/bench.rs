@@ -66,6 +66,9 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
         let scale = o.scale.unwrap_or(if o.smoke { 0.3 } else { 33.4 });
         queries(&bin, scale, o.smoke)?;
     }
+    if want("hotspots") {
+        crate::bench_hotspots::run(&bin, o.smoke)?;
+    }
     Ok(())
 }
 
