@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use fengqiao_analysis::spatial::{
-    Edge, Moments, PermutationTable, SpatialError, Transform, Weights, benjamini_hochberg, empirical_bayes, gi_star, local_moran,
+    Edge, Moments, PermutationTable, SpatialError, Transform, Weights, benjamini_hochberg, emerging_hot_spots, empirical_bayes, gi_star,
+    local_moran, mann_kendall,
 };
 
 #[derive(Subcommand)]
@@ -59,6 +60,47 @@ pub enum AnalyzeCmd {
         /// Which analytical moments fill expected, variance and z: conditional or total.
         #[arg(long, default_value = "conditional")]
         moments: String,
+    },
+    /// Mann–Kendall trend test per id (as pymannkendall.original_test, ties corrected).
+    ///
+    /// Input: CSV id,time,value (time an integer; each id's values are ordered by it).
+    /// Output, one row per id (in order of first appearance):
+    ///   id, n      the site and its number of time slices
+    ///   s          S = Σ_{i<j} sign(xⱼ − xᵢ)
+    ///   var_s      Var S, corrected for ties
+    ///   z, p       (S ∓ 1)/√Var S and its two-sided normal p-value
+    ///   tau        Kendall's τ
+    ///   slope, intercept   Theil–Sen slope per time slice and its intercept
+    ///   trend      increasing, decreasing or no trend at --alpha
+    #[command(verbatim_doc_comment)]
+    Trend {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
+    },
+    /// Emerging hot spot analysis over time slices (ArcGIS Pro's categories).
+    ///
+    /// Input: --values CSV id,time,value with a value for every id at every time (at least 3
+    /// slices; 10 or more for meaningful categories), --weights as for gi-star (binary).
+    /// Each bin's neighbours: its site and the site's neighbours, in its slice and the
+    /// --time-window slices before. Output, one row per id:
+    ///   id         the site
+    ///   category   new, consecutive, intensifying, persistent, diminishing, sporadic,
+    ///              oscillating or historical hot/cold spot, or no pattern
+    ///   hot, cold  how many slices were significant hot / cold spots (two-sided p < --alpha)
+    ///   z_last     Gi* z of the final slice
+    ///   trend_z, trend_p   Mann–Kendall test of the site's Gi* z over time
+    #[command(verbatim_doc_comment)]
+    Emerging {
+        #[arg(long)]
+        values: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        time_window: usize,
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
     },
     /// Build a weights file (CSV from,to,weight) from points or polygons.
     Weights {
@@ -136,6 +178,8 @@ pub fn run(cmd: &AnalyzeCmd) -> anyhow::Result<()> {
         }
         AnalyzeCmd::Weights { points, polygons, knn, distance } => weights_cmd(points.as_deref(), polygons.as_deref(), *knn, *distance)?,
         AnalyzeCmd::EbRate { input } => eb_cmd(input)?,
+        AnalyzeCmd::Trend { input, alpha } => trend_cmd(input, *alpha)?,
+        AnalyzeCmd::Emerging { values, weights, time_window, alpha } => emerging_cmd(values, weights, *time_window, *alpha)?,
     };
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
@@ -455,6 +499,109 @@ fn eb_cmd(path: &Path) -> anyhow::Result<String> {
     let mut out = String::from("id,cases,population,rate,eb_rate\n");
     for i in 0..ids.len() {
         writeln!(out, "{},{},{},{},{}", csv_field(&ids[i]), e[i], b[i], e[i] / b[i], eb[i])?;
+    }
+    Ok(out)
+}
+
+/// Series per id from a CSV id,time,value: ids in order of first appearance, each series
+/// ordered by time.
+type Series = (Vec<String>, Vec<Vec<(i64, f64)>>);
+
+fn read_series(path: &Path) -> anyhow::Result<Series> {
+    let mut r = reader(path)?;
+    expect_header(&mut r, path, &["id", "time", "value"], &[])?;
+    let (mut ids, mut series): (Vec<String>, Vec<Vec<(i64, f64)>>) = (Vec::new(), Vec::new());
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<(usize, i64), u64> = HashMap::new();
+    for rec in r.records() {
+        let rec = rec.with_context(|| format!("reading {}", path.display()))?;
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        if rec.len() != 3 {
+            bail!("{} line {line}: expected 3 fields (id,time,value), found {}", path.display(), rec.len());
+        }
+        let time: i64 = rec[1].parse().map_err(|_| anyhow!("{} line {line}: time {:?} is not an integer", path.display(), &rec[1]))?;
+        let value = number(&rec[2], "value", path, line)?;
+        let k = *index.entry(rec[0].to_string()).or_insert_with(|| {
+            ids.push(rec[0].to_string());
+            series.push(Vec::new());
+            ids.len() - 1
+        });
+        if let Some(first) = seen.insert((k, time), line) {
+            bail!("{} line {line}: id {:?} at time {time} already appeared on line {first}", path.display(), &rec[0]);
+        }
+        series[k].push((time, value));
+    }
+    if ids.is_empty() {
+        bail!("{}: no values", path.display());
+    }
+    for s in &mut series {
+        s.sort_by_key(|x| x.0);
+    }
+    Ok((ids, series))
+}
+
+fn trend_cmd(path: &Path, alpha: f64) -> anyhow::Result<String> {
+    if !(alpha > 0.0 && alpha < 1.0) {
+        bail!("--alpha {alpha}: must be between 0 and 1");
+    }
+    let (ids, series) = read_series(path)?;
+    let mut out = String::from("id,n,s,var_s,z,p,tau,slope,intercept,trend\n");
+    for (id, s) in ids.iter().zip(&series) {
+        let x: Vec<f64> = s.iter().map(|v| v.1).collect();
+        let mk = mann_kendall(&x).map_err(|e| anyhow!("{}: id {id:?}: {e}", path.display()))?;
+        let trend = match mk.trend(alpha) {
+            1 => "increasing",
+            -1 => "decreasing",
+            _ => "no trend",
+        };
+        writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{trend}",
+            csv_field(id),
+            x.len(),
+            mk.s,
+            mk.var_s,
+            mk.z,
+            mk.p,
+            mk.tau,
+            mk.slope,
+            mk.intercept
+        )?;
+    }
+    Ok(out)
+}
+
+fn emerging_cmd(values: &Path, weights: &Path, time_window: usize, alpha: f64) -> anyhow::Result<String> {
+    if !(alpha > 0.0 && alpha < 1.0) {
+        bail!("--alpha {alpha}: must be between 0 and 1");
+    }
+    let (ids, series) = read_series(values)?;
+    let times: Vec<i64> = series[0].iter().map(|x| x.0).collect();
+    for (id, s) in ids.iter().zip(&series) {
+        if s.iter().map(|x| x.0).ne(times.iter().copied()) {
+            bail!("{}: id {id:?} does not have a value at exactly the times of id {:?} ({} slices)", values.display(), ids[0], times.len());
+        }
+    }
+    let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+    let (edges, lines) = read_edges(weights, &index)?;
+    let w = Weights::from_edges(ids.len(), &edges).map_err(|e| explain_edges(e, weights, &lines))?;
+    let cube: Vec<Vec<f64>> = (0..times.len()).map(|t| series.iter().map(|s| s[t].1).collect()).collect();
+    let res = emerging_hot_spots(&cube, &w, time_window, alpha).map_err(|e| anyhow!("{}: {e}", values.display()))?;
+    let mut out = String::from("id,category,hot,cold,z_last,trend_z,trend_p\n");
+    for (id, r) in ids.iter().zip(&res) {
+        let sig =
+            |hot: bool| r.z.iter().filter(|&&z| 2.0 * fengqiao_analysis::spatial::normal_sf(z.abs()) < alpha && (z > 0.0) == hot).count();
+        writeln!(
+            out,
+            "{},{},{},{},{},{},{}",
+            csv_field(id),
+            r.category.name(),
+            sig(true),
+            sig(false),
+            r.z[r.z.len() - 1],
+            r.trend.z,
+            r.trend.p
+        )?;
     }
     Ok(out)
 }

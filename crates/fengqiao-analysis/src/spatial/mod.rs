@@ -10,12 +10,14 @@ pub mod fdr;
 pub mod local;
 pub mod permutation;
 pub mod smoothing;
+pub mod trend;
 pub mod weights;
 
 pub use fdr::benjamini_hochberg;
 pub use local::{GiStar, LocalMoran, Moments, gi_star, local_moran};
 pub use permutation::PermutationTable;
 pub use smoothing::empirical_bayes;
+pub use trend::{Emerging, EmergingSite, MannKendall, Spot, classify, emerging_hot_spots, mann_kendall};
 pub use weights::{Edge, Transform, Weights};
 
 /// Why a spatial computation refused its input. Nothing is computed from bad input.

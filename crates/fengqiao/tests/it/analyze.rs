@@ -424,3 +424,74 @@ fn bad_files_are_refused_naming_the_line() {
         assert!(help.contains(&format!("  {col} ")), "--help documents {col}");
     }
 }
+
+#[test]
+fn mann_kendall_agrees_with_pymannkendall_and_emerging_hot_spots_are_found() {
+    let Some(py) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    // Small integer counts, so series have many ties; some with a trend, given out of order.
+    let mut s = String::from("id,time,value\n");
+    for i in 0..60 {
+        let len = rng.gen_range(3..40);
+        let drift = [0.0, 0.3, -0.2][i % 3];
+        let mut rows: Vec<String> =
+            (0..len).map(|t| format!("t{i},{},{}\n", 2000 + t, (rng.gen_range(0.0..4.0f64) + drift * t as f64).round())).collect();
+        rows.reverse();
+        s += &rows.concat();
+    }
+    let f = d.join("series.csv");
+    std::fs::write(&f, &s).unwrap();
+    let out = d.join("mk.out");
+    reference(&py, d, &[vec!["mk".into(), f.to_str().unwrap().into(), out.to_str().unwrap().into()]]);
+    let (_, ours) = table(&ok(&["analyze", "trend", "--input", f.to_str().unwrap()]));
+    let (_, theirs) = table(&std::fs::read_to_string(&out).unwrap());
+    assert_eq!(ours.len(), 60);
+    for (a, b) in ours.iter().zip(&theirs) {
+        for k in ["s", "var_s", "z", "p", "tau", "slope", "intercept"] {
+            close(k, &a["id"], num(&a[k]), num(&b[k]));
+        }
+        assert_eq!(a["trend"], b["trend"], "trend of {}", a["id"]);
+    }
+
+    // A 12×12 lattice over 12 slices: one block heats up from slice 8 on, one is hot
+    // throughout and rising, one cools in the last slices; the rest is noise.
+    let side = 12;
+    let mut vals = String::from("id,time,value\n");
+    let mut w = String::from("from,to\n");
+    let id = |r: usize, c: usize| format!("r{r}c{c}");
+    for r in 0..side {
+        for c in 0..side {
+            for (dr, dc) in [(-1i64, 0i64), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)] {
+                let (rr, cc) = (r as i64 + dr, c as i64 + dc);
+                if (0..side as i64).contains(&rr) && (0..side as i64).contains(&cc) {
+                    w += &format!("{},{}\n", id(r, c), id(rr as usize, cc as usize));
+                }
+            }
+            for t in 0..12 {
+                let base = rng.gen_range(8.0..12.0f64);
+                let v = if r < 3 && c < 3 && t >= 9 {
+                    base + 30.0
+                } else if r >= 9 && c >= 9 {
+                    base + 12.0 + 2.0 * t as f64
+                } else if r < 3 && c >= 9 && t >= 9 {
+                    0.0
+                } else {
+                    base
+                };
+                vals += &format!("{},{t},{v:.3}\n", id(r, c));
+            }
+        }
+    }
+    let (vf, wf) = (d.join("cube.csv"), d.join("cube-w.csv"));
+    std::fs::write(&vf, vals).unwrap();
+    std::fs::write(&wf, w).unwrap();
+    let (h, rows) = table(&ok(&["analyze", "emerging", "--values", vf.to_str().unwrap(), "--weights", wf.to_str().unwrap()]));
+    assert_eq!(h, ["id", "category", "hot", "cold", "z_last", "trend_z", "trend_p"]);
+    let cat = |r: usize, c: usize| rows.iter().find(|x| x["id"] == id(r, c)).unwrap()["category"].clone();
+    assert_eq!(cat(1, 1), "consecutive hot spot");
+    assert_eq!(cat(10, 10), "intensifying hot spot");
+    assert_eq!(cat(1, 10), "consecutive cold spot");
+    assert!(!cat(6, 5).contains("hot"), "{}", cat(6, 5));
+}

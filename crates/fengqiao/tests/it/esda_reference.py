@@ -7,6 +7,7 @@ JOBS has one job a line, its output file last:
     eb INPUT OUT
     bh PVALUES OUT
     knn POINTS K OUT
+    mk SERIES OUT          (pymannkendall.original_test per id of a CSV id,time,value)
 
 Each job writes CSV to OUT; one process runs them all, so numba compiles once. For gi and moran, esda's permutation draw is replaced by TABLE (one line
 per permutation of 0-based indices into the other sites), so its p_sim can be compared exactly.
@@ -122,6 +123,20 @@ def run(argv):
         for s in ids:
             for t in w.neighbors[s]:
                 wr.writerow([s, t])
+    elif mode == "mk":
+        import pymannkendall as mk
+
+        with open(argv[2]) as f:
+            rows = list(csv.reader(f))[1:]
+        series = {}
+        for r in rows:
+            series.setdefault(r[0], []).append((int(r[1]), float(r[2])))
+        ids = list(series)
+        res = [mk.original_test(np.array([v for _, v in sorted(series[i])])) for i in ids]
+        out(
+            ["id", "s", "var_s", "z", "p", "tau", "slope", "intercept", "trend"],
+            [ids] + [[float(getattr(r, k)) for r in res] for k in ["s", "var_s", "z", "p", "Tau", "slope", "intercept"]] + [[r.trend for r in res]],
+        )
     else:
         sys.exit(f"unknown mode {mode}")
 
