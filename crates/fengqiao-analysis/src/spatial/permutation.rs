@@ -84,6 +84,15 @@ impl PermutationTable {
 /// `div_i` or multiplied by `mul_i`, where `other_i(j)` skips site `i`. The operations are
 /// esda's, in its order, so that a permutation that redraws the site's own neighbours (a
 /// mathematical tie with the observed value) usually rounds the same way as in esda.
+///
+/// Sites whose neighbours all weigh the same (binary weights, and row weights built from
+/// them) share their permuted sums: with one weight `w`, the sum of row `p` for a site with k
+/// neighbours is the k-th prefix sum of `w · v[other_i(row[c])]`, which depends on `i` only
+/// through which entries are ≥ i. Sweeping the sites in order, a row's prefix sums change only
+/// when `i` passes one of its entries, so each row is recomputed about `width` times over the
+/// whole sweep instead of once per site, and a site costs one pass over `permutations` sums.
+/// The recomputation uses the same operations in the same order as the per-site loop, so both
+/// give the same bits. Other sites take the per-site loop.
 pub(crate) fn count_at_least(
     values: &[f64],
     weights: &super::Weights,
@@ -91,28 +100,95 @@ pub(crate) fn count_at_least(
     per_site: &(dyn Fn(usize) -> Site + Sync),
 ) -> Vec<u32> {
     let n = values.len();
-    // Sites are independent; chunks keep scheduling overhead far below the work of a site.
-    (0..n)
+    let (rows, width) = (table.rows, table.width);
+    // changes[t]: the rows that hold index t among their entries.
+    let mut starts = vec![0usize; n + 1];
+    for &t in &table.ids {
+        starts[t as usize + 1] += 1;
+    }
+    for t in 0..n {
+        starts[t + 1] += starts[t];
+    }
+    let mut fill = starts.clone();
+    let mut changes = vec![0u32; table.ids.len()];
+    for (k, &t) in table.ids.iter().enumerate() {
+        changes[fill[t as usize]] = (k / width.max(1)) as u32;
+        fill[t as usize] += 1;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let chunk = n.div_ceil(threads * 4).max(512);
+    let chunks: Vec<(usize, usize)> = (0..n).step_by(chunk).map(|s| (s, (s + chunk).min(n))).collect();
+    chunks
         .into_par_iter()
-        .with_min_len(256)
-        .map(|i| {
-            let site = per_site(i);
-            let (_, w) = weights.row(i);
-            let k = w.len();
-            let mut larger = 0u32;
-            for p in 0..table.rows {
-                let row = &table.ids[p * table.width..p * table.width + k];
-                let mut acc = 0.0;
-                for (c, &j) in row.iter().enumerate() {
-                    let j = j as usize;
-                    let j = if j >= i { j + 1 } else { j };
-                    acc += w[c] * values[j];
-                }
-                if site.permuted(acc) >= site.observed {
-                    larger += 1;
+        .flat_map_iter(|(from, to)| {
+            // One set of prefix sums per distinct common weight in this chunk.
+            let mut groups: Vec<(u64, usize, Vec<f64>)> = Vec::new();
+            let mut group_of = vec![usize::MAX; to - from];
+            for i in from..to {
+                let (_, w) = weights.row(i);
+                if !w.is_empty() && w.iter().all(|x| x.to_bits() == w[0].to_bits()) {
+                    let g = match groups.iter().position(|g| g.0 == w[0].to_bits()) {
+                        Some(g) => g,
+                        None => {
+                            groups.push((w[0].to_bits(), 0, Vec::new()));
+                            groups.len() - 1
+                        }
+                    };
+                    groups[g].1 = groups[g].1.max(w.len());
+                    group_of[i - from] = g;
                 }
             }
-            larger
+            for g in &mut groups {
+                g.2 = vec![0.0; g.1 * rows];
+            }
+            let prefix = |groups: &mut Vec<(u64, usize, Vec<f64>)>, p: usize, i: usize| {
+                let row = &table.ids[p * width..(p + 1) * width];
+                for (bits, k, sums) in groups.iter_mut() {
+                    let w = f64::from_bits(*bits);
+                    let mut acc = 0.0;
+                    for (c, &j) in row[..*k].iter().enumerate() {
+                        let j = j as usize;
+                        acc += w * values[if j >= i { j + 1 } else { j }];
+                        sums[c * rows + p] = acc;
+                    }
+                }
+            };
+            if !groups.is_empty() {
+                for p in 0..rows {
+                    prefix(&mut groups, p, from);
+                }
+            }
+            let mut out = Vec::with_capacity(to - from);
+            for i in from..to {
+                if i > from && !groups.is_empty() {
+                    for &p in &changes[starts[i - 1]..starts[i]] {
+                        prefix(&mut groups, p as usize, i);
+                    }
+                }
+                let site = per_site(i);
+                let (_, w) = weights.row(i);
+                let k = w.len();
+                let g = group_of[i - from];
+                let larger = if g != usize::MAX {
+                    let sums = &groups[g].2[(k - 1) * rows..k * rows];
+                    sums.iter().filter(|&&acc| site.permuted(acc) >= site.observed).count() as u32
+                } else {
+                    let mut larger = 0u32;
+                    for p in 0..rows {
+                        let mut acc = 0.0;
+                        for (c, &j) in table.ids[p * width..p * width + k].iter().enumerate() {
+                            let j = j as usize;
+                            acc += w[c] * values[if j >= i { j + 1 } else { j }];
+                        }
+                        if site.permuted(acc) >= site.observed {
+                            larger += 1;
+                        }
+                    }
+                    larger
+                };
+                out.push(larger);
+            }
+            out
         })
         .collect()
 }
@@ -147,6 +223,43 @@ pub fn pseudo_p(at_least: u32, permutations: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_prefix_sums_equal_the_per_site_loop() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let n = 3000;
+        let values: Vec<f64> = (0..n).map(|_| rng.r#gen::<f64>()).collect();
+        // Uniform rows of several weights and cardinalities, some weighted rows, some islands.
+        let mut edges = Vec::new();
+        for i in 0..n {
+            let k = rng.gen_range(0..=6);
+            let uniform = [1.0, 0.5, 0.25][i % 3];
+            for j in rand::seq::index::sample(&mut rng, n, k + 1).into_iter().filter(|&j| j != i).take(k) {
+                let weight = if i % 7 == 0 { rng.gen_range(0.1..2.0) } else { uniform };
+                edges.push(super::super::Edge { from: i, to: j, weight });
+            }
+        }
+        let w = super::super::Weights::from_edges(n, &edges).unwrap();
+        let table = PermutationTable::seeded(n, w.max_cardinality(), 199, 3).unwrap();
+        let site = |i: usize| Site { observed: values[i] * 2.0, add: values[i], mul: 1.0, div: None };
+        let got = count_at_least(&values, &w, &table, &site);
+        for i in 0..n {
+            let (_, wr) = w.row(i);
+            let s = site(i);
+            let want = (0..table.permutations())
+                .filter(|&p| {
+                    let mut acc = 0.0;
+                    for (c, &j) in table.row(p)[..wr.len()].iter().enumerate() {
+                        let j = j as usize;
+                        acc += wr[c] * values[if j >= i { j + 1 } else { j }];
+                    }
+                    s.permuted(acc) >= s.observed
+                })
+                .count() as u32;
+            assert_eq!(got[i], want, "site {i}");
+        }
+    }
 
     #[test]
     fn tables_are_checked_and_reproducible() {
