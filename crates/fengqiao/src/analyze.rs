@@ -208,7 +208,14 @@ impl Input {
             bail!("--fdr {q}: the false discovery rate must be between 0 and 1");
         }
         let (ids, values, value_lines) = read_values(&c.values)?;
-        let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+        // The ids side by side in one buffer, so the lookups of a large edge list stay in cache.
+        let arena = ids.concat();
+        let mut at = 0;
+        let mut index: Ids = Ids::with_capacity_and_hasher(ids.len(), Default::default());
+        for (i, id) in ids.iter().enumerate() {
+            index.insert(&arena[at..at + id.len()], i);
+            at += id.len();
+        }
         let (edges, edge_lines) = read_edges(&c.weights, &index)?;
         let mut input = Input {
             weights: Weights::from_edges(ids.len(), &edges).map_err(|e| explain_edges(e, &c.weights, &edge_lines))?,
@@ -269,6 +276,13 @@ fn reader(path: &Path) -> anyhow::Result<csv::Reader<std::fs::File>> {
     Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(f))
 }
 
+/// A reader that leaves fields untrimmed (the caller trims): trimming in the reader builds a
+/// new record per row, which showed in reading large edge lists.
+fn raw_reader(path: &Path) -> anyhow::Result<csv::Reader<std::fs::File>> {
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::Headers).from_reader(f))
+}
+
 /// Checks the header's leading column names, so a file of another shape is not misread.
 fn expect_header(r: &mut csv::Reader<std::fs::File>, path: &Path, names: &[&str], optional: &[&str]) -> anyhow::Result<usize> {
     let h = r.headers().with_context(|| format!("{} line 1", path.display()))?.clone();
@@ -317,20 +331,43 @@ fn read_values(path: &Path) -> anyhow::Result<(Vec<String>, Vec<f64>, Vec<u64>)>
     Ok((ids, values, lines))
 }
 
-fn read_edges(path: &Path, index: &HashMap<&str, usize>) -> anyhow::Result<(Vec<Edge>, Vec<u64>)> {
-    let mut r = reader(path)?;
+/// FNV-1a: ids are short and come from local files, so a keyed hash buys nothing here and
+/// SipHash dominated reading large edge lists.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        // The table takes its tag from the top bits, which FNV leaves poorly mixed.
+        let h = (self.0 ^ (self.0 >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^ (h >> 29)
+    }
+}
+
+type Ids<'a> = HashMap<&'a str, usize, std::hash::BuildHasherDefault<Fnv>>;
+
+fn read_edges(path: &Path, index: &Ids) -> anyhow::Result<(Vec<Edge>, Vec<u64>)> {
+    let mut r = raw_reader(path)?;
     let cols = expect_header(&mut r, path, &["from", "to"], &["weight"])?;
     let (mut edges, mut lines) = (Vec::new(), Vec::new());
-    for rec in r.records() {
-        let rec = rec.with_context(|| format!("reading {}", path.display()))?;
+    let mut rec = csv::StringRecord::new();
+    while r.read_record(&mut rec).with_context(|| format!("reading {}", path.display()))? {
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
         if rec.len() != cols {
             bail!("{} line {line}: expected {cols} fields, found {}", path.display(), rec.len());
         }
         let site =
             |s: &str| index.get(s).copied().ok_or_else(|| anyhow!("{} line {line}: id {s:?} is not in the values file", path.display()));
-        let (from, to) = (site(&rec[0])?, site(&rec[1])?);
-        let weight = if cols == 3 { number(&rec[2], "weight", path, line)? } else { 1.0 };
+        let (from, to) = (site(rec[0].trim())?, site(rec[1].trim())?);
+        let weight = if cols == 3 { number(rec[2].trim(), "weight", path, line)? } else { 1.0 };
         edges.push(Edge { from, to, weight });
         lines.push(line);
     }
@@ -582,7 +619,7 @@ fn emerging_cmd(values: &Path, weights: &Path, time_window: usize, alpha: f64) -
             bail!("{}: id {id:?} does not have a value at exactly the times of id {:?} ({} slices)", values.display(), ids[0], times.len());
         }
     }
-    let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+    let index: Ids = ids.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
     let (edges, lines) = read_edges(weights, &index)?;
     let w = Weights::from_edges(ids.len(), &edges).map_err(|e| explain_edges(e, weights, &lines))?;
     let cube: Vec<Vec<f64>> = (0..times.len()).map(|t| series.iter().map(|s| s[t].1).collect()).collect();
