@@ -213,7 +213,9 @@ impl Input {
         let mut at = 0;
         let mut index: Ids = Ids::with_capacity_and_hasher(ids.len(), Default::default());
         for (i, id) in ids.iter().enumerate() {
-            index.insert(&arena[at..at + id.len()], i);
+            if let Some(first) = index.insert(&arena[at..at + id.len()], i) {
+                bail!("{} line {}: id {id:?} already appeared on line {}", c.values.display(), value_lines[i], value_lines[first]);
+            }
             at += id.len();
         }
         let (edges, edge_lines) = read_edges(&c.weights, &index)?;
@@ -276,15 +278,8 @@ fn reader(path: &Path) -> anyhow::Result<csv::Reader<std::fs::File>> {
     Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::All).from_reader(f))
 }
 
-/// A reader that leaves fields untrimmed (the caller trims): trimming in the reader builds a
-/// new record per row, which showed in reading large edge lists.
-fn raw_reader(path: &Path) -> anyhow::Result<csv::Reader<std::fs::File>> {
-    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    Ok(csv::ReaderBuilder::new().has_headers(true).flexible(true).trim(csv::Trim::Headers).from_reader(f))
-}
-
 /// Checks the header's leading column names, so a file of another shape is not misread.
-fn expect_header(r: &mut csv::Reader<std::fs::File>, path: &Path, names: &[&str], optional: &[&str]) -> anyhow::Result<usize> {
+fn expect_header<R: std::io::Read>(r: &mut csv::Reader<R>, path: &Path, names: &[&str], optional: &[&str]) -> anyhow::Result<usize> {
     let h = r.headers().with_context(|| format!("{} line 1", path.display()))?.clone();
     let all: Vec<&str> = names.iter().chain(optional).copied().collect();
     let ok = h.len() >= names.len() && h.len() <= all.len() && h.iter().zip(&all).all(|(a, b)| a.eq_ignore_ascii_case(b));
@@ -303,11 +298,11 @@ fn number(field: &str, what: &str, path: &Path, line: u64) -> anyhow::Result<f64
     Ok(v)
 }
 
+/// Ids, values and line numbers; repeated ids are found when the ids are indexed.
 fn read_values(path: &Path) -> anyhow::Result<(Vec<String>, Vec<f64>, Vec<u64>)> {
     let mut r = reader(path)?;
     expect_header(&mut r, path, &["id", "value"], &[])?;
     let (mut ids, mut values, mut lines) = (Vec::new(), Vec::new(), Vec::new());
-    let mut seen: HashMap<String, u64> = HashMap::new();
     for rec in r.records() {
         let rec = rec.with_context(|| format!("reading {}", path.display()))?;
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
@@ -317,9 +312,6 @@ fn read_values(path: &Path) -> anyhow::Result<(Vec<String>, Vec<f64>, Vec<u64>)>
         let id = rec[0].to_string();
         if id.is_empty() {
             bail!("{} line {line}: the id is empty", path.display());
-        }
-        if let Some(first) = seen.insert(id.clone(), line) {
-            bail!("{} line {line}: id {id:?} already appeared on line {first}", path.display());
         }
         values.push(number(&rec[1], "value", path, line)?);
         ids.push(id);
@@ -355,21 +347,62 @@ impl std::hash::Hasher for Fnv {
 type Ids<'a> = HashMap<&'a str, usize, std::hash::BuildHasherDefault<Fnv>>;
 
 fn read_edges(path: &Path, index: &Ids) -> anyhow::Result<(Vec<Edge>, Vec<u64>)> {
-    let mut r = raw_reader(path)?;
-    let cols = expect_header(&mut r, path, &["from", "to"], &["weight"])?;
+    use rayon::prelude::*;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let header_end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
+    let mut hr = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::Headers).from_reader(&bytes[..header_end]);
+    let cols = expect_header(&mut hr, path, &["from", "to"], &["weight"])?;
+    let body = &bytes[(header_end + 1).min(bytes.len())..];
+    // Large lists are parsed in pieces cut at line ends, in parallel; a quote could hide a
+    // line end inside a field, so a file with quotes is read in one piece.
+    let pieces = if body.contains(&b'"') { 1 } else { (body.len() / (1 << 20)).clamp(1, 4 * rayon::current_num_threads()) };
+    let mut cuts = vec![0usize];
+    for k in 1..pieces {
+        let at = (body.len() * k / pieces).max(*cuts.last().unwrap_or(&0));
+        let end = body[at..].iter().position(|&b| b == b'\n').map(|p| at + p + 1).unwrap_or(body.len());
+        cuts.push(end);
+    }
+    cuts.push(body.len());
+    cuts.dedup();
+    // The line on which each piece starts (the header is line 1).
+    let mut first_line = vec![2u64];
+    for w in cuts.windows(2).take(cuts.len().saturating_sub(2)) {
+        let newlines = body[w[0]..w[1]].iter().filter(|&&b| b == b'\n').count() as u64;
+        first_line.push(first_line[first_line.len() - 1] + newlines);
+    }
+    let parsed: Vec<anyhow::Result<(Vec<Edge>, Vec<u64>)>> = cuts
+        .windows(2)
+        .zip(&first_line)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|(w, &line0)| {
+            let piece = &body[w[0]..w[1]];
+            let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::None).from_reader(piece);
+            let guess = piece.len() / 16;
+            let (mut edges, mut lines) = (Vec::with_capacity(guess), Vec::with_capacity(guess));
+            let mut rec = csv::StringRecord::new();
+            while r.read_record(&mut rec).with_context(|| format!("reading {}", path.display()))? {
+                let line = line0 + rec.position().map(|p| p.line()).unwrap_or(1) - 1;
+                if rec.len() != cols {
+                    bail!("{} line {line}: expected {cols} fields, found {}", path.display(), rec.len());
+                }
+                let site = |s: &str| {
+                    index.get(s).copied().ok_or_else(|| anyhow!("{} line {line}: id {s:?} is not in the values file", path.display()))
+                };
+                let (from, to) = (site(rec[0].trim())?, site(rec[1].trim())?);
+                let weight = if cols == 3 { number(rec[2].trim(), "weight", path, line)? } else { 1.0 };
+                edges.push(Edge { from, to, weight });
+                lines.push(line);
+            }
+            Ok((edges, lines))
+        })
+        .collect();
     let (mut edges, mut lines) = (Vec::new(), Vec::new());
-    let mut rec = csv::StringRecord::new();
-    while r.read_record(&mut rec).with_context(|| format!("reading {}", path.display()))? {
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        if rec.len() != cols {
-            bail!("{} line {line}: expected {cols} fields, found {}", path.display(), rec.len());
-        }
-        let site =
-            |s: &str| index.get(s).copied().ok_or_else(|| anyhow!("{} line {line}: id {s:?} is not in the values file", path.display()));
-        let (from, to) = (site(rec[0].trim())?, site(rec[1].trim())?);
-        let weight = if cols == 3 { number(rec[2].trim(), "weight", path, line)? } else { 1.0 };
-        edges.push(Edge { from, to, weight });
-        lines.push(line);
+    // In file order, so the first bad line is the one reported.
+    for p in parsed {
+        let (e, l) = p?;
+        edges.extend(e);
+        lines.extend(l);
     }
     Ok((edges, lines))
 }
@@ -405,7 +438,8 @@ fn table(
     extra: &[String],
 ) -> anyhow::Result<String> {
     let fdr = c.fdr.map(|q| (q, benjamini_hochberg(p_sim)));
-    let mut out = String::from("id,stat,expected,variance,z,p_norm,p_sim");
+    let mut out = String::with_capacity(128 * (stat.len() + 1));
+    out.push_str("id,stat,expected,variance,z,p_norm,p_sim");
     if let Some(name) = extra_name {
         write!(out, ",{name}")?;
     }
