@@ -501,9 +501,18 @@ fn weights_cmd(points: Option<&Path>, polygons: Option<&Path>, knn: Option<usize
         }
         _ => bail!("give --points FILE or --polygons FILE"),
     };
-    let mut out = String::from("from,to,weight\n");
+    let fields: Vec<String> = ids.iter().map(|id| csv_field(id)).collect();
+    let mut out = String::with_capacity(32 * (w.edges().size_hint().0 + 1));
+    out.push_str("from,to,weight\n");
     for e in w.edges() {
-        writeln!(out, "{},{},{}", csv_field(&ids[e.from]), csv_field(&ids[e.to]), e.weight)?;
+        out.push_str(&fields[e.from]);
+        out.push(',');
+        out.push_str(&fields[e.to]);
+        if e.weight == 1.0 {
+            out.push_str(",1\n");
+        } else {
+            writeln!(out, ",{}", e.weight)?;
+        }
     }
     Ok(out)
 }
