@@ -78,6 +78,9 @@ impl PermutationTable {
     }
 }
 
+/// The most distinct common weights a chunk keeps shared sums for.
+const MAX_GROUPS: usize = 16;
+
 /// For every site, how many permuted statistics are ≥ the observed one.
 ///
 /// The permuted statistic of site `i` is `(Σ_c w_c · v[other_i(row[c])] + add_i)` divided by
@@ -129,6 +132,9 @@ pub(crate) fn count_at_least(
                 if !w.is_empty() && w.iter().all(|x| x.to_bits() == w[0].to_bits()) {
                     let g = match groups.iter().position(|g| g.0 == w[0].to_bits()) {
                         Some(g) => g,
+                        // Each group costs a recomputation on every change; a few cover
+                        // binary and row weights, and the rest take the per-site loop.
+                        None if groups.len() >= MAX_GROUPS => continue,
                         None => {
                             groups.push((w[0].to_bits(), 0, Vec::new()));
                             groups.len() - 1
