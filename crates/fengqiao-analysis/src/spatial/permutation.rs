@@ -240,7 +240,9 @@ mod tests {
         let mut edges = Vec::new();
         for i in 0..n {
             let k = rng.gen_range(0..=6);
-            let uniform = [1.0, 0.5, 0.25][i % 3];
+            // Three common weights, and rows with a weight of their own (more than the
+            // groups a chunk keeps).
+            let uniform = if i % 5 == 0 { rng.gen_range(0.1..2.0) } else { [1.0, 0.5, 0.25][i % 3] };
             for j in rand::seq::index::sample(&mut rng, n, k + 1).into_iter().filter(|&j| j != i).take(k) {
                 let weight = if i % 7 == 0 { rng.gen_range(0.1..2.0) } else { uniform };
                 edges.push(super::super::Edge { from: i, to: j, weight });
