@@ -79,6 +79,9 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
     if want("open311") {
         crate::bench_open311::run(&bin, o.scale.unwrap_or(if o.smoke { 0.3 } else { 33.4 }), o.smoke)?;
     }
+    if want("hotspots") {
+        crate::bench_hotspots::run(&bin, o.smoke)?;
+    }
     Ok(())
 }
 

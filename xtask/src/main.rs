@@ -3,6 +3,7 @@
 //! load loses no acknowledged case) and `cargo xtask gen` (large data sets).
 
 mod bench;
+mod bench_hotspots;
 mod bench_lookup;
 mod bench_open311;
 mod bench_text;

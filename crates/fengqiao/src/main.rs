@@ -10,6 +10,8 @@ use fengqiao::{Config, demo, regions_cli};
 
 mod text_cli;
 
+mod analyze;
+
 #[derive(Parser)]
 #[command(name = "fengqiao", version, about = "One intake, routing, joint handling and follow-up for residents' requests and disputes.")]
 struct Cli {
@@ -111,10 +113,12 @@ enum Cmd {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Analyses over files: near-duplicate texts.
+    /// Analyses over files, CSV to standard output; opens no store: hotspot statistics
+    /// (gi-star, local-moran, weights, eb-rate, trend, emerging) and near-duplicate texts
+    /// (duplicates).
     Analyze {
         #[command(subcommand)]
-        command: text_cli::TextAnalyzeCmd,
+        command: AnalyzeCmd,
     },
     /// The category classifier: evaluate it on labelled texts.
     Triage {
@@ -126,6 +130,15 @@ enum Cmd {
         #[command(subcommand)]
         command: fengqiao::api_keys::ApiKeyCmd,
     },
+}
+
+/// `fengqiao analyze`: the spatial statistics and the text analyses share one command.
+#[derive(Subcommand)]
+enum AnalyzeCmd {
+    #[command(flatten)]
+    Spatial(analyze::AnalyzeCmd),
+    #[command(flatten)]
+    Text(text_cli::TextAnalyzeCmd),
 }
 
 #[derive(Subcommand)]
@@ -165,7 +178,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Commands that work on files alone open no store (and create no data folder).
     let command = match cli.command {
-        Cmd::Analyze { command } => return text_cli::analyze(command),
+        Cmd::Analyze { command: AnalyzeCmd::Spatial(command) } => {
+            analyze::run(&command)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Cmd::Analyze { command: AnalyzeCmd::Text(command) } => return text_cli::analyze(command),
         Cmd::Triage { command } => return text_cli::triage(command),
         Cmd::Regions { command } if command.offline() => {
             let mut stdout = std::io::BufWriter::new(std::io::stdout());

@@ -1,5 +1,6 @@
 //! The command line, run as a user would: the built binary in a temporary data folder.
 
+mod analyze;
 mod api_keys;
 mod text;
 
