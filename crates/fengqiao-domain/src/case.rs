@@ -233,6 +233,9 @@ pub struct Case {
     pub first_rating: Option<Rating>,
     pub transfers: u32,
     pub escalations: u32,
+    /// Times a higher tier handed the case back down (it still counts as escalated).
+    #[serde(default)]
+    pub returns: u32,
     pub reworks: u32,
     pub reopens: u32,
     pub merged_into: Option<CaseId>,
@@ -313,6 +316,8 @@ pub struct IntakeContext<'a> {
     pub region_of_point: Option<RegionCode>,
     /// The channel to use when the draft names none (the API key's or the route's).
     pub default_channel: Channel,
+    /// The escalation ladder's starting tiers; `None`: by severity alone.
+    pub ladder: Option<&'a crate::escalation::EscalationLadder>,
 }
 
 /// The tier a new case starts at, from its severity: minor and ordinary matters are settled in
@@ -477,7 +482,7 @@ impl CaseDraft {
             description,
             urgency,
             severity,
-            tier: starting_tier(severity),
+            tier: cx.ladder.map_or_else(|| starting_tier(severity), |l| l.starting_tier(severity, &category.code)),
             region: region.expect("checked above"),
             location: Location { point, address },
             reporter,

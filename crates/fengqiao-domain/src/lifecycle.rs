@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::Calendar;
 use crate::case::*;
 use crate::category::{CategoryKind, DeadlinePolicy};
 use crate::clock::{HOUR_MS, Timestamp};
@@ -24,6 +25,18 @@ use crate::error::DomainError;
 use crate::region::RegionCode;
 use crate::unit::UnitId;
 use crate::user::{Actor, Role};
+
+/// The resumption of a paused case: the event, with the handling deadline moved so the
+/// working time left at the pause is left again.
+fn resumed(case: &Case, cx: &DecideContext<'_>) -> EventKind {
+    let now = cx.now;
+    let since = case.deferred_since.unwrap_or(now);
+    let working = cx.policy.for_urgency(case.urgency).handling.is_working();
+    EventKind::Resumed {
+        paused_ms: (now.0 - since.0).max(0),
+        handling_due: case.handling_due.map(|d| cx.calendar.resume_deadline(d, since, now, working)),
+    }
+}
 
 /// Rules an administrator may tune.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,6 +85,12 @@ pub enum Command {
         to: UnitId,
         tier: Tier,
         reason: String,
+    },
+    /// A higher tier has decided and hands the case back down to carry the decision out.
+    ReturnToTier {
+        to: UnitId,
+        tier: Tier,
+        decision: String,
     },
     RequestExtension {
         hours: u32,
@@ -130,6 +149,7 @@ impl Command {
             Command::Start => "start",
             Command::Transfer { .. } => "transfer",
             Command::Escalate { .. } => "escalate",
+            Command::ReturnToTier { .. } => "return_to_tier",
             Command::RequestExtension { .. } => "request_extension",
             Command::DecideExtension { .. } => "decide_extension",
             Command::Defer { .. } => "defer",
@@ -195,6 +215,14 @@ pub enum EventKind {
         reason: String,
         response_due: Timestamp,
     },
+    /// Handed back down after the higher tier decided.
+    Returned {
+        from_tier: Tier,
+        to_tier: Tier,
+        to: UnitId,
+        decision: String,
+        response_due: Timestamp,
+    },
     ExtensionRequested {
         hours: u32,
         reason: String,
@@ -210,6 +238,10 @@ pub enum EventKind {
     },
     Resumed {
         paused_ms: i64,
+        /// The handling deadline after the pause, computed on the calendar. Absent in events
+        /// written before working-time deadlines: those moved by the pause.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handling_due: Option<Timestamp>,
     },
     Resolved {
         feedback: String,
@@ -255,6 +287,7 @@ impl EventKind {
             EventKind::Started => "started",
             EventKind::Transferred { .. } => "transferred",
             EventKind::Escalated { .. } => "escalated",
+            EventKind::Returned { .. } => "returned",
             EventKind::ExtensionRequested { .. } => "extension_requested",
             EventKind::ExtensionDecided { .. } => "extension_decided",
             EventKind::Deferred { .. } => "deferred",
@@ -292,6 +325,8 @@ pub struct DecideContext<'a> {
     pub config: &'a LifecycleConfig,
     /// The deadline policy of the case's category.
     pub policy: DeadlinePolicy,
+    /// The working days and hours deadlines are computed on.
+    pub calendar: &'a Calendar,
 }
 
 fn non_empty(field: &str, s: &str) -> Result<(), DomainError> {
@@ -366,6 +401,7 @@ impl Case {
             first_rating: None,
             transfers: 0,
             escalations: 0,
+            returns: 0,
             reworks: 0,
             reopens: 0,
             merged_into: None,
@@ -425,7 +461,12 @@ impl Case {
     /// Checks a command and returns the events it causes, or why it is refused.
     pub fn decide(&self, cmd: &Command, cx: &DecideContext<'_>) -> Result<Vec<EventKind>, DomainError> {
         use Status as S;
-        let role = cx.actor.role().ok_or_else(|| DomainError::Forbidden("only staff may change a case".into()))?;
+        // The scheduler (a system actor) may escalate a case whose deadline was missed, and
+        // nothing else.
+        let role = match cx.actor {
+            Actor::System { .. } if matches!(cmd, Command::Escalate { .. }) => Role::Supervisor,
+            _ => cx.actor.role().ok_or_else(|| DomainError::Forbidden("only staff may change a case".into()))?,
+        };
         let illegal = || DomainError::IllegalTransition { command: cmd.name(), status: self.status.as_str() };
         let staff = |allowed: &[Role]| -> Result<(), DomainError> {
             if allowed.contains(&role) || (role == Role::Admin && allowed.contains(&Role::Supervisor)) {
@@ -446,7 +487,8 @@ impl Case {
             }
         };
         let now = cx.now;
-        let p = cx.policy;
+        let p = cx.policy.for_urgency(self.urgency);
+        let cal = cx.calendar;
         let ev = match cmd {
             Command::File { severity, note } => {
                 staff(&[Role::Intake, Role::Supervisor])?;
@@ -477,8 +519,8 @@ impl Case {
                 vec![EventKind::Dispatched {
                     lead_unit: lead_unit.clone(),
                     co_units: co,
-                    response_due: now.plus_hours(p.response_hours as i64),
-                    handling_due: now.plus_hours(p.handling_hours as i64),
+                    response_due: cal.add(now, p.response),
+                    handling_due: cal.add(now, p.handling),
                 }]
             }
             Command::Accept => {
@@ -514,7 +556,7 @@ impl Case {
                     from: self.lead_unit.clone(),
                     to: to.clone(),
                     reason: reason.clone(),
-                    response_due: now.plus_hours(p.response_hours as i64),
+                    response_due: cal.add(now, p.response),
                 }]
             }
             Command::Escalate { to, tier, reason } => {
@@ -527,17 +569,43 @@ impl Case {
                     return Err(DomainError::invalid("tier", format!("escalation must go above the {} tier", self.tier)));
                 }
                 let mut evs = Vec::new();
-                if let Some(since) = self.deferred_since {
-                    evs.push(EventKind::Resumed { paused_ms: now.0 - since.0 });
+                if self.deferred_since.is_some() {
+                    evs.push(resumed(self, cx));
                 }
                 evs.push(EventKind::Escalated {
                     from_tier: self.tier,
                     to_tier: *tier,
                     to: to.clone(),
                     reason: reason.clone(),
-                    response_due: now.plus_hours(p.response_hours as i64),
+                    response_due: cal.add(now, p.response),
                 });
                 evs
+            }
+            Command::ReturnToTier { to, tier, decision } => {
+                if !matches!(self.status, S::Dispatched | S::Accepted | S::InProgress) {
+                    return Err(illegal());
+                }
+                lead_handler()?;
+                non_empty("decision", decision)?;
+                if *tier >= self.tier {
+                    return Err(DomainError::invalid("tier", format!("a case returns to a tier below the {} tier", self.tier)));
+                }
+                if *tier < self.first_tier {
+                    return Err(DomainError::invalid(
+                        "tier",
+                        format!("the case started at the {} tier; it cannot go below it", self.first_tier),
+                    ));
+                }
+                if Some(to) == self.lead_unit.as_ref() {
+                    return Err(DomainError::invalid("to", "the case is already with that unit"));
+                }
+                vec![EventKind::Returned {
+                    from_tier: self.tier,
+                    to_tier: *tier,
+                    to: to.clone(),
+                    decision: decision.clone(),
+                    response_due: cal.add(now, p.response),
+                }]
             }
             Command::RequestExtension { hours, reason } => {
                 if !matches!(self.status, S::Accepted | S::InProgress) {
@@ -558,7 +626,12 @@ impl Case {
                 let Some(req) = &self.extension else {
                     return Err(DomainError::Precondition("no extension request is pending".into()));
                 };
-                let due = approve.then(|| self.handling_due.unwrap_or(now).plus_hours(req.hours as i64));
+                // Extension hours are of the same measure as the handling deadline: working
+                // hours when it counts working time, elapsed hours otherwise.
+                let base = self.handling_due.unwrap_or(now);
+                let due = approve.then(|| {
+                    if p.handling.is_working() { cal.add_working_hours(base, req.hours) } else { base.plus_hours(req.hours as i64) }
+                });
                 vec![EventKind::ExtensionDecided { approve: *approve, hours: req.hours, note: note.clone(), handling_due: due }]
             }
             Command::Defer { reason } => {
@@ -574,8 +647,7 @@ impl Case {
                     return Err(illegal());
                 }
                 lead_handler()?;
-                let since = self.deferred_since.unwrap_or(now);
-                vec![EventKind::Resumed { paused_ms: (now.0 - since.0).max(0) }]
+                vec![resumed(self, cx)]
             }
             Command::Resolve { feedback } => {
                 if !matches!(self.status, S::Accepted | S::InProgress) {
@@ -588,7 +660,7 @@ impl Case {
                 if feedback.chars().count() > 4000 {
                     return Err(DomainError::invalid("feedback", "at most 4000 characters"));
                 }
-                vec![EventKind::Resolved { feedback: feedback.clone(), visit_due: now.plus_hours(p.visit_hours as i64) }]
+                vec![EventKind::Resolved { feedback: feedback.clone(), visit_due: cal.add(now, p.visit) }]
             }
             Command::Verify { ok, note } => {
                 staff(&[Role::Intake, Role::Supervisor])?;
@@ -743,6 +815,14 @@ impl Case {
                 self.escalations += 1;
                 self.extension = None;
             }
+            EventKind::Returned { to_tier, to, .. } => {
+                self.status = S::Dispatched;
+                self.tier = *to_tier;
+                self.lead_unit = Some(to.clone());
+                self.co_units.retain(|u| u != to);
+                self.returns += 1;
+                self.extension = None;
+            }
             EventKind::ExtensionRequested { hours, reason } => {
                 self.extension = Some(ExtensionRequest { hours: *hours, reason: reason.clone(), requested_at: e.at, by: e.actor.clone() });
             }
@@ -757,12 +837,16 @@ impl Case {
                 self.deferred_since = Some(e.at);
                 self.was_deferred = true;
             }
-            EventKind::Resumed { paused_ms } => {
+            EventKind::Resumed { paused_ms, handling_due } => {
                 self.status = S::InProgress;
                 self.deferred_since = None;
                 self.deferred_ms += paused_ms;
-                // The clock stood still while deferred: deadlines move by the pause.
-                self.handling_due = self.handling_due.map(|d| d.plus_ms(*paused_ms));
+                // The clock stood still while deferred: the event says where the deadline
+                // moved (older events: by the pause).
+                self.handling_due = match handling_due {
+                    Some(d) => Some(*d),
+                    None => self.handling_due.map(|d| d.plus_ms(*paused_ms)),
+                };
             }
             EventKind::Resolved { feedback, visit_due } => {
                 self.status = S::Resolved;

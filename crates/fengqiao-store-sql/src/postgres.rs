@@ -9,8 +9,11 @@ use fengqiao_store::StoreError;
 
 type DB = sqlx::Postgres;
 const BACKEND: &str = "postgres";
-const MIGRATIONS: crate::Migrations =
-    &[(1, include_str!("../migrations/postgres/0001_init.sql")), (2, include_str!("../migrations/postgres/0002_sessions.sql"))];
+const MIGRATIONS: crate::Migrations = &[
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../migrations/postgres/0002_sessions.sql")),
+    (4, include_str!("../migrations/postgres/0004_jobs.sql")),
+];
 const SNAPSHOT_BEGIN: Option<&str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 /// Two servers starting at once must not both migrate.
 const MIGRATION_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7262211)");

@@ -10,8 +10,11 @@ use fengqiao_store::StoreError;
 
 type DB = sqlx::Sqlite;
 const BACKEND: &str = "sqlite";
-const MIGRATIONS: crate::Migrations =
-    &[(1, include_str!("../migrations/sqlite/0001_init.sql")), (2, include_str!("../migrations/sqlite/0002_sessions.sql"))];
+const MIGRATIONS: crate::Migrations = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_sessions.sql")),
+    (4, include_str!("../migrations/sqlite/0004_jobs.sql")),
+];
 /// SQLite gives a read transaction a snapshot from its first read; nothing to set.
 const SNAPSHOT_BEGIN: Option<&str> = None;
 const MIGRATION_LOCK: Option<&str> = None;
