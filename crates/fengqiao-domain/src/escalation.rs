@@ -53,7 +53,9 @@ impl Deadline {
             return None;
         }
         match self {
-            Deadline::Response => c.response_due,
+            // The response deadline is of the first acceptance (what the response rate
+            // counts); a case back in `dispatched` after an escalation was already answered.
+            Deadline::Response => c.response_due.filter(|_| c.accepted_at.is_none()),
             Deadline::Handling => c.handling_due,
             Deadline::Visit => c.visit_due,
         }

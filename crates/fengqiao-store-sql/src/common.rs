@@ -1088,7 +1088,11 @@ impl fengqiao_store::Store for SqlStore {
         for s in deadline.statuses() {
             sep.push_bind(s.as_str());
         }
-        q.push(format!(") AND c.{col} >= ")).push_bind(from.0).push(format!(" AND c.{col} < ")).push_bind(to.0);
+        q.push(")");
+        if deadline == Deadline::Response {
+            q.push(" AND c.accepted_at IS NULL");
+        }
+        q.push(format!(" AND c.{col} >= ")).push_bind(from.0).push(format!(" AND c.{col} < ")).push_bind(to.0);
         q.push(" AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = ").push_bind(job_kind.to_string());
         q.push(format!(" AND j.case_id = c.id AND j.due_at = c.{col}) ORDER BY c.{col}, c.id LIMIT ")).push_bind(limit);
         let rows: Vec<(i64, i64, Option<String>)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
