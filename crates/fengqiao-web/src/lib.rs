@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+mod deadlines;
 mod error;
 mod metrics;
 
