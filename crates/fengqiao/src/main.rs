@@ -77,9 +77,18 @@ enum Cmd {
         command: AuditCmd,
     },
     /// Write an online, consistent backup (JSON Lines) to FILE, or - for standard output.
-    Backup { file: String },
+    /// The business calendar: load a holiday schedule, show a year.
+    Calendar {
+        #[command(subcommand)]
+        command: fengqiao::calendar_cli::CalendarCmd,
+    },
+    Backup {
+        file: String,
+    },
     /// Load a backup into an empty store.
-    Restore { file: String },
+    Restore {
+        file: String,
+    },
     /// Add or update a staff account and print its new API token (last word of the output).
     User {
         #[arg(long)]
@@ -198,6 +207,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(cp) => writeln!(stdout, "signed the chain head at seq {}: {}", cp.seq, cp.hash)?,
             None => writeln!(stdout, "the log is empty; nothing to sign")?,
         },
+        Cmd::Calendar { command } => fengqiao::calendar_cli::run(&svc, command, &mut stdout).await?,
         Cmd::Backup { file } => {
             let n = if file == "-" {
                 fengqiao::backup(&svc, &mut stdout).await?

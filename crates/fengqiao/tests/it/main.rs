@@ -1,5 +1,7 @@
 //! The command line, run as a user would: the built binary in a temporary data folder.
 
+mod calendar;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
