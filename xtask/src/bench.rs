@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+#[path = "bench_sweep.rs"]
+mod bench_sweep;
+
 use crate::http::Conn;
 use crate::{Server, build_release, ci, free_port, postgres_url, redact, root};
 
@@ -65,6 +68,9 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
     if want("queries") {
         let scale = o.scale.unwrap_or(if o.smoke { 0.3 } else { 33.4 });
         queries(&bin, scale, o.smoke)?;
+    }
+    if want("sweep") {
+        bench_sweep::run(&bin, o)?;
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::{Context, anyhow};
 use clap::Subcommand;
-use fengqiao_domain::{Actor, DomainError};
+use fengqiao_domain::{Actor, DomainError, Timestamp};
 use fengqiao_store::{Service, StoreError};
 
 #[derive(Subcommand)]
@@ -18,9 +18,16 @@ pub enum CalendarCmd {
         #[arg(long)]
         year: Option<i16>,
     },
+    /// Run the deadline sweep once (what `serve` does every minute): reminders, breach
+    /// notices, automatic escalations. Each job runs once, so this is safe beside a server.
+    Sweep {
+        /// The time to sweep at (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<String>,
+    },
 }
 
-pub async fn run(svc: &Service, cmd: CalendarCmd, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn run(svc: &std::sync::Arc<Service>, cmd: CalendarCmd, out: &mut impl Write) -> anyhow::Result<()> {
     match cmd {
         CalendarCmd::Load { file } => {
             let text = if file == "-" {
@@ -59,6 +66,31 @@ pub async fn run(svc: &Service, cmd: CalendarCmd, out: &mut impl Write) -> anyho
             }
             for w in y.warnings.iter().chain(cal.warnings_at(now).iter().filter(|w| !y.warnings.contains(w))) {
                 writeln!(out, "warning: {w}")?;
+            }
+        }
+        CalendarCmd::Sweep { at } => {
+            let at = match at {
+                None => svc.now(),
+                Some(s) => Timestamp::parse_rfc3339(&s)
+                    .ok_or_else(|| anyhow!("--at: expected an RFC 3339 time such as 2026-03-02T09:00:00+08:00"))?,
+            };
+            let started = std::time::Instant::now();
+            let r = fengqiao_store::Scheduler::new(std::sync::Arc::clone(svc)).run_due(at).await.map_err(|e| anyhow!("{e}"))?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            let count = |p: &str| r.done.iter().filter(|d| d.kind.starts_with(p)).count();
+            let escalated = r.done.iter().filter(|d| d.outcome.starts_with("escalated")).count();
+            writeln!(
+                out,
+                "swept at {}: {} jobs ({} reminders, {} missed deadlines of which {escalated} escalated), {} already done, {} failed, in {ms:.1} ms",
+                at.to_rfc3339_in(svc.calendar().time_zone()),
+                r.done.len(),
+                count("reminder_"),
+                count("breach_"),
+                r.already_done,
+                r.failed.len()
+            )?;
+            for f in &r.failed {
+                eprintln!("failed: {f}");
             }
         }
     }
