@@ -1004,6 +1004,16 @@ impl fengqiao_store::Store for SqlStore {
                 sink(BackupRecord::Idempotency { key, body_hash, case_id })?;
                 n += 1;
             }
+            let rows: Vec<(i32, String)> = sqlx::query_as("SELECT year, body FROM calendar_years ORDER BY year").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for (year, csv) in rows {
+                sink(BackupRecord::CalendarYear { year: year as i16, csv })?;
+                n += 1;
+            }
+            let mut rows = sqlx::query_as::<_, (String, i64, i64, i64, String)>("SELECT kind, case_id, due_at, done_at, outcome FROM jobs ORDER BY case_id, kind, due_at").fetch(&mut *tx);
+            while let Some((kind, case_id, due, done, outcome)) = rows.try_next().await.map_err(backend_err)? {
+                sink(BackupRecord::Job(JobRun { kind, case_id, due_at: Timestamp(due), done_at: Timestamp(done), outcome }))?;
+                n += 1;
+            }
         }
         tx.rollback().await.map_err(backend_err)?;
         Ok(n)
@@ -1049,6 +1059,20 @@ impl fengqiao_store::Store for SqlStore {
                 }
                 BackupRecord::Checkpoint(c) => {
                     sqlx::query("INSERT INTO checkpoints (seq, hash, at, signature) VALUES ($1, $2, $3, $4)").bind(c.seq).bind(&c.hash).bind(c.at.0).bind(&c.signature).execute(&mut *tx).await.map_err(backend_err)?;
+                }
+                BackupRecord::CalendarYear { year, csv } => {
+                    sqlx::query("INSERT INTO calendar_years (year, body) VALUES ($1, $2)").bind(year as i32).bind(csv).execute(&mut *tx).await.map_err(backend_err)?;
+                }
+                BackupRecord::Job(j) => {
+                    sqlx::query("INSERT INTO jobs (kind, case_id, due_at, done_at, outcome) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(&j.kind)
+                        .bind(j.case_id)
+                        .bind(j.due_at.0)
+                        .bind(j.done_at.0)
+                        .bind(&j.outcome)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
                 }
                 BackupRecord::Idempotency { key, body_hash, case_id } => {
                     sqlx::query("INSERT INTO idempotency (key, body_hash, case_id) VALUES ($1, $2, $3)").bind(key).bind(body_hash).bind(case_id).execute(&mut *tx).await.map_err(backend_err)?;

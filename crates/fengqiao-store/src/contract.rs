@@ -490,6 +490,11 @@ async fn backup_round_trip(store: Arc<dyn Store>) {
     for i in 0..5 {
         svc.create(draft("noise", VILLAGE_A1, &format!("{i}")), &intake, Channel::Web, Some((format!("k{i}"), "h".into()))).await.unwrap();
     }
+    // A loaded year and a job that ran are part of the backup.
+    svc.load_calendar("2027-01-01,holiday,元旦\n", &Actor::System { job: "cli".into() }).await.unwrap();
+    let c = dispatched(&svc, "street_light").await;
+    let swept = crate::Scheduler::new(svc.clone()).run_due(c.response_due.unwrap().plus_ms(1)).await.unwrap();
+    assert_eq!(swept.done.len(), 1);
     svc.checkpoint().await.unwrap();
     let mut records = Vec::new();
     store
@@ -500,6 +505,8 @@ async fn backup_round_trip(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(matches!(records[0], BackupRecord::Header { .. }));
+    assert!(records.iter().any(|r| matches!(r, BackupRecord::CalendarYear { year: 2027, .. })));
+    assert!(records.iter().any(|r| matches!(r, BackupRecord::Job(j) if j.case_id == c.id.0 && j.kind == "breach_response")));
     // Into the same store: refused, it is not empty.
     assert!(!store.is_empty().await.unwrap());
     // The records survive JSON Lines.
@@ -555,6 +562,12 @@ pub async fn restore_matches(source: &Arc<dyn Store>, target: &Arc<dyn Store>) {
         target.list_cases(&Scope::All, &CaseFilter::default(), &all).await.unwrap()
     );
     assert_eq!(source.checkpoints().await.unwrap(), target.checkpoints().await.unwrap());
+    // The loaded holiday schedules and the jobs that ran come along, so the restored
+    // deployment computes the same working time and runs no job twice.
+    assert_eq!(source.calendar_years().await.unwrap(), target.calendar_years().await.unwrap());
+    for c in source.list_cases(&Scope::All, &CaseFilter::default(), &all).await.unwrap() {
+        assert_eq!(source.jobs_of(c.id).await.unwrap(), target.jobs_of(c.id).await.unwrap());
+    }
     let clock = ManualClock::new(T0);
     let svc = Service::new(target.clone(), Arc::new(clock), ServiceConfig::default()).await.unwrap();
     assert!(matches!(svc.verify_audit(AUDIT_KEY, |_| {}).await.unwrap(), VerifyOutcome::Ok { .. }));

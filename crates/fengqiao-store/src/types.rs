@@ -149,16 +149,35 @@ pub struct Created {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
 pub enum BackupRecord {
-    Header { format: u32, backend: String, head_seq: i64, head_hash: String },
+    Header {
+        format: u32,
+        backend: String,
+        head_seq: i64,
+        head_hash: String,
+    },
     Region(Region),
     Unit(Unit),
     Category(Category),
-    User { user: User, credentials: Credentials },
+    User {
+        user: User,
+        credentials: Credentials,
+    },
     Person(Person),
     Case(Box<Case>),
     Event(StoredEvent),
     Checkpoint(Checkpoint),
-    Idempotency { key: String, body_hash: String, case_id: i64 },
+    Idempotency {
+        key: String,
+        body_hash: String,
+        case_id: i64,
+    },
+    /// A holiday schedule an administrator loaded (the deadlines it gave are in the events).
+    CalendarYear {
+        year: i16,
+        csv: String,
+    },
+    /// A scheduled job that ran, so a restored deployment does not run it again.
+    Job(JobRun),
 }
 
 pub const BACKUP_FORMAT: u32 = 1;
