@@ -71,7 +71,7 @@ impl Sla {
 /// A category's deadline policy (SLA), by urgency. Deadlines are computed on the business
 /// calendar when a case is dispatched or resolved and recorded in the event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "PolicyRepr")]
+#[serde(try_from = "serde_json::Value")]
 pub struct DeadlinePolicy {
     pub routine: Sla,
     pub urgent: Sla,
@@ -90,36 +90,44 @@ impl DeadlinePolicy {
     }
 }
 
-/// What stored categories may hold: the current shape (urgent and emergency optional), or the
-/// earlier one of plain hours, which keeps its meaning (elapsed hours) for routine cases.
+/// The current shape: urgent defaults to routine, emergency to [`Sla::EMERGENCY`].
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum PolicyRepr {
-    Current {
-        routine: Sla,
-        #[serde(default)]
-        urgent: Option<Sla>,
-        #[serde(default)]
-        emergency: Option<Sla>,
-    },
-    Hours {
-        response_hours: u32,
-        handling_hours: u32,
-        visit_hours: u32,
-    },
+#[serde(deny_unknown_fields)]
+struct CurrentPolicy {
+    routine: Sla,
+    #[serde(default)]
+    urgent: Option<Sla>,
+    #[serde(default)]
+    emergency: Option<Sla>,
 }
 
-impl From<PolicyRepr> for DeadlinePolicy {
-    fn from(r: PolicyRepr) -> DeadlinePolicy {
-        match r {
-            PolicyRepr::Current { routine, urgent, emergency } => {
-                DeadlinePolicy { routine, urgent: urgent.unwrap_or(routine), emergency: emergency.unwrap_or(Sla::EMERGENCY) }
-            }
-            PolicyRepr::Hours { response_hours, handling_hours, visit_hours } => {
-                let h = |n: u32| Span::Hours(n.max(1));
-                let routine = Sla::new(h(response_hours), h(handling_hours), h(visit_hours));
-                DeadlinePolicy { routine, urgent: routine, emergency: Sla::EMERGENCY }
-            }
+/// The earlier shape of plain hours, which keeps its meaning (elapsed hours).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoursPolicy {
+    response_hours: u32,
+    handling_hours: u32,
+    visit_hours: u32,
+}
+
+/// Either shape, told apart by the `routine` key so a mistake in the current shape is
+/// reported as itself (say, a bad span) rather than as "matches no shape".
+impl TryFrom<serde_json::Value> for DeadlinePolicy {
+    type Error = String;
+    fn try_from(v: serde_json::Value) -> Result<DeadlinePolicy, String> {
+        if v.get("routine").is_some() {
+            let p: CurrentPolicy = serde_json::from_value(v).map_err(|e| e.to_string())?;
+            Ok(DeadlinePolicy {
+                routine: p.routine,
+                urgent: p.urgent.unwrap_or(p.routine),
+                emergency: p.emergency.unwrap_or(Sla::EMERGENCY),
+            })
+        } else {
+            let p: HoursPolicy =
+                serde_json::from_value(v).map_err(|e| format!("{e} (a policy is {{\"routine\": {{\"response\": \"1wd\", ...}}}})"))?;
+            let h = |n: u32| Span::Hours(n.max(1));
+            let routine = Sla::new(h(p.response_hours), h(p.handling_hours), h(p.visit_hours));
+            Ok(DeadlinePolicy { routine, urgent: routine, emergency: Sla::EMERGENCY })
         }
     }
 }

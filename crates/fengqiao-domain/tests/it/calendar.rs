@@ -147,6 +147,8 @@ fn categories_stored_before_working_time_still_read() {
     }
     let p: DeadlinePolicy = serde_json::from_str(r#"{"routine":{"response":"2wh","handling":"3wd","visit":"1wd"}}"#).unwrap();
     assert_eq!(p.urgent, p.routine);
+    let err = serde_json::from_str::<DeadlinePolicy>(r#"{"routine":{"response":"2wx","handling":"3wd","visit":"1wd"}}"#).unwrap_err();
+    assert!(err.to_string().contains("the unit must be"), "{err}");
 }
 
 proptest! {
