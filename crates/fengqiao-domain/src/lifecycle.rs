@@ -14,6 +14,10 @@
 //!    │                 │  dissatisfied / failed verification = rework ─▶ in_progress
 //!    └─reopen─▶ in_progress                     any open status ─merge─▶ merged
 //! ```
+//!
+//! Deadlines are computed here, on the business calendar and the category's policy for the
+//! case's urgency, and recorded in the events. `escalate` moves a case up a tier and
+//! `return_to_tier` hands it back down once the higher tier has decided.
 
 use serde::{Deserialize, Serialize};
 
