@@ -219,6 +219,10 @@ pub struct Case {
     pub response_due: Option<Timestamp>,
     pub handling_due: Option<Timestamp>,
     pub visit_due: Option<Timestamp>,
+    /// The deadline of the tier a case was escalated to (the handling span from the
+    /// escalation): what climbs it again. Not a figure: the handling deadline stays the case's.
+    #[serde(default)]
+    pub tier_due: Option<Timestamp>,
     pub deferred_since: Option<Timestamp>,
     pub deferred_ms: i64,
     pub was_deferred: bool,

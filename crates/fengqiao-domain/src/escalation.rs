@@ -20,16 +20,19 @@ pub enum Deadline {
     Handling,
     /// Not closed by the return-visit deadline.
     Visit,
+    /// Not resolved by the deadline of the tier the case was escalated to.
+    Tier,
 }
 
 impl Deadline {
-    pub const ALL: [Deadline; 3] = [Deadline::Response, Deadline::Handling, Deadline::Visit];
+    pub const ALL: [Deadline; 4] = [Deadline::Response, Deadline::Handling, Deadline::Visit, Deadline::Tier];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Deadline::Response => "response",
             Deadline::Handling => "handling",
             Deadline::Visit => "visit",
+            Deadline::Tier => "tier",
         }
     }
 
@@ -42,7 +45,7 @@ impl Deadline {
     pub fn statuses(self) -> &'static [Status] {
         match self {
             Deadline::Response => &[Status::Dispatched],
-            Deadline::Handling => &[Status::Dispatched, Status::Accepted, Status::InProgress],
+            Deadline::Handling | Deadline::Tier => &[Status::Dispatched, Status::Accepted, Status::InProgress],
             Deadline::Visit => &[Status::Resolved, Status::ReturnVisit],
         }
     }
@@ -58,6 +61,7 @@ impl Deadline {
             Deadline::Response => c.response_due.filter(|_| c.accepted_at.is_none()),
             Deadline::Handling => c.handling_due,
             Deadline::Visit => c.visit_due,
+            Deadline::Tier => c.tier_due,
         }
     }
 }
@@ -67,7 +71,8 @@ impl Deadline {
 #[serde(default)]
 pub struct AutoEscalation {
     pub enabled: bool,
-    /// The deadlines whose breach escalates (default: handling).
+    /// The deadlines whose breach escalates (default: handling, and the deadline of the tier
+    /// an escalated case is at, so a case the town misses climbs to the county).
     pub on: Vec<Deadline>,
     /// Severities that escalate (empty: all).
     pub severities: Vec<Severity>,
@@ -77,7 +82,7 @@ pub struct AutoEscalation {
 
 impl Default for AutoEscalation {
     fn default() -> Self {
-        AutoEscalation { enabled: true, on: vec![Deadline::Handling], severities: Vec::new(), categories: Vec::new() }
+        AutoEscalation { enabled: true, on: vec![Deadline::Handling, Deadline::Tier], severities: Vec::new(), categories: Vec::new() }
     }
 }
 

@@ -39,6 +39,7 @@ fn resumed(case: &Case, cx: &DecideContext<'_>) -> EventKind {
     EventKind::Resumed {
         paused_ms: (now.0 - since.0).max(0),
         handling_due: case.handling_due.map(|d| cx.calendar.resume_deadline(d, since, now, working)),
+        tier_due: case.tier_due.map(|d| cx.calendar.resume_deadline(d, since, now, working)),
     }
 }
 
@@ -218,6 +219,9 @@ pub enum EventKind {
         to: UnitId,
         reason: String,
         response_due: Timestamp,
+        /// The new tier's own deadline (the handling span from now); absent in older events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tier_due: Option<Timestamp>,
     },
     /// Handed back down after the higher tier decided.
     Returned {
@@ -246,6 +250,8 @@ pub enum EventKind {
         /// written before working-time deadlines: those moved by the pause.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         handling_due: Option<Timestamp>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tier_due: Option<Timestamp>,
     },
     Resolved {
         feedback: String,
@@ -395,6 +401,7 @@ impl Case {
             response_due: None,
             handling_due: None,
             visit_due: None,
+            tier_due: None,
             deferred_since: None,
             deferred_ms: 0,
             was_deferred: false,
@@ -582,6 +589,7 @@ impl Case {
                     to: to.clone(),
                     reason: reason.clone(),
                     response_due: cal.add(now, p.response),
+                    tier_due: Some(cal.add(now, p.handling)),
                 });
                 evs
             }
@@ -811,8 +819,9 @@ impl Case {
                 self.transfers += 1;
                 self.extension = None;
             }
-            EventKind::Escalated { to_tier, to, .. } => {
+            EventKind::Escalated { to_tier, to, tier_due, .. } => {
                 self.status = S::Dispatched;
+                self.tier_due = *tier_due;
                 self.tier = *to_tier;
                 self.lead_unit = Some(to.clone());
                 self.co_units.retain(|u| u != to);
@@ -825,6 +834,7 @@ impl Case {
                 self.lead_unit = Some(to.clone());
                 self.co_units.retain(|u| u != to);
                 self.returns += 1;
+                self.tier_due = None;
                 self.extension = None;
             }
             EventKind::ExtensionRequested { hours, reason } => {
@@ -841,7 +851,7 @@ impl Case {
                 self.deferred_since = Some(e.at);
                 self.was_deferred = true;
             }
-            EventKind::Resumed { paused_ms, handling_due } => {
+            EventKind::Resumed { paused_ms, handling_due, tier_due } => {
                 self.status = S::InProgress;
                 self.deferred_since = None;
                 self.deferred_ms += paused_ms;
@@ -851,6 +861,7 @@ impl Case {
                     Some(d) => Some(*d),
                     None => self.handling_due.map(|d| d.plus_ms(*paused_ms)),
                 };
+                self.tier_due = tier_due.or(self.tier_due.map(|d| d.plus_ms(*paused_ms)));
             }
             EventKind::Resolved { feedback, visit_due } => {
                 self.status = S::Resolved;

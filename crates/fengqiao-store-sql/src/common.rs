@@ -37,7 +37,7 @@ fn ts(o: Option<Timestamp>) -> Option<i64> {
 /// parameters at 26 columns.
 const ROWS_PER_STATEMENT: usize = 400;
 
-const CASE_COLUMNS: &str = "id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, first_rating";
+const CASE_COLUMNS: &str = "id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, first_rating, tier_due";
 
 /// The next event of the chain after `head`, which it advances.
 fn chain(head: &mut (i64, String), case_id: Option<i64>, at: Timestamp, actor: &str, kind: &str, payload: String) -> StoredEvent {
@@ -157,7 +157,8 @@ impl SqlStore {
                     .push_bind(c.was_deferred)
                     .push_bind(c.final_rating.map(|r| r.as_str()))
                     .push_bind(c.closure_flag.map(|f| f.as_str()))
-                    .push_bind(c.first_rating.map(|r| r.as_str()));
+                    .push_bind(c.first_rating.map(|r| r.as_str()))
+                    .push_bind(ts(c.tier_due));
             });
             q.build().execute(&mut **tx).await.map_err(backend_err)?;
             let states = chunk.iter().map(|c| Ok((c.id.0, to_json(c)?))).collect::<Result<Vec<_>, StoreError>>()?;
@@ -256,7 +257,7 @@ impl SqlStore {
         sqlx::query(
             "UPDATE cases SET version = $2, status = $3, category = $4, urgency = $5, region = $6, lead_unit = $7, dispatched_at = $8, accepted_at = $9, resolved_at = $10,
              closed_at = $11, response_due = $12, handling_due = $13, visit_due = $14, escalations = $15, reworks = $16, reopens = $17, was_deferred = $18,
-             final_rating = $19, closure_flag = $20, first_rating = $21 WHERE id = $1",
+             final_rating = $19, closure_flag = $20, first_rating = $21, tier_due = $22 WHERE id = $1",
         )
         .bind(c.id.0)
         .bind(c.version)
@@ -279,6 +280,7 @@ impl SqlStore {
         .bind(c.final_rating.map(|r| r.as_str()))
         .bind(c.closure_flag.map(|f| f.as_str()))
         .bind(c.first_rating.map(|r| r.as_str()))
+        .bind(ts(c.tier_due))
         .execute(&mut **tx)
         .await
         .map_err(backend_err)?;
@@ -1104,6 +1106,7 @@ impl fengqiao_store::Store for SqlStore {
             Deadline::Response => "response_due",
             Deadline::Handling => "handling_due",
             Deadline::Visit => "visit_due",
+            Deadline::Tier => "tier_due",
         };
         // One index range per status on (status, deadline); the job's primary key answers
         // whether it already ran for this due time.

@@ -84,6 +84,7 @@ pub async fn seed(store: &Arc<dyn Store>) -> Arc<Service> {
         ("vc-a1", UnitKind::VillageCommittee, VILLAGE_A1),
         ("vc-b1", UnitKind::VillageCommittee, VILLAGE_B1),
         ("town-a", UnitKind::TownMediationCentre, TOWN_A),
+        ("county-centre", UnitKind::CountyMediationCentre, COUNTY),
     ] {
         store
             .put_unit(&Unit { id: UnitId(id.into()), name: id.into(), name_en: None, kind, region: RegionCode::parse(r).unwrap() }, sys, T0)
@@ -644,6 +645,21 @@ async fn scheduler_runs_each_job_once(store: Arc<dyn Store>) {
     // Stepping the same time again, from either, does nothing.
     assert!(s1.run_due(after).await.unwrap().done.is_empty());
     assert!(s2.run_due(after.plus_ms(HOUR_MS)).await.unwrap().done.is_empty());
+    // The town has its own deadline (the handling span from the escalation: three working
+    // days, to Friday 9 January); missed, the case climbs to the county's centre.
+    let tier_due = store.case(&Scope::All, a.id).await.unwrap().unwrap().tier_due.unwrap();
+    assert_eq!(tier_due.to_rfc3339_in(&tz), "2026-01-09T17:30:00+08:00");
+    let r = s1.run_due(tier_due.plus_ms(60_000)).await.unwrap();
+    let mut done: Vec<(String, i64, String)> = r.done.iter().map(|d| (d.kind.clone(), d.case_id, d.outcome.clone())).collect();
+    done.sort();
+    let to_county = "escalated to county-centre (county)".to_string();
+    assert_eq!(done, vec![("breach_tier".into(), a.id.0, to_county.clone()), ("breach_tier".into(), b.id.0, to_county)]);
+    let c = store.case(&Scope::All, a.id).await.unwrap().unwrap();
+    assert_eq!((c.tier, c.escalations), (fengqiao_domain::Tier::County, 2));
+    // Nothing is above the county: its missed deadline is noticed, not escalated.
+    let r = s1.run_due(c.tier_due.unwrap().plus_ms(60_000)).await.unwrap();
+    assert!(r.done.iter().all(|d| d.kind == "breach_tier" && d.outcome == "noticed unit:county-centre"), "{r:?}");
+    assert_eq!(r.done.len(), 2);
     assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
 }
 

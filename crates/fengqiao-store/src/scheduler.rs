@@ -207,6 +207,7 @@ fn zh(d: Deadline) -> &'static str {
         Deadline::Response => "响应",
         Deadline::Handling => "办理",
         Deadline::Visit => "回访",
+        Deadline::Tier => "本级办理",
     }
 }
 

@@ -336,6 +336,10 @@ fn a_case_returned_to_the_village_is_not_settled_locally() {
             .code(),
         "invalid_input"
     );
+    // The town gets its own deadline (routine handling, five working days); the case's
+    // handling deadline, which the figures judge, does not move.
+    assert_eq!(show(r.case.tier_due.unwrap()), "2026-03-09T17:30:00+08:00");
+    assert_eq!(show(r.case.handling_due.unwrap()), "2026-03-09T17:30:00+08:00");
     r.act(&town, Command::Accept, "2026-03-03T09:00:00").unwrap();
     r.act(
         &town,
@@ -345,6 +349,7 @@ fn a_case_returned_to_the_village_is_not_settled_locally() {
     .unwrap();
     assert_eq!((r.case.status, r.case.tier, r.case.lead_unit.clone()), (Status::Dispatched, Tier::Village, Some(UnitId("vc".into()))));
     assert_eq!((r.case.escalations, r.case.returns), (1, 1));
+    assert_eq!(r.case.tier_due, None);
     r.act(&village, Command::Accept, "2026-03-04T10:00:00").unwrap();
     r.act(&village, Command::Resolve { feedback: "paid".into() }, "2026-03-05T10:00:00").unwrap();
     r.act(

@@ -14,6 +14,10 @@ CREATE TABLE scheduler_state (id INTEGER PRIMARY KEY CHECK (id = 1), swept_to BI
 -- The sweep reads open cases by each deadline (handling has cases_open_due).
 CREATE INDEX cases_open_response ON cases (status, response_due);
 CREATE INDEX cases_open_visit ON cases (status, visit_due);
+-- The deadline of the tier an escalated case is at (the case's own handling deadline is
+-- kept for the figures).
+ALTER TABLE cases ADD COLUMN tier_due BIGINT;
+CREATE INDEX cases_open_tier ON cases (status, tier_due);
 
 -- Reminders and breach notices, per unit or user (recipient is 'unit:ID' or 'user:ID').
 CREATE TABLE inbox (
