@@ -101,11 +101,7 @@ pub fn python_env() -> anyhow::Result<PathBuf> {
         return Ok(py);
     }
     if !py.exists() {
-        let status = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .context("python3 -m venv (is python3 with venv installed?)")?;
+        let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().context("python3 -m venv (is python3 with venv installed?)")?;
         if !status.success() {
             bail!("python3 -m venv failed (on Debian: apt-get install python3-venv)");
         }

@@ -77,17 +77,13 @@ enum Cmd {
         command: AuditCmd,
     },
     /// Write an online, consistent backup (JSON Lines) to FILE, or - for standard output.
-    /// The business calendar: load a holiday schedule, show a year.
+    Backup { file: String },
+    /// Load a backup into an empty store.
+    Restore { file: String },
+    /// The business calendar: show a year, load holiday schedules, run the deadline sweep.
     Calendar {
         #[command(subcommand)]
         command: fengqiao::calendar_cli::CalendarCmd,
-    },
-    Backup {
-        file: String,
-    },
-    /// Load a backup into an empty store.
-    Restore {
-        file: String,
     },
     /// Add or update a staff account and print its new API token (last word of the output).
     User {
