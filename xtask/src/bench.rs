@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+#[path = "bench_sweep.rs"]
+mod bench_sweep;
+
 use crate::http::Conn;
 use crate::{Server, build_release, ci, free_port, postgres_url, redact, root};
 
@@ -81,6 +84,9 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
     }
     if want("hotspots") {
         crate::bench_hotspots::run(&bin, o.smoke)?;
+    }
+    if want("sweep") {
+        bench_sweep::run(&bin, o)?;
     }
     Ok(())
 }

@@ -219,6 +219,10 @@ pub struct Case {
     pub response_due: Option<Timestamp>,
     pub handling_due: Option<Timestamp>,
     pub visit_due: Option<Timestamp>,
+    /// The deadline of the tier a case was escalated to (the handling span from the
+    /// escalation): what climbs it again. Not a figure: the handling deadline stays the case's.
+    #[serde(default)]
+    pub tier_due: Option<Timestamp>,
     pub deferred_since: Option<Timestamp>,
     pub deferred_ms: i64,
     pub was_deferred: bool,
@@ -233,6 +237,9 @@ pub struct Case {
     pub first_rating: Option<Rating>,
     pub transfers: u32,
     pub escalations: u32,
+    /// Times a higher tier handed the case back down (it still counts as escalated).
+    #[serde(default)]
+    pub returns: u32,
     pub reworks: u32,
     pub reopens: u32,
     pub merged_into: Option<CaseId>,
@@ -319,6 +326,8 @@ pub struct IntakeContext<'a> {
     pub region_of_address: Option<RegionCode>,
     /// The channel to use when the draft names none (the API key's or the route's).
     pub default_channel: Channel,
+    /// The escalation ladder's starting tiers; `None`: by severity alone.
+    pub ladder: Option<&'a crate::escalation::EscalationLadder>,
 }
 
 /// The tier a new case starts at, from its severity: minor and ordinary matters are settled in
@@ -485,7 +494,7 @@ impl CaseDraft {
             description,
             urgency,
             severity,
-            tier: starting_tier(severity),
+            tier: cx.ladder.map_or_else(|| starting_tier(severity), |l| l.starting_tier(severity, &category.code)),
             region: region.expect("checked above"),
             location: Location { point, address },
             reporter,

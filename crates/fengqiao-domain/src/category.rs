@@ -1,8 +1,10 @@
 //! Categories: a configurable taxonomy of disputes and resident requests, bilingual, each with
-//! optional extra questions and a default deadline policy.
+//! optional extra questions and a deadline policy (SLA) per urgency.
 
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::Span;
+use crate::case::Urgency;
 use crate::error::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -45,17 +47,89 @@ pub struct Question {
     pub values: Vec<Choice>,
 }
 
-/// Default deadlines, in hours from dispatch (response, handling) and from resolution (return
-/// visit). The working-day calendar refines these; a category always has one.
+/// The three deadlines of one urgency: response (from dispatch, transfer or escalation),
+/// handling (from dispatch) and return visit (from resolution).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sla {
+    pub response: Span,
+    pub handling: Span,
+    pub visit: Span,
+}
+
+impl Sla {
+    pub const fn new(response: Span, handling: Span, visit: Span) -> Sla {
+        Sla { response, handling, visit }
+    }
+    /// Routine: respond within a working day, settle within five, visit within three.
+    pub const ROUTINE: Sla = Sla::new(Span::WorkingDays(1), Span::WorkingDays(5), Span::WorkingDays(3));
+    /// Urgent: respond within half a working day, settle within two.
+    pub const URGENT: Sla = Sla::new(Span::WorkingHours(4), Span::WorkingDays(2), Span::WorkingDays(2));
+    /// Emergency: the clock never stops — respond within an hour, stabilise within a day.
+    pub const EMERGENCY: Sla = Sla::new(Span::Hours(1), Span::Hours(24), Span::WorkingDays(1));
+}
+
+/// A category's deadline policy (SLA), by urgency. Deadlines are computed on the business
+/// calendar when a case is dispatched or resolved and recorded in the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "serde_json::Value")]
 pub struct DeadlinePolicy {
-    pub response_hours: u32,
-    pub handling_hours: u32,
-    pub visit_hours: u32,
+    pub routine: Sla,
+    pub urgent: Sla,
+    pub emergency: Sla,
 }
 
 impl DeadlinePolicy {
-    pub const DEFAULT: DeadlinePolicy = DeadlinePolicy { response_hours: 24, handling_hours: 5 * 24, visit_hours: 3 * 24 };
+    pub const DEFAULT: DeadlinePolicy = DeadlinePolicy { routine: Sla::ROUTINE, urgent: Sla::URGENT, emergency: Sla::EMERGENCY };
+
+    pub fn for_urgency(&self, u: Urgency) -> Sla {
+        match u {
+            Urgency::Routine => self.routine,
+            Urgency::Urgent => self.urgent,
+            Urgency::Emergency => self.emergency,
+        }
+    }
+}
+
+/// The current shape: urgent defaults to routine, emergency to [`Sla::EMERGENCY`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CurrentPolicy {
+    routine: Sla,
+    #[serde(default)]
+    urgent: Option<Sla>,
+    #[serde(default)]
+    emergency: Option<Sla>,
+}
+
+/// The earlier shape of plain hours, which keeps its meaning (elapsed hours).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoursPolicy {
+    response_hours: u32,
+    handling_hours: u32,
+    visit_hours: u32,
+}
+
+/// Either shape, told apart by the `routine` key so a mistake in the current shape is
+/// reported as itself (say, a bad span) rather than as "matches no shape".
+impl TryFrom<serde_json::Value> for DeadlinePolicy {
+    type Error = String;
+    fn try_from(v: serde_json::Value) -> Result<DeadlinePolicy, String> {
+        if v.get("routine").is_some() {
+            let p: CurrentPolicy = serde_json::from_value(v).map_err(|e| e.to_string())?;
+            Ok(DeadlinePolicy {
+                routine: p.routine,
+                urgent: p.urgent.unwrap_or(p.routine),
+                emergency: p.emergency.unwrap_or(Sla::EMERGENCY),
+            })
+        } else {
+            let p: HoursPolicy =
+                serde_json::from_value(v).map_err(|e| format!("{e} (a policy is {{\"routine\": {{\"response\": \"1wd\", ...}}}})"))?;
+            let h = |n: u32| Span::Hours(n.max(1));
+            let routine = Sla::new(h(p.response_hours), h(p.handling_hours), h(p.visit_hours));
+            Ok(DeadlinePolicy { routine, urgent: routine, emergency: Sla::EMERGENCY })
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,7 +186,12 @@ impl Category {
     }
 }
 
-fn cat(code: &str, kind: CategoryKind, zh: &str, en: &str, public: bool, hours: (u32, u32, u32)) -> Category {
+fn cat(code: &str, kind: CategoryKind, zh: &str, en: &str, public: bool, routine: [&str; 3]) -> Category {
+    let span = |s: &str| Span::parse(s).expect("built-in spans are valid");
+    let routine = Sla::new(span(routine[0]), span(routine[1]), span(routine[2]));
+    // Urgent matters get the urgent deadlines unless routine ones are already as tight.
+    let tight = matches!(routine.response, Span::Hours(_)) || matches!(routine.handling, Span::Hours(_) | Span::WorkingDays(1));
+    let urgent = if tight { routine } else { Sla::URGENT };
     Category {
         code: code.into(),
         kind,
@@ -120,7 +199,7 @@ fn cat(code: &str, kind: CategoryKind, zh: &str, en: &str, public: bool, hours: 
         name_en: en.into(),
         public,
         questions: Vec::new(),
-        policy: DeadlinePolicy { response_hours: hours.0, handling_hours: hours.1, visit_hours: hours.2 },
+        policy: DeadlinePolicy { routine, urgent, emergency: Sla::EMERGENCY },
         emergency: false,
     }
 }
@@ -129,10 +208,12 @@ fn cat(code: &str, kind: CategoryKind, zh: &str, en: &str, public: bool, hours: 
 /// official statistics and common resident-request types. Administrators may change it.
 pub fn builtin_categories() -> Vec<Category> {
     use CategoryKind::{Dispute as D, Request as R};
-    let d = (24, 30 * 24, 72);
+    // Disputes: mediation is to finish within a month (calendar days); requests: five working
+    // days unless the matter needs less.
+    let d = ["1wd", "30d", "3wd"];
     let mut v = vec![
         cat("marriage_family", D, "婚姻家庭纠纷", "Marriage and family dispute", false, d),
-        cat("neighbour", D, "邻里纠纷", "Neighbour dispute", false, (24, 15 * 24, 72)),
+        cat("neighbour", D, "邻里纠纷", "Neighbour dispute", false, ["1wd", "15d", "3wd"]),
         cat("housing_homestead", D, "房屋宅基地纠纷", "Housing and homestead dispute", false, d),
         cat("contract", D, "合同纠纷", "Contract dispute", false, d),
         cat("production_business", D, "生产经营纠纷", "Production and business dispute", false, d),
@@ -141,23 +222,23 @@ pub fn builtin_categories() -> Vec<Category> {
         cat("land_requisition", D, "征地拆迁纠纷", "Land requisition and demolition dispute", false, d),
         cat("pollution", D, "环境污染纠纷", "Pollution dispute", false, d),
         cat("labour", D, "劳动争议", "Labour dispute", false, d),
-        cat("consumer", D, "消费纠纷", "Consumer dispute", false, (24, 15 * 24, 72)),
+        cat("consumer", D, "消费纠纷", "Consumer dispute", false, ["1wd", "15d", "3wd"]),
         cat("medical", D, "医疗纠纷", "Medical dispute", false, d),
         cat("traffic_accident", D, "道路交通事故纠纷", "Road traffic accident dispute", false, d),
-        cat("property_management", D, "物业纠纷", "Property management dispute", false, (24, 15 * 24, 72)),
+        cat("property_management", D, "物业纠纷", "Property management dispute", false, ["1wd", "15d", "3wd"]),
         cat("other_dispute", D, "其他纠纷", "Other dispute", false, d),
-        cat("road_damage", R, "道路破损", "Damaged road", true, (24, 7 * 24, 72)),
-        cat("street_light", R, "路灯故障", "Street light out", true, (24, 3 * 24, 72)),
-        cat("sanitation", R, "环境卫生", "Sanitation and litter", true, (12, 2 * 24, 48)),
-        cat("noise", R, "噪声扰民", "Noise nuisance", true, (4, 24, 48)),
-        cat("water_supply", R, "供水问题", "Water supply problem", true, (4, 2 * 24, 48)),
-        cat("illegal_construction", R, "违章建筑", "Illegal construction", true, (24, 15 * 24, 72)),
-        cat("public_security", R, "治安隐患", "Public-order hazard", false, (2, 24, 48)),
-        cat("fraud_report", R, "电信诈骗求助", "Telecom fraud report", false, (1, 24, 48)),
-        cat("help_request", R, "群众求助", "Request for help", false, (2, 24, 48)),
-        cat("policy_consultation", R, "政策咨询", "Policy question", true, (24, 3 * 24, 48)),
-        cat("complaint_staff", R, "投诉工作人员", "Complaint about staff", false, (24, 7 * 24, 72)),
-        cat("other_request", R, "其他诉求", "Other request", true, (24, 5 * 24, 72)),
+        cat("road_damage", R, "道路破损", "Damaged road", true, ["1wd", "5wd", "3wd"]),
+        cat("street_light", R, "路灯故障", "Street light out", true, ["1wd", "3wd", "3wd"]),
+        cat("sanitation", R, "环境卫生", "Sanitation and litter", true, ["4wh", "2wd", "2wd"]),
+        cat("noise", R, "噪声扰民", "Noise nuisance", true, ["4h", "1wd", "2wd"]),
+        cat("water_supply", R, "供水问题", "Water supply problem", true, ["4h", "2wd", "2wd"]),
+        cat("illegal_construction", R, "违章建筑", "Illegal construction", true, ["1wd", "15wd", "3wd"]),
+        cat("public_security", R, "治安隐患", "Public-order hazard", false, ["2h", "24h", "2wd"]),
+        cat("fraud_report", R, "电信诈骗求助", "Telecom fraud report", false, ["1h", "24h", "2wd"]),
+        cat("help_request", R, "群众求助", "Request for help", false, ["2h", "24h", "2wd"]),
+        cat("policy_consultation", R, "政策咨询", "Policy question", true, ["1wd", "3wd", "2wd"]),
+        cat("complaint_staff", R, "投诉工作人员", "Complaint about staff", false, ["1wd", "5wd", "3wd"]),
+        cat("other_request", R, "其他诉求", "Other request", true, ["1wd", "5wd", "3wd"]),
     ];
     for c in &mut v {
         match c.code.as_str() {

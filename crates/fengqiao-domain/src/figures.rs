@@ -201,7 +201,8 @@ pub struct FigureCounts {
     pub on_time: u64,
     /// Closed at least once.
     pub closed: u64,
-    /// Closed without any escalation.
+    /// Closed without any escalation: at the first tier. A case a higher tier decided and
+    /// handed back down (`returned`) keeps its escalation and so does not count.
     pub local: u64,
     /// Resolved and reworked at least once.
     pub reworked: u64,

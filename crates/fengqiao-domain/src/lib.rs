@@ -6,10 +6,12 @@
 //! reasons outside itself and every rule can be tested exhaustively.
 
 pub mod audit;
+pub mod calendar;
 pub mod case;
 pub mod category;
 pub mod clock;
 pub mod error;
+pub mod escalation;
 pub mod figures;
 pub mod gazetteer;
 pub mod geo;
@@ -23,8 +25,9 @@ pub mod supervision;
 pub mod unit;
 pub mod user;
 
+pub use calendar::{Calendar, Span};
 pub use case::*;
-pub use category::{Category, CategoryKind, DeadlinePolicy};
+pub use category::{Category, CategoryKind, DeadlinePolicy, Sla};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::DomainError;
 pub use geo::Point;

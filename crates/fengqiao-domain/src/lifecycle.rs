@@ -14,9 +14,14 @@
 //!    │                 │  dissatisfied / failed verification = rework ─▶ in_progress
 //!    └─reopen─▶ in_progress                     any open status ─merge─▶ merged
 //! ```
+//!
+//! Deadlines are computed here, on the business calendar and the category's policy for the
+//! case's urgency, and recorded in the events. `escalate` moves a case up a tier and
+//! `return_to_tier` hands it back down once the higher tier has decided.
 
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::Calendar;
 use crate::case::*;
 use crate::category::{CategoryKind, DeadlinePolicy};
 use crate::clock::{HOUR_MS, Timestamp};
@@ -24,6 +29,19 @@ use crate::error::DomainError;
 use crate::region::RegionCode;
 use crate::unit::UnitId;
 use crate::user::{Actor, Role};
+
+/// The resumption of a paused case: the event, with the handling deadline moved so the
+/// working time left at the pause is left again.
+fn resumed(case: &Case, cx: &DecideContext<'_>) -> EventKind {
+    let now = cx.now;
+    let since = case.deferred_since.unwrap_or(now);
+    let working = cx.policy.for_urgency(case.urgency).handling.is_working();
+    EventKind::Resumed {
+        paused_ms: (now.0 - since.0).max(0),
+        handling_due: case.handling_due.map(|d| cx.calendar.resume_deadline(d, since, now, working)),
+        tier_due: case.tier_due.map(|d| cx.calendar.resume_deadline(d, since, now, working)),
+    }
+}
 
 /// Rules an administrator may tune.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +97,12 @@ pub enum Command {
         to: UnitId,
         tier: Tier,
         reason: String,
+    },
+    /// A higher tier has decided and hands the case back down to carry the decision out.
+    ReturnToTier {
+        to: UnitId,
+        tier: Tier,
+        decision: String,
     },
     RequestExtension {
         hours: u32,
@@ -138,6 +162,7 @@ impl Command {
             Command::Start => "start",
             Command::Transfer { .. } => "transfer",
             Command::Escalate { .. } => "escalate",
+            Command::ReturnToTier { .. } => "return_to_tier",
             Command::RequestExtension { .. } => "request_extension",
             Command::DecideExtension { .. } => "decide_extension",
             Command::Defer { .. } => "defer",
@@ -207,6 +232,17 @@ pub enum EventKind {
         to: UnitId,
         reason: String,
         response_due: Timestamp,
+        /// The new tier's own deadline (the handling span from now); absent in older events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tier_due: Option<Timestamp>,
+    },
+    /// Handed back down after the higher tier decided.
+    Returned {
+        from_tier: Tier,
+        to_tier: Tier,
+        to: UnitId,
+        decision: String,
+        response_due: Timestamp,
     },
     ExtensionRequested {
         hours: u32,
@@ -223,6 +259,12 @@ pub enum EventKind {
     },
     Resumed {
         paused_ms: i64,
+        /// The handling deadline after the pause, computed on the calendar. Absent in events
+        /// written before working-time deadlines: those moved by the pause.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handling_due: Option<Timestamp>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tier_due: Option<Timestamp>,
     },
     Resolved {
         feedback: String,
@@ -269,6 +311,7 @@ impl EventKind {
             EventKind::Started => "started",
             EventKind::Transferred { .. } => "transferred",
             EventKind::Escalated { .. } => "escalated",
+            EventKind::Returned { .. } => "returned",
             EventKind::ExtensionRequested { .. } => "extension_requested",
             EventKind::ExtensionDecided { .. } => "extension_decided",
             EventKind::Deferred { .. } => "deferred",
@@ -312,6 +355,8 @@ pub struct DecideContext<'a> {
     pub config: &'a LifecycleConfig,
     /// The deadline policy of the case's category.
     pub policy: DeadlinePolicy,
+    /// The working days and hours deadlines are computed on.
+    pub calendar: &'a Calendar,
 }
 
 fn non_empty(field: &str, s: &str) -> Result<(), DomainError> {
@@ -376,6 +421,7 @@ impl Case {
             response_due: None,
             handling_due: None,
             visit_due: None,
+            tier_due: None,
             deferred_since: None,
             deferred_ms: 0,
             was_deferred: false,
@@ -386,6 +432,7 @@ impl Case {
             first_rating: None,
             transfers: 0,
             escalations: 0,
+            returns: 0,
             reworks: 0,
             reopens: 0,
             merged_into: None,
@@ -446,7 +493,12 @@ impl Case {
     /// Checks a command and returns the events it causes, or why it is refused.
     pub fn decide(&self, cmd: &Command, cx: &DecideContext<'_>) -> Result<Vec<EventKind>, DomainError> {
         use Status as S;
-        let role = cx.actor.role().ok_or_else(|| DomainError::Forbidden("only staff may change a case".into()))?;
+        // The scheduler (a system actor) may escalate a case whose deadline was missed, and
+        // nothing else.
+        let role = match cx.actor {
+            Actor::System { .. } if matches!(cmd, Command::Escalate { .. }) => Role::Supervisor,
+            _ => cx.actor.role().ok_or_else(|| DomainError::Forbidden("only staff may change a case".into()))?,
+        };
         let illegal = || DomainError::IllegalTransition { command: cmd.name(), status: self.status.as_str() };
         let staff = |allowed: &[Role]| -> Result<(), DomainError> {
             if allowed.contains(&role) || (role == Role::Admin && allowed.contains(&Role::Supervisor)) {
@@ -467,7 +519,8 @@ impl Case {
             }
         };
         let now = cx.now;
-        let p = cx.policy;
+        let p = cx.policy.for_urgency(self.urgency);
+        let cal = cx.calendar;
         let ev = match cmd {
             Command::File { severity, note } => {
                 staff(&[Role::Intake, Role::Supervisor])?;
@@ -498,8 +551,8 @@ impl Case {
                 vec![EventKind::Dispatched {
                     lead_unit: lead_unit.clone(),
                     co_units: co,
-                    response_due: now.plus_hours(p.response_hours as i64),
-                    handling_due: now.plus_hours(p.handling_hours as i64),
+                    response_due: cal.add(now, p.response),
+                    handling_due: cal.add(now, p.handling),
                 }]
             }
             Command::Route { decision } => {
@@ -549,7 +602,7 @@ impl Case {
                     from: self.lead_unit.clone(),
                     to: to.clone(),
                     reason: reason.clone(),
-                    response_due: now.plus_hours(p.response_hours as i64),
+                    response_due: cal.add(now, p.response),
                 }]
             }
             Command::Escalate { to, tier, reason } => {
@@ -562,17 +615,44 @@ impl Case {
                     return Err(DomainError::invalid("tier", format!("escalation must go above the {} tier", self.tier)));
                 }
                 let mut evs = Vec::new();
-                if let Some(since) = self.deferred_since {
-                    evs.push(EventKind::Resumed { paused_ms: now.0 - since.0 });
+                if self.deferred_since.is_some() {
+                    evs.push(resumed(self, cx));
                 }
                 evs.push(EventKind::Escalated {
                     from_tier: self.tier,
                     to_tier: *tier,
                     to: to.clone(),
                     reason: reason.clone(),
-                    response_due: now.plus_hours(p.response_hours as i64),
+                    response_due: cal.add(now, p.response),
+                    tier_due: Some(cal.add(now, p.handling)),
                 });
                 evs
+            }
+            Command::ReturnToTier { to, tier, decision } => {
+                if !matches!(self.status, S::Dispatched | S::Accepted | S::InProgress) {
+                    return Err(illegal());
+                }
+                lead_handler()?;
+                non_empty("decision", decision)?;
+                if *tier >= self.tier {
+                    return Err(DomainError::invalid("tier", format!("a case returns to a tier below the {} tier", self.tier)));
+                }
+                if *tier < self.first_tier {
+                    return Err(DomainError::invalid(
+                        "tier",
+                        format!("the case started at the {} tier; it cannot go below it", self.first_tier),
+                    ));
+                }
+                if Some(to) == self.lead_unit.as_ref() {
+                    return Err(DomainError::invalid("to", "the case is already with that unit"));
+                }
+                vec![EventKind::Returned {
+                    from_tier: self.tier,
+                    to_tier: *tier,
+                    to: to.clone(),
+                    decision: decision.clone(),
+                    response_due: cal.add(now, p.response),
+                }]
             }
             Command::RequestExtension { hours, reason } => {
                 if !matches!(self.status, S::Accepted | S::InProgress) {
@@ -593,7 +673,12 @@ impl Case {
                 let Some(req) = &self.extension else {
                     return Err(DomainError::Precondition("no extension request is pending".into()));
                 };
-                let due = approve.then(|| self.handling_due.unwrap_or(now).plus_hours(req.hours as i64));
+                // Extension hours are of the same measure as the handling deadline: working
+                // hours when it counts working time, elapsed hours otherwise.
+                let base = self.handling_due.unwrap_or(now);
+                let due = approve.then(|| {
+                    if p.handling.is_working() { cal.add_working_hours(base, req.hours) } else { base.plus_hours(req.hours as i64) }
+                });
                 vec![EventKind::ExtensionDecided { approve: *approve, hours: req.hours, note: note.clone(), handling_due: due }]
             }
             Command::Defer { reason } => {
@@ -609,8 +694,7 @@ impl Case {
                     return Err(illegal());
                 }
                 lead_handler()?;
-                let since = self.deferred_since.unwrap_or(now);
-                vec![EventKind::Resumed { paused_ms: (now.0 - since.0).max(0) }]
+                vec![resumed(self, cx)]
             }
             Command::Resolve { feedback } => {
                 if !matches!(self.status, S::Accepted | S::InProgress) {
@@ -623,7 +707,7 @@ impl Case {
                 if feedback.chars().count() > 4000 {
                     return Err(DomainError::invalid("feedback", "at most 4000 characters"));
                 }
-                vec![EventKind::Resolved { feedback: feedback.clone(), visit_due: now.plus_hours(p.visit_hours as i64) }]
+                vec![EventKind::Resolved { feedback: feedback.clone(), visit_due: cal.add(now, p.visit) }]
             }
             Command::Verify { ok, note } => {
                 staff(&[Role::Intake, Role::Supervisor])?;
@@ -771,12 +855,22 @@ impl Case {
                 self.transfers += 1;
                 self.extension = None;
             }
-            EventKind::Escalated { to_tier, to, .. } => {
+            EventKind::Escalated { to_tier, to, tier_due, .. } => {
                 self.status = S::Dispatched;
+                self.tier_due = *tier_due;
                 self.tier = *to_tier;
                 self.lead_unit = Some(to.clone());
                 self.co_units.retain(|u| u != to);
                 self.escalations += 1;
+                self.extension = None;
+            }
+            EventKind::Returned { to_tier, to, .. } => {
+                self.status = S::Dispatched;
+                self.tier = *to_tier;
+                self.lead_unit = Some(to.clone());
+                self.co_units.retain(|u| u != to);
+                self.returns += 1;
+                self.tier_due = None;
                 self.extension = None;
             }
             EventKind::ExtensionRequested { hours, reason } => {
@@ -793,12 +887,17 @@ impl Case {
                 self.deferred_since = Some(e.at);
                 self.was_deferred = true;
             }
-            EventKind::Resumed { paused_ms } => {
+            EventKind::Resumed { paused_ms, handling_due, tier_due } => {
                 self.status = S::InProgress;
                 self.deferred_since = None;
                 self.deferred_ms += paused_ms;
-                // The clock stood still while deferred: deadlines move by the pause.
-                self.handling_due = self.handling_due.map(|d| d.plus_ms(*paused_ms));
+                // The clock stood still while deferred: the event says where the deadline
+                // moved (older events: by the pause).
+                self.handling_due = match handling_due {
+                    Some(d) => Some(*d),
+                    None => self.handling_due.map(|d| d.plus_ms(*paused_ms)),
+                };
+                self.tier_due = tier_due.or(self.tier_due.map(|d| d.plus_ms(*paused_ms)));
             }
             EventKind::Resolved { feedback, visit_due } => {
                 self.status = S::Resolved;

@@ -8,7 +8,11 @@ use fengqiao_domain::audit::{Checkpoint, StoredEvent, event_hash};
 use fengqiao_domain::figures::{CaseFacts, FigureCounts, LaterCase, StagePoints};
 use fengqiao_domain::lifecycle::{CaseEvent, EventKind};
 use fengqiao_domain::{Case, CaseId, Category, Region, Timestamp, TrackingCode, Unit, User};
-use fengqiao_store::{AttachmentMeta, BackupRecord, CaseFilter, CreateCase, Created, Credentials, FactsFilter, NewAttachment, Page, Person, Scope, Session};
+use fengqiao_domain::escalation::Deadline;
+use fengqiao_store::{
+    AttachmentMeta, BackupRecord, CaseFilter, CreateCase, Created, Credentials, DueCase, FactsFilter, InboxItem, JobCommit, JobRun, NewAttachment, Page, Person,
+    Scope, Session,
+};
 use futures_util::TryStreamExt;
 use sqlx::{Pool, QueryBuilder, Row, Transaction};
 
@@ -34,7 +38,7 @@ fn ts(o: Option<Timestamp>) -> Option<i64> {
 /// parameters at 26 columns.
 const ROWS_PER_STATEMENT: usize = 400;
 
-const CASE_COLUMNS: &str = "id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, first_rating";
+const CASE_COLUMNS: &str = "id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, first_rating, tier_due";
 
 /// The next event of the chain after `head`, which it advances.
 fn chain(head: &mut (i64, String), case_id: Option<i64>, at: Timestamp, actor: &str, kind: &str, payload: String) -> StoredEvent {
@@ -154,7 +158,8 @@ impl SqlStore {
                     .push_bind(c.was_deferred)
                     .push_bind(c.final_rating.map(|r| r.as_str()))
                     .push_bind(c.closure_flag.map(|f| f.as_str()))
-                    .push_bind(c.first_rating.map(|r| r.as_str()));
+                    .push_bind(c.first_rating.map(|r| r.as_str()))
+                    .push_bind(ts(c.tier_due));
             });
             q.build().execute(&mut **tx).await.map_err(backend_err)?;
             let states = chunk.iter().map(|c| Ok((c.id.0, to_json(c)?))).collect::<Result<Vec<_>, StoreError>>()?;
@@ -253,7 +258,7 @@ impl SqlStore {
         sqlx::query(
             "UPDATE cases SET version = $2, status = $3, category = $4, urgency = $5, region = $6, lead_unit = $7, dispatched_at = $8, accepted_at = $9, resolved_at = $10,
              closed_at = $11, response_due = $12, handling_due = $13, visit_due = $14, escalations = $15, reworks = $16, reopens = $17, was_deferred = $18,
-             final_rating = $19, closure_flag = $20, first_rating = $21 WHERE id = $1",
+             final_rating = $19, closure_flag = $20, first_rating = $21, tier_due = $22 WHERE id = $1",
         )
         .bind(c.id.0)
         .bind(c.version)
@@ -276,6 +281,7 @@ impl SqlStore {
         .bind(c.final_rating.map(|r| r.as_str()))
         .bind(c.closure_flag.map(|f| f.as_str()))
         .bind(c.first_rating.map(|r| r.as_str()))
+        .bind(ts(c.tier_due))
         .execute(&mut **tx)
         .await
         .map_err(backend_err)?;
@@ -284,6 +290,26 @@ impl SqlStore {
         let units: Vec<(String, i64, bool)> =
             c.lead_unit.iter().map(|u| (u.0.clone(), c.id.0, true)).chain(c.co_units.iter().map(|u| (u.0.clone(), c.id.0, false))).collect();
         Self::insert_case_units(tx, &units).await
+    }
+
+    /// A case's new state and its events, if the case is still at `expected_version`.
+    async fn commit_in(tx: &mut Tx<'_>, head: &mut (i64, String), expected_version: i64, events: &[CaseEvent], state: &Case) -> Result<(), StoreError> {
+        let current: Option<i64> = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1").bind(state.id.0).fetch_optional(&mut **tx).await.map_err(backend_err)?;
+        match current {
+            None => return Err(StoreError::NotFound),
+            Some(v) if v != expected_version => return Err(StoreError::Conflict { current: v }),
+            Some(_) => {}
+        }
+        Self::update_case(tx, state).await?;
+        if events.iter().any(|e| matches!(e.kind, EventKind::Closed { .. })) {
+            // A new closure: only cases arriving after it make it a repeat.
+            sqlx::query("UPDATE cases SET followed_at = NULL WHERE id = $1").bind(state.id.0).execute(&mut **tx).await.map_err(backend_err)?;
+        }
+        let mut stored = Vec::with_capacity(events.len());
+        for e in events {
+            stored.push(chain(head, Some(state.id.0), e.at, &e.actor, e.kind.name(), to_json(&e.kind)?));
+        }
+        Self::insert_events(tx, &stored).await
     }
 
     async fn put_body(&self, table: &str, key_col: &str, key: &str, body: String, actor: &str, at: Timestamp, kind: &str) -> Result<(), StoreError> {
@@ -891,22 +917,7 @@ impl fengqiao_store::Store for SqlStore {
     async fn commit(&self, expected_version: i64, events: &[CaseEvent], state: &Case) -> Result<(), StoreError> {
         let (mut tx, s, h) = self.begin_write().await?;
         let mut head = (s, h);
-        let current: Option<i64> = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1").bind(state.id.0).fetch_optional(&mut *tx).await.map_err(backend_err)?;
-        match current {
-            None => return Err(StoreError::NotFound),
-            Some(v) if v != expected_version => return Err(StoreError::Conflict { current: v }),
-            Some(_) => {}
-        }
-        Self::update_case(&mut tx, state).await?;
-        if events.iter().any(|e| matches!(e.kind, EventKind::Closed { .. })) {
-            // A new closure: only cases arriving after it make it a repeat.
-            sqlx::query("UPDATE cases SET followed_at = NULL WHERE id = $1").bind(state.id.0).execute(&mut *tx).await.map_err(backend_err)?;
-        }
-        let mut stored = Vec::with_capacity(events.len());
-        for e in events {
-            stored.push(chain(&mut head, Some(state.id.0), e.at, &e.actor, e.kind.name(), to_json(&e.kind)?));
-        }
-        Self::insert_events(&mut tx, &stored).await?;
+        Self::commit_in(&mut tx, &mut head, expected_version, events, state).await?;
         Self::finish_write(tx, head).await
     }
 
@@ -1398,6 +1409,16 @@ impl fengqiao_store::Store for SqlStore {
                 sink(BackupRecord::Idempotency { key, body_hash, case_id })?;
                 n += 1;
             }
+            let rows: Vec<(i32, String)> = sqlx::query_as("SELECT year, body FROM calendar_years ORDER BY year").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for (year, csv) in rows {
+                sink(BackupRecord::CalendarYear { year: year as i16, csv })?;
+                n += 1;
+            }
+            let mut rows = sqlx::query_as::<_, (String, i64, i64, i64, String)>("SELECT kind, case_id, due_at, done_at, outcome FROM jobs ORDER BY case_id, kind, due_at").fetch(&mut *tx);
+            while let Some((kind, case_id, due, done, outcome)) = rows.try_next().await.map_err(backend_err)? {
+                sink(BackupRecord::Job(JobRun { kind, case_id, due_at: Timestamp(due), done_at: Timestamp(done), outcome }))?;
+                n += 1;
+            }
         }
         {
             let mut rows = sqlx::query("SELECT id, case_id, content_type, size, sha256, created_at, data FROM attachments ORDER BY id").fetch(&mut *tx);
@@ -1495,6 +1516,20 @@ impl fengqiao_store::Store for SqlStore {
                     let data = hex::decode(&data_hex).map_err(|e| StoreError::Backend(format!("attachment {}: {e}", meta.id)))?;
                     attachments.push((meta, data));
                 }
+                BackupRecord::CalendarYear { year, csv } => {
+                    sqlx::query("INSERT INTO calendar_years (year, body) VALUES ($1, $2)").bind(year as i32).bind(csv).execute(&mut *tx).await.map_err(backend_err)?;
+                }
+                BackupRecord::Job(j) => {
+                    sqlx::query("INSERT INTO jobs (kind, case_id, due_at, done_at, outcome) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(&j.kind)
+                        .bind(j.case_id)
+                        .bind(j.due_at.0)
+                        .bind(j.done_at.0)
+                        .bind(&j.outcome)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
                 BackupRecord::Idempotency { key, body_hash, case_id } => {
                     sqlx::query("INSERT INTO idempotency (key, body_hash, case_id) VALUES ($1, $2, $3)").bind(key).bind(body_hash).bind(case_id).execute(&mut *tx).await.map_err(backend_err)?;
                 }
@@ -1553,5 +1588,145 @@ impl fengqiao_store::Store for SqlStore {
     async fn is_empty(&self) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT (SELECT COUNT(*) FROM events) + (SELECT COUNT(*) FROM regions) + (SELECT COUNT(*) FROM cases)").fetch_one(&self.pool).await.map_err(backend_err)?;
         Ok(n == 0)
+    }
+
+    async fn due_cases(&self, deadline: Deadline, from: Timestamp, to: Timestamp, job_kind: &str, limit: i64) -> Result<Vec<DueCase>, StoreError> {
+        let col = match deadline {
+            Deadline::Response => "response_due",
+            Deadline::Handling => "handling_due",
+            Deadline::Visit => "visit_due",
+            Deadline::Tier => "tier_due",
+        };
+        // One index range per status on (status, deadline); the job's primary key answers
+        // whether it already ran for this due time.
+        let mut q = QueryBuilder::<DB>::new(format!("SELECT c.id, c.{col}, c.lead_unit FROM cases c WHERE c.status IN ("));
+        let mut sep = q.separated(", ");
+        for s in deadline.statuses() {
+            sep.push_bind(s.as_str());
+        }
+        q.push(")");
+        if deadline == Deadline::Response {
+            q.push(" AND c.accepted_at IS NULL");
+        }
+        q.push(format!(" AND c.{col} >= ")).push_bind(from.0).push(format!(" AND c.{col} < ")).push_bind(to.0);
+        q.push(" AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = ").push_bind(job_kind.to_string());
+        q.push(format!(" AND j.case_id = c.id AND j.due_at = c.{col}) ORDER BY c.{col}, c.id LIMIT ")).push_bind(limit);
+        let rows: Vec<(i64, i64, Option<String>)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+        Ok(rows.into_iter().map(|(id, due, unit)| DueCase { id: CaseId(id), due: Timestamp(due), lead_unit: unit.map(fengqiao_domain::UnitId) }).collect())
+    }
+
+    async fn run_job(&self, job: &JobRun, commit: Option<&JobCommit>, notices: &[InboxItem]) -> Result<bool, StoreError> {
+        // The chain head's lock serialises this with every other writer, so a second server
+        // claiming the same job waits for the first to commit and then finds its row.
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let claimed = sqlx::query("INSERT INTO jobs (kind, case_id, due_at, done_at, outcome) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+            .bind(&job.kind)
+            .bind(job.case_id)
+            .bind(job.due_at.0)
+            .bind(job.done_at.0)
+            .bind(&job.outcome)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?
+            .rows_affected();
+        if claimed == 0 {
+            tx.rollback().await.map_err(backend_err)?;
+            return Ok(false);
+        }
+        if let Some(c) = commit {
+            Self::commit_in(&mut tx, &mut head, c.expected_version, &c.events, &c.state).await?;
+        }
+        if !notices.is_empty() {
+            let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM inbox").fetch_one(&mut *tx).await.map_err(backend_err)?;
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO inbox (id, recipient, case_id, kind, message, due_at, created_at) ");
+            q.push_values(notices.iter().enumerate(), |mut b, (i, n)| {
+                b.push_bind(next + 1 + i as i64)
+                    .push_bind(n.recipient.clone())
+                    .push_bind(n.case_id)
+                    .push_bind(n.kind.clone())
+                    .push_bind(n.message.clone())
+                    .push_bind(ts(n.due_at))
+                    .push_bind(n.created_at.0);
+            });
+            q.build().execute(&mut *tx).await.map_err(backend_err)?;
+        }
+        Self::finish_write(tx, head).await?;
+        Ok(true)
+    }
+
+    async fn jobs_of(&self, case_id: CaseId) -> Result<Vec<JobRun>, StoreError> {
+        let rows: Vec<(String, i64, i64, i64, String)> =
+            sqlx::query_as("SELECT kind, case_id, due_at, done_at, outcome FROM jobs WHERE case_id = $1 ORDER BY done_at, kind, due_at")
+                .bind(case_id.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(kind, case_id, due, done, outcome)| JobRun { kind, case_id, due_at: Timestamp(due), done_at: Timestamp(done), outcome })
+            .collect())
+    }
+
+    async fn swept_to(&self) -> Result<Option<Timestamp>, StoreError> {
+        let t: Option<i64> = sqlx::query_scalar("SELECT swept_to FROM scheduler_state WHERE id = 1").fetch_optional(&self.pool).await.map_err(backend_err)?;
+        Ok(t.map(Timestamp))
+    }
+
+    async fn set_swept_to(&self, t: Timestamp) -> Result<(), StoreError> {
+        // Only forward: two servers sweeping at once must not move it back.
+        sqlx::query(
+            "INSERT INTO scheduler_state (id, swept_to) VALUES (1, $1) ON CONFLICT (id) DO UPDATE
+             SET swept_to = CASE WHEN excluded.swept_to > scheduler_state.swept_to THEN excluded.swept_to ELSE scheduler_state.swept_to END",
+        )
+        .bind(t.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn inbox(&self, recipients: &[String], limit: i64) -> Result<Vec<InboxItem>, StoreError> {
+        if recipients.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<DB>::new("SELECT id, recipient, case_id, kind, message, due_at, created_at FROM inbox WHERE recipient IN (");
+        let mut sep = q.separated(", ");
+        for r in recipients {
+            sep.push_bind(r.clone());
+        }
+        q.push(") ORDER BY id DESC LIMIT ").push_bind(limit);
+        let rows: Vec<(i64, String, Option<i64>, String, String, Option<i64>, i64)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, recipient, case_id, kind, message, due, created)| InboxItem {
+                id,
+                recipient,
+                case_id,
+                kind,
+                message,
+                due_at: due.map(Timestamp),
+                created_at: Timestamp(created),
+            })
+            .collect())
+    }
+
+    async fn put_calendar_year(&self, year: i16, csv: &str, actor: &str, at: Timestamp) -> Result<(), StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        sqlx::query("INSERT INTO calendar_years (year, body) VALUES ($1, $2) ON CONFLICT (year) DO UPDATE SET body = excluded.body")
+            .bind(year as i32)
+            .bind(csv)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        let payload = to_json(&serde_json::json!({ "year": year, "csv": csv }))?;
+        Self::append(&mut tx, &mut head, None, at, actor, "calendar_saved", &payload).await?;
+        Self::finish_write(tx, head).await
+    }
+
+    async fn calendar_years(&self) -> Result<Vec<(i16, String)>, StoreError> {
+        let rows: Vec<(i32, String)> = sqlx::query_as("SELECT year, body FROM calendar_years ORDER BY year").fetch_all(&self.pool).await.map_err(backend_err)?;
+        Ok(rows.into_iter().map(|(y, b)| (y as i16, b)).collect())
     }
 }

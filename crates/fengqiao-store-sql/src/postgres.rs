@@ -13,6 +13,7 @@ const MIGRATIONS: crate::Migrations = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_sessions.sql")),
     (3, include_str!("../migrations/postgres/0003_api_keys.sql")),
+    (4, include_str!("../migrations/postgres/0004_jobs.sql")),
     (5, include_str!("../migrations/postgres/0005_routing.sql")),
     (6, include_str!("../migrations/postgres/0006_attachments.sql")),
     (7, include_str!("../migrations/postgres/0007_supervision.sql")),

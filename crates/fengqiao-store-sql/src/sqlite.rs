@@ -14,6 +14,7 @@ const MIGRATIONS: crate::Migrations = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_sessions.sql")),
     (3, include_str!("../migrations/sqlite/0003_api_keys.sql")),
+    (4, include_str!("../migrations/sqlite/0004_jobs.sql")),
     (5, include_str!("../migrations/sqlite/0005_routing.sql")),
     (6, include_str!("../migrations/sqlite/0006_attachments.sql")),
     (7, include_str!("../migrations/sqlite/0007_supervision.sql")),

@@ -15,7 +15,7 @@ use fengqiao_domain::{
     Unit, UnitId, UnitKind, User,
 };
 
-use fengqiao_domain::DomainError;
+use fengqiao_domain::{Clock, DomainError};
 
 use crate::{
     ApiKey, ApiScope, BackupRecord, CaseFilter, Credentials, FactsFilter, NewAttachment, Page, PublicCaseQuery, RequestUpdate, Scope,
@@ -44,6 +44,9 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("attachments", |s| Box::pin(attachments(s))),
         ("api_keys", |s| Box::pin(api_keys(s))),
         ("public_cases_and_request_updates", |s| Box::pin(public_cases_and_request_updates(s))),
+        ("scheduler_runs_each_job_once", |s| Box::pin(scheduler_runs_each_job_once(s))),
+        ("scheduler_resumes_after_a_restart", |s| Box::pin(scheduler_resumes_after_a_restart(s))),
+        ("calendar_years_load_whole_or_not_at_all", |s| Box::pin(calendar_years_load_whole_or_not_at_all(s))),
     ]
 }
 
@@ -90,6 +93,7 @@ pub async fn seed(store: &Arc<dyn Store>) -> Arc<Service> {
         ("vc-a1", UnitKind::VillageCommittee, VILLAGE_A1),
         ("vc-b1", UnitKind::VillageCommittee, VILLAGE_B1),
         ("town-a", UnitKind::TownMediationCentre, TOWN_A),
+        ("county-centre", UnitKind::CountyMediationCentre, COUNTY),
     ] {
         store
             .put_unit(&Unit { id: UnitId(id.into()), name: id.into(), name_en: None, kind, region: RegionCode::parse(r).unwrap() }, sys, T0)
@@ -497,6 +501,11 @@ async fn backup_round_trip(store: Arc<dyn Store>) {
         svc.create(draft("noise", VILLAGE_A1, &format!("{i}")), &intake, Channel::Web, Some((format!("k{i}"), "h".into()))).await.unwrap();
     }
     store.create_api_key(&api_key("app", "h1", &[ApiScope::Submit]), "user:admin", T0).await.unwrap();
+    // A loaded year and a job that ran are part of the backup.
+    svc.load_calendar("2027-01-01,holiday,元旦\n", &Actor::System { job: "cli".into() }).await.unwrap();
+    let c = dispatched(&svc, "street_light").await;
+    let swept = crate::Scheduler::new(svc.clone()).run_due(c.response_due.unwrap().plus_ms(1)).await.unwrap();
+    assert_eq!(swept.done.len(), 1);
     svc.checkpoint().await.unwrap();
     let mut records = Vec::new();
     store
@@ -508,6 +517,8 @@ async fn backup_round_trip(store: Arc<dyn Store>) {
         .unwrap();
     assert!(matches!(records[0], BackupRecord::Header { .. }));
     assert!(records.iter().any(|r| matches!(r, BackupRecord::ApiKey(k) if k.name == "app")), "keys are backed up");
+    assert!(records.iter().any(|r| matches!(r, BackupRecord::CalendarYear { year: 2027, .. })));
+    assert!(records.iter().any(|r| matches!(r, BackupRecord::Job(j) if j.case_id == c.id.0 && j.kind == "breach_response")));
     // Into the same store: refused, it is not empty.
     assert!(!store.is_empty().await.unwrap());
     // The records survive JSON Lines.
@@ -835,6 +846,12 @@ pub async fn restore_matches(source: &Arc<dyn Store>, target: &Arc<dyn Store>) {
         }
     }
     assert_eq!(source.api_keys().await.unwrap(), target.api_keys().await.unwrap());
+    // The loaded holiday schedules and the jobs that ran come along, so the restored
+    // deployment computes the same working time and runs no job twice.
+    assert_eq!(source.calendar_years().await.unwrap(), target.calendar_years().await.unwrap());
+    for c in source.list_cases(&Scope::All, &CaseFilter::default(), &all).await.unwrap() {
+        assert_eq!(source.jobs_of(c.id).await.unwrap(), target.jobs_of(c.id).await.unwrap());
+    }
     let clock = ManualClock::new(T0);
     let svc = Service::new(target.clone(), Arc::new(clock), ServiceConfig::default()).await.unwrap();
     assert!(matches!(svc.verify_audit(AUDIT_KEY, |_| {}).await.unwrap(), VerifyOutcome::Ok { .. }));
@@ -956,4 +973,148 @@ async fn public_cases_and_request_updates(store: Arc<dyn Store>) {
         assert!(evs.iter().all(|e| e.kind != "request_update_received"));
     }
     assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
+}
+/// A case filed and dispatched to the village committee of A1 at the clock's time.
+async fn dispatched(svc: &Service, category: &str) -> fengqiao_domain::Case {
+    let intake = staff_actor("intake");
+    let c = svc.create(draft(category, VILLAGE_A1, "路灯不亮"), &intake, Channel::Phone, None).await.unwrap().case;
+    svc.act(&intake, c.id, None, &Command::File { severity: None, note: None }).await.unwrap();
+    svc.act(&intake, c.id, None, &Command::Dispatch { lead_unit: UnitId("vc-a1".into()), co_units: vec![] }).await.unwrap()
+}
+
+async fn scheduler_runs_each_job_once(store: Arc<dyn Store>) {
+    use crate::Scheduler;
+    let clock = ManualClock::new(T0);
+    let svc = seeded_with_clock(&store, clock.clone()).await;
+    // Dispatched on New Year's Day 2026 (08:00 in Shanghai): the response deadline is the
+    // close of the next working day, Sunday 4 January (a make-up working day); handling
+    // (three working days) ends on Tuesday 6 January.
+    let a = dispatched(&svc, "street_light").await;
+    let b = dispatched(&svc, "street_light").await;
+    let tz = svc.calendar().time_zone().clone();
+    assert_eq!(a.response_due.unwrap().to_rfc3339_in(&tz), "2026-01-04T17:30:00+08:00");
+    assert_eq!(a.handling_due.unwrap().to_rfc3339_in(&tz), "2026-01-06T17:30:00+08:00");
+    svc.act(&staff_actor("handler-a1"), a.id, None, &Command::Accept).await.unwrap();
+    let s1 = Scheduler::new(svc.clone());
+    assert!(s1.run_due(T0.plus_ms(HOUR_MS)).await.unwrap().done.is_empty());
+
+    // Reminders before the response deadline: only b is still waiting for acceptance.
+    let before = a.response_due.unwrap().plus_ms(-30 * 60_000);
+    let r = s1.run_due(before).await.unwrap();
+    let kinds: Vec<(String, i64)> = r.done.iter().map(|d| (d.kind.clone(), d.case_id)).collect();
+    assert_eq!(kinds, vec![("reminder_response".to_string(), b.id.0)]);
+    assert!(s1.run_due(before).await.unwrap().done.is_empty(), "a reminder is sent once");
+    let inbox = store.inbox(&["unit:vc-a1".into()], 10).await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert!(inbox[0].message.contains(&format!("#{}", b.id.0)) && inbox[0].kind == "reminder");
+
+    // The response deadline passes for b: a notice, no escalation (the default ladder
+    // escalates on the handling deadline).
+    let r = s1.run_due(a.response_due.unwrap().plus_ms(60_000)).await.unwrap();
+    assert_eq!(r.done.len(), 1);
+    assert_eq!((r.done[0].kind.as_str(), r.done[0].case_id), ("breach_response", b.id.0));
+    assert_eq!(store.case(&Scope::All, b.id).await.unwrap().unwrap().escalations, 0);
+
+    // Two servers on the same store step past the handling deadline at the same moment:
+    // each case is escalated once, to the town mediation centre of its town.
+    let svc2 = Arc::new(Service::new(store.clone(), Arc::new(clock.clone()), svc.config.clone()).await.unwrap());
+    let s2 = Scheduler::new(svc2);
+    let after = a.handling_due.unwrap().plus_ms(60_000);
+    let events_before = event_count(&store).await;
+    let (r1, r2) = tokio::join!(s1.run_due(after), s2.run_due(after));
+    let (r1, r2) = (r1.unwrap(), r2.unwrap());
+    assert!(r1.failed.is_empty() && r2.failed.is_empty(), "{r1:?} {r2:?}");
+    let mut done: Vec<(String, i64)> = r1.done.iter().chain(&r2.done).map(|d| (d.kind.clone(), d.case_id)).collect();
+    done.sort();
+    assert_eq!(done, vec![("breach_handling".to_string(), a.id.0), ("breach_handling".to_string(), b.id.0)]);
+    assert_eq!(event_count(&store).await, events_before + 2, "one escalation event per case");
+    for id in [a.id, b.id] {
+        let c = store.case(&Scope::All, id).await.unwrap().unwrap();
+        assert_eq!((c.tier, c.lead_unit.clone(), c.escalations), (fengqiao_domain::Tier::Town, Some(UnitId("town-a".into())), 1));
+        let events = store.case_events(&Scope::All, id).await.unwrap().unwrap();
+        let last = events.last().unwrap();
+        assert_eq!((last.kind.as_str(), last.actor.as_str()), ("escalated", "system:deadline"));
+        let kinds: Vec<String> = store.jobs_of(id).await.unwrap().into_iter().map(|j| j.kind).collect();
+        assert!(kinds.contains(&"breach_handling".to_string()));
+    }
+    assert_eq!(store.inbox(&["unit:town-a".into()], 10).await.unwrap().len(), 2);
+    // Stepping the same time again, from either, does nothing.
+    assert!(s1.run_due(after).await.unwrap().done.is_empty());
+    assert!(s2.run_due(after.plus_ms(HOUR_MS)).await.unwrap().done.is_empty());
+    // The town has its own deadline (the handling span from the escalation: three working
+    // days, to Friday 9 January); missed, the case climbs to the county's centre.
+    let tier_due = store.case(&Scope::All, a.id).await.unwrap().unwrap().tier_due.unwrap();
+    assert_eq!(tier_due.to_rfc3339_in(&tz), "2026-01-09T17:30:00+08:00");
+    let r = s1.run_due(tier_due.plus_ms(60_000)).await.unwrap();
+    let mut done: Vec<(String, i64, String)> = r.done.iter().map(|d| (d.kind.clone(), d.case_id, d.outcome.clone())).collect();
+    done.sort();
+    let to_county = "escalated to county-centre (county)".to_string();
+    assert_eq!(done, vec![("breach_tier".into(), a.id.0, to_county.clone()), ("breach_tier".into(), b.id.0, to_county)]);
+    let c = store.case(&Scope::All, a.id).await.unwrap().unwrap();
+    assert_eq!((c.tier, c.escalations), (fengqiao_domain::Tier::County, 2));
+    // Nothing is above the county: its missed deadline is noticed, not escalated.
+    let r = s1.run_due(c.tier_due.unwrap().plus_ms(60_000)).await.unwrap();
+    assert!(r.done.iter().all(|d| d.kind == "breach_tier" && d.outcome == "noticed unit:county-centre"), "{r:?}");
+    assert_eq!(r.done.len(), 2);
+    assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
+}
+
+async fn scheduler_resumes_after_a_restart(store: Arc<dyn Store>) {
+    use crate::Scheduler;
+    let clock = ManualClock::new(T0);
+    let svc = seeded_with_clock(&store, clock.clone()).await;
+    let c = dispatched(&svc, "street_light").await;
+    Scheduler::new(svc.clone()).run_due(T0.plus_ms(HOUR_MS)).await.unwrap();
+    drop(svc);
+    // The server is down while the response deadline passes; a new process resumes from
+    // where the last sweep stopped and catches the breach once.
+    let due = c.response_due.unwrap();
+    clock.set(due.plus_ms(5 * HOUR_MS));
+    let restarted = seeded_with_clock(&store, clock.clone()).await;
+    let s = Scheduler::new(restarted.clone());
+    let r = s.run_due(clock.now()).await.unwrap();
+    assert_eq!(r.done.iter().map(|d| (d.kind.as_str(), d.case_id, d.due_at)).collect::<Vec<_>>(), vec![("breach_response", c.id.0, due)]);
+    let again = seeded_with_clock(&store, clock.clone()).await;
+    assert!(Scheduler::new(again).run_due(clock.now()).await.unwrap().done.is_empty());
+    // A moved deadline is a new job: deferral pauses the clock, resumption moves the handling
+    // deadline, and its breach is a new due time.
+    let h = staff_actor("handler-a1");
+    restarted.act(&h, c.id, None, &Command::Accept).await.unwrap();
+    restarted.act(&h, c.id, None, &Command::Defer { reason: "away".into() }).await.unwrap();
+    clock.advance_ms(10 * DAY_MS);
+    assert!(s.run_due(clock.now()).await.unwrap().done.is_empty(), "a deferred case is not due");
+    let resumed = restarted.act(&h, c.id, None, &Command::Resume).await.unwrap();
+    assert!(resumed.handling_due.unwrap() > clock.now());
+    let r = s.run_due(resumed.handling_due.unwrap().plus_ms(1)).await.unwrap();
+    assert!(
+        r.done.iter().any(|d| d.kind == "breach_handling" && d.case_id == c.id.0 && d.due_at == resumed.handling_due.unwrap()),
+        "{r:?}"
+    );
+}
+
+async fn calendar_years_load_whole_or_not_at_all(store: Arc<dyn Store>) {
+    let svc = seed(&store).await;
+    let admin = Actor::System { job: "cli".into() };
+    assert_eq!(svc.calendar().years_without_data([2026, 2027]), vec![2027]);
+    let bad = "date,kind,name\n2027-01-01,holiday,元旦\n2027-13-01,holiday,x\n2027-02-03,workday,Wednesday\n";
+    let before = event_count(&store).await;
+    match svc.load_calendar(bad, &admin).await.unwrap_err() {
+        StoreError::Domain(fengqiao_domain::DomainError::Invalid(errs)) => {
+            let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+            assert_eq!(fields, vec!["line 3", "line 4"]);
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(store.calendar_years().await.unwrap().is_empty());
+    assert_eq!(event_count(&store).await, before);
+    let good = "date,kind,name\n2027-01-01,holiday,元旦\n2027-02-06,workday,春节 make-up\n";
+    assert_eq!(svc.load_calendar(good, &admin).await.unwrap(), vec![2027]);
+    assert_eq!(event_count(&store).await, before + 1);
+    assert!(svc.calendar().years_without_data([2027]).is_empty());
+    // A restarted server sees the loaded year.
+    let again = seed(&store).await;
+    let cal = again.calendar();
+    assert!(!cal.is_working_day("2027-01-01".parse().unwrap()));
+    assert!(cal.is_working_day("2027-02-06".parse().unwrap()));
+    assert_eq!(store.calendar_years().await.unwrap()[0].0, 2027);
 }

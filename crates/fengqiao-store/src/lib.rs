@@ -12,10 +12,12 @@
 //!   after that commit returns.
 
 pub mod contract;
+pub mod scheduler;
 mod service;
 pub mod triage;
 mod types;
 
+pub use scheduler::{Scheduler, SchedulerConfig, SweepReport};
 pub use service::{CommitStats, OrderTarget, Reference, Service, ServiceConfig, new_tracking_code};
 pub use types::*;
 
@@ -164,4 +166,30 @@ pub trait Store: Send + Sync + 'static {
     async fn analyze(&self) -> Result<(), StoreError>;
     /// Whether the store holds no cases, regions or events (restore refuses otherwise).
     async fn is_empty(&self) -> Result<bool, StoreError>;
+
+    // The deadline scheduler and the business calendar.
+    /// Open cases whose `deadline` is running and falls in `[from, to)`, earliest first, at
+    /// most `limit`, leaving out those whose job `job_kind` already ran for that due time.
+    async fn due_cases(
+        &self,
+        deadline: fengqiao_domain::escalation::Deadline,
+        from: fengqiao_domain::Timestamp,
+        to: fengqiao_domain::Timestamp,
+        job_kind: &str,
+        limit: i64,
+    ) -> Result<Vec<DueCase>, StoreError>;
+    /// Claims a job and applies its effect (a case change and inbox messages) in one
+    /// transaction. `Ok(false)`, and nothing written, when that (kind, case, due) already ran;
+    /// [`StoreError::Conflict`] when the case changed since it was read.
+    async fn run_job(&self, job: &JobRun, commit: Option<&JobCommit>, notices: &[InboxItem]) -> Result<bool, StoreError>;
+    /// The jobs that ran for a case, oldest first.
+    async fn jobs_of(&self, case_id: CaseId) -> Result<Vec<JobRun>, StoreError>;
+    /// How far the sweep has got (`None` before its first run).
+    async fn swept_to(&self) -> Result<Option<fengqiao_domain::Timestamp>, StoreError>;
+    async fn set_swept_to(&self, t: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
+    /// The newest messages for any of the recipients, newest first.
+    async fn inbox(&self, recipients: &[String], limit: i64) -> Result<Vec<InboxItem>, StoreError>;
+    /// Stores a holiday schedule (one year's CSV) an administrator loaded; an audit event.
+    async fn put_calendar_year(&self, year: i16, csv: &str, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
+    async fn calendar_years(&self) -> Result<Vec<(i16, String)>, StoreError>;
 }

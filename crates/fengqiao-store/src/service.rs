@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use fengqiao_domain::audit::{ChainVerifier, Checkpoint, VerifyOutcome};
+use fengqiao_domain::calendar::{Calendar, CalendarSettings, HolidayTable};
 use fengqiao_domain::case::{CaseDraft, IntakeContext};
+use fengqiao_domain::escalation::EscalationLadder;
 use fengqiao_domain::figures::{Figures, FiguresConfig};
 use fengqiao_domain::gazetteer::{Gazetteer, Placement};
 use fengqiao_domain::geoindex::RegionIndex;
@@ -21,6 +23,7 @@ use fengqiao_domain::{
 use rand::RngCore;
 use tokio::sync::oneshot;
 
+use crate::scheduler::SchedulerConfig;
 use crate::{CaseFilter, CreateCase, Created, FactsFilter, Page, Scope, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -36,6 +39,13 @@ pub struct ServiceConfig {
     pub checkpoint_file: Option<std::path::PathBuf>,
     /// Largest group commit.
     pub max_batch: usize,
+    /// Time zone, working hours, 24×7 or not; the holiday table comes with the program and
+    /// from the years an administrator loaded.
+    pub calendar: CalendarSettings,
+    /// Starting tiers and automatic escalation.
+    pub ladder: EscalationLadder,
+    /// The deadline scheduler.
+    pub scheduler: SchedulerConfig,
 }
 
 impl Default for ServiceConfig {
@@ -47,6 +57,9 @@ impl Default for ServiceConfig {
             audit_key: None,
             checkpoint_file: None,
             max_batch: 256,
+            calendar: CalendarSettings::default(),
+            ladder: EscalationLadder::default(),
+            scheduler: SchedulerConfig::default(),
         }
     }
 }
@@ -64,6 +77,8 @@ pub struct Reference {
     /// The codes the index's keys point at.
     indexed: Vec<RegionCode>,
     gazetteer: Gazetteer,
+    /// The business calendar deadlines are computed on.
+    pub calendar: Calendar,
 }
 
 impl Default for Reference {
@@ -104,6 +119,7 @@ impl Reference {
             index,
             indexed,
             gazetteer,
+            calendar: Calendar::default(),
         }
     }
 
@@ -242,8 +258,41 @@ impl Service {
     pub async fn reload(&self) -> Result<(), StoreError> {
         let mut r = Reference::load(self.store.regions().await?, self.store.categories().await?, self.store.units().await?);
         r.rules = self.store.rules(None).await?.unwrap_or_default();
+        r.calendar = self.build_calendar().await?;
         *self.reference.write().expect("not poisoned") = Arc::new(r);
         Ok(())
+    }
+
+    /// The configured calendar over the built-in holidays and every year loaded since.
+    async fn build_calendar(&self) -> Result<Calendar, StoreError> {
+        let mut table = HolidayTable::builtin();
+        for (year, csv) in self.store.calendar_years().await? {
+            match HolidayTable::parse_csv(&csv) {
+                Ok(t) => table = table.merged(&t),
+                // Checked whole before it was stored; a row that no longer parses is a bug
+                // or a hand edit, and the rest of the calendar still works.
+                Err(e) => tracing::warn!(year, problems = e.len(), "a stored holiday schedule does not parse; ignored"),
+            }
+        }
+        Calendar::from_settings(&self.config.calendar, table).map_err(|e| DomainError::Invalid(vec![e]).into())
+    }
+
+    /// Loads holiday schedules (the CSV format of the built-in table). The file is checked
+    /// whole and refused whole; each year it holds replaces that year's schedule. Returns the
+    /// years loaded.
+    pub async fn load_calendar(&self, csv: &str, actor: &Actor) -> Result<Vec<i16>, StoreError> {
+        let table = HolidayTable::parse_csv(csv).map_err(DomainError::Invalid)?;
+        let years: Vec<i16> = table.years().into_iter().collect();
+        for y in &years {
+            self.store.put_calendar_year(*y, &table.year_csv(*y), &actor.label(), self.now()).await?;
+        }
+        self.reload().await?;
+        Ok(years)
+    }
+
+    /// The calendar in use.
+    pub fn calendar(&self) -> Calendar {
+        self.reference().calendar.clone()
     }
 
     pub fn reference(&self) -> Arc<Reference> {
@@ -269,6 +318,7 @@ impl Service {
             region_of_point: point.and_then(|p| r.region_of_point(p)),
             region_of_address: draft.address.as_deref().and_then(|a| r.place_address(a)).map(|p| p.region),
             default_channel,
+            ladder: Some(&self.config.ladder),
         };
         let new = draft.validate(&cx)?;
         Ok(CreateCase { new, tracking_code: new_tracking_code(), at: self.now(), actor: actor.label(), idempotency })
@@ -395,24 +445,7 @@ impl Service {
                 return Err(StoreError::Conflict { current: case.version });
             }
             self.check_references(&scope, &r, cmd).await?;
-            let category = r.categories.get(&case.category);
-            let policy = category.map(|c| c.policy).unwrap_or(fengqiao_domain::DeadlinePolicy::DEFAULT);
-            let now = self.now();
-            let cx = DecideContext { now, actor, config: &self.config.lifecycle, policy };
-            let routed;
-            let cmd = match cmd {
-                Command::Route { decision: None } => {
-                    routed = Command::Route { decision: Some(r.route(&case)) };
-                    &routed
-                }
-                other => other,
-            };
-            let kinds = case.decide(cmd, &cx)?;
-            let mut next = case.clone();
-            let events: Vec<CaseEvent> = kinds.into_iter().map(|kind| CaseEvent { at: now, actor: actor.label(), kind }).collect();
-            for e in &events {
-                next.apply(e);
-            }
+            let (events, next) = self.decide(&r, &case, actor, cmd, self.now())?;
             match self.store.commit(case.version, &events, &next).await {
                 Ok(()) => {
                     self.unsigned.fetch_add(events.len() as i64, std::sync::atomic::Ordering::Relaxed);
@@ -430,6 +463,43 @@ impl Service {
         Err(StoreError::Conflict { current: -1 })
     }
 
+    /// The events a command causes on a case at `now` and the state after them, with the
+    /// deadlines computed on the calendar and the category's policy.
+    pub fn decide(
+        &self,
+        r: &Reference,
+        case: &Case,
+        actor: &Actor,
+        cmd: &Command,
+        now: Timestamp,
+    ) -> Result<(Vec<CaseEvent>, Case), StoreError> {
+        let policy = r.categories.get(&case.category).map(|c| c.policy).unwrap_or(fengqiao_domain::DeadlinePolicy::DEFAULT);
+        let cx = DecideContext { now, actor, config: &self.config.lifecycle, policy, calendar: &r.calendar };
+        // Routing is decided here from the rules in force, never taken from the client.
+        let routed;
+        let cmd = match cmd {
+            Command::Route { decision: None } => {
+                routed = Command::Route { decision: Some(r.route(case)) };
+                &routed
+            }
+            other => other,
+        };
+        let kinds = case.decide(cmd, &cx)?;
+        let mut next = case.clone();
+        let events: Vec<CaseEvent> = kinds.into_iter().map(|kind| CaseEvent { at: now, actor: actor.label(), kind }).collect();
+        for e in &events {
+            next.apply(e);
+        }
+        Ok((events, next))
+    }
+
+    /// Counts events written outside [`Service::act`] (the scheduler's) towards the next
+    /// checkpoint.
+    pub async fn note_written(&self, events: usize) {
+        self.unsigned.fetch_add(events as i64, std::sync::atomic::Ordering::Relaxed);
+        self.maybe_checkpoint().await;
+    }
+
     async fn check_references(&self, scope: &Scope, r: &Reference, cmd: &Command) -> Result<(), StoreError> {
         let unit = |u: &fengqiao_domain::UnitId, field: &str| -> Result<(), StoreError> {
             if r.units.contains_key(&u.0) { Ok(()) } else { Err(DomainError::invalid(field, format!("unknown unit '{u}'")).into()) }
@@ -441,7 +511,7 @@ impl Service {
                     unit(u, "co_units")?;
                 }
             }
-            Command::Transfer { to, .. } | Command::Escalate { to, .. } => unit(to, "to")?,
+            Command::Transfer { to, .. } | Command::Escalate { to, .. } | Command::ReturnToTier { to, .. } => unit(to, "to")?,
             Command::Merge { into } => match self.store.case(scope, *into).await? {
                 Some(t) if t.status.is_open() => {}
                 Some(_) => {

@@ -184,6 +184,13 @@ pub enum BackupRecord {
     ApiKey(ApiKey),
     RequestUpdate(RequestUpdate),
     SupervisionOrder(fengqiao_domain::supervision::SupervisionOrder),
+    /// A holiday schedule an administrator loaded (the deadlines it gave are in the events).
+    CalendarYear {
+        year: i16,
+        csv: String,
+    },
+    /// A scheduled job that ran, so a restored deployment does not run it again.
+    Job(JobRun),
 }
 
 pub const BACKUP_FORMAT: u32 = 1;
@@ -318,4 +325,48 @@ pub struct OrderFilter {
     /// Open orders whose deadline has passed at this time.
     pub overdue_at: Option<Timestamp>,
     pub limit: i64,
+}
+
+/// A case whose deadline falls in a sweep's window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueCase {
+    pub id: fengqiao_domain::CaseId,
+    pub due: Timestamp,
+    pub lead_unit: Option<UnitId>,
+}
+
+/// One run of a scheduled job: its kind (`reminder_handling`, `breach_response`, …), the case
+/// and the due time it is for. The three together are unique: a job runs once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRun {
+    pub kind: String,
+    pub case_id: i64,
+    pub due_at: Timestamp,
+    pub done_at: Timestamp,
+    /// What the job did, for the record (`reminded`, `escalated to tmc-01`, …).
+    pub outcome: String,
+}
+
+/// A case change a job makes, committed with its claim (like [`Store::commit`]).
+#[derive(Debug, Clone)]
+pub struct JobCommit {
+    pub expected_version: i64,
+    pub events: Vec<fengqiao_domain::lifecycle::CaseEvent>,
+    pub state: Case,
+}
+
+/// A message in a unit's or a user's in-app inbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboxItem {
+    /// Assigned by the store.
+    #[serde(default)]
+    pub id: i64,
+    /// `unit:ID` or `user:ID`.
+    pub recipient: String,
+    pub case_id: Option<i64>,
+    /// `reminder` or `breach`.
+    pub kind: String,
+    pub message: String,
+    pub due_at: Option<Timestamp>,
+    pub created_at: Timestamp,
 }

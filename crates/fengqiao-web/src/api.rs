@@ -37,6 +37,8 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         .route("/api/v1/routing/test", post(routing_test))
         .route("/api/v1/cases/{id}/route", get(route_preview))
         .route("/api/v1/units", get(units))
+        .route("/api/v1/calendar", get(crate::deadlines::calendar))
+        .route("/api/v1/inbox", get(crate::deadlines::inbox))
         .route("/api/v1/me", get(me))
         .route("/api/v1/session", post(sign_in).delete(sign_out))
         .route("/api/v1/session/everywhere", axum::routing::delete(sign_out_everywhere))

@@ -5,6 +5,7 @@
 
 mod api;
 mod auth;
+mod deadlines;
 mod error;
 mod metrics;
 pub mod open311;

@@ -28,6 +28,14 @@ pub struct Config {
     /// Mark session cookies Secure: set when the server is reached over TLS (usually through
     /// a reverse proxy).
     pub secure_cookies: bool,
+    /// Working hours on working days, in `time_zone`: `08:30-12:00,13:30-17:30`.
+    pub working_hours: String,
+    /// Count deadlines around the clock, ignoring holidays and working hours.
+    pub always_open: bool,
+    /// Starting tiers and automatic escalation (`[escalation]`).
+    pub escalation: fengqiao_domain::escalation::EscalationLadder,
+    /// The deadline scheduler (`[scheduler]`).
+    pub scheduler: fengqiao_store::SchedulerConfig,
 }
 
 impl Default for Config {
@@ -47,6 +55,10 @@ impl Default for Config {
             repeat_window_days: 90,
             score_weights: None,
             secure_cookies: false,
+            working_hours: fengqiao_domain::calendar::CalendarSettings::default().working_hours,
+            always_open: false,
+            escalation: Default::default(),
+            scheduler: Default::default(),
         }
     }
 }
@@ -140,6 +152,13 @@ impl Config {
             audit_key,
             checkpoint_file: Some(self.checkpoint_file()),
             max_batch: 256,
+            calendar: fengqiao_domain::calendar::CalendarSettings {
+                time_zone: self.time_zone.clone(),
+                working_hours: self.working_hours.clone(),
+                always_open: self.always_open,
+            },
+            ladder: self.escalation.clone(),
+            scheduler: self.scheduler.clone(),
         }
     }
 }

@@ -602,6 +602,12 @@ pub fn generate(opts: &DemoOptions) -> Demo {
     let rule_set = fengqiao_domain::routing::RuleSet { version: 1, ..rules() };
     let mut unit_refs: Vec<&Unit> = units.iter().collect();
     unit_refs.sort_by(|a, b| a.id.cmp(&b.id));
+    // Deadlines on the default business calendar of the deployment's zone.
+    let calendar = fengqiao_domain::Calendar::new(
+        tz.clone(),
+        fengqiao_domain::calendar::WorkingHours::default_office(),
+        fengqiao_domain::calendar::HolidayTable::builtin(),
+    );
     let user_actor: HashMap<String, Actor> = users.iter().map(|(u, _)| (u.id.clone(), Actor::from_user(u))).collect();
     let mut cases = Vec::with_capacity(cases_per_year);
     let mut events: Vec<(i64, CaseEvent)> = Vec::with_capacity(cases_per_year * 9);
@@ -759,7 +765,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
             let Some(actor) = user_actor.get(who) else {
                 return false;
             };
-            let cx = DecideContext { now: at, actor, config: &config, policy };
+            let cx = DecideContext { now: at, actor, config: &config, policy, calendar: &calendar };
             match case.decide(&cmd, &cx) {
                 Ok(kinds) => {
                     for kind in kinds {
@@ -823,8 +829,11 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 lead_unit = to;
             }
             // Response: mostly within the deadline.
-            let resp_h = policy.response_hours as f64 * if rng.gen_bool(0.92) { rng.gen_range(0.05..0.9) } else { rng.gen_range(1.1..3.0) };
-            now = now.plus_ms((resp_h * HOUR_MS as f64) as i64);
+            // The time the policy allowed, as computed on the calendar at dispatch.
+            let response_ms = case.response_due.map_or(DAY_MS, |d| (d.0 - now.0).max(HOUR_MS)) as f64;
+            let handling_ms = case.handling_due.map_or(5 * DAY_MS, |d| (d.0 - now.0).max(HOUR_MS)) as f64;
+            let resp = response_ms * if rng.gen_bool(0.92) { rng.gen_range(0.05..0.9) } else { rng.gen_range(1.1..3.0) };
+            now = now.plus_ms(resp as i64);
             if !step(&mut case, &handler_of(&lead_unit), Command::Accept, now, &mut events) {
                 break 'life;
             }
@@ -888,9 +897,8 @@ pub fn generate(opts: &DemoOptions) -> Demo {
             let mut rounds = 0;
             loop {
                 rounds += 1;
-                let handling =
-                    policy.handling_hours as f64 * if rng.gen_bool(0.86) { rng.gen_range(0.05..0.95) } else { rng.gen_range(1.05..2.5) };
-                now = now.plus_ms((handling * HOUR_MS as f64 / rounds as f64) as i64);
+                let handling = handling_ms * if rng.gen_bool(0.86) { rng.gen_range(0.05..0.95) } else { rng.gen_range(1.05..2.5) };
+                now = now.plus_ms((handling / rounds as f64) as i64);
                 let feedback = if case.kind == CategoryKind::Dispute {
                     "经调解双方达成一致 / the parties reached agreement"
                 } else {

@@ -2,6 +2,7 @@
 //! `main.rs` only parses arguments; everything a test or the benchmarks need is here.
 
 pub mod api_keys;
+pub mod calendar_cli;
 pub mod config;
 pub mod demo;
 pub mod regions_cli;
@@ -173,6 +174,10 @@ pub async fn serve(svc: Arc<Service>, cfg: &Config, listen: &str) -> anyhow::Res
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = svc.store.backend(), "serving");
     eprintln!("fengqiao is listening on http://{addr}");
+    for w in svc.calendar().warnings_at(svc.now()) {
+        tracing::warn!("{w}");
+    }
+    let scheduler = svc.config.scheduler.enabled.then(|| fengqiao_store::Scheduler::new(svc.clone()).spawn());
     let ticker = {
         let svc = svc.clone();
         tokio::spawn(async move {
@@ -202,6 +207,9 @@ pub async fn serve(svc: Arc<Service>, cfg: &Config, listen: &str) -> anyhow::Res
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).with_graceful_shutdown(shutdown()).await?;
     ticker.abort();
     triage.abort();
+    if let Some(s) = scheduler {
+        s.abort();
+    }
     svc.checkpoint().await.map_err(err)?;
     Ok(())
 }

@@ -94,6 +94,11 @@ enum Cmd {
     Backup { file: String },
     /// Load a backup into an empty store.
     Restore { file: String },
+    /// The business calendar: show a year, load holiday schedules, run the deadline sweep.
+    Calendar {
+        #[command(subcommand)]
+        command: fengqiao::calendar_cli::CalendarCmd,
+    },
     /// Add or update a staff account and print its new API token (last word of the output).
     User {
         #[arg(long)]
@@ -256,6 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Some(cp) => writeln!(stdout, "signed the chain head at seq {}: {}", cp.seq, cp.hash)?,
             None => writeln!(stdout, "the log is empty; nothing to sign")?,
         },
+        Cmd::Calendar { command } => fengqiao::calendar_cli::run(&svc, command, &mut stdout).await?,
         Cmd::Backup { file } => {
             let n = if file == "-" {
                 fengqiao::backup(&svc, &mut stdout).await?

@@ -1,7 +1,7 @@
 use fengqiao_domain::case::*;
 use fengqiao_domain::category::{CategoryKind, DeadlinePolicy};
 use fengqiao_domain::lifecycle::{CaseEvent, DecideContext};
-use fengqiao_domain::{Actor, Command, EventKind, LifecycleConfig, RegionCode, Role, Timestamp, UnitId};
+use fengqiao_domain::{Actor, Calendar, Command, EventKind, LifecycleConfig, RegionCode, Role, Timestamp, UnitId};
 use proptest::prelude::*;
 
 fn created(kind: CategoryKind, anonymous: bool) -> CaseEvent {
@@ -62,6 +62,8 @@ fn arb_command() -> impl Strategy<Value = Command> {
         unit.clone().prop_map(|u| Command::Transfer { to: u, reason: "not ours".into() }),
         (unit.clone(), prop::sample::select(Tier::ALL.to_vec()))
             .prop_map(|(u, t)| { Command::Escalate { to: u, tier: t, reason: "hard".into() } }),
+        (unit.clone(), prop::sample::select(Tier::ALL.to_vec()))
+            .prop_map(|(u, t)| { Command::ReturnToTier { to: u, tier: t, decision: "decided: pay 500".into() } }),
         (1u32..100).prop_map(|h| Command::RequestExtension { hours: h, reason: "waiting".into() }),
         any::<bool>().prop_map(|a| Command::DecideExtension { approve: a, note: None }),
         Just(Command::Defer { reason: "party away".into() }),
@@ -103,6 +105,8 @@ fn check_invariants(c: &Case) {
         assert!(c.lead_unit.is_some() && c.dispatched_at.is_some() && c.handling_due.is_some());
     }
     assert!(c.tier >= c.first_tier);
+    // A case goes back down only after it went up, so it never counts as settled locally.
+    assert!(c.returns <= c.escalations);
     assert_eq!(c.status == Status::Deferred, c.deferred_since.is_some());
     assert!(c.transfers <= LifecycleConfig::default().max_transfers);
 }
@@ -124,9 +128,10 @@ proptest! {
         let mut events = vec![first];
         let mut now = events[0].at;
         let config = LifecycleConfig::default();
+        let calendar = Calendar::china();
         for (actor, cmd, dt) in steps {
             now = now.plus_ms(dt);
-            let cx = DecideContext { now, actor: &actor, config: &config, policy: DeadlinePolicy::DEFAULT };
+            let cx = DecideContext { now, actor: &actor, config: &config, policy: DeadlinePolicy::DEFAULT, calendar: &calendar };
             let before = case.clone();
             match case.decide(&cmd, &cx) {
                 Ok(evs) => {
@@ -156,11 +161,12 @@ fn a_request_closes_only_after_a_rating() {
     let first = created(CategoryKind::Request, false);
     let mut case = Case::from_created(CaseId(1), first.at, &first.kind).unwrap();
     let config = LifecycleConfig::default();
+    let calendar = Calendar::china();
     let intake = actor(Role::Intake, "desk");
     let handler = actor(Role::Handler, "u1");
     let mut now = first.at;
     let run = |case: &mut Case, a: &Actor, cmd: Command, now: Timestamp| -> Result<(), fengqiao_domain::DomainError> {
-        let cx = DecideContext { now, actor: a, config: &config, policy: DeadlinePolicy::DEFAULT };
+        let cx = DecideContext { now, actor: a, config: &config, policy: DeadlinePolicy::DEFAULT, calendar: &calendar };
         for kind in case.decide(&cmd, &cx)? {
             case.apply(&CaseEvent { at: now, actor: a.label(), kind });
         }
@@ -216,11 +222,12 @@ fn unreachable_closure_needs_attempts_channels_and_time() {
     let first = created(CategoryKind::Request, false);
     let mut case = Case::from_created(CaseId(1), first.at, &first.kind).unwrap();
     let config = LifecycleConfig::default();
+    let calendar = Calendar::china();
     let intake = actor(Role::Intake, "desk");
     let handler = actor(Role::Handler, "u1");
     let mut now = first.at;
     let step = |case: &mut Case, a: &Actor, cmd: Command, now: Timestamp| -> bool {
-        let cx = DecideContext { now, actor: a, config: &config, policy: DeadlinePolicy::DEFAULT };
+        let cx = DecideContext { now, actor: a, config: &config, policy: DeadlinePolicy::DEFAULT, calendar: &calendar };
         match case.decide(&cmd, &cx) {
             Ok(evs) => {
                 for kind in evs {

@@ -1,3 +1,5 @@
-//! Integration tests of the domain: the lifecycle state machine under random command sequences.
+//! Integration tests of the domain: the lifecycle state machine under random command sequences,
+//! and the business calendar with the deadlines computed on it.
 
+mod calendar;
 mod lifecycle;

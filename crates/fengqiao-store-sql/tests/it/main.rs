@@ -133,6 +133,16 @@ async fn restore_across_backends() {
         actor: "resident".into(),
     };
     src.store.add_attachment(&photo).await.unwrap();
+    svc.load_calendar("2027-01-01,holiday,元旦\n", &fengqiao_domain::Actor::System { job: "test".into() }).await.unwrap();
+    let intake = fengqiao_store::contract::actor(&fengqiao_store::contract::staff()[0]);
+    let first = fengqiao_domain::CaseId(1);
+    svc.act(&intake, first, None, &fengqiao_domain::Command::File { severity: None, note: None }).await.unwrap();
+    let lead = fengqiao_domain::UnitId("vc-a1".into());
+    svc.act(&intake, first, None, &fengqiao_domain::Command::Dispatch { lead_unit: lead, co_units: vec![] }).await.unwrap();
+    let s = fengqiao_store::Scheduler::new(svc.clone());
+    let case = svc.store.case(&fengqiao_store::Scope::All, first).await.unwrap().unwrap();
+    s.run_due(case.response_due.unwrap().plus_ms(1)).await.unwrap();
+    assert_eq!(svc.store.jobs_of(first).await.unwrap().len(), 1);
     svc.checkpoint().await.unwrap();
     let dst = fresh_sqlite().await;
     fengqiao_store::contract::restore_matches(&src.store, &dst.store).await;

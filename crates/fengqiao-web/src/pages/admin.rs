@@ -428,7 +428,7 @@ fn categories_page(
             ),
             public: c.public,
             emergency: c.emergency,
-            policy: format!("{} / {} / {}", c.policy.response_hours, c.policy.handling_hours, c.policy.visit_hours),
+            policy: format!("{} / {} / {}", c.policy.routine.response, c.policy.routine.handling, c.policy.routine.visit),
             questions: c.questions.len(),
         })
         .collect();
@@ -457,15 +457,15 @@ pub async fn categories(State(st): State<AppState>, staff: PageStaff, t: Tr, Que
             name_en: c.name_en.clone(),
             public: c.public.then(|| "1".into()),
             emergency: c.emergency.then(|| "1".into()),
-            response_hours: c.policy.response_hours.to_string(),
-            handling_hours: c.policy.handling_hours.to_string(),
-            visit_hours: c.policy.visit_hours.to_string(),
+            response_hours: c.policy.routine.response.to_string(),
+            handling_hours: c.policy.routine.handling.to_string(),
+            visit_hours: c.policy.routine.visit.to_string(),
             ..Default::default()
         },
         None => CategoryForm {
-            response_hours: DeadlinePolicy::DEFAULT.response_hours.to_string(),
-            handling_hours: DeadlinePolicy::DEFAULT.handling_hours.to_string(),
-            visit_hours: DeadlinePolicy::DEFAULT.visit_hours.to_string(),
+            response_hours: DeadlinePolicy::DEFAULT.routine.response.to_string(),
+            handling_hours: DeadlinePolicy::DEFAULT.routine.handling.to_string(),
+            visit_hours: DeadlinePolicy::DEFAULT.routine.visit.to_string(),
             kind: "request".into(),
             ..Default::default()
         },
@@ -501,25 +501,26 @@ pub async fn save_category(
             None
         }
     };
-    let mut hours = |field: &str, s: &str| -> u32 {
-        match s.trim().parse::<u32>() {
-            Ok(h) if (1..=8760).contains(&h) => h,
-            _ => {
+    // The routine deadlines, each a span with its unit (24h, 30d, 8wh, 5wd); urgent and
+    // emergency cases keep theirs.
+    let mut span = |field: &str, s: &str| -> fengqiao_domain::Span {
+        match fengqiao_domain::Span::parse(s) {
+            Ok(x) => x,
+            Err(_) => {
                 errs.push(problem(t, field, "admin.bad_hours"));
-                0
+                fengqiao_domain::Span::Hours(1)
             }
         }
     };
-    let policy = DeadlinePolicy {
-        response_hours: hours("response_hours", &v.response_hours),
-        handling_hours: hours("handling_hours", &v.handling_hours),
-        visit_hours: hours("visit_hours", &v.visit_hours),
-    };
-    if policy.response_hours > policy.handling_hours && policy.handling_hours > 0 {
-        errs.push(problem(t, "response_hours", "admin.response_after_handling"));
-    }
+    let routine = fengqiao_domain::Sla::new(
+        span("response_hours", &v.response_hours),
+        span("handling_hours", &v.handling_hours),
+        span("visit_hours", &v.visit_hours),
+    );
     let r = st.svc.reference();
     let existing = r.categories.get(code);
+    let base = existing.map(|c| c.policy).unwrap_or(DeadlinePolicy::DEFAULT);
+    let policy = DeadlinePolicy { routine, ..base };
     // A category's kind decides whether cases have parties; changing it would strand them.
     if existing.is_some_and(|c| Some(c.kind) != kind) {
         errs.push(problem(t, "kind", "admin.kind_fixed"));

@@ -220,6 +220,7 @@ mod tests {
             "merged",
             "severity_changed",
             "routed",
+            "returned",
         ] {
             want.push(format!("event.{e}"));
         }

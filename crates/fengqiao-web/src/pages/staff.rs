@@ -604,7 +604,7 @@ async fn case_page_response(st: &AppState, staff: &PageStaff, t: Tr, id: CaseId,
     // Which actions may this user take now? Ask the lifecycle itself.
     let some_unit = r.units.keys().min().map(|u| UnitId(u.clone())).unwrap_or(UnitId(String::new()));
     let policy = category.map(|c| c.policy).unwrap_or(fengqiao_domain::DeadlinePolicy::DEFAULT);
-    let cx = DecideContext { now, actor: &staff.actor, config: &st.svc.config.lifecycle, policy };
+    let cx = DecideContext { now, actor: &staff.actor, config: &st.svc.config.lifecycle, policy, calendar: &r.calendar };
     let mut actions = Vec::new();
     let mut waiting = Vec::new();
     for cmd in candidates(&case, &some_unit) {
@@ -711,6 +711,7 @@ fn event_detail(t: Tr, k: &EventKind, unit: &dyn Fn(&UnitId) -> String, tz: &jif
         }
         EventKind::Transferred { to, reason, .. } => format!("→ {} · {reason}", unit(to)),
         EventKind::Escalated { to, to_tier, reason, .. } => format!("→ {} ({}) · {reason}", unit(to), t.k("tier", to_tier.as_str())),
+        EventKind::Returned { to, to_tier, decision, .. } => format!("→ {} ({}) · {decision}", unit(to), t.k("tier", to_tier.as_str())),
         EventKind::ExtensionRequested { hours, reason } => format!("{} · {reason}", t.n("due.hours", hours)),
         EventKind::ExtensionDecided { approve, note, .. } => {
             format!("{} {}", t.s(if *approve { "case.approved" } else { "case.refused" }), note.clone().unwrap_or_default())

@@ -1,6 +1,7 @@
 //! API tests through the router (`oneshot`), plus one on a real socket.
 
 mod api;
+mod deadlines;
 mod geo;
 mod open311;
 mod pages;

@@ -649,16 +649,17 @@ async fn administration_is_for_administrators_and_validates() {
         ("name_zh", "路灯故障"),
         ("name_en", "Street light out"),
         ("public", "1"),
-        ("response_hours", "2"),
-        ("handling_hours", "48"),
-        ("visit_hours", "24"),
+        ("response_hours", "2h"),
+        ("handling_hours", "2wd"),
+        ("visit_hours", "24h"),
     ];
     assert_eq!(admin.post_form("/admin/categories", &cat).await.status, StatusCode::SEE_OTHER);
     let policy = app.svc.reference().categories["street_light"].policy;
-    assert_eq!((policy.response_hours, policy.handling_hours, policy.visit_hours), (2, 48, 24));
+    use fengqiao_domain::Span;
+    assert_eq!(policy.routine, fengqiao_domain::Sla::new(Span::Hours(2), Span::WorkingDays(2), Span::Hours(24)));
     let mut bad = cat;
     bad[2] = ("kind", "dispute");
-    bad[6] = ("response_hours", "100");
+    bad[6] = ("response_hours", "100 hours");
     let r = admin.post_form("/admin/categories", &bad).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text.contains("data-field=\"kind\"") && r.text.contains("data-field=\"response_hours\""));

@@ -2,6 +2,7 @@
 
 mod analyze;
 mod api_keys;
+mod calendar;
 mod text;
 
 use std::path::Path;

@@ -1,0 +1,216 @@
+//! The deadline scheduler: a sweep, run inside the server every `interval_secs`, that sends
+//! reminders before a deadline, notices when one is missed, and escalates a case up the ladder
+//! when its configuration says a missed deadline should.
+//!
+//! Jobs are rows of the `jobs` table keyed by (kind, case, due time). A job's row is inserted
+//! in the same transaction as its effect (the escalation's events, the inbox messages), so a
+//! job runs at most once for a due time whatever the number of servers and restarts; a moved
+//! deadline is a new due time and so a new job. The sweep reads open cases by due time on
+//! indexes of `(status, deadline)` and resumes after a restart from `swept_to`, looking back
+//! `catch_up_hours` for anything the last run left. Tests step it with [`Scheduler::run_due`].
+
+use std::sync::Arc;
+
+use fengqiao_domain::escalation::Deadline;
+use fengqiao_domain::{Actor, Command, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::{InboxItem, JobCommit, JobRun, Scope, Service, StoreError};
+
+/// How the scheduler runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SchedulerConfig {
+    /// Run the sweep inside `serve`.
+    pub enabled: bool,
+    /// Seconds between sweeps.
+    pub interval_secs: u64,
+    /// How long before a deadline its reminder is sent.
+    pub reminder_lead_minutes: u32,
+    /// How far back a sweep looks before where the last one stopped (and, on the very first
+    /// run, before now): breaches older than that are not acted on after a long outage.
+    pub catch_up_hours: u32,
+    /// Most jobs of one kind per sweep; the rest wait for the next.
+    pub batch: i64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig { enabled: true, interval_secs: 60, reminder_lead_minutes: 120, catch_up_hours: 72, batch: 1000 }
+    }
+}
+
+/// One job that ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobDone {
+    pub kind: String,
+    pub case_id: i64,
+    pub due_at: Timestamp,
+    pub outcome: String,
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SweepReport {
+    pub done: Vec<JobDone>,
+    /// Jobs another server (or an earlier sweep) had already run.
+    pub already_done: u64,
+    /// Jobs that failed (they are retried by the next sweep while in its window).
+    pub failed: Vec<String>,
+}
+
+pub struct Scheduler {
+    svc: Arc<Service>,
+}
+
+const SYSTEM_JOB: &str = "deadline";
+
+impl Scheduler {
+    pub fn new(svc: Arc<Service>) -> Scheduler {
+        Scheduler { svc }
+    }
+
+    /// Runs every job due at `now` and returns what it did.
+    pub async fn run_due(&self, now: Timestamp) -> Result<SweepReport, StoreError> {
+        let cfg = &self.svc.config.scheduler;
+        let store = &self.svc.store;
+        let lookback = cfg.catch_up_hours as i64 * fengqiao_domain::clock::HOUR_MS;
+        let from = store.swept_to().await?.unwrap_or(now).plus_ms(-lookback).min(now);
+        let lead = cfg.reminder_lead_minutes as i64 * 60_000;
+        let mut report = SweepReport::default();
+        for deadline in Deadline::ALL {
+            // Missed: due in [from, now). A deadline at now is not missed yet.
+            let kind = format!("breach_{}", deadline.as_str());
+            for due in store.due_cases(deadline, from, now, &kind, cfg.batch).await? {
+                match self.breach(deadline, &kind, due.id, due.due, now).await {
+                    Ok(Some(done)) => report.done.push(done),
+                    Ok(None) => report.already_done += 1,
+                    Err(e) => report.failed.push(format!("{kind} case {}: {e}", due.id.0)),
+                }
+            }
+            // Coming up: due in [now, now + lead).
+            if lead > 0 {
+                let kind = format!("reminder_{}", deadline.as_str());
+                for due in store.due_cases(deadline, now, now.plus_ms(lead), &kind, cfg.batch).await? {
+                    let Some(unit) = due.lead_unit else { continue };
+                    let cal = self.svc.calendar();
+                    let message = format!(
+                        "案件 #{} 的{}期限将于 {} 到期 / the {} deadline of case #{} is at {}",
+                        due.id.0,
+                        zh(deadline),
+                        due.due.to_rfc3339_in(cal.time_zone()),
+                        deadline.as_str(),
+                        due.id.0,
+                        due.due.to_rfc3339_in(cal.time_zone())
+                    );
+                    let outcome = format!("reminded unit:{unit}");
+                    let notice = notice(format!("unit:{unit}"), due.id.0, "reminder", message, due.due, now);
+                    let job = JobRun { kind: kind.clone(), case_id: due.id.0, due_at: due.due, done_at: now, outcome: outcome.clone() };
+                    match store.run_job(&job, None, &[notice]).await {
+                        Ok(true) => report.done.push(JobDone { kind: kind.clone(), case_id: due.id.0, due_at: due.due, outcome }),
+                        Ok(false) => report.already_done += 1,
+                        Err(e) => report.failed.push(format!("{kind} case {}: {e}", due.id.0)),
+                    }
+                }
+            }
+        }
+        store.set_swept_to(now).await?;
+        if !report.done.is_empty() || !report.failed.is_empty() {
+            tracing::info!(done = report.done.len(), already_done = report.already_done, failed = report.failed.len(), "deadline sweep");
+        }
+        Ok(report)
+    }
+
+    /// A missed deadline: escalate when the ladder says so and a unit above is found, else
+    /// tell the lead unit. `Ok(None)` when the job had already run.
+    async fn breach(
+        &self,
+        deadline: Deadline,
+        kind: &str,
+        id: fengqiao_domain::CaseId,
+        due: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<JobDone>, StoreError> {
+        let svc = &self.svc;
+        let Some(case) = svc.store.case(&Scope::All, id).await? else { return Ok(None) };
+        // Read again: the case may have moved on since the query.
+        if deadline.running(&case) != Some(due) {
+            return Ok(None);
+        }
+        let r = svc.reference();
+        let unit = case.lead_unit.clone().map(|u| format!("unit:{u}"));
+        let when = due.to_rfc3339_in(r.calendar.time_zone());
+        let mut notices = Vec::new();
+        let mut commit = None;
+        let mut outcome = String::from("noticed");
+        let target = if svc.config.ladder.escalates_on(&case, deadline) { svc.config.ladder.target(&case, r.units.values()) } else { None };
+        if let Some((tier, to)) = target {
+            let actor = Actor::System { job: SYSTEM_JOB.into() };
+            let reason = format!("{}期限 {} 已过，自动升级 / the {} deadline ({when}) was missed", zh(deadline), when, deadline.as_str());
+            let cmd = Command::Escalate { to: to.clone(), tier, reason };
+            let (events, state) = svc.decide(&r, &case, &actor, &cmd, now)?;
+            let msg = format!(
+                "案件 #{} 已自动升级至{} / case #{} was escalated to {} ({}) after its {} deadline was missed",
+                id.0,
+                to,
+                id.0,
+                to,
+                tier,
+                deadline.as_str()
+            );
+            notices.push(notice(format!("unit:{to}"), id.0, "escalation", msg.clone(), due, now));
+            if let Some(u) = &unit {
+                notices.push(notice(u.clone(), id.0, "escalation", msg, due, now));
+            }
+            outcome = format!("escalated to {to} ({tier})");
+            commit = Some(JobCommit { expected_version: case.version, events, state });
+        } else if let Some(u) = &unit {
+            let msg = format!(
+                "案件 #{} 的{}期限 {} 已过 / the {} deadline of case #{} ({when}) was missed",
+                id.0,
+                zh(deadline),
+                when,
+                deadline.as_str(),
+                id.0
+            );
+            notices.push(notice(u.clone(), id.0, "breach", msg, due, now));
+            outcome = format!("noticed {u}");
+        }
+        let job = JobRun { kind: kind.to_string(), case_id: id.0, due_at: due, done_at: now, outcome: outcome.clone() };
+        if !svc.store.run_job(&job, commit.as_ref(), &notices).await? {
+            return Ok(None);
+        }
+        if let Some(c) = &commit {
+            svc.note_written(c.events.len()).await;
+        }
+        Ok(Some(JobDone { kind: kind.to_string(), case_id: id.0, due_at: due, outcome }))
+    }
+
+    /// Runs the sweep every `interval_secs` on the service's clock until the task is dropped.
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        let every = std::time::Duration::from_secs(self.svc.config.scheduler.interval_secs.max(1));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.run_due(self.svc.now()).await {
+                    tracing::warn!(error = %e, "the deadline sweep failed; retrying at the next tick");
+                }
+            }
+        })
+    }
+}
+
+fn zh(d: Deadline) -> &'static str {
+    match d {
+        Deadline::Response => "响应",
+        Deadline::Handling => "办理",
+        Deadline::Visit => "回访",
+        Deadline::Tier => "本级办理",
+    }
+}
+
+fn notice(recipient: String, case_id: i64, kind: &str, message: String, due: Timestamp, now: Timestamp) -> InboxItem {
+    InboxItem { id: 0, recipient, case_id: Some(case_id), kind: kind.into(), message, due_at: Some(due), created_at: now }
+}
