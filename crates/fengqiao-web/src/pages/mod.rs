@@ -65,6 +65,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users", get(admin::users).post(admin::save_user))
         .route("/admin/categories", get(admin::categories).post(admin::save_category))
         .route("/admin/regions", get(admin::regions).post(admin::save_region))
+        .route(
+            "/admin/regions/import",
+            axum::routing::post(admin::import_regions).layer(axum::extract::DefaultBodyLimit::max(admin::MAX_GEOJSON_BYTES)),
+        )
         .merge(limited)
         .layer(axum::middleware::from_fn(page_layer))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", CSS) }))
