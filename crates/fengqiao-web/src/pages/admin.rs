@@ -16,7 +16,7 @@ use super::staff::Opt;
 use super::{Chrome, PageError, PageForm, PageStaff, Tr, render};
 use crate::AppState;
 
-fn admin_only(staff: &PageStaff) -> Result<(), PageError> {
+pub(super) fn admin_only(staff: &PageStaff) -> Result<(), PageError> {
     if staff.user.role == Role::Admin { Ok(()) } else { Err(PageError::new(StatusCode::FORBIDDEN, "error.forbidden")) }
 }
 
@@ -35,7 +35,7 @@ fn text(s: &str, max: usize) -> Option<String> {
     (!s.is_empty() && s.chars().count() <= max).then(|| s.to_string())
 }
 
-fn region_options(st: &AppState, t: Tr, selected: &str) -> Vec<Opt> {
+pub(super) fn region_options(st: &AppState, t: Tr, selected: &str) -> Vec<Opt> {
     let r = st.svc.reference();
     let mut v: Vec<&Region> = r.regions.values().filter(|g| g.level() != fengqiao_domain::RegionLevel::Grid).collect();
     v.sort_by(|a, b| a.code.cmp(&b.code));

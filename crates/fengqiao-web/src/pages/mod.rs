@@ -13,8 +13,10 @@
 mod admin;
 mod dashboard;
 pub mod i18n;
+mod keys;
 mod map;
 mod public;
+mod routing;
 mod staff;
 
 use std::collections::HashMap;
@@ -69,6 +71,9 @@ pub fn routes() -> Router<AppState> {
             "/admin/regions/import",
             axum::routing::post(admin::import_regions).layer(axum::extract::DefaultBodyLimit::max(admin::MAX_GEOJSON_BYTES)),
         )
+        .route("/admin/routing", get(routing::page).post(routing::save))
+        .route("/admin/api-keys", get(keys::page).post(keys::create))
+        .route("/admin/api-keys/{name}/revoke", axum::routing::post(keys::revoke))
         .merge(limited)
         .layer(axum::middleware::from_fn(page_layer))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", CSS) }))

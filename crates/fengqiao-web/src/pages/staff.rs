@@ -197,7 +197,7 @@ struct WorkTable {
     cut: bool,
 }
 
-fn categories(st: &AppState, t: Tr, selected: &str) -> Vec<Opt> {
+pub(super) fn categories(st: &AppState, t: Tr, selected: &str) -> Vec<Opt> {
     let r = st.svc.reference();
     let mut v: Vec<Opt> = r
         .categories

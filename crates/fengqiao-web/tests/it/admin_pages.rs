@@ -67,3 +67,144 @@ async fn regions_are_imported_from_a_geojson_file_all_or_nothing() {
     assert!(app.svc.reference().regions.contains_key("330681101001001"));
     assert!(app.events().await > before, "the import is in the audit chain");
 }
+
+#[tokio::test]
+async fn routing_rules_are_shown_edited_versioned_and_tried() {
+    let app = pages_app().await;
+    with_admin(&app).await;
+    let mut sup = Browser::new(&app);
+    sup.sign_in("sup").await;
+    assert_eq!(sup.get("/admin/routing").await.status, StatusCode::FORBIDDEN);
+    let mut admin = Browser::new(&app);
+    admin.sign_in("admin").await;
+    let page = admin.get("/admin/routing?lang=en").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("id=\"no-rules\"") && page.text.contains("id=\"rules-form\""), "{}", page.text);
+    let csrf = admin.csrf("/admin/routing").await;
+
+    let rules = json!({"rules": [{"id": "lights", "name": "Street lights", "priority": 5, "when": {"categories": ["street_light"], "keywords": ["灯"]},
+        "place": {"kind": "village_committee", "level": "village"}, "co": [{"unit": "town-a"}]}]});
+    let mut bad = rules.clone();
+    bad["rules"][0]["co"][0]["unit"] = json!("nowhere");
+    bad["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "x", "when": {"categories": ["no_such_category"]}, "owner": {"unit": "nobody"}}));
+    let before = app.events().await;
+    let r = admin.post_form("/admin/routing?lang=en", &[("csrf", csrf.as_str()), ("rules", &bad.to_string())]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("data-field=\"rules[0].co[0]\""), "{}", r.text);
+    assert!(r.text.matches("data-field=\"rules[1]").count() >= 2, "every problem is listed: {}", r.text);
+    assert!(r.text.contains("no_such_category"), "the refused text stays in the editor");
+    let r = admin.post_form("/admin/routing", &[("csrf", csrf.as_str()), ("rules", "{\"rules\": [")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("data-field=\"rules\""), "{}", r.text);
+    assert_eq!(admin.post_form("/admin/routing", &[("csrf", "forged"), ("rules", &rules.to_string())]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        sup.post_form("/admin/routing", &[("csrf", csrf.as_str()), ("rules", &rules.to_string())]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.events().await, before, "refused rules change nothing");
+    assert_eq!(app.svc.reference().rules.version, 0);
+
+    let r = admin.post_form("/admin/routing", &[("csrf", csrf.as_str()), ("rules", &rules.to_string())]).await;
+    assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/admin/routing?saved=1"), "{}", r.text);
+    let mut second = rules.clone();
+    second["rules"][0]["priority"] = json!(9);
+    let r = admin.post_form("/admin/routing", &[("csrf", csrf.as_str()), ("rules", &second.to_string())]).await;
+    assert_eq!(r.location(), "/admin/routing?saved=2");
+
+    let page = admin.get("/admin/routing?saved=2&lang=en").await;
+    assert!(page.text.contains("Saved rules version: 2"), "{}", page.text);
+    let row_at = page.text.find("data-rule=\"lights\"").expect("the rule in a table row");
+    let row: String = page.text[row_at..].chars().take(600).collect();
+    assert!(row.contains("Street lights") && row.contains(">9<"), "{row}");
+    assert!(row.contains("Category: Street light") && row.contains("Keywords: 灯"), "conditions readably: {row}");
+    assert!(row.contains("place: Village committee (Village)"), "the lead: {row}");
+    assert!(row.contains("town-a"), "co-handling: {row}");
+    assert!(page.text.contains("data-version=\"2\"") && page.text.contains("data-version=\"1\""), "the history");
+    let older = admin.get("/admin/routing?from=1").await;
+    let editor_at = older.text.find("id=\"rules-json\"").unwrap();
+    let editor: String = older.text[editor_at..].chars().take_while(|c| *c != '/').collect();
+    assert!(editor.contains("priority&#34;: 5,"), "the editor holds version 1: {editor}");
+
+    // "Test this rule": the decision and the trace, nothing written.
+    let before = app.events().await;
+    let page = admin
+        .get("/admin/routing?lang=en&test=1&category=street_light&address=%E4%B9%99%E4%B8%80%E6%9D%91%E6%9D%91%E5%8F%A3&channel=phone&urgency=routine&description=%E8%B7%AF%E7%81%AF%E4%B8%8D%E4%BA%AE")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("id=\"decision-region\">330681102001"), "{}", page.text);
+    assert!(page.text.contains("id=\"decision-lead\">vc-b1"), "{}", page.text);
+    assert!(page.text.contains("id=\"decision-rule\">lights"));
+    assert!(page.text.contains("<li class=\"chosen\"><strong>lights</strong> — chosen"), "{}", page.text);
+    // No keyword: the rule does not match, the case would go to triage, and the trace says why.
+    let page = admin.get("/admin/routing?lang=en&test=1&category=street_light&region=330681101001&description=broken").await;
+    assert!(page.text.contains("no rule routes it"), "{}", page.text);
+    assert!(page.text.contains("not matched: none of the keywords"), "{}", page.text);
+    let page = admin.get("/admin/routing?lang=en&test=1&category=nope&description=x").await;
+    assert!(page.text.contains("id=\"test-errors\"") && page.text.contains("data-field=\"category\""), "{}", page.text);
+    assert_eq!(app.events().await, before, "trying writes nothing");
+}
+
+#[tokio::test]
+async fn api_keys_are_created_once_listed_and_revoked() {
+    let app = pages_app().await;
+    with_admin(&app).await;
+    let mut sup = Browser::new(&app);
+    sup.sign_in("sup").await;
+    assert_eq!(sup.get("/admin/api-keys").await.status, StatusCode::FORBIDDEN);
+    let mut admin = Browser::new(&app);
+    admin.sign_in("admin").await;
+    assert!(admin.get("/admin/api-keys").await.text.contains("id=\"no-keys\""));
+    let csrf = admin.csrf("/admin/api-keys").await;
+
+    let before = app.events().await;
+    let bad = [("csrf", csrf.as_str()), ("name", "Bad Name"), ("unit", "nowhere"), ("rate", "0")];
+    let r = admin.post_form("/admin/api-keys?lang=en", &bad).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for f in ["name", "unit", "rate", "scopes"] {
+        assert!(r.text.contains(&format!("data-field=\"{f}\"")), "{f}: {}", r.text);
+    }
+    let good = [
+        ("csrf", csrf.as_str()),
+        ("name", "fixmystreet"),
+        ("scope_submit", "1"),
+        ("scope_update", "1"),
+        ("unit", "vc-a1"),
+        ("rate", "120"),
+    ];
+    assert_eq!(
+        admin.post_form("/admin/api-keys", &[("csrf", "forged"), ("name", "x"), ("scope_submit", "1")]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(sup.post_form("/admin/api-keys", &good).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.events().await, before, "refused keys write nothing");
+
+    let r = admin.post_form("/admin/api-keys?lang=en", &good).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let at = r.text.find("id=\"secret\">").expect("the secret shown once");
+    let secret: String = r.text[at + 12..].chars().take_while(|c| *c != '<').collect();
+    assert!(secret.starts_with("fq311_") && secret.len() > 60, "{secret}");
+    assert_eq!(app.events().await, before + 1, "creation is an audit event");
+    let key = app.svc.store.api_key_by_hash(&fengqiao_web::token_hash(&secret)).await.unwrap().expect("stored by its hash");
+    assert_eq!(
+        (key.name.as_str(), key.rate_per_minute, key.unit.as_ref().map(|u| u.0.as_str())),
+        ("fixmystreet", Some(120), Some("vc-a1"))
+    );
+    let list = admin.get("/admin/api-keys?lang=en").await;
+    assert!(list.text.contains("data-key=\"fixmystreet\"") && list.text.contains("submit requests, push updates"), "{}", list.text);
+    assert!(!list.text.contains(&secret), "the secret is never shown again");
+    let r = admin.post_form("/admin/api-keys", &good).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "names are unique");
+
+    assert_eq!(admin.post_form("/admin/api-keys/fixmystreet/revoke", &[("csrf", "forged")]).await.status, StatusCode::FORBIDDEN);
+    let r = admin.post_form("/admin/api-keys/fixmystreet/revoke", &[("csrf", csrf.as_str())]).await;
+    assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/admin/api-keys?revoked=fixmystreet"));
+    assert_eq!(app.events().await, before + 2, "revocation is an audit event");
+    let key = app.svc.store.api_key_by_hash(&fengqiao_web::token_hash(&secret)).await.unwrap().unwrap();
+    assert!(key.revoked_at.is_some());
+    let list = admin.get("/admin/api-keys").await;
+    assert!(!list.text.contains("/admin/api-keys/fixmystreet/revoke"), "a revoked key offers no revoke button");
+    assert_eq!(admin.post_form("/admin/api-keys/nobody/revoke", &[("csrf", csrf.as_str())]).await.status, StatusCode::NOT_FOUND);
+}
