@@ -32,6 +32,9 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// How long a browser session lasts.
     pub session_ttl: std::time::Duration,
+    /// Per-address budgets of the public routes, shared by the resident pages and the public
+    /// JSON endpoints so that neither is a way around the other.
+    pub public_limits: Arc<pages::RateLimiter>,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
             throttle: Arc::new(auth::Throttle::default()),
             secure_cookies: false,
             session_ttl: std::time::Duration::from_secs(12 * 3600),
+            public_limits: Arc::new(pages::RateLimiter::default()),
         }
     }
 }
@@ -51,7 +55,7 @@ impl AppState {
 /// The whole application as a router, for `serve` and for tests (`tower::ServiceExt::oneshot`).
 pub fn router(state: AppState) -> Router {
     api::routes(state.clone())
-        .merge(pages::routes())
+        .merge(pages::routes(state.clone()))
         .merge(open311::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))

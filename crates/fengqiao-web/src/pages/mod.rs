@@ -43,14 +43,13 @@ const CSS: &str = include_str!("../../assets/app.css");
 const JS: &str = include_str!("../../assets/app.js");
 
 /// The pages' routes, merged into the application router.
-pub fn routes() -> Router<AppState> {
-    let limiter = Arc::new(RateLimiter::default());
+pub fn routes(state: AppState) -> Router<AppState> {
     let limited = Router::new()
         .route("/report", get(public::report_form).post(public::report_submit))
         .route("/track", get(public::track_lookup))
         .route("/track/{code}", get(public::track_page))
         .route("/figures", get(dashboard::public_figures))
-        .route_layer(axum::middleware::from_fn_with_state(limiter, rate_limit))
+        .route_layer(axum::middleware::from_fn_with_state(state.public_limits.clone(), rate_limit))
         // Photos are larger than API bodies; the handler checks the photo's own limit.
         .layer(axum::extract::DefaultBodyLimit::max(public::MAX_PHOTO_BYTES + 256 * 1024));
     Router::new()
@@ -356,21 +355,36 @@ impl RateLimiter {
     }
 }
 
-async fn rate_limit(State(limiter): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
-    // Behind no proxy the peer is the client; tests that call the router directly have no
-    // peer and share the unspecified address's budget.
-    let ip = req
-        .extensions()
+/// The client's address: behind no proxy the peer is the client; tests that call the router
+/// directly have no peer and share the unspecified address's budget.
+fn client_ip(req: &Request) -> IpAddr {
+    req.extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+fn retry_after(mut r: Response, wait: u64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+async fn rate_limit(State(limiter): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
     let submission = req.method() == axum::http::Method::POST;
-    if let Some(wait) = limiter.hit(ip, submission) {
-        let mut r = PageError::new(StatusCode::TOO_MANY_REQUESTS, "error.rate_limited").into_response();
-        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return r;
+    if let Some(wait) = limiter.hit(client_ip(&req), submission) {
+        return retry_after(PageError::new(StatusCode::TOO_MANY_REQUESTS, "error.rate_limited").into_response(), wait);
+    }
+    next.run(req).await
+}
+
+/// The same budgets for the public JSON endpoints, answered in the API's error shape.
+pub(crate) async fn rate_limit_api(State(limiter): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
+    let submission = req.method() == axum::http::Method::POST;
+    if let Some(wait) = limiter.hit(client_ip(&req), submission) {
+        let e = crate::ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("too many requests; try again in {wait} s"));
+        return retry_after(e.into_response(), wait);
     }
     next.run(req).await
 }

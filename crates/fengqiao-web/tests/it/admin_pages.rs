@@ -208,3 +208,41 @@ async fn api_keys_are_created_once_listed_and_revoked() {
     assert!(!list.text.contains("/admin/api-keys/fixmystreet/revoke"), "a revoked key offers no revoke button");
     assert_eq!(admin.post_form("/admin/api-keys/nobody/revoke", &[("csrf", csrf.as_str())]).await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn public_json_endpoints_are_rate_limited_and_write_nothing_past_the_limit() {
+    use fengqiao_web::pages::RateLimiter;
+    let app = pages_app().await;
+    let body = r#"{"category":"street_light","description":"路灯不亮","region":"330681101001","anonymous":true}"#;
+    let mut code = String::new();
+    for _ in 0..RateLimiter::SUBMISSIONS {
+        let r = app.call("POST", "/api/v1/public/cases", None, Some(body), &[]).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        code = r.body["tracking_code"].as_str().unwrap().to_string();
+    }
+    let (events, cases) = (app.events().await, app.get("/api/v1/cases?limit=100", "sup").await.body["items"].as_array().unwrap().len());
+    assert_eq!(cases, RateLimiter::SUBMISSIONS as usize);
+    let r = app.call("POST", "/api/v1/public/cases", None, Some(body), &[]).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "rate_limited");
+    assert!(r.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(app.events().await, events, "nothing written past the limit");
+    assert_eq!(app.get("/api/v1/cases?limit=100", "sup").await.body["items"].as_array().unwrap().len(), cases);
+    // The pages share the budget: the report form is no way around it.
+    let (ct, form) = multipart(&[("category", "street_light"), ("description", "x"), ("region", "330681101001"), ("anonymous", "1")], None);
+    let r = send(&app, Request::builder().method("POST").uri("/report").header("content-type", ct).body(Body::from(form)).unwrap()).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.events().await, events);
+
+    // Look-ups have their own, larger budget.
+    for i in 0..RateLimiter::VIEWS {
+        let r = app.call("GET", &format!("/api/v1/public/track/{code}"), None, None, &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "look-up {i}: {}", r.text);
+    }
+    let r = app.call("GET", &format!("/api/v1/public/track/{code}"), None, None, &[]).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.body["error"]["code"], "rate_limited");
+    assert!(r.headers.contains_key("retry-after"));
+    // Staff endpoints are not limited by the public budget.
+    assert_eq!(app.get("/api/v1/cases?limit=1", "sup").await.status, StatusCode::OK);
+}
