@@ -35,6 +35,8 @@ pub struct AppState {
     /// Per-address budgets of the public routes, shared by the resident pages and the public
     /// JSON endpoints so that neither is a way around the other.
     pub public_limits: Arc<pages::RateLimiter>,
+    /// Background tiles for the maps (`map_tile_url`); `None` draws boundaries only.
+    pub map_tiles: Option<Arc<pages::MapTiles>>,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             secure_cookies: false,
             session_ttl: std::time::Duration::from_secs(12 * 3600),
             public_limits: Arc::new(pages::RateLimiter::default()),
+            map_tiles: None,
         }
     }
 }

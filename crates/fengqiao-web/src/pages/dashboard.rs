@@ -288,7 +288,7 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
             Some(g) if g.boundary.is_some() => vec![g],
             _ => parts.clone(),
         };
-        MapView::new(&frame, t.s("dash.map_label").to_string()).map(|mut m| {
+        MapView::new(&frame, t.s("dash.map_label").to_string(), st.map_tiles.as_deref()).map(|mut m| {
             for (p, name, rt) in &shaded {
                 let class = match rt.value {
                     Some(v) => format!("shade-{}", map::shade(v)),

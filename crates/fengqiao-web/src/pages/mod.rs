@@ -38,6 +38,7 @@ use fengqiao_store::StoreError;
 use crate::AppState;
 use crate::auth::{SESSION_COOKIE, cookie};
 pub use i18n::{Lang, Tr};
+pub use map::MapTiles;
 
 const CSS: &str = include_str!("../../assets/app.css");
 const JS: &str = include_str!("../../assets/app.js");
@@ -74,7 +75,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/api-keys", get(keys::page).post(keys::create))
         .route("/admin/api-keys/{name}/revoke", axum::routing::post(keys::revoke))
         .merge(limited)
-        .layer(axum::middleware::from_fn(page_layer))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), page_layer))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", CSS) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", JS) }))
 }
@@ -111,7 +112,7 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
                        frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 /// Language, security headers and error pages for every page.
-async fn page_layer(req: Request, next: Next) -> Response {
+async fn page_layer(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let (lang, chosen) = lang_of(&parts);
     parts.extensions.insert(Tr(lang));
@@ -131,7 +132,12 @@ async fn page_layer(req: Request, next: Next) -> Response {
     }
     let h = resp.headers_mut();
     // A handler may set a stricter policy (photos are sandboxed).
-    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CSP));
+    // With a tile server, its origin is allowed as an image source (checked when configured).
+    let csp = match st.map_tiles.as_deref().and_then(|m| HeaderValue::from_str(&m.csp()).ok()) {
+        Some(v) => v,
+        None => HeaderValue::from_static(CSP),
+    };
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(csp);
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));

@@ -678,7 +678,7 @@ fn case_map(st: &AppState, t: Tr, c: &Case) -> Option<MapView> {
     let r = st.svc.reference();
     let town = c.region.ancestor_at(RegionLevel::Town).and_then(|code| r.regions.get(code.as_str()));
     let frame_region = town.or(r.county.as_ref())?;
-    let mut m = MapView::new(&[frame_region], t.s("case.map_label").to_string())?;
+    let mut m = MapView::new(&[frame_region], t.s("case.map_label").to_string(), st.map_tiles.as_deref())?;
     for v in map::children(r.regions.values(), frame_region.code.prefix(), RegionLevel::Village) {
         let name = t.pick(&v.name, v.name_en.as_deref()).to_string();
         let class = if v.code.contains(&c.region) { "selected" } else { "village" };

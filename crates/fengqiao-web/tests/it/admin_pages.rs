@@ -246,3 +246,45 @@ async fn public_json_endpoints_are_rate_limited_and_write_nothing_past_the_limit
     // Staff endpoints are not limited by the public budget.
     assert_eq!(app.get("/api/v1/cases?limit=1", "sup").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn map_tiles_are_drawn_and_allowed_only_when_configured() {
+    use fengqiao_web::pages::MapTiles;
+    for bad in [
+        "ftp://tiles.example/{z}/{x}/{y}.png",
+        "https://tiles.example/{z}/{x}.png",
+        "https://{s}.tiles/{z}/{x}/{y}.png",
+        "https://t.example/{z}/{x}/{y}.png; script-src *",
+    ] {
+        assert!(MapTiles::parse(bad).is_err(), "{bad}");
+    }
+    let tiles = MapTiles::parse("https://tiles.example:8443/base/{z}/{x}/{y}.png").unwrap();
+    assert_eq!(tiles.origin, "https://tiles.example:8443");
+
+    // Unset (the default): no tiles, and the policy allows no other image origin.
+    let plain = pages_app().await;
+    let r = send(&plain, Request::builder().uri("/report").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("class=\"mapsvg\"") && !r.text.contains("<image"), "a map without tiles");
+    assert_eq!(r.headers["content-security-policy"], fengqiao_web::pages::CSP);
+
+    let crate::App { svc, _dir, .. } = pages_app().await;
+    let mut state = fengqiao_web::AppState::new(svc.clone(), jiff::tz::TimeZone::get("Asia/Shanghai").unwrap());
+    state.map_tiles = Some(std::sync::Arc::new(tiles));
+    let app = crate::App { router: fengqiao_web::router(state), svc, _dir };
+    let r = send(&app, Request::builder().uri("/report").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("img-src 'self' data: https://tiles.example:8443;"), "{csp}");
+    assert!(csp.contains("script-src 'self';"), "the rest of the policy stays: {csp}");
+    let images: Vec<&str> = r.text.split("<image href=\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+    assert!(!images.is_empty() && images.len() <= 64, "{} tiles", images.len());
+    let zooms: std::collections::HashSet<&str> = images.iter().map(|h| h.split('/').nth(4).unwrap()).collect();
+    assert_eq!(zooms.len(), 1, "one zoom level: {images:?}");
+    // The tiles cover the county's test area (120–121 E, 29–30 N) at that zoom.
+    let z: i32 = zooms.iter().next().unwrap().parse().unwrap();
+    let n = 2f64.powi(z);
+    let x = ((120.5 + 180.0) / 360.0 * n).floor() as i64;
+    assert!(images.iter().any(|h| h.split('/').nth(5) == Some(&x.to_string())), "column {x} at zoom {z}: {images:?}");
+    assert!(r.text.contains("class=\"mapsvg tiled\""));
+}
