@@ -5,6 +5,7 @@
 mod bench;
 mod bench_lookup;
 mod bench_open311;
+mod bench_pages;
 mod bench_text;
 mod http;
 
