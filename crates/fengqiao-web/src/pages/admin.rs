@@ -645,9 +645,9 @@ pub async fn import_regions(State(st): State<AppState>, staff: PageStaff, t: Tr,
     };
     match st.svc.import_regions(&staff.actor, &text).await {
         Ok(n) => Ok(Redirect::to(&format!("/admin/regions?imported={n}")).into_response()),
-        Err(StoreError::Domain(DomainError::Invalid(list))) => {
-            Ok(refuse(list.into_iter().map(|f| FieldProblem { label: f.field.clone(), field: f.field, message: f.message }).collect()))
-        }
+        Err(StoreError::Domain(DomainError::Invalid(list))) => Ok(refuse(
+            list.into_iter().map(|f| FieldProblem { label: f.field.clone(), field: f.field, message: t.domain(&f.message) }).collect(),
+        )),
         Err(e) => Err(e.into()),
     }
 }

@@ -248,7 +248,7 @@ fn problem(t: Tr, field: &str, message: impl Into<String>) -> FieldProblem {
     let head = field.split('.').next().unwrap_or(field);
     let key = format!("field.{head}");
     let label = if t.has(&key) { t.s(&key).to_string() } else { field.to_string() };
-    FieldProblem { field: field.to_string(), label, message: message.into() }
+    FieldProblem { field: field.to_string(), label, message: t.domain(&message.into()) }
 }
 
 fn first(raw: &HashMap<String, Vec<String>>, k: &str) -> String {

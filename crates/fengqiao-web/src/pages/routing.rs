@@ -240,7 +240,11 @@ fn problems(t: Tr, list: Vec<fengqiao_domain::error::FieldError>) -> Vec<FieldPr
     list.into_iter()
         .map(|f| {
             let key = format!("field.{}", f.field);
-            FieldProblem { label: if t.has(&key) { t.s(&key).into() } else { f.field.clone() }, field: f.field, message: f.message }
+            FieldProblem {
+                label: if t.has(&key) { t.s(&key).into() } else { f.field.clone() },
+                field: f.field,
+                message: t.domain(&f.message),
+            }
         })
         .collect()
 }

@@ -894,7 +894,13 @@ pub async fn act(
             if api.status.is_server_error() {
                 return Err(PageError { status: api.status, key: "error.unavailable", detail: None });
             }
-            let message = format!("{} — {}: {}", t.k("action", &action), t.s(&format!("error.{}", api.code)), api.message);
+            // Field problems are said field by field in the reader's language where known.
+            let said = if api.details.is_empty() {
+                t.domain(&api.message)
+            } else {
+                api.details.iter().map(|d| format!("{}: {}", d.field, t.domain(&d.message))).collect::<Vec<_>>().join("; ")
+            };
+            let message = format!("{} — {}: {}", t.k("action", &action), t.s(&format!("error.{}", api.code)), said);
             let page = case_page_response(&st, &staff, t, id, Some(Flash { ok: false, message })).await?;
             Ok((api.status, render(&page)).into_response())
         }
@@ -1049,7 +1055,7 @@ pub async fn new_case_submit(
                     super::public::FieldProblem {
                         label: if t.has(&key) { t.s(&key).into() } else { f.field.clone() },
                         field: f.field,
-                        message: f.message,
+                        message: t.domain(&f.message),
                     }
                 })
                 .collect();

@@ -440,7 +440,7 @@ async fn actions_need_the_csrf_token_and_follow_the_lifecycle_to_closure() {
     // A missing reason is a clear error.
     let r = act(&intake, id, &csrf, "cancel", vec![]).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text.contains("reason"));
+    assert!(r.text.contains("reason: 必填"), "the field, and the domain's message in the reader's language: {}", r.text);
     assert_eq!(act(&intake, id, &csrf, "dispatch", vec![("lead_unit", "vc-a1".into())]).await.status, StatusCode::SEE_OTHER);
 
     let mut handler = Browser::new(&app);
