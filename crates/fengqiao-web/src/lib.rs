@@ -37,6 +37,8 @@ pub struct AppState {
     pub public_limits: Arc<pages::RateLimiter>,
     /// Background tiles for the maps (`map_tile_url`); `None` draws boundaries only.
     pub map_tiles: Option<Arc<pages::MapTiles>>,
+    /// `/figures`, the same for every reader, reused for a minute.
+    pub public_figures: Arc<pages::PublicFiguresCache>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             session_ttl: std::time::Duration::from_secs(12 * 3600),
             public_limits: Arc::new(pages::RateLimiter::default()),
             map_tiles: None,
+            public_figures: Arc::default(),
         }
     }
 }

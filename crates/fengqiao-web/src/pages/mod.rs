@@ -37,6 +37,7 @@ use fengqiao_store::StoreError;
 
 use crate::AppState;
 use crate::auth::{SESSION_COOKIE, cookie};
+pub use dashboard::PublicFiguresCache;
 pub use i18n::{Lang, Tr};
 pub use map::MapTiles;
 

@@ -735,3 +735,21 @@ async fn the_queue_reads_past_one_page_of_cases() {
     assert!(!work.text.contains("仅列出最新的一部分"), "not cut");
     assert_eq!(b.get("/work?format=csv").await.text.lines().count(), 502);
 }
+
+#[tokio::test]
+async fn public_figures_are_computed_once_a_minute_not_per_reader() {
+    let App { svc, _dir, .. } = pages_app().await;
+    let state = fengqiao_web::AppState::new(svc.clone(), jiff::tz::TimeZone::get("Asia/Shanghai").unwrap());
+    let cache = state.public_figures.clone();
+    let app = App { router: fengqiao_web::router(state), svc, _dir };
+    let first = Browser::new(&app).get("/figures?lang=en").await;
+    assert_eq!(first.status, StatusCode::OK);
+    let computed = cache.lock().await.get(&90).map(|(at, v)| (*at, v.len())).expect("the 90-day figures are kept");
+    assert_eq!(computed.1, 3, "the county and its two towns");
+    let again = Browser::new(&app).get("/figures").await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(cache.lock().await.get(&90).map(|(at, _)| *at), Some(computed.0), "a second reader is served the kept figures");
+    // Another period is its own entry.
+    assert_eq!(Browser::new(&app).get("/figures?days=30").await.status, StatusCode::OK);
+    assert_eq!(cache.lock().await.len(), 2);
+}
