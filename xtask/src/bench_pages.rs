@@ -97,8 +97,9 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[(((sorted.len() as f64 - 1.0) * q).round() as usize).min(sorted.len() - 1)]
 }
 
-/// Requests `path` `n` times; every answer must be 200.
-fn timed(c: &mut Conn, path: &str, cookie: Option<&str>, n: usize) -> anyhow::Result<Vec<f64>> {
+/// Requests `path` `n` times; every answer must be 200. Returns the first time (before any
+/// cache is warm) and all times sorted.
+fn timed(c: &mut Conn, path: &str, cookie: Option<&str>, n: usize) -> anyhow::Result<(f64, Vec<f64>)> {
     let headers: Vec<(&str, &str)> = cookie.map(|c| ("Cookie", c)).into_iter().collect();
     let mut v = Vec::with_capacity(n);
     for _ in 0..n {
@@ -109,8 +110,9 @@ fn timed(c: &mut Conn, path: &str, cookie: Option<&str>, n: usize) -> anyhow::Re
         }
         v.push(t.elapsed().as_secs_f64() * 1000.0);
     }
+    let first = v.first().copied().unwrap_or(f64::NAN);
     v.sort_by(|a, b| a.total_cmp(b));
-    Ok(v)
+    Ok((first, v))
 }
 
 fn measure(addr: &str, generated: Duration, smoke: bool) -> anyhow::Result<()> {
@@ -143,15 +145,11 @@ fn measure(addr: &str, generated: Duration, smoke: bool) -> anyhow::Result<()> {
     ];
     let public = ["/", "/report", "/track", track.as_str(), "/figures"];
     let mut worst = 0.0f64;
-    for (path, cookie) in &staff {
-        let v = timed(&mut c, path, Some(cookie), n_staff)?;
+    let runs = staff.iter().map(|(p, c)| (*p, Some(*c), n_staff)).chain(public.iter().map(|p| (*p, None, n_public)));
+    for (path, cookie, n) in runs.collect::<Vec<_>>() {
+        let (first, v) = timed(&mut c, path, cookie, n)?;
         worst = worst.max(percentile(&v, 0.95));
-        println!("{path}: p50 {:.1} ms, p95 {:.1} ms", percentile(&v, 0.5), percentile(&v, 0.95));
-    }
-    for path in public {
-        let v = timed(&mut c, path, None, n_public)?;
-        worst = worst.max(percentile(&v, 0.95));
-        println!("{path}: p50 {:.1} ms, p95 {:.1} ms", percentile(&v, 0.5), percentile(&v, 0.95));
+        println!("{path}: first {first:.1} ms, p50 {:.1} ms, p95 {:.1} ms", percentile(&v, 0.5), percentile(&v, 0.95));
     }
     if smoke {
         println!("slowest page p95 {worst:.1} ms (target < {TARGET_MS} ms at 1,000,000 cases; not judged at smoke scale)");
