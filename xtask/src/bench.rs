@@ -64,6 +64,9 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
     if want("text") {
         crate::bench_text::run(o.smoke)?;
     }
+    if want("pages") {
+        crate::bench_pages::run(o.scale, o.smoke)?;
+    }
     // The in-process benchmarks above need no server binary; build it only when one does.
     if !want("intake") && !want("queries") {
         return Ok(());

@@ -6,6 +6,7 @@ mod bench;
 mod bench_hotspots;
 mod bench_lookup;
 mod bench_open311;
+mod bench_pages;
 mod bench_text;
 mod http;
 

@@ -19,7 +19,11 @@ use sha2::Digest;
 use crate::auth::Staff;
 use crate::{ApiError, AppState};
 
-pub fn routes(_state: AppState) -> Router<AppState> {
+pub fn routes(state: AppState) -> Router<AppState> {
+    let public = Router::new()
+        .route("/api/v1/public/cases", post(public_create))
+        .route("/api/v1/public/track/{code}", get(track))
+        .route_layer(axum::middleware::from_fn_with_state(state.public_limits.clone(), crate::pages::rate_limit_api));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -42,8 +46,7 @@ pub fn routes(_state: AppState) -> Router<AppState> {
         .route("/api/v1/me", get(me))
         .route("/api/v1/session", post(sign_in).delete(sign_out))
         .route("/api/v1/session/everywhere", axum::routing::delete(sign_out_everywhere))
-        .route("/api/v1/public/cases", post(public_create))
-        .route("/api/v1/public/track/{code}", get(track))
+        .merge(public)
 }
 
 /// JSON body extractor whose rejections use our error shape.

@@ -35,6 +35,13 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// How long a browser session lasts.
     pub session_ttl: std::time::Duration,
+    /// Per-address budgets of the public routes, shared by the resident pages and the public
+    /// JSON endpoints so that neither is a way around the other.
+    pub public_limits: Arc<pages::RateLimiter>,
+    /// Background tiles for the maps (`map_tile_url`); `None` draws boundaries only.
+    pub map_tiles: Option<Arc<pages::MapTiles>>,
+    /// `/figures`, the same for every reader, reused for a minute.
+    pub public_figures: Arc<pages::PublicFiguresCache>,
 }
 
 impl AppState {
@@ -47,6 +54,9 @@ impl AppState {
             throttle: Arc::new(auth::Throttle::default()),
             secure_cookies: false,
             session_ttl: std::time::Duration::from_secs(12 * 3600),
+            public_limits: Arc::new(pages::RateLimiter::default()),
+            map_tiles: None,
+            public_figures: Arc::default(),
         }
     }
 }
@@ -54,7 +64,7 @@ impl AppState {
 /// The whole application as a router, for `serve` and for tests (`tower::ServiceExt::oneshot`).
 pub fn router(state: AppState) -> Router {
     api::routes(state.clone())
-        .merge(pages::routes())
+        .merge(pages::routes(state.clone()))
         .merge(open311::routes())
         .merge(supervision::routes())
         .merge(triage::routes())

@@ -36,6 +36,9 @@ pub struct Config {
     pub escalation: fengqiao_domain::escalation::EscalationLadder,
     /// The deadline scheduler (`[scheduler]`).
     pub scheduler: fengqiao_store::SchedulerConfig,
+    /// A slippy-map tile URL (`https://tiles.example/{z}/{x}/{y}.png`) drawn behind the
+    /// maps; its origin is then allowed as an image source. Unset: boundaries only.
+    pub map_tile_url: Option<String>,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             always_open: false,
             escalation: Default::default(),
             scheduler: Default::default(),
+            map_tile_url: None,
         }
     }
 }
@@ -112,7 +116,20 @@ impl Config {
         if let Some(v) = env("AUDIT_KEY_FILE") {
             cfg.audit_key_file = Some(PathBuf::from(v));
         }
+        if let Some(v) = env("MAP_TILE_URL") {
+            cfg.map_tile_url = Some(v);
+        }
+        // A bad template is a configuration error, reported before anything starts.
+        cfg.map_tiles()?;
         Ok(cfg)
+    }
+
+    /// The checked tile server, if one is configured.
+    pub fn map_tiles(&self) -> anyhow::Result<Option<fengqiao_web::pages::MapTiles>> {
+        match self.map_tile_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            None => Ok(None),
+            Some(u) => fengqiao_web::pages::MapTiles::parse(u).map(Some).map_err(anyhow::Error::msg),
+        }
     }
 
     pub fn database_url(&self) -> String {

@@ -169,6 +169,7 @@ pub async fn serve(svc: Arc<Service>, cfg: &Config, listen: &str) -> anyhow::Res
     }
     let mut state = fengqiao_web::AppState::new(svc.clone(), cfg.time_zone()?);
     state.secure_cookies = cfg.secure_cookies;
+    state.map_tiles = cfg.map_tiles()?.map(Arc::new);
     let app = fengqiao_web::router(state);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;

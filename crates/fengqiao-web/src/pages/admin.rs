@@ -1,14 +1,14 @@
 //! Administration, for administrators only: units, staff accounts, categories with their
-//! deadline policies, and region names. Every change goes through the store's `put_*`, which
+//! deadline policies, region names and regions imported as GeoJSON. Every change goes through the store's `put_*`, which
 //! writes it to the audit chain, and then reloads the reference data the service holds.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use fengqiao_domain::category::DeadlinePolicy;
-use fengqiao_domain::{Category, CategoryKind, Region, RegionCode, Role, Unit, UnitId, UnitKind, User};
-use fengqiao_store::Credentials;
+use fengqiao_domain::{Category, CategoryKind, DomainError, Region, RegionCode, Role, Unit, UnitId, UnitKind, User};
+use fengqiao_store::{Credentials, StoreError};
 use serde::Deserialize;
 
 use super::public::FieldProblem;
@@ -16,7 +16,7 @@ use super::staff::Opt;
 use super::{Chrome, PageError, PageForm, PageStaff, Tr, render};
 use crate::AppState;
 
-fn admin_only(staff: &PageStaff) -> Result<(), PageError> {
+pub(super) fn admin_only(staff: &PageStaff) -> Result<(), PageError> {
     if staff.user.role == Role::Admin { Ok(()) } else { Err(PageError::new(StatusCode::FORBIDDEN, "error.forbidden")) }
 }
 
@@ -35,7 +35,7 @@ fn text(s: &str, max: usize) -> Option<String> {
     (!s.is_empty() && s.chars().count() <= max).then(|| s.to_string())
 }
 
-fn region_options(st: &AppState, t: Tr, selected: &str) -> Vec<Opt> {
+pub(super) fn region_options(st: &AppState, t: Tr, selected: &str) -> Vec<Opt> {
     let r = st.svc.reference();
     let mut v: Vec<&Region> = r.regions.values().filter(|g| g.level() != fengqiao_domain::RegionLevel::Grid).collect();
     v.sort_by(|a, b| a.code.cmp(&b.code));
@@ -59,6 +59,8 @@ fn region_options(st: &AppState, t: Tr, selected: &str) -> Vec<Opt> {
 pub struct Saved {
     saved: Option<String>,
     code: Option<String>,
+    /// How many regions an import saved.
+    imported: Option<usize>,
 }
 
 // ---- Units ----
@@ -577,6 +579,7 @@ struct RegionsPage {
     v: RegionForm,
     errors: Vec<FieldProblem>,
     saved: Option<String>,
+    imported: Option<usize>,
 }
 
 fn regions_page(st: &AppState, staff: &PageStaff, t: Tr, v: RegionForm, errors: Vec<FieldProblem>, saved: Option<String>) -> RegionsPage {
@@ -594,7 +597,7 @@ fn regions_page(st: &AppState, staff: &PageStaff, t: Tr, v: RegionForm, errors: 
             boundary: g.boundary.is_some(),
         })
         .collect();
-    RegionsPage { c: Chrome::staff("/admin/regions", staff), t, rows, v, errors, saved }
+    RegionsPage { c: Chrome::staff("/admin/regions", staff), t, rows, v, errors, saved, imported: None }
 }
 
 pub async fn regions(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(q): Query<Saved>) -> Result<Response, PageError> {
@@ -610,7 +613,44 @@ pub async fn regions(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(
         },
         None => RegionForm::default(),
     };
-    Ok(render(&regions_page(&st, &staff, t, v, Vec::new(), q.saved)))
+    let mut page = regions_page(&st, &staff, t, v, Vec::new(), q.saved);
+    page.imported = q.imported;
+    Ok(render(&page))
+}
+
+/// The largest GeoJSON file an administrator may upload (boundaries of a whole county).
+pub const MAX_GEOJSON_BYTES: usize = 32 * 1024 * 1024;
+
+/// Imports a GeoJSON FeatureCollection uploaded as a file: all or nothing; on refusal the
+/// page lists every problem by feature and nothing is saved.
+pub async fn import_regions(State(st): State<AppState>, staff: PageStaff, t: Tr, mut form: Multipart) -> Result<Response, PageError> {
+    admin_only(&staff)?;
+    let too_large = || PageError { status: StatusCode::PAYLOAD_TOO_LARGE, key: "error.too_large", detail: None };
+    let (mut csrf, mut file) = (String::new(), None::<Vec<u8>>);
+    while let Some(field) = form.next_field().await.map_err(|_| too_large())? {
+        match field.name().unwrap_or_default() {
+            "csrf" => csrf = field.text().await.map_err(|_| PageError::new(StatusCode::BAD_REQUEST, "error.bad_form"))?,
+            "geojson" => file = Some(field.bytes().await.map_err(|_| too_large())?.to_vec()),
+            _ => {}
+        }
+    }
+    staff.check_csrf(&csrf)?;
+    let refuse = |errs: Vec<FieldProblem>| -> Response {
+        let page = regions_page(&st, &staff, t, RegionForm::default(), errs, None);
+        (StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response()
+    };
+    let text = match file.filter(|b| !b.is_empty()).map(String::from_utf8) {
+        None => return Ok(refuse(vec![problem(t, "geojson", "admin.no_file")])),
+        Some(Err(_)) => return Ok(refuse(vec![problem(t, "geojson", "admin.not_utf8")])),
+        Some(Ok(s)) => s,
+    };
+    match st.svc.import_regions(&staff.actor, &text).await {
+        Ok(n) => Ok(Redirect::to(&format!("/admin/regions?imported={n}")).into_response()),
+        Err(StoreError::Domain(DomainError::Invalid(list))) => Ok(refuse(
+            list.into_iter().map(|f| FieldProblem { label: f.field.clone(), field: f.field, message: t.domain(&f.message) }).collect(),
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Renames a region or corrects its population; its code, level and boundary stay (they are

@@ -19,6 +19,12 @@ use super::{Chrome, PageError, PageStaff, Tr, render};
 use crate::AppState;
 
 /// The rates, in the order shown; `true` when a higher value is better.
+/// How long the public figures are reused before they are computed again.
+pub const PUBLIC_FIGURES_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The public figures per period (days): when computed, and the county's then each town's.
+pub type PublicFiguresCache = tokio::sync::Mutex<std::collections::HashMap<i64, (std::time::Instant, std::sync::Arc<Vec<Figures>>)>>;
+
 const RATES: [(&str, bool); 8] = [
     ("response_rate", true),
     ("resolution_rate", true),
@@ -288,7 +294,7 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
             Some(g) if g.boundary.is_some() => vec![g],
             _ => parts.clone(),
         };
-        MapView::new(&frame, t.s("dash.map_label").to_string()).map(|mut m| {
+        MapView::new(&frame, t.s("dash.map_label").to_string(), st.map_tiles.as_deref()).map(|mut m| {
             for (p, name, rt) in &shaded {
                 let class = match rt.value {
                     Some(v) => format!("shade-{}", map::shade(v)),
@@ -425,14 +431,26 @@ pub async fn public_figures(State(st): State<AppState>, t: Tr, Query(q): Query<P
     areas.extend(towns.iter().copied());
     let mut rows = Vec::new();
     let mut cohorts = Vec::new();
-    for g in areas {
-        let f = st
-            .svc
-            .figures(
-                &actor,
-                &FactsFilter { region: Some(g.code.to_string()), unit: None, category: None, from, to, repeat_window_ms: window },
-            )
-            .await?;
+    // The same for every reader: computed once per period and kept for a while (a county
+    // and each town is one aggregate query each), so readers cannot make the server redo it.
+    let figures = {
+        let mut cache = st.public_figures.lock().await;
+        match cache.get(&days) {
+            Some((at, v)) if at.elapsed() < PUBLIC_FIGURES_TTL => v.clone(),
+            _ => {
+                let mut v = Vec::with_capacity(areas.len());
+                for g in &areas {
+                    let filter =
+                        FactsFilter { region: Some(g.code.to_string()), unit: None, category: None, from, to, repeat_window_ms: window };
+                    v.push(st.svc.figures(&actor, &filter).await?);
+                }
+                let v = std::sync::Arc::new(v);
+                cache.insert(days, (std::time::Instant::now(), v.clone()));
+                v
+            }
+        }
+    };
+    for (g, f) in areas.into_iter().zip(figures.iter()) {
         let small = format!("<{MIN_CELL}");
         cohorts.push(f.cohort);
         rows.push(PublicRow {
@@ -440,7 +458,7 @@ pub async fn public_figures(State(st): State<AppState>, t: Tr, Query(q): Query<P
             cohort: if f.cohort < MIN_CELL { small.clone() } else { f.cohort.to_string() },
             rates: SHOWN
                 .iter()
-                .map(|n| match rate(&f, n) {
+                .map(|n| match rate(f, n) {
                     Some(x) if x.denominator >= MIN_CELL => pct(x.value),
                     _ => small.clone(),
                 })

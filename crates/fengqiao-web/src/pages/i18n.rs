@@ -57,6 +57,36 @@ pub fn keys(lang: Lang) -> Vec<String> {
     k
 }
 
+/// Messages of the domain that pages show often, in the domain's (English) words, and the
+/// catalogue keys that say them in the reader's language. Others are shown as they are.
+const DOMAIN_MESSAGES: &[(&str, &str)] = &[
+    ("required", "domain.required"),
+    ("a reason is required", "domain.reason_required"),
+    ("at most 2000 characters", "domain.max_2000"),
+    ("at most 4000 characters", "domain.max_4000"),
+    ("at most 300 characters", "domain.max_300"),
+    ("describe the matter", "domain.describe"),
+    ("say how the matter was handled", "domain.feedback"),
+    ("give a region, a point or an address", "domain.location"),
+    ("give both lat and lon, or neither", "domain.lat_lon"),
+    ("the point lies outside the county", "domain.outside"),
+    ("a phone number has 5 to 15 digits", "domain.phone"),
+    ("a resident ID number has 17 digits and a check character", "domain.id_number"),
+    ("the check character of the ID number does not match", "domain.id_check"),
+    ("only disputes have parties", "domain.parties"),
+    ("a rating needs a reached contact", "domain.rating"),
+    ("the lead unit cannot also co-handle", "domain.co_lead"),
+    ("the case is already with that unit", "domain.same_unit"),
+    ("the case already has this severity", "domain.same_severity"),
+    ("a case cannot be merged into itself", "domain.merge_self"),
+    ("the target case is not open", "domain.merge_closed"),
+    ("no such case", "domain.no_case"),
+    ("between 1 and 2160 hours", "domain.hours"),
+    ("expected routine, urgent or emergency", "domain.urgency"),
+    ("expected minor, ordinary, serious or major", "domain.severity"),
+    ("the FeatureCollection has no features", "domain.no_features"),
+];
+
 /// A translator for one language; templates call `t.s("key")`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tr(pub Lang);
@@ -74,6 +104,14 @@ impl Tr {
     /// Whether the catalogue has the key.
     pub fn has(&self, key: &str) -> bool {
         CATALOGUES[self.0 as usize].contains_key(key)
+    }
+
+    /// A domain message in the reader's language when the catalogue has it, else as it is.
+    pub fn domain(&self, message: &str) -> String {
+        match DOMAIN_MESSAGES.iter().find(|(m, _)| *m == message) {
+            Some((_, key)) => self.s(key).to_string(),
+            None => message.to_string(),
+        }
     }
 
     /// The label of an enumerated value: `k("status", "closed")` looks up `status.closed`.
@@ -136,6 +174,16 @@ mod tests {
         keys.sort();
         keys.dedup();
         keys
+    }
+
+    #[test]
+    fn domain_messages_are_in_both_catalogues_and_english_says_them_unchanged() {
+        for (message, key) in DOMAIN_MESSAGES {
+            assert!(Tr(Lang::Zh).has(key) && Tr(Lang::En).has(key), "{key}");
+            assert_eq!(Tr(Lang::En).domain(message), *message, "{key}");
+            assert_ne!(Tr(Lang::Zh).domain(message), *message, "{key}");
+        }
+        assert_eq!(Tr(Lang::Zh).domain("something else"), "something else");
     }
 
     #[test]

@@ -13,8 +13,10 @@
 mod admin;
 mod dashboard;
 pub mod i18n;
+mod keys;
 mod map;
 mod public;
+mod routing;
 mod staff;
 
 use std::collections::HashMap;
@@ -35,20 +37,21 @@ use fengqiao_store::StoreError;
 
 use crate::AppState;
 use crate::auth::{SESSION_COOKIE, cookie};
+pub use dashboard::PublicFiguresCache;
 pub use i18n::{Lang, Tr};
+pub use map::MapTiles;
 
 const CSS: &str = include_str!("../../assets/app.css");
 const JS: &str = include_str!("../../assets/app.js");
 
 /// The pages' routes, merged into the application router.
-pub fn routes() -> Router<AppState> {
-    let limiter = Arc::new(RateLimiter::default());
+pub fn routes(state: AppState) -> Router<AppState> {
     let limited = Router::new()
         .route("/report", get(public::report_form).post(public::report_submit))
         .route("/track", get(public::track_lookup))
         .route("/track/{code}", get(public::track_page))
         .route("/figures", get(dashboard::public_figures))
-        .route_layer(axum::middleware::from_fn_with_state(limiter, rate_limit))
+        .route_layer(axum::middleware::from_fn_with_state(state.public_limits.clone(), rate_limit))
         // Photos are larger than API bodies; the handler checks the photo's own limit.
         .layer(axum::extract::DefaultBodyLimit::max(public::MAX_PHOTO_BYTES + 256 * 1024));
     Router::new()
@@ -65,8 +68,15 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users", get(admin::users).post(admin::save_user))
         .route("/admin/categories", get(admin::categories).post(admin::save_category))
         .route("/admin/regions", get(admin::regions).post(admin::save_region))
+        .route(
+            "/admin/regions/import",
+            axum::routing::post(admin::import_regions).layer(axum::extract::DefaultBodyLimit::max(admin::MAX_GEOJSON_BYTES)),
+        )
+        .route("/admin/routing", get(routing::page).post(routing::save))
+        .route("/admin/api-keys", get(keys::page).post(keys::create))
+        .route("/admin/api-keys/{name}/revoke", axum::routing::post(keys::revoke))
         .merge(limited)
-        .layer(axum::middleware::from_fn(page_layer))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), page_layer))
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", CSS) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", JS) }))
 }
@@ -103,7 +113,7 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
                        frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 /// Language, security headers and error pages for every page.
-async fn page_layer(req: Request, next: Next) -> Response {
+async fn page_layer(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let (lang, chosen) = lang_of(&parts);
     parts.extensions.insert(Tr(lang));
@@ -123,7 +133,12 @@ async fn page_layer(req: Request, next: Next) -> Response {
     }
     let h = resp.headers_mut();
     // A handler may set a stricter policy (photos are sandboxed).
-    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(CSP));
+    // With a tile server, its origin is allowed as an image source (checked when configured).
+    let csp = match st.map_tiles.as_deref().and_then(|m| HeaderValue::from_str(&m.csp()).ok()) {
+        Some(v) => v,
+        None => HeaderValue::from_static(CSP),
+    };
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(csp);
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -347,21 +362,36 @@ impl RateLimiter {
     }
 }
 
-async fn rate_limit(State(limiter): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
-    // Behind no proxy the peer is the client; tests that call the router directly have no
-    // peer and share the unspecified address's budget.
-    let ip = req
-        .extensions()
+/// The client's address: behind no proxy the peer is the client; tests that call the router
+/// directly have no peer and share the unspecified address's budget.
+fn client_ip(req: &Request) -> IpAddr {
+    req.extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip())
-        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
+fn retry_after(mut r: Response, wait: u64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+async fn rate_limit(State(limiter): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
     let submission = req.method() == axum::http::Method::POST;
-    if let Some(wait) = limiter.hit(ip, submission) {
-        let mut r = PageError::new(StatusCode::TOO_MANY_REQUESTS, "error.rate_limited").into_response();
-        if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return r;
+    if let Some(wait) = limiter.hit(client_ip(&req), submission) {
+        return retry_after(PageError::new(StatusCode::TOO_MANY_REQUESTS, "error.rate_limited").into_response(), wait);
+    }
+    next.run(req).await
+}
+
+/// The same budgets for the public JSON endpoints, answered in the API's error shape.
+pub(crate) async fn rate_limit_api(State(limiter): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
+    let submission = req.method() == axum::http::Method::POST;
+    if let Some(wait) = limiter.hit(client_ip(&req), submission) {
+        let e = crate::ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("too many requests; try again in {wait} s"));
+        return retry_after(e.into_response(), wait);
     }
     next.run(req).await
 }

@@ -181,7 +181,7 @@ pub fn county_map(st: &AppState, t: Tr, label: String) -> Option<MapView> {
     let county = r.county.as_ref()?;
     let towns = map::children(r.regions.values(), county.code.prefix(), RegionLevel::Town);
     let frame: Vec<_> = if county.boundary.is_some() { vec![county] } else { towns.clone() };
-    let mut m = MapView::new(&frame, label)?;
+    let mut m = MapView::new(&frame, label, st.map_tiles.as_deref())?;
     for v in map::children(r.regions.values(), county.code.prefix(), RegionLevel::Village) {
         let name = t.pick(&v.name, v.name_en.as_deref()).to_string();
         m.add_region(v, &name, "village", name.clone(), false);
@@ -248,7 +248,7 @@ fn problem(t: Tr, field: &str, message: impl Into<String>) -> FieldProblem {
     let head = field.split('.').next().unwrap_or(field);
     let key = format!("field.{head}");
     let label = if t.has(&key) { t.s(&key).to_string() } else { field.to_string() };
-    FieldProblem { field: field.to_string(), label, message: message.into() }
+    FieldProblem { field: field.to_string(), label, message: t.domain(&message.into()) }
 }
 
 fn first(raw: &HashMap<String, Vec<String>>, k: &str) -> String {

@@ -197,7 +197,7 @@ struct WorkTable {
     cut: bool,
 }
 
-fn categories(st: &AppState, t: Tr, selected: &str) -> Vec<Opt> {
+pub(super) fn categories(st: &AppState, t: Tr, selected: &str) -> Vec<Opt> {
     let r = st.svc.reference();
     let mut v: Vec<Opt> = r
         .categories
@@ -678,7 +678,7 @@ fn case_map(st: &AppState, t: Tr, c: &Case) -> Option<MapView> {
     let r = st.svc.reference();
     let town = c.region.ancestor_at(RegionLevel::Town).and_then(|code| r.regions.get(code.as_str()));
     let frame_region = town.or(r.county.as_ref())?;
-    let mut m = MapView::new(&[frame_region], t.s("case.map_label").to_string())?;
+    let mut m = MapView::new(&[frame_region], t.s("case.map_label").to_string(), st.map_tiles.as_deref())?;
     for v in map::children(r.regions.values(), frame_region.code.prefix(), RegionLevel::Village) {
         let name = t.pick(&v.name, v.name_en.as_deref()).to_string();
         let class = if v.code.contains(&c.region) { "selected" } else { "village" };
@@ -895,7 +895,13 @@ pub async fn act(
             if api.status.is_server_error() {
                 return Err(PageError { status: api.status, key: "error.unavailable", detail: None });
             }
-            let message = format!("{} — {}: {}", t.k("action", &action), t.s(&format!("error.{}", api.code)), api.message);
+            // Field problems are said field by field in the reader's language where known.
+            let said = if api.details.is_empty() {
+                t.domain(&api.message)
+            } else {
+                api.details.iter().map(|d| format!("{}: {}", d.field, t.domain(&d.message))).collect::<Vec<_>>().join("; ")
+            };
+            let message = format!("{} — {}: {}", t.k("action", &action), t.s(&format!("error.{}", api.code)), said);
             let page = case_page_response(&st, &staff, t, id, Some(Flash { ok: false, message })).await?;
             Ok((api.status, render(&page)).into_response())
         }
@@ -1050,7 +1056,7 @@ pub async fn new_case_submit(
                     super::public::FieldProblem {
                         label: if t.has(&key) { t.s(&key).into() } else { f.field.clone() },
                         field: f.field,
-                        message: f.message,
+                        message: t.domain(&f.message),
                     }
                 })
                 .collect();

@@ -1,5 +1,6 @@
 //! API tests through the router (`oneshot`), plus one on a real socket.
 
+mod admin_pages;
 mod api;
 mod deadlines;
 mod geo;

@@ -10,28 +10,28 @@ use tower::ServiceExt;
 
 use crate::{App, app};
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
-struct Page {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Vec<u8>,
-    text: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: Vec<u8>,
+    pub(crate) text: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers.get("location").and_then(|v| v.to_str().ok()).unwrap_or("")
     }
 }
 
 /// A browser: keeps the session cookie and reads CSRF tokens out of pages.
-struct Browser<'a> {
-    app: &'a App,
-    cookie: Option<String>,
+pub(crate) struct Browser<'a> {
+    pub(crate) app: &'a App,
+    pub(crate) cookie: Option<String>,
 }
 
-async fn send(app: &App, req: Request<Body>) -> Page {
+pub(crate) async fn send(app: &App, req: Request<Body>) -> Page {
     let resp = app.router.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
@@ -41,11 +41,11 @@ async fn send(app: &App, req: Request<Body>) -> Page {
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a App) -> Browser<'a> {
+    pub(crate) fn new(app: &'a App) -> Browser<'a> {
         Browser { app, cookie: None }
     }
 
-    async fn get(&self, uri: &str) -> Page {
+    pub(crate) async fn get(&self, uri: &str) -> Page {
         let mut b = Request::builder().uri(uri);
         if let Some(c) = &self.cookie {
             b = b.header("cookie", c);
@@ -53,7 +53,7 @@ impl<'a> Browser<'a> {
         send(self.app, b.body(Body::empty()).unwrap()).await
     }
 
-    async fn post_form(&self, uri: &str, fields: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post_form(&self, uri: &str, fields: &[(&str, &str)]) -> Page {
         let body = fields.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
         let mut b = Request::builder().method("POST").uri(uri).header("content-type", "application/x-www-form-urlencoded");
         if let Some(c) = &self.cookie {
@@ -62,7 +62,7 @@ impl<'a> Browser<'a> {
         send(self.app, b.body(Body::from(body)).unwrap()).await
     }
 
-    async fn sign_in(&mut self, user: &str) {
+    pub(crate) async fn sign_in(&mut self, user: &str) {
         let r = self.post_form("/login", &[("user", user), ("password", PASSWORD), ("next", "/work")]).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
         let set = r.headers.get("set-cookie").unwrap().to_str().unwrap();
@@ -70,19 +70,19 @@ impl<'a> Browser<'a> {
     }
 
     /// The CSRF token of a page's forms.
-    async fn csrf(&self, uri: &str) -> String {
+    pub(crate) async fn csrf(&self, uri: &str) -> String {
         let p = self.get(uri).await;
         let at = p.text.find("name=\"csrf\" value=\"").expect("a form with a CSRF token");
         p.text[at + 19..].chars().take_while(|c| *c != '"').collect()
     }
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     fengqiao_web::pages::urlencode(s).replace('/', "%2F")
 }
 
 /// The app with a password for every staff user.
-async fn pages_app() -> App {
+pub(crate) async fn pages_app() -> App {
     let app = app().await;
     let hash = fengqiao_web::hash_password(PASSWORD).unwrap();
     for u in staff() {
@@ -93,7 +93,7 @@ async fn pages_app() -> App {
 }
 
 /// A multipart body from text fields and an optional file.
-fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> (String, Vec<u8>) {
+pub(crate) fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> (String, Vec<u8>) {
     let boundary = "----fengqiao-test-boundary";
     let mut body = Vec::new();
     for (k, v) in fields {
@@ -440,7 +440,7 @@ async fn actions_need_the_csrf_token_and_follow_the_lifecycle_to_closure() {
     // A missing reason is a clear error.
     let r = act(&intake, id, &csrf, "cancel", vec![]).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text.contains("reason"));
+    assert!(r.text.contains("reason: 必填"), "the field, and the domain's message in the reader's language: {}", r.text);
     assert_eq!(act(&intake, id, &csrf, "dispatch", vec![("lead_unit", "vc-a1".into())]).await.status, StatusCode::SEE_OTHER);
 
     let mut handler = Browser::new(&app);
@@ -579,7 +579,7 @@ async fn dashboard_figures_map_and_csv() {
     assert!(other.text.contains("id=\"kpi-cohort\">0<"), "outside the scope counts nothing");
 }
 
-async fn with_admin(app: &App) {
+pub(crate) async fn with_admin(app: &App) {
     let admin = fengqiao_store::contract::user("admin", fengqiao_domain::Role::Admin, None, fengqiao_store::contract::COUNTY);
     let creds = Credentials { token_hash: None, password_hash: Some(fengqiao_web::hash_password(PASSWORD).unwrap()) };
     app.svc.store.put_user(&admin, &creds, "system:test", T0).await.unwrap();
@@ -735,4 +735,22 @@ async fn the_queue_reads_past_one_page_of_cases() {
     assert!(work.text.contains("共 501 件"), "all of them, not just the first page");
     assert!(!work.text.contains("仅列出最新的一部分"), "not cut");
     assert_eq!(b.get("/work?format=csv").await.text.lines().count(), 502);
+}
+
+#[tokio::test]
+async fn public_figures_are_computed_once_a_minute_not_per_reader() {
+    let App { svc, _dir, .. } = pages_app().await;
+    let state = fengqiao_web::AppState::new(svc.clone(), jiff::tz::TimeZone::get("Asia/Shanghai").unwrap());
+    let cache = state.public_figures.clone();
+    let app = App { router: fengqiao_web::router(state), svc, _dir };
+    let first = Browser::new(&app).get("/figures?lang=en").await;
+    assert_eq!(first.status, StatusCode::OK);
+    let computed = cache.lock().await.get(&90).map(|(at, v)| (*at, v.len())).expect("the 90-day figures are kept");
+    assert_eq!(computed.1, 3, "the county and its two towns");
+    let again = Browser::new(&app).get("/figures").await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(cache.lock().await.get(&90).map(|(at, _)| *at), Some(computed.0), "a second reader is served the kept figures");
+    // Another period is its own entry.
+    assert_eq!(Browser::new(&app).get("/figures?days=30").await.status, StatusCode::OK);
+    assert_eq!(cache.lock().await.len(), 2);
 }
