@@ -3,11 +3,15 @@
 //! into domain values, calls the [`Service`], and maps every error to one JSON shape with a
 //! stable code (the pages render theirs).
 
+// The OpenAPI document's schemas are large `json!` literals.
+#![recursion_limit = "256"]
+
 mod api;
 mod auth;
 mod error;
 mod metrics;
 pub mod open311;
+pub mod openapi;
 pub mod pages;
 
 use std::sync::Arc;
@@ -53,6 +57,7 @@ pub fn router(state: AppState) -> Router {
     api::routes(state.clone())
         .merge(pages::routes())
         .merge(open311::routes())
+        .merge(openapi::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)

@@ -3,6 +3,7 @@
 mod api;
 mod geo;
 mod open311;
+mod openapi;
 mod pages;
 
 use std::sync::Arc;
