@@ -7,10 +7,12 @@
 //! dependency. Drift is caught by tests instead: one compares every `.route(…)` of the API
 //! with the document's operations, and a schemathesis run checks every response against it.
 
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use fengqiao_domain::unit::UnitKind;
 use fengqiao_domain::{Channel, Severity, Status, Tier, Urgency};
 use serde_json::{Map, Value, json};
 
@@ -21,9 +23,40 @@ const DOCS_JS: &str = include_str!("../assets/api-docs.js");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/openapi.json", get(|| async { Json(document()) }))
+        .route("/api/v1/openapi.json", get(openapi_json))
         .route("/api/docs", get(|| async { page("text/html; charset=utf-8", DOCS_HTML) }))
         .route("/api/docs/docs.js", get(|| async { page("text/javascript; charset=utf-8", DOCS_JS) }))
+}
+
+async fn openapi_json(State(st): State<AppState>) -> Json<Value> {
+    let r = st.svc.reference();
+    let mut categories: Vec<&str> = r.categories.keys().map(String::as_str).collect();
+    let mut units: Vec<&str> = r.units.keys().map(String::as_str).collect();
+    categories.sort_unstable();
+    units.sort_unstable();
+    // Points must lie in the county: its box, with a margin wider than the GCJ-02 offset so a
+    // point outside the margin is outside the county in either datum.
+    let bounds = r.county.as_ref().and_then(|c| c.boundary.as_ref()).map(|b| {
+        let (min, max) = b.bbox();
+        ((min.lat - 0.02, max.lat + 0.02), (min.lon - 0.02, max.lon + 0.02))
+    });
+    // A draft the deployment accepts, as the example: a category without required questions,
+    // placed at the county's centroid (else in the county).
+    let mut plain: Vec<&str> = r.categories.values().filter(|c| c.questions.iter().all(|q| !q.required)).map(|c| c.code.as_str()).collect();
+    plain.sort_unstable();
+    let example = plain.first().map(|category| {
+        let mut d = json!({ "category": category, "title": "路灯不亮", "description": "村口路灯坏了三天。The street light at the village gate has been out for three days." });
+        match r.county.as_ref().map(|c| (c.centroid, &c.code)) {
+            Some((Some(p), _)) => {
+                d["lat"] = json!(p.lat);
+                d["lon"] = json!(p.lon);
+            }
+            Some((None, code)) => d["region"] = json!(code),
+            None => {}
+        }
+        d
+    });
+    Json(document(&Deployment { categories: &categories, units: &units, bounds, example }))
 }
 
 fn page(content_type: &'static str, body: &'static str) -> Response {
@@ -81,14 +114,35 @@ fn items(of: Value) -> Value {
     obj(&["items"], json!({ "items": { "type": "array", "items": of } }))
 }
 
-fn schemas() -> Value {
+/// A code from the deployment's reference data, listed when there is any, so clients and
+/// fuzzers know the values a request may name.
+fn code_of(values: &[&str], what: &str) -> Value {
+    if values.is_empty() {
+        json!({ "type": "string", "description": what })
+    } else {
+        json!({ "type": "string", "enum": values, "description": what })
+    }
+}
+
+/// What the document takes from the deployment's reference data.
+pub struct Deployment<'a> {
+    pub categories: &'a [&'a str],
+    pub units: &'a [&'a str],
+    /// ((min lat, max lat), (min lon, max lon)) a point may have.
+    pub bounds: Option<((f64, f64), (f64, f64))>,
+    /// A case draft the deployment would accept.
+    pub example: Option<Value>,
+}
+
+fn schemas(d: &Deployment) -> Value {
+    let ((lat_min, lat_max), (lon_min, lon_max)) = d.bounds.unwrap_or(((-90.0, 90.0), (-180.0, 180.0)));
     let status = json!({ "type": "string", "enum": names(Status::ALL, Status::as_str) });
     let channel = json!({ "type": "string", "enum": names(Channel::ALL, Channel::as_str) });
     let urgency = json!({ "type": "string", "enum": names(Urgency::ALL, Urgency::as_str) });
     let severity = json!({ "type": "string", "enum": names(Severity::ALL, Severity::as_str) });
     let tier = json!({ "type": "string", "enum": names(Tier::ALL, Tier::as_str) });
-    let region_code = json!({ "type": "string", "pattern": "^[0-9]{6}([0-9]{6}([0-9]{3})?)?$",
-        "description": "a 6-digit county, 12-digit township or village, or 15-digit grid code" });
+    let region_code = json!({ "type": "string", "pattern": "^[0-9]{12}([0-9]{3})?$",
+        "description": "a 12-digit division code (county 6 + township 3 + village 3 digits) or a 15-digit grid code" });
     let person_input = obj(
         &[],
         json!({
@@ -104,8 +158,9 @@ fn schemas() -> Value {
         json!({ "numerator": int(), "denominator": int(), "value": or_null(json!({ "type": "number" })) }),
     );
     let target = json!({ "oneOf": [
-        obj(&["unit"], json!({ "unit": string() })),
-        obj(&["kind"], json!({ "kind": string(), "level": or_null(string()) })),
+        obj(&["unit"], json!({ "unit": r("UnitId") })),
+        obj(&["kind"], json!({ "kind": { "type": "string", "enum": names(&UnitKind::ALL, UnitKind::as_str) },
+            "level": or_null(json!({ "type": "string", "enum": ["county", "town", "village", "grid"] })) })),
     ]});
     json!({
         "Error": obj(&["error"], json!({ "error": obj(&["code", "message", "details"], json!({
@@ -115,15 +170,17 @@ fn schemas() -> Value {
         })) })),
         "Status": status, "Channel": channel, "Urgency": urgency, "Severity": severity, "Tier": tier,
         "RegionCode": region_code,
+        "CategoryCode": code_of(d.categories, "a category code in force (GET /api/v1/categories)"),
+        "UnitId": code_of(d.units, "a unit id (GET /api/v1/units)"),
         "PersonInput": person_input,
         "PartyDraft": party_draft,
         "CaseDraft": obj(&["category", "description"], json!({
-            "category": { "type": "string", "description": "a category code (GET /api/v1/categories)" },
+            "category": r("CategoryCode"),
             "channel": or_null(r("Channel")), "title": or_null(string()),
-            "description": string(), "urgency": or_null(r("Urgency")), "severity": or_null(r("Severity")),
+            "description": { "type": "string", "pattern": "\\S", "description": "what happened; not blank" }, "urgency": or_null(r("Urgency")), "severity": or_null(r("Severity")),
             "region": or_null(r("RegionCode")),
-            "lat": or_null(json!({ "type": "number", "minimum": -90, "maximum": 90 })),
-            "lon": or_null(json!({ "type": "number", "minimum": -180, "maximum": 180 })),
+            "lat": or_null(json!({ "type": "number", "minimum": lat_min, "maximum": lat_max })),
+            "lon": or_null(json!({ "type": "number", "minimum": lon_min, "maximum": lon_max })),
             "crs": or_null(json!({ "type": "string", "enum": ["WGS84", "GCJ-02"] })),
             "address": or_null(string()), "anonymous": boolean(),
             "reporter": or_null(r("PersonInput")),
@@ -174,7 +231,7 @@ fn schemas() -> Value {
             "description": "the command's fields for the action in the path (for example `reason` for cancel, `lead_unit` and `co_units` for dispatch, `feedback` for resolve); `expected_version` may stand in for If-Match",
             "properties": {
                 "expected_version": int(), "reason": string(), "note": or_null(string()), "severity": r("Severity"),
-                "lead_unit": string(), "co_units": { "type": "array", "items": string() }, "to": string(), "tier": r("Tier"),
+                "lead_unit": r("UnitId"), "co_units": { "type": "array", "items": r("UnitId") }, "to": r("UnitId"), "tier": r("Tier"),
                 "hours": { "type": "integer", "minimum": 0 }, "approve": boolean(), "feedback": string(), "ok": boolean(),
                 "party": or_null(int()), "channel": { "type": "string", "enum": ["phone", "sms", "in_person", "web", "letter"] },
                 "reached": boolean(),
@@ -280,7 +337,8 @@ fn idempotency_key() -> Value {
 
 fn operations() -> Vec<Op> {
     let case_id = path_param("id", json!({ "type": "integer", "minimum": 1 }), "the case id (anything but a positive integer is 404)");
-    let date = json!({ "type": "string", "description": "a local date YYYY-MM-DD or an RFC 3339 time" });
+    let date = json!({ "anyOf": [{ "type": "string", "format": "date" }, { "type": "string", "format": "date-time" }],
+        "description": "a local date YYYY-MM-DD or an RFC 3339 time" });
     vec![
         Op {
             method: "post",
@@ -345,7 +403,7 @@ fn operations() -> Vec<Op> {
                 json!({ "name": "action", "in": "path", "required": true, "schema": { "type": "string", "enum": [
                     "file", "cancel", "dispatch", "route", "accept", "start", "transfer", "escalate", "request_extension",
                     "decide_extension", "defer", "resume", "resolve", "verify", "record_visit", "close", "reopen", "merge", "set_severity"] } }),
-                json!({ "name": "If-Match", "in": "header", "required": false, "schema": string(),
+                json!({ "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string", "pattern": "^(W/)?\"?[0-9]{1,18}\"?$" },
                     "description": "the case version the client last saw (a number, optionally quoted); a stale one is 409 stale_version" }),
             ]),
             body: Some(r("Transition")),
@@ -395,7 +453,7 @@ fn operations() -> Vec<Op> {
             auth: Auth::Staff,
             params: json!([query(
                 "within",
-                json!({ "type": "string", "pattern": "^([0-9]{6}([0-9]{6}([0-9]{3})?)?)?$" }),
+                json!({ "type": "string", "pattern": "^([0-9]{12}([0-9]{3})?)?$" }),
                 "only this region's subtree; empty means every region"
             )]),
             body: None,
@@ -452,7 +510,7 @@ fn operations() -> Vec<Op> {
             path: "/api/v1/routing/rules/{version}",
             summary: "A saved version of the routing rules",
             auth: Auth::Staff,
-            params: json!([path_param("version", int(), "a version number")]),
+            params: json!([path_param("version", json!({ "type": "integer", "minimum": 0, "maximum": i64::MAX }), "a version number")]),
             body: None,
             ok: ("200", Some(r("RuleSet"))),
             errors: &["404", "422"],
@@ -573,8 +631,8 @@ const ERROR_TEXT: &[(&str, &str)] = &[
     ("503", "the database could not complete the request; nothing was changed"),
 ];
 
-/// The whole OpenAPI 3.1 document.
-pub fn document() -> Value {
+/// The whole OpenAPI 3.1 document for a deployment.
+pub fn document(d: &Deployment) -> Value {
     let mut paths = Map::new();
     for op in operations() {
         let mut responses = Map::new();
@@ -615,7 +673,11 @@ pub fn document() -> Value {
             Auth::Staff => json!([{ "bearer": [] }, { "session": [], "csrf": [] }]),
         };
         if let Some(b) = op.body {
-            o["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": b } } });
+            let mut media = json!({ "schema": b });
+            if let (Some(ex), true) = (&d.example, b == r("CaseDraft")) {
+                media["example"] = ex.clone();
+            }
+            o["requestBody"] = json!({ "required": true, "content": { "application/json": media } });
         }
         let path = paths.entry(op.path).or_insert_with(|| json!({}));
         path[op.method] = o;
@@ -631,7 +693,7 @@ pub fn document() -> Value {
         "servers": [{ "url": "/" }],
         "paths": paths,
         "components": {
-            "schemas": schemas(),
+            "schemas": schemas(d),
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer", "description": "an API token issued to a staff user" },
                 "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE, "description": "set by POST /api/v1/session" },
