@@ -4,7 +4,8 @@
 //! The document is written here, next to the router, as JSON Schema built from the domain's
 //! own vocabularies (`Status::ALL`, `Channel::ALL`, … so a new value appears without an edit)
 //! rather than derived by a macro: that keeps the pure domain crate free of an OpenAPI
-//! dependency. Drift is caught by tests instead: one compares every `.route(…)` of the API
+//! dependency. Codes a request may name (categories, units) and the county's box come from
+//! the reference data in force, so the document is this deployment's. Drift is caught by tests instead: one compares every `.route(…)` of the API
 //! with the document's operations, and a schemathesis run checks every response against it.
 
 use axum::extract::State;
