@@ -276,12 +276,23 @@ pub struct CaseDraft {
     pub address: Option<String>,
     #[serde(default)]
     pub anonymous: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "person_object")]
     pub reporter: Option<PersonInput>,
     #[serde(default)]
     pub parties: Vec<PartyDraft>,
     #[serde(default)]
     pub answers: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A reporter is an object or null: serde would also take a struct from a list of its fields
+/// in order (`[null, null]`), which no client means.
+fn person_object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<PersonInput>, D::Error> {
+    use serde::de::Error;
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
+        v @ serde_json::Value::Object(_) => serde_json::from_value(v).map(Some).map_err(D::Error::custom),
+        _ => Err(D::Error::custom("reporter: expected an object with name, phone, id_number, address")),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -45,7 +45,8 @@ pub fn normalise_phone(p: &str) -> Result<String, FieldError> {
 pub fn normalise_id_number(s: &str) -> Result<String, FieldError> {
     let n: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
     let bad = || FieldError::new("id_number", "a resident ID number has 17 digits and a check character");
-    if n.len() != 18 || !n[..17].bytes().all(|b| b.is_ascii_digit()) {
+    // ASCII first: 18 bytes of other characters would make `n[..17]` cut one in half.
+    if n.len() != 18 || !n.is_ascii() || !n[..17].bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -131,6 +132,8 @@ mod tests {
         assert_eq!(id, "11010519491231002X");
         assert!(normalise_id_number(&id.to_lowercase()).is_ok());
         assert!(normalise_id_number("110105194912310021").is_err());
+        // 18 bytes, a two-byte character across the 17th: refused, not a panic.
+        assert!(normalise_id_number("1101051949123100À").is_err());
         assert_eq!(normalise_phone("+86 138-0013-8000").unwrap(), "13800138000");
         assert_eq!(mask("13800138000"), "138****8000");
         assert_eq!(mask(&id), "110105********002X");

@@ -69,6 +69,21 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
     }
 }
 
+/// Query-string extractor whose rejections (a malformed number, a repeated parameter) use our
+/// error shape instead of axum's plain-text 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e.body_text())),
+        }
+    }
+}
+
 async fn healthz(State(st): State<AppState>) -> Response {
     match st.svc.store.audit_head().await {
         Ok((seq, _)) => Json(json!({ "status": "ok", "backend": st.svc.store.backend(), "events": seq })).into_response(),
@@ -191,7 +206,7 @@ pub(crate) fn parse_time(field: &str, s: &str, tz: &jiff::tz::TimeZone) -> Resul
     fengqiao_domain::clock::start_of_day(d, tz).ok_or_else(|| ApiError::invalid(field, "not a valid local date"))
 }
 
-async fn list_cases(State(st): State<AppState>, staff: Staff, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+async fn list_cases(State(st): State<AppState>, staff: Staff, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "between 1 and 500"));
@@ -308,7 +323,7 @@ struct FiguresQuery {
     to: Option<String>,
 }
 
-async fn figures(State(st): State<AppState>, staff: Staff, Query(q): Query<FiguresQuery>) -> Result<Json<Value>, ApiError> {
+async fn figures(State(st): State<AppState>, staff: Staff, ApiQuery(q): ApiQuery<FiguresQuery>) -> Result<Json<Value>, ApiError> {
     let now = st.svc.now();
     let to = match &q.to {
         Some(s) => parse_time("to", s, &st.tz)?,
@@ -368,7 +383,7 @@ struct WithinQuery {
 }
 
 /// Regions with their boundaries as a GeoJSON FeatureCollection, optionally one subtree.
-async fn regions_geojson(State(st): State<AppState>, _staff: Staff, Query(q): Query<WithinQuery>) -> Result<Response, ApiError> {
+async fn regions_geojson(State(st): State<AppState>, _staff: Staff, ApiQuery(q): ApiQuery<WithinQuery>) -> Result<Response, ApiError> {
     let r = st.svc.reference();
     let within = match q.within.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(fengqiao_domain::RegionCode::parse(s).map_err(|e| ApiError::from(fengqiao_domain::DomainError::Invalid(vec![e])))?),
@@ -397,7 +412,7 @@ struct LocateQuery {
 
 /// Where a point or an address lies: the deepest region, its ancestors, and the grid's
 /// responsible people.
-async fn locate(State(st): State<AppState>, _staff: Staff, Query(q): Query<LocateQuery>) -> Result<Json<Value>, ApiError> {
+async fn locate(State(st): State<AppState>, _staff: Staff, ApiQuery(q): ApiQuery<LocateQuery>) -> Result<Json<Value>, ApiError> {
     let r = st.svc.reference();
     let draft = CaseDraft { lat: q.lat, lon: q.lon, crs: q.crs, ..Default::default() };
     let (found, by, matched) = match (draft.point(), q.address.as_deref().filter(|a| !a.trim().is_empty())) {

@@ -2,10 +2,11 @@
 //! reminders and breach notices (`GET /api/v1/inbox`).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::api::ApiQuery;
 use crate::auth::Staff;
 use crate::{ApiError, AppState};
 
@@ -16,7 +17,7 @@ pub struct YearQuery {
 
 /// A year's working and rest days, holidays and make-up working days, the working hours and
 /// any warning (a year without holiday data is counted Monday to Friday).
-pub async fn calendar(State(st): State<AppState>, _staff: Staff, Query(q): Query<YearQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn calendar(State(st): State<AppState>, _staff: Staff, ApiQuery(q): ApiQuery<YearQuery>) -> Result<Json<Value>, ApiError> {
     let cal = st.svc.calendar();
     let now = st.svc.now();
     let year = match q.year.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -55,7 +56,7 @@ pub struct InboxQuery {
 }
 
 /// The newest reminders and notices for the caller and the caller's unit.
-pub async fn inbox(State(st): State<AppState>, staff: Staff, Query(q): Query<InboxQuery>) -> Result<Json<Value>, ApiError> {
+pub async fn inbox(State(st): State<AppState>, staff: Staff, ApiQuery(q): ApiQuery<InboxQuery>) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "between 1 and 500"));

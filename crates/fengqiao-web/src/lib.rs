@@ -3,12 +3,16 @@
 //! into domain values, calls the [`Service`], and maps every error to one JSON shape with a
 //! stable code (the pages render theirs).
 
+// The OpenAPI document's schemas are large `json!` literals.
+#![recursion_limit = "256"]
+
 mod api;
 mod auth;
 mod deadlines;
 mod error;
 mod metrics;
 pub mod open311;
+pub mod openapi;
 pub mod pages;
 mod supervision;
 mod triage;
@@ -68,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(open311::routes())
         .merge(supervision::routes())
         .merge(triage::routes())
+        .merge(openapi::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)

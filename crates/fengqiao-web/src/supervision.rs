@@ -1,6 +1,6 @@
 //! `/api/v1/supervision`: supervision orders (督办) — issue, list, answer, review.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -10,7 +10,7 @@ use fengqiao_store::{OrderFilter, OrderTarget, Scope};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{ApiJson, parse_time};
+use crate::api::{ApiJson, ApiQuery, parse_time};
 use crate::auth::Staff;
 use crate::{ApiError, AppState};
 
@@ -66,7 +66,7 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-async fn list(State(st): State<AppState>, staff: Staff, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+async fn list(State(st): State<AppState>, staff: Staff, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Value>, ApiError> {
     let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(OrderStatus::parse(s).ok_or_else(|| ApiError::invalid("status", "open, answered or closed"))?),
         None => None,

@@ -5,6 +5,7 @@ mod api;
 mod deadlines;
 mod geo;
 mod open311;
+mod openapi;
 mod pages;
 mod supervision;
 mod triage;
