@@ -312,6 +312,24 @@ impl SqlStore {
         Self::insert_events(tx, &stored).await
     }
 
+    /// Inserts a supervision order row (a new order, or one being restored).
+    async fn insert_order(tx: &mut Tx<'_>, o: &fengqiao_domain::supervision::SupervisionOrder) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO supervision_orders (id, region, unit, case_id, status, due, issued_at, version, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(o.id)
+            .bind(o.region.as_str())
+            .bind(o.unit.as_str())
+            .bind(o.case_id.map(|c| c.0))
+            .bind(o.status.as_str())
+            .bind(o.due.0)
+            .bind(o.issued_at.0)
+            .bind(o.version)
+            .bind(to_json(o)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
     async fn put_body(&self, table: &str, key_col: &str, key: &str, body: String, actor: &str, at: Timestamp, kind: &str) -> Result<(), StoreError> {
         let (mut tx, s, h) = self.begin_write().await?;
         let mut head = (s, h);
@@ -469,19 +487,7 @@ impl fengqiao_store::Store for SqlStore {
             None => {
                 // Writers are serialised by the head lock, so MAX + 1 cannot race.
                 order.id = sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM supervision_orders").fetch_one(&mut *tx).await.map_err(backend_err)?;
-                sqlx::query("INSERT INTO supervision_orders (id, region, unit, case_id, status, due, issued_at, version, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-                    .bind(order.id)
-                    .bind(order.region.as_str())
-                    .bind(order.unit.as_str())
-                    .bind(order.case_id.map(|c| c.0))
-                    .bind(order.status.as_str())
-                    .bind(order.due.0)
-                    .bind(order.issued_at.0)
-                    .bind(order.version)
-                    .bind(to_json(&order)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
+                Self::insert_order(&mut tx, &order).await?;
             }
             Some(v) => {
                 let done = sqlx::query("UPDATE supervision_orders SET status = $1, version = $2, body = $3 WHERE id = $4 AND version = $5")
@@ -1464,19 +1470,7 @@ impl fengqiao_store::Store for SqlStore {
                     sqlx::query("INSERT INTO units (id, body) VALUES ($1, $2)").bind(&u.id.0).bind(to_json(&u)?).execute(&mut *tx).await.map_err(backend_err)?;
                 }
                 BackupRecord::SupervisionOrder(o) => {
-                    sqlx::query("INSERT INTO supervision_orders (id, region, unit, case_id, status, due, issued_at, version, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-                        .bind(o.id)
-                        .bind(o.region.as_str())
-                        .bind(o.unit.as_str())
-                        .bind(o.case_id.map(|c| c.0))
-                        .bind(o.status.as_str())
-                        .bind(o.due.0)
-                        .bind(o.issued_at.0)
-                        .bind(o.version)
-                        .bind(to_json(&o)?)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend_err)?;
+                    Self::insert_order(&mut tx, &o).await?;
                 }
                 BackupRecord::RoutingRules { rules, saved_at, actor } => {
                     sqlx::query("INSERT INTO routing_rules (version, body, saved_at, actor) VALUES ($1, $2, $3, $4)")
