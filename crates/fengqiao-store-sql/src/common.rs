@@ -1207,7 +1207,11 @@ impl fengqiao_store::Store for SqlStore {
     }
 
     async fn public_cases(&self, pq: &fengqiao_store::PublicCaseQuery) -> Result<Vec<Case>, StoreError> {
-        if pq.categories.is_empty() || pq.ids.as_ref().is_some_and(|i| i.is_empty()) || pq.limit <= 0 {
+        if pq.categories.is_empty()
+            || pq.ids.as_ref().is_some_and(|i| i.is_empty())
+            || pq.codes.as_ref().is_some_and(|c| c.is_empty())
+            || pq.limit <= 0
+        {
             return Ok(Vec::new());
         }
         // Walk the (created_at, id) index newest first and stop at the page; read only its states.
@@ -1224,7 +1228,16 @@ impl fengqiao_store::Store for SqlStore {
                 sep.push_bind(*i);
             }
             q.push(")");
-        } else {
+        }
+        if let Some(codes) = &pq.codes {
+            q.push(" AND tracking_code IN (");
+            let mut sep = q.separated(", ");
+            for c in codes.iter().take(ROWS_PER_STATEMENT) {
+                sep.push_bind(c.clone());
+            }
+            q.push(")");
+        }
+        if pq.ids.is_none() && pq.codes.is_none() {
             match pq.open {
                 Some(true) => {
                     q.push(" AND status NOT IN ('closed', 'cancelled', 'merged')");

@@ -931,6 +931,15 @@ async fn public_cases_and_request_updates(store: Arc<dyn Store>) {
     // Ids override the other filters but never the categories.
     let by_id = PublicCaseQuery { ids: Some(vec![ids[0], ids[2], ids[3]]), open: Some(true), ..q.clone() };
     assert_eq!(got(store.public_cases(&by_id).await.unwrap()), [ids[3], ids[0]]);
+    // So do tracking codes, which are what Open311 clients see.
+    let mut codes = Vec::new();
+    for i in [ids[0], ids[2], ids[3]] {
+        codes.push(store.case(&Scope::All, CaseId(i)).await.unwrap().unwrap().tracking_code.as_str().to_string());
+    }
+    codes.push("NO-SUCH-CODE".into());
+    let by_code = PublicCaseQuery { codes: Some(codes), open: Some(true), ..q.clone() };
+    assert_eq!(got(store.public_cases(&by_code).await.unwrap()), [ids[3], ids[0]]);
+    assert!(store.public_cases(&PublicCaseQuery { codes: Some(vec![]), ..q.clone() }).await.unwrap().is_empty());
     assert!(store.public_cases(&PublicCaseQuery { categories: vec![], ..q.clone() }).await.unwrap().is_empty());
 
     let evs = store.case_events_between(&public, T0, T0.plus_ms(10 * DAY_MS), 100).await.unwrap();

@@ -282,8 +282,12 @@ impl ApiKey {
 /// newest first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PublicCaseQuery {
-    /// When given, exactly these cases (still only in `categories`); the other filters are
-    /// ignored, as the specification says.
+    /// When given, exactly the cases with these tracking codes (still only in `categories`);
+    /// the other filters are ignored, as the specification says. Open311 names a request by
+    /// its tracking code, never by the internal id, which would reveal how many cases exist.
+    pub codes: Option<Vec<String>>,
+    /// When given, exactly these internal ids (still only in `categories`), for joining events
+    /// to their cases' tracking codes; the other filters are ignored.
     pub ids: Option<Vec<i64>>,
     /// The categories that may be listed, already narrowed by the client's `service_code`.
     pub categories: Vec<String>,

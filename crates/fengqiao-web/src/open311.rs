@@ -32,9 +32,9 @@ use fengqiao_domain::case::{CaseDraft, MAX_DESCRIPTION_CHARS};
 use fengqiao_domain::category::QuestionType;
 use fengqiao_domain::clock::DAY_MS;
 use fengqiao_domain::{
-    Actor, Case, CaseId, Category, CategoryKind, Channel, Command, DomainError, PersonInput, Role, Status, Timestamp, TrackingCode,
+    Actor, Case, Category, CategoryKind, Channel, Command, DomainError, PersonInput, Role, Status, Timestamp, TrackingCode,
 };
-use fengqiao_store::{ApiKey, ApiScope, PublicCaseQuery, Reference, RequestUpdate, Scope, StoreError};
+use fengqiao_store::{ApiKey, ApiScope, NewAttachment, PublicCaseQuery, Reference, RequestUpdate, Scope, StoreError};
 use serde_json::{Map, Value, json};
 
 pub use keys::{DEFAULT_RATE_PER_MINUTE, KeyState, make_key};
@@ -66,6 +66,8 @@ pub fn routes() -> Router<AppState> {
 
 /// The largest Open311 body: room for a phone photo in a multipart submission.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Photos one request may carry.
+pub const MAX_PHOTOS: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Format {
@@ -174,8 +176,8 @@ fn respond(format: Option<Format>, r: Result<Out, Fail>) -> Response {
 #[derive(Default)]
 struct Params {
     pairs: Vec<(String, String)>,
-    /// Names of file parts of a multipart body (we keep no files).
-    files: Vec<String>,
+    /// File parts of a multipart body: the field name and the bytes.
+    files: Vec<(String, Vec<u8>)>,
 }
 
 impl Params {
@@ -200,7 +202,7 @@ fn query_params(uri: &axum::http::Uri) -> Result<Params, Fail> {
 }
 
 /// The body's arguments: form-urlencoded, or multipart form-data (text parts are arguments,
-/// file parts are noted and dropped).
+/// file parts are kept for `submit` to check and store as photos).
 async fn body_params(req: Request) -> Result<Params, Fail> {
     let mut p = query_params(req.uri())?;
     let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
@@ -213,7 +215,8 @@ async fn body_params(req: Request) -> Result<Params, Fail> {
         {
             let name = field.name().unwrap_or("").to_string();
             if field.file_name().is_some() {
-                p.files.push(name);
+                let bytes = field.bytes().await.map_err(|e| Fail::bad(format!("{name}: {}", e.body_text())))?;
+                p.files.push((name, bytes.to_vec()));
                 continue;
             }
             let text = field.text().await.map_err(|e| Fail::bad(format!("{name}: {}", e.body_text())))?;
@@ -512,7 +515,7 @@ fn request_view(st: &AppState, r: &Reference, c: &Case, en: bool, history: Optio
         .and_then(|u| r.units.get(&u.0))
         .map(|u| if en { u.name_en.clone().unwrap_or_else(|| u.name.clone()) } else { u.name.clone() });
     let mut v = json!({
-        "service_request_id": c.id.0.to_string(),
+        "service_request_id": c.tracking_code.as_str(),
         "status": open_or_closed(c.status),
         "status_notes": status_label(c.status),
         "service_name": cat.map(|k| name(k, en)).unwrap_or(&c.category),
@@ -610,8 +613,9 @@ async fn list_requests(st: &AppState, headers: &HeaderMap, p: &Params) -> Result
     let r = st.svc.reference();
     let mut errors = Vec::new();
     let public = public_codes(&r);
-    let ids =
-        p.get("service_request_id").map(|_| p.list("service_request_id").iter().filter_map(|s| s.parse::<i64>().ok()).collect::<Vec<_>>());
+    let ids = p.get("service_request_id").map(|_| {
+        p.list("service_request_id").iter().filter_map(|s| TrackingCode::parse(s)).map(|c| c.as_str().to_string()).collect::<Vec<_>>()
+    });
     let mut categories = public.clone();
     let codes = p.list("service_code");
     if !codes.is_empty() && ids.is_none() {
@@ -648,7 +652,8 @@ async fn list_requests(st: &AppState, headers: &HeaderMap, p: &Params) -> Result
     };
     bad_if_any(errors)?;
     let q = PublicCaseQuery {
-        ids,
+        codes: ids,
+        ids: None,
         categories,
         open,
         created_from: Some(from),
@@ -670,11 +675,10 @@ fn public_events(events: Vec<StoredEvent>) -> Vec<StoredEvent> {
     events.into_iter().filter(|e| serde_json::from_str::<fengqiao_domain::EventKind>(&e.payload).is_ok_and(|k| k.is_public())).collect()
 }
 
-/// A listed case by its id, or 404.
+/// A listed case by its service request id (its tracking code), or 404.
 async fn public_case(st: &AppState, id: &str) -> Result<Case, Fail> {
     let missing = || Fail::not_found(format!("service_request_id: no request '{id}'"));
-    let id = id.parse::<i64>().ok().filter(|i| *i > 0).ok_or_else(missing)?;
-    let c = st.svc.store.case(&Scope::All, CaseId(id)).await?.ok_or_else(missing)?;
+    let c = by_request_id(st, id).await?.ok_or_else(missing)?;
     let r = st.svc.reference();
     if !r.categories.get(&c.category).is_some_and(|k| k.public && k.kind == CategoryKind::Request) {
         return Err(missing());
@@ -697,6 +701,14 @@ async fn one_request(State(st): State<AppState>, Path(file): Path<String>, heade
     respond(format, r)
 }
 
+/// The case a client names by its service request id, which is the case's tracking code.
+async fn by_request_id(st: &AppState, id: &str) -> Result<Option<Case>, Fail> {
+    match TrackingCode::parse(id) {
+        Some(code) => Ok(st.svc.store.case_by_tracking(&code).await?),
+        None => Ok(None),
+    }
+}
+
 /// Tokens are the tracking codes of cases submitted through this interface: we commit before
 /// answering, so every token already has its request.
 async fn token(State(st): State<AppState>, Path(file): Path<String>, uri: Uri) -> Response {
@@ -707,7 +719,7 @@ async fn token(State(st): State<AppState>, Path(file): Path<String>, uri: Uri) -
         let missing = || Fail::not_found(format!("token: no token '{tok}'"));
         let code = TrackingCode::parse(tok).ok_or_else(missing)?;
         let c = st.svc.store.case_by_tracking(&code).await?.filter(|c| c.channel == Channel::Api).ok_or_else(missing)?;
-        ok("service_requests", json!([{ "service_request_id": c.id.0.to_string(), "token": c.tracking_code.as_str() }]))
+        ok("service_requests", json!([{ "service_request_id": c.tracking_code.as_str(), "token": c.tracking_code.as_str() }]))
     }
     .await;
     respond(format, r)
@@ -812,6 +824,21 @@ async fn submit(st: &AppState, key: &ApiKey, headers: &HeaderMap, p: &Params) ->
     {
         errors.push("media_url: expected an http or https URL".into());
     }
+    // Photos are checked by their bytes, never by the name or type the client gives.
+    if p.files.len() > MAX_PHOTOS {
+        errors.push(format!("media: at most {MAX_PHOTOS} files"));
+    }
+    let mut photos = Vec::new();
+    for (name, bytes) in &p.files {
+        match crate::pages::public::sniff_image(bytes) {
+            _ if bytes.len() > crate::pages::public::MAX_PHOTO_BYTES => {
+                errors.push(format!("{name}: a photo of at most {} MiB", crate::pages::public::MAX_PHOTO_BYTES / (1024 * 1024)))
+            }
+            Some(ct) => photos.push((ct, bytes)),
+            None if bytes.is_empty() => {}
+            None => errors.push(format!("{name}: expected a JPEG, PNG or WebP photo")),
+        }
+    }
     let (first, last) = (p.get("first_name").unwrap_or(""), p.get("last_name").unwrap_or(""));
     let full = if has_cjk(first) || has_cjk(last) { format!("{last}{first}") } else { format!("{first} {last}") };
     let full = full.trim().to_string();
@@ -839,17 +866,23 @@ async fn submit(st: &AppState, key: &ApiKey, headers: &HeaderMap, p: &Params) ->
     let actor = Actor::System { job: format!("apikey:{}", key.name) };
     let mut item = st.svc.prepare(draft, &actor, Channel::Api, None)?;
     item.actor = format!("apikey:{}", key.name);
+    let item_actor = item.actor.clone();
     let created = st.svc.submit(item).await?;
     st.svc.maybe_checkpoint().await;
     let c = created.case;
+    for (ct, bytes) in photos {
+        let a =
+            NewAttachment { case_id: c.id, content_type: ct.to_string(), data: bytes.clone(), at: st.svc.now(), actor: item_actor.clone() };
+        st.svc.store.add_attachment(&a).await?;
+    }
     let mut notice = emergency_notice(cat).unwrap_or("已受理，请保存查询码。Received: keep the token to track it.").to_string();
-    if !p.files.is_empty() || p.get("media_url").is_some() {
-        notice.push_str(" 附件未保存 Attachments and media_url are not stored.");
+    if p.get("media_url").is_some() {
+        notice.push_str(" media_url 未下载 The media_url is not fetched.");
     }
     ok(
         "service_requests",
         json!([{
-            "service_request_id": c.id.0.to_string(),
+            "service_request_id": c.tracking_code.as_str(),
             "token": c.tracking_code.as_str(),
             "service_notice": notice,
             "account_id": p.get("account_id"),
@@ -863,14 +896,26 @@ async fn list_updates(st: &AppState, p: &Params) -> Result<Out, Fail> {
     let page_size = positive(p, "page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE, &mut errors);
     bad_if_any(errors)?;
     let public = public_codes(&st.svc.reference());
-    let events = st.svc.store.case_events_between(&public, from, to, page_size * 2).await?;
-    let list: Vec<Value> = public_events(events)
+    let events = public_events(st.svc.store.case_events_between(&public, from, to, page_size * 2).await?);
+    // Events name their case by internal id; clients know it by its tracking code.
+    let mut ids: Vec<i64> = events.iter().filter_map(|e| e.case_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut codes = std::collections::HashMap::new();
+    for chunk in ids.chunks(400) {
+        let q = PublicCaseQuery { ids: Some(chunk.to_vec()), categories: public.clone(), limit: chunk.len() as i64, ..Default::default() };
+        for c in st.svc.store.public_cases(&q).await? {
+            codes.insert(c.id.0, c.tracking_code.as_str().to_string());
+        }
+    }
+    let list: Vec<Value> = events
         .into_iter()
         .filter_map(|e| {
             let (fms, status, label) = event_update(&e.kind)?;
+            let code = codes.get(&e.case_id?)?;
             Some(json!({
                 "update_id": e.seq.to_string(),
-                "service_request_id": e.case_id.map(|i| i.to_string()),
+                "service_request_id": code,
                 "status": status,
                 "external_status_code": fms,
                 "updated_datetime": e.at.to_rfc3339_in(&st.tz),
@@ -946,8 +991,7 @@ async fn push_update(st: &AppState, key: &ApiKey, p: &Params) -> Result<Out, Fai
     let case = match &sr_id {
         Some(id) => {
             let missing = || Fail::not_found(format!("service_request_id: no request '{id}'"));
-            let n = id.parse::<i64>().map_err(|_| missing())?;
-            let c = st.svc.store.case(&Scope::All, CaseId(n)).await?.ok_or_else(missing)?;
+            let c = by_request_id(st, id).await?.ok_or_else(missing)?;
             if !st.svc.reference().categories.get(&c.category).is_some_and(|k| k.kind == CategoryKind::Request) {
                 return Err(missing());
             }

@@ -15,7 +15,7 @@ mod dashboard;
 pub mod i18n;
 mod keys;
 mod map;
-mod public;
+pub(crate) mod public;
 mod routing;
 mod staff;
 

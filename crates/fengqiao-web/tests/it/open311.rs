@@ -273,7 +273,9 @@ async fn submit_list_and_fetch() {
     let token = one["token"].as_str().unwrap().to_string();
     assert_eq!(one["account_id"], "acct-7");
     // Stored as any other intake: channel api, reporter kept, the key named in the log.
-    let case = app.svc.store.case(&fengqiao_store::Scope::All, fengqiao_domain::CaseId(id.parse().unwrap())).await.unwrap().unwrap();
+    let case = by_code(&app, &id).await;
+    assert_eq!(id, token, "the service request id is the tracking code");
+    assert_ne!(id, case.id.0.to_string(), "the internal id, which counts the cases, is never shown");
     assert_eq!((case.channel.as_str(), case.region.as_str(), case.category.as_str()), ("api", VILLAGE_A1, "road_damage"));
     assert_eq!(case.answers["road_kind"], "village");
     let people = app.svc.store.persons(&[case.reporter.unwrap()]).await.unwrap();
@@ -305,7 +307,7 @@ async fn submit_list_and_fetch() {
     let private =
         app.post("/api/v1/cases", "intake", r#"{"category":"public_security","description":"深夜有人聚集","region":"330681101001"}"#).await;
     assert_eq!(private.status, StatusCode::CREATED);
-    let private_id = private.body["id"].to_string();
+    let private_id = private.body["tracking_code"].as_str().unwrap().to_string();
 
     let (tj, tx) =
         (get(&app, &format!("/open311/v2/tokens/{token}.json")).await, get(&app, &format!("/open311/v2/tokens/{token}.xml")).await);
@@ -559,9 +561,17 @@ async fn fixmystreet_client_replay() {
     let photo: Vec<u8> = b"\xff\xd8\xff\xe0".iter().copied().cycle().take(3 * 1024 * 1024).collect();
     let b = post_multipart(&app, &uri, &unpinned, Some(("photo", &photo))).await;
     assert_eq!(b.status, StatusCode::OK, "{}", b.text);
-    assert!(b.text.contains("not stored"), "the client is told its photo was not kept: {}", b.text);
-    let b_id: i64 = b.text.split("<service_request_id>").nth(1).unwrap().split('<').next().unwrap().parse().unwrap();
-    let unplaced = app.svc.store.case(&fengqiao_store::Scope::All, fengqiao_domain::CaseId(b_id)).await.unwrap().unwrap();
+    let b_id = b.text.split("<service_request_id>").nth(1).unwrap().split('<').next().unwrap().to_string();
+    let unplaced = by_code(&app, &b_id).await;
+    let kept = app.svc.store.attachments(&fengqiao_store::Scope::All, unplaced.id).await.unwrap();
+    assert_eq!(kept.len(), 1, "the photo is stored with the case");
+    assert_eq!(kept[0].content_type, "image/jpeg", "its type from its bytes");
+    // A file that is not a photo is refused, and nothing is written.
+    let before = app.svc.store.audit_head().await.unwrap();
+    let bad = post_multipart(&app, &uri, &unpinned, Some(("photo", b"#!/bin/sh\nrm -rf /\n"))).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text);
+    assert!(bad.text.contains("photo: expected a JPEG, PNG or WebP photo"), "{}", bad.text);
+    assert_eq!(app.svc.store.audit_head().await.unwrap(), before, "a refused request writes nothing");
     assert!(unplaced.location.point.is_none(), "#NOTPINPOINTED# means no point");
     assert_eq!(unplaced.region.as_str(), COUNTY, "placed at the county for triage");
     let bare = [("api_key", secret.as_str()), ("service_code", "street_light"), ("address_id", "#NOTPINPOINTED#")];
@@ -574,7 +584,7 @@ async fn fixmystreet_client_replay() {
     checks.add("token", None, &tj, Some(&tx), "service_requests");
 
     // The case is dispatched to the key's unit by intake staff; the unit's system then reports.
-    let path = format!("/api/v1/cases/{id}/transitions");
+    let path = format!("/api/v1/cases/{}/transitions", by_code(&app, &id).await.id.0);
     assert_eq!(app.post(&format!("{path}/file"), "intake", "{}").await.status, StatusCode::OK);
     assert_eq!(app.post(&format!("{path}/dispatch"), "intake", r#"{"lead_unit":"vc-a1"}"#).await.status, StatusCode::OK);
     let mut status_after = Vec::new();
@@ -588,12 +598,11 @@ async fn fixmystreet_client_replay() {
         let r = post_form(&app, "/open311/v2/servicerequestupdates.xml", &pairs).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert!(r.text.contains("<service_request_updates><request_update><applied"), "{}", r.text);
-        let case = app.svc.store.case(&fengqiao_store::Scope::All, fengqiao_domain::CaseId(id.parse().unwrap())).await.unwrap().unwrap();
+        let case = by_code(&app, &id).await;
         status_after.push(case.status.as_str());
     }
     assert_eq!(status_after, ["accepted", "accepted", "in_progress", "resolved"]);
-    let events =
-        app.svc.store.case_events(&fengqiao_store::Scope::All, fengqiao_domain::CaseId(id.parse().unwrap())).await.unwrap().unwrap();
+    let events = app.svc.store.case_events(&fengqiao_store::Scope::All, by_code(&app, &id).await.id).await.unwrap().unwrap();
     let resolved = events.iter().find(|e| e.kind == "resolved").unwrap();
     assert_eq!(resolved.actor, "user:apikey:fixmystreet");
     assert!(resolved.payload.contains("Lamp replaced"));
@@ -898,4 +907,10 @@ fn fuzzed_queries_answer_in_the_specification_format() {
 /// Runs a future to completion on the runtime entered by [`fuzz`].
 fn futures_block<F: std::future::Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
+}
+
+/// The stored case behind an Open311 service request id (its tracking code).
+async fn by_code(app: &App, code: &str) -> fengqiao_domain::Case {
+    let code = fengqiao_domain::TrackingCode::parse(code).expect("a tracking code");
+    app.svc.store.case_by_tracking(&code).await.unwrap().expect("the case exists")
 }
