@@ -17,6 +17,9 @@ pub struct PersonInput {
     pub id_number: Option<String>,
     #[serde(default)]
     pub address: Option<String>,
+    /// Residents who use an app often give an email address and no phone.
+    #[serde(default)]
+    pub email: Option<String>,
     /// An organisation rather than a natural person.
     #[serde(default)]
     pub organisation: bool,
@@ -58,6 +61,21 @@ pub fn normalise_id_number(s: &str) -> Result<String, FieldError> {
     Ok(n)
 }
 
+/// An email address as typed, checked for the shape `local@domain.tld` (at most 254
+/// characters, no spaces); the domain is lowercased, the local part kept as given.
+pub fn normalise_email(e: &str) -> Result<String, FieldError> {
+    let bad = || FieldError::new("email", "an email address looks like name@example.org");
+    if e.chars().count() > 254 || e.chars().any(char::is_whitespace) {
+        return Err(bad());
+    }
+    let (local, domain) = e.rsplit_once('@').ok_or_else(bad)?;
+    let labels: Vec<&str> = domain.split('.').collect();
+    if local.is_empty() || local.contains('@') || labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+        return Err(bad());
+    }
+    Ok(format!("{local}@{}", domain.to_lowercase()))
+}
+
 /// The check character for 17 digits, for generating valid demo ID numbers.
 pub fn id_check_char(first17: &str) -> char {
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -74,6 +92,13 @@ impl PersonInput {
         self.phone = tidy(self.phone);
         self.id_number = tidy(self.id_number);
         self.address = tidy(self.address);
+        self.email = tidy(self.email);
+        if let Some(e) = &self.email {
+            match normalise_email(e) {
+                Ok(e) => self.email = Some(e),
+                Err(e) => errs.push(FieldError::new(format!("{field}.email"), e.message)),
+            }
+        }
         for (v, name) in [(&self.name, "name"), (&self.address, "address")] {
             if v.as_ref().is_some_and(|s| s.chars().count() > 200) {
                 errs.push(FieldError::new(format!("{field}.{name}"), "at most 200 characters"));
@@ -124,6 +149,17 @@ pub fn mask(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(normalise_email("Wang.Wu@Example.ORG").unwrap(), "Wang.Wu@example.org");
+        for bad in ["", "wang", "@example.org", "wang@", "wang@example", "wang@@example.org", "wang wu@example.org", "wang@example..org"] {
+            assert!(normalise_email(bad).is_err(), "{bad}");
+        }
+        let p = PersonInput { email: Some(" not-an-address ".into()), ..Default::default() };
+        let errs = p.normalise("reporter").unwrap_err();
+        assert_eq!(errs[0].field, "reporter.email");
+    }
 
     #[test]
     fn id_numbers_and_phones() {

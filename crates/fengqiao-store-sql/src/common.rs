@@ -113,7 +113,7 @@ impl SqlStore {
 
     async fn insert_persons(tx: &mut Tx<'_>, persons: &[Person]) -> Result<(), StoreError> {
         for chunk in persons.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<DB>::new("INSERT INTO persons (id, identity_key, name, phone, id_number, address, organisation, erased_at) ");
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO persons (id, identity_key, name, phone, id_number, address, email, organisation, erased_at) ");
             q.push_values(chunk, |mut b, p| {
                 b.push_bind(p.id)
                     .push_bind(p.identity_key.clone())
@@ -121,6 +121,7 @@ impl SqlStore {
                     .push_bind(p.phone.clone())
                     .push_bind(p.id_number.clone())
                     .push_bind(p.address.clone())
+                    .push_bind(p.email.clone())
                     .push_bind(p.organisation)
                     .push_bind(ts(p.erased_at));
             });
@@ -415,6 +416,7 @@ fn person_from_row(r: &<DB as sqlx::Database>::Row) -> Result<Person, StoreError
         phone: r.try_get("phone").map_err(backend_err)?,
         id_number: r.try_get("id_number").map_err(backend_err)?,
         address: r.try_get("address").map_err(backend_err)?,
+        email: r.try_get("email").map_err(backend_err)?,
         organisation: r.try_get("organisation").map_err(backend_err)?,
         erased_at: r.try_get::<Option<i64>, _>("erased_at").map_err(backend_err)?.map(Timestamp),
     })
@@ -756,6 +758,7 @@ impl fengqiao_store::Store for SqlStore {
                             phone: p.phone.clone(),
                             id_number: p.id_number.clone(),
                             address: p.address.clone(),
+                            email: p.email.clone(),
                             organisation: p.organisation,
                             erased_at: None,
                         };
@@ -773,6 +776,7 @@ impl fengqiao_store::Store for SqlStore {
                     phone: p.phone.clone(),
                     id_number: p.id_number.clone(),
                     address: p.address.clone(),
+                    email: p.email.clone(),
                     organisation: p.organisation,
                     erased_at: None,
                 });
@@ -811,11 +815,12 @@ impl fengqiao_store::Store for SqlStore {
         Self::insert_persons(&mut tx, &new_persons).await?;
         for (id, p) in &known_updates {
             // Keep what we knew; fill in what was missing.
-            sqlx::query("UPDATE persons SET name = COALESCE(name, $2), phone = COALESCE(phone, $3), address = COALESCE(address, $4) WHERE id = $1 AND erased_at IS NULL")
+            sqlx::query("UPDATE persons SET name = COALESCE(name, $2), phone = COALESCE(phone, $3), address = COALESCE(address, $4), email = COALESCE(email, $5) WHERE id = $1 AND erased_at IS NULL")
                 .bind(id)
                 .bind(&p.name)
                 .bind(&p.phone)
                 .bind(&p.address)
+                .bind(&p.email)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend_err)?;
@@ -952,7 +957,7 @@ impl fengqiao_store::Store for SqlStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = QueryBuilder::<DB>::new("SELECT id, identity_key, name, phone, id_number, address, organisation, erased_at FROM persons WHERE id IN (");
+        let mut q = QueryBuilder::<DB>::new("SELECT id, identity_key, name, phone, id_number, address, email, organisation, erased_at FROM persons WHERE id IN (");
         let mut sep = q.separated(", ");
         for id in ids {
             sep.push_bind(*id);
@@ -965,7 +970,7 @@ impl fengqiao_store::Store for SqlStore {
     async fn erase_person(&self, id: i64, actor: &str, at: Timestamp) -> Result<bool, StoreError> {
         let (mut tx, s, h) = self.begin_write().await?;
         let mut head = (s, h);
-        let n = sqlx::query("UPDATE persons SET identity_key = NULL, name = NULL, phone = NULL, id_number = NULL, address = NULL, erased_at = $2 WHERE id = $1 AND erased_at IS NULL")
+        let n = sqlx::query("UPDATE persons SET identity_key = NULL, name = NULL, phone = NULL, id_number = NULL, address = NULL, email = NULL, erased_at = $2 WHERE id = $1 AND erased_at IS NULL")
             .bind(id)
             .bind(at.0)
             .execute(&mut *tx)
@@ -1397,7 +1402,7 @@ impl fengqiao_store::Store for SqlStore {
             }
         }
         {
-            let mut rows = sqlx::query("SELECT id, identity_key, name, phone, id_number, address, organisation, erased_at FROM persons ORDER BY id").fetch(&mut *tx);
+            let mut rows = sqlx::query("SELECT id, identity_key, name, phone, id_number, address, email, organisation, erased_at FROM persons ORDER BY id").fetch(&mut *tx);
             while let Some(r) = rows.try_next().await.map_err(backend_err)? {
                 sink(BackupRecord::Person(person_from_row(&r)?))?;
                 n += 1;

@@ -483,12 +483,15 @@ async fn figures(store: Arc<dyn Store>) {
 async fn erasure_keeps_the_chain(store: Arc<dyn Store>) {
     let svc = seed(&store).await;
     let intake = staff_actor("intake");
-    let c = svc.create(draft("noise", VILLAGE_A1, "吵"), &intake, Channel::Web, None).await.unwrap().case;
+    let mut d = draft("noise", VILLAGE_A1, "吵");
+    d.reporter.as_mut().unwrap().email = Some("Zhang@Example.org".into());
+    let c = svc.create(d, &intake, Channel::Web, None).await.unwrap().case;
     let pid = c.reporter.unwrap();
-    assert_eq!(store.persons(&[pid]).await.unwrap()[0].phone.as_deref(), Some("13800138000"));
+    let before = &store.persons(&[pid]).await.unwrap()[0];
+    assert_eq!((before.phone.as_deref(), before.email.as_deref()), (Some("13800138000"), Some("Zhang@example.org")));
     assert!(store.erase_person(pid, "user:sup", svc.now()).await.unwrap());
     let p = &store.persons(&[pid]).await.unwrap()[0];
-    assert!(p.name.is_none() && p.phone.is_none() && p.erased_at.is_some());
+    assert!(p.name.is_none() && p.phone.is_none() && p.email.is_none() && p.erased_at.is_some());
     assert!(!store.erase_person(pid, "user:sup", svc.now()).await.unwrap());
     svc.checkpoint().await.unwrap();
     assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));

@@ -121,6 +121,7 @@ pub struct Person {
     pub phone: Option<String>,
     pub id_number: Option<String>,
     pub address: Option<String>,
+    pub email: Option<String>,
     pub organisation: bool,
     pub erased_at: Option<Timestamp>,
 }

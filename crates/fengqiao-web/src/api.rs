@@ -112,8 +112,16 @@ pub(crate) struct PersonView {
     pub(crate) phone: Option<String>,
     pub(crate) id_number: Option<String>,
     pub(crate) address: Option<String>,
+    pub(crate) email: Option<String>,
     pub(crate) organisation: bool,
     pub(crate) erased: bool,
+}
+
+fn mask_email(e: &str) -> String {
+    match e.rsplit_once('@') {
+        Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
+        None => "***".into(),
+    }
 }
 
 pub(crate) fn person_view(p: Person, unmasked: bool) -> PersonView {
@@ -124,6 +132,8 @@ pub(crate) fn person_view(p: Person, unmasked: bool) -> PersonView {
         phone: m(p.phone),
         id_number: m(p.id_number),
         address: if unmasked { p.address } else { None },
+        // Masked, an address keeps its first character and its domain: enough to call back.
+        email: if unmasked { p.email } else { p.email.map(|e| mask_email(&e)) },
         organisation: p.organisation,
         erased: p.erased_at.is_some(),
     }

@@ -843,9 +843,11 @@ async fn submit(st: &AppState, key: &ApiKey, headers: &HeaderMap, p: &Params) ->
     let full = if has_cjk(first) || has_cjk(last) { format!("{last}{first}") } else { format!("{first} {last}") };
     let full = full.trim().to_string();
     let phone = p.get("phone").map(str::to_string);
-    let reporter = (!full.is_empty() || phone.is_some()).then(|| PersonInput {
+    let email = p.get("email").map(str::to_string);
+    let reporter = (!full.is_empty() || phone.is_some() || email.is_some()).then(|| PersonInput {
         name: (!full.is_empty()).then_some(full),
         phone,
+        email,
         ..Default::default()
     });
     bad_if_any(errors)?;

@@ -148,7 +148,7 @@ fn schemas(d: &Deployment) -> Value {
         &[],
         json!({
             "name": or_null(string()), "phone": or_null(string()), "id_number": or_null(string()),
-            "address": or_null(string()), "organisation": boolean(),
+            "address": or_null(string()), "email": or_null(string()), "organisation": boolean(),
         }),
     );
     let mut party_draft = person_input.clone();
@@ -190,7 +190,7 @@ fn schemas(d: &Deployment) -> Value {
         })),
         "Person": obj(&["id", "organisation", "erased"], json!({
             "id": int(), "name": or_null(string()), "phone": or_null(string()), "id_number": or_null(string()),
-            "address": or_null(string()), "organisation": boolean(), "erased": boolean(),
+            "address": or_null(string()), "email": or_null(string()), "organisation": boolean(), "erased": boolean(),
         })),
         "Case": obj(
             &["id", "tracking_code", "category", "kind", "channel", "status", "urgency", "severity", "tier", "first_tier",

@@ -583,6 +583,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                 )),
                 id_number: Some(id_number),
                 address: Some(format!("{}{}号", v.name, rng.gen_range(1..300))),
+                email: None,
                 organisation: false,
                 erased_at: None,
             });

@@ -280,6 +280,7 @@ async fn submit_list_and_fetch() {
     assert_eq!(case.answers["road_kind"], "village");
     let people = app.svc.store.persons(&[case.reporter.unwrap()]).await.unwrap();
     assert_eq!((people[0].name.as_deref(), people[0].phone.as_deref()), (Some("王五"), Some("13800138000")));
+    assert_eq!(people[0].email.as_deref(), Some("wang@example.com"), "kept to call back, with the other personal data");
     let events = app.svc.store.case_events(&fengqiao_store::Scope::All, case.id).await.unwrap().unwrap();
     assert_eq!((events[0].kind.as_str(), events[0].actor.as_str()), ("created", "apikey:cityapp"));
 
