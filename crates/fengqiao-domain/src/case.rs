@@ -249,6 +249,12 @@ pub struct Case {
     /// waits in the triage queue.
     #[serde(default)]
     pub routing: Option<crate::routing::RouteDecision>,
+    /// A transfer the target has not accepted yet; contested once the target rejects it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<PendingTransfer>,
+    /// One task per co-handling unit, each with its own deadline.
+    #[serde(default)]
+    pub tasks: Vec<CoTask>,
 }
 
 /// A case as submitted, before validation.
@@ -513,4 +519,35 @@ impl CaseDraft {
             answers: self.answers,
         })
     }
+}
+
+/// A transfer awaiting the target unit's acceptance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingTransfer {
+    pub from: Option<UnitId>,
+    pub to: UnitId,
+    pub reason: String,
+    pub at: Timestamp,
+    /// Set when the target refused it: the case then waits for the common supervisor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection: Option<TransferRejection>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferRejection {
+    pub reason: String,
+    pub at: Timestamp,
+    /// By when the common supervisor of both units must decide.
+    pub arbitration_due: Timestamp,
+}
+
+/// A co-handling unit's part of the joint work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoTask {
+    pub unit: UnitId,
+    pub due: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
 }

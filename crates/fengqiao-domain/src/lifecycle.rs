@@ -54,11 +54,24 @@ pub struct LifecycleConfig {
     pub unreachable_min_span_hours: u32,
     /// Transfers allowed per case before it must be escalated instead, so no case ping-pongs.
     pub max_transfers: u32,
+    /// Working hours the common supervisor has to arbitrate a rejected transfer.
+    #[serde(default = "default_arbitration_hours")]
+    pub arbitration_hours: u32,
+}
+
+fn default_arbitration_hours() -> u32 {
+    8
 }
 
 impl Default for LifecycleConfig {
     fn default() -> Self {
-        LifecycleConfig { unreachable_attempts: 3, unreachable_min_channels: 2, unreachable_min_span_hours: 24, max_transfers: 3 }
+        LifecycleConfig {
+            unreachable_attempts: 3,
+            unreachable_min_channels: 2,
+            unreachable_min_span_hours: 24,
+            max_transfers: 3,
+            arbitration_hours: 8,
+        }
     }
 }
 
@@ -92,6 +105,19 @@ pub enum Command {
     Transfer {
         to: UnitId,
         reason: String,
+    },
+    /// The target of a transfer refuses it; the common supervisor then arbitrates.
+    RejectTransfer {
+        reason: String,
+    },
+    /// The common supervisor of both units decides which of them leads a contested transfer.
+    ArbitrateTransfer {
+        to: UnitId,
+        decision: String,
+    },
+    /// A co-handling unit reports its part of the joint work done.
+    CompleteTask {
+        report: String,
     },
     Escalate {
         to: UnitId,
@@ -161,6 +187,9 @@ impl Command {
             Command::Accept => "accept",
             Command::Start => "start",
             Command::Transfer { .. } => "transfer",
+            Command::RejectTransfer { .. } => "reject_transfer",
+            Command::ArbitrateTransfer { .. } => "arbitrate_transfer",
+            Command::CompleteTask { .. } => "complete_task",
             Command::Escalate { .. } => "escalate",
             Command::ReturnToTier { .. } => "return_to_tier",
             Command::RequestExtension { .. } => "request_extension",
@@ -225,6 +254,19 @@ pub enum EventKind {
         to: UnitId,
         reason: String,
         response_due: Timestamp,
+    },
+    TransferRejected {
+        reason: String,
+        arbitration_due: Timestamp,
+    },
+    TransferArbitrated {
+        to: UnitId,
+        decision: String,
+        response_due: Timestamp,
+    },
+    TaskCompleted {
+        unit: UnitId,
+        report: String,
     },
     Escalated {
         from_tier: Tier,
@@ -310,6 +352,9 @@ impl EventKind {
             EventKind::Accepted => "accepted",
             EventKind::Started => "started",
             EventKind::Transferred { .. } => "transferred",
+            EventKind::TransferRejected { .. } => "transfer_rejected",
+            EventKind::TransferArbitrated { .. } => "transfer_arbitrated",
+            EventKind::TaskCompleted { .. } => "task_completed",
             EventKind::Escalated { .. } => "escalated",
             EventKind::Returned { .. } => "returned",
             EventKind::ExtensionRequested { .. } => "extension_requested",
@@ -335,6 +380,9 @@ impl EventKind {
                 | EventKind::ExtensionRequested { .. }
                 | EventKind::SeverityChanged { .. }
                 | EventKind::Routed { .. }
+                | EventKind::TransferRejected { .. }
+                | EventKind::TransferArbitrated { .. }
+                | EventKind::TaskCompleted { .. }
         )
     }
 }
@@ -439,6 +487,8 @@ impl Case {
             cancel_reason: None,
             resolution: None,
             routing: None,
+            transfer: None,
+            tasks: Vec::new(),
         })
     }
 
@@ -521,6 +571,15 @@ impl Case {
         let now = cx.now;
         let p = cx.policy.for_urgency(self.urgency);
         let cal = cx.calendar;
+        // A contested transfer waits for the arbitrator: the units may not act on it meanwhile.
+        if self.transfer.as_ref().is_some_and(|t| t.rejection.is_some())
+            && matches!(
+                cmd,
+                Command::Accept | Command::Start | Command::Transfer { .. } | Command::RejectTransfer { .. } | Command::Resolve { .. }
+            )
+        {
+            return Err(DomainError::Precondition("the transfer is contested and awaits the common supervisor's arbitration".into()));
+        }
         let ev = match cmd {
             Command::File { severity, note } => {
                 staff(&[Role::Intake, Role::Supervisor])?;
@@ -604,6 +663,49 @@ impl Case {
                     reason: reason.clone(),
                     response_due: cal.add(now, p.response),
                 }]
+            }
+            Command::RejectTransfer { reason } => {
+                let Some(t) = &self.transfer else {
+                    return Err(DomainError::Precondition("only a transfer not yet accepted can be rejected".into()));
+                };
+                if self.status != S::Dispatched || t.from.is_none() {
+                    return Err(illegal());
+                }
+                // The target unit's own handlers reject; a supervisor arbitrates instead.
+                if !(role.handles() && cx.actor.unit() == Some(&t.to)) {
+                    return Err(DomainError::Forbidden("only the unit a case was transferred to may reject the transfer".into()));
+                }
+                non_empty("reason", reason)?;
+                let hours = crate::calendar::Span::WorkingHours(cx.config.arbitration_hours.max(1));
+                vec![EventKind::TransferRejected { reason: reason.clone(), arbitration_due: cal.add(now, hours) }]
+            }
+            Command::ArbitrateTransfer { to, decision } => {
+                staff(&[Role::Supervisor])?;
+                let Some(t) = self.transfer.as_ref().filter(|t| t.rejection.is_some()) else {
+                    return Err(DomainError::Precondition("only a rejected transfer goes to arbitration".into()));
+                };
+                if self.status != S::Dispatched {
+                    return Err(illegal());
+                }
+                non_empty("decision", decision)?;
+                if Some(to) != t.from.as_ref() && *to != t.to {
+                    return Err(DomainError::invalid("to", "the arbitrator chooses one of the two units"));
+                }
+                vec![EventKind::TransferArbitrated { to: to.clone(), decision: decision.clone(), response_due: cal.add(now, p.response) }]
+            }
+            Command::CompleteTask { report } => {
+                if !matches!(self.status, S::Dispatched | S::Accepted | S::InProgress | S::Deferred) {
+                    return Err(illegal());
+                }
+                let mine = cx.actor.unit().filter(|_| role.handles());
+                let Some(task) = self.tasks.iter().find(|k| Some(&k.unit) == mine) else {
+                    return Err(DomainError::Forbidden("only a co-handling unit reports its task".into()));
+                };
+                if task.done_at.is_some() {
+                    return Err(DomainError::Precondition("this unit's task is already reported done".into()));
+                }
+                non_empty("report", report)?;
+                vec![EventKind::TaskCompleted { unit: task.unit.clone(), report: report.clone() }]
             }
             Command::Escalate { to, tier, reason } => {
                 if !matches!(self.status, S::Dispatched | S::Accepted | S::InProgress | S::Deferred) {
@@ -835,17 +937,25 @@ impl Case {
                 self.status = S::Dispatched;
                 self.lead_unit = Some(lead_unit.clone());
                 self.co_units = co_units.clone();
+                // Each co-handling unit gets its own task, due with the handling deadline of
+                // the dispatch; the lead's later extensions do not move it.
+                self.tasks = co_units.iter().map(|u| CoTask { unit: u.clone(), due: *handling_due, done_at: None, report: None }).collect();
+                self.transfer = None;
                 self.dispatched_at.get_or_insert(e.at);
                 self.response_due = Some(*response_due);
                 self.handling_due = Some(*handling_due);
             }
             EventKind::Routed { decision } => self.routing = Some(decision.clone()),
             EventKind::Accepted => {
+                self.transfer = None;
                 self.status = S::Accepted;
                 self.accepted_at.get_or_insert(e.at);
             }
             EventKind::Started => self.status = S::InProgress,
-            EventKind::Transferred { to, response_due, .. } => {
+            EventKind::Transferred { from, to, reason, response_due } => {
+                self.transfer =
+                    Some(PendingTransfer { from: from.clone(), to: to.clone(), reason: reason.clone(), at: e.at, rejection: None });
+                self.tasks.retain(|k| &k.unit != to);
                 self.status = S::Dispatched;
                 if self.accepted_at.is_none() {
                     self.response_due = Some(*response_due);
@@ -855,7 +965,30 @@ impl Case {
                 self.transfers += 1;
                 self.extension = None;
             }
+            EventKind::TransferRejected { reason, arbitration_due } => {
+                if let Some(t) = &mut self.transfer {
+                    t.rejection = Some(TransferRejection { reason: reason.clone(), at: e.at, arbitration_due: *arbitration_due });
+                }
+            }
+            EventKind::TransferArbitrated { to, response_due, .. } => {
+                self.transfer = None;
+                self.status = S::Dispatched;
+                if self.accepted_at.is_none() {
+                    self.response_due = Some(*response_due);
+                }
+                self.lead_unit = Some(to.clone());
+                self.co_units.retain(|u| u != to);
+                self.tasks.retain(|k| &k.unit != to);
+            }
+            EventKind::TaskCompleted { unit, report } => {
+                if let Some(k) = self.tasks.iter_mut().find(|k| &k.unit == unit) {
+                    k.done_at = Some(e.at);
+                    k.report = Some(report.clone());
+                }
+            }
             EventKind::Escalated { to_tier, to, tier_due, .. } => {
+                self.transfer = None;
+                self.tasks.retain(|k| &k.unit != to);
                 self.status = S::Dispatched;
                 self.tier_due = *tier_due;
                 self.tier = *to_tier;
@@ -865,6 +998,8 @@ impl Case {
                 self.extension = None;
             }
             EventKind::Returned { to_tier, to, .. } => {
+                self.transfer = None;
+                self.tasks.retain(|k| &k.unit != to);
                 self.status = S::Dispatched;
                 self.tier = *to_tier;
                 self.lead_unit = Some(to.clone());
@@ -940,6 +1075,11 @@ impl Case {
                 self.merged_into = Some(*into);
             }
             EventKind::SeverityChanged { to, .. } => self.severity = *to,
+        }
+        // A transfer is pending only while the case waits, dispatched, at its target; any step
+        // that moves it on (deferral, escalation, merging, ...) settles it.
+        if self.status != S::Dispatched {
+            self.transfer = None;
         }
     }
 }

@@ -445,6 +445,7 @@ impl Service {
                 return Err(StoreError::Conflict { current: case.version });
             }
             self.check_references(&scope, &r, cmd).await?;
+            check_arbitrator(&r, &case, actor, cmd)?;
             let (events, next) = self.decide(&r, &case, actor, cmd, self.now())?;
             match self.store.commit(case.version, &events, &next).await {
                 Ok(()) => {
@@ -732,4 +733,27 @@ impl Service {
         }
         Ok(v.finish(&cps))
     }
+}
+
+/// A contested transfer is arbitrated by the common supervisor of both units: a supervisor
+/// whose jurisdiction contains both units' service areas (the town's for two villages of one
+/// town, the county's for units in two towns). One below that sees only one side.
+fn check_arbitrator(r: &Reference, case: &fengqiao_domain::Case, actor: &Actor, cmd: &Command) -> Result<(), StoreError> {
+    if !matches!(cmd, Command::ArbitrateTransfer { .. }) {
+        return Ok(());
+    }
+    let Some(t) = &case.transfer else { return Ok(()) };
+    let Actor::User { jurisdiction, .. } = actor else {
+        return Err(DomainError::Forbidden("only a supervisor arbitrates a transfer".into()).into());
+    };
+    let area = |u: &Option<fengqiao_domain::UnitId>| u.as_ref().and_then(|u| r.units.get(&u.0)).map(|u| u.region.clone());
+    for region in [area(&t.from), area(&Some(t.to.clone()))] {
+        if !region.is_some_and(|reg| jurisdiction.contains(&reg)) {
+            return Err(DomainError::Forbidden(
+                "only the common supervisor of both units (whose jurisdiction covers both service areas) may arbitrate".into(),
+            )
+            .into());
+        }
+    }
+    Ok(())
 }

@@ -208,6 +208,12 @@ fn schemas(d: &Deployment) -> Value {
                 "created_at": ms(), "updated_at": ms(), "response_due": or_null(ms()), "handling_due": or_null(ms()),
                 "visit_due": or_null(ms()), "visits": { "type": "array", "items": { "type": "object" } },
                 "routing": or_null(r("RouteDecision")),
+                "transfer": obj(&["to", "reason", "at"], json!({
+                    "from": or_null(string()), "to": string(), "reason": string(), "at": ms(),
+                    "rejection": obj(&["reason", "at", "arbitration_due"], json!({ "reason": string(), "at": ms(), "arbitration_due": ms() })),
+                })),
+                "tasks": { "type": "array", "description": "one per co-handling unit, each with its own deadline",
+                    "items": obj(&["unit", "due"], json!({ "unit": string(), "due": ms(), "done_at": ms(), "report": string() })) },
                 "people": { "type": "array", "items": r("Person"), "description": "masked unless the viewer's role sees personal data" },
             }),
         ),
@@ -238,6 +244,7 @@ fn schemas(d: &Deployment) -> Value {
                 "reached": boolean(),
                 "rating": or_null(json!({ "type": "string", "enum": ["satisfied", "basically_satisfied", "dissatisfied"] })),
                 "comment": or_null(string()), "into": int(),
+                "decision": string(), "report": string(),
             },
         },
         "Rate": rate,
@@ -412,7 +419,7 @@ fn operations() -> Vec<Op> {
             params: json!([
                 case_id.clone(),
                 json!({ "name": "action", "in": "path", "required": true, "schema": { "type": "string", "enum": [
-                    "file", "cancel", "dispatch", "route", "accept", "start", "transfer", "escalate", "request_extension",
+                    "file", "cancel", "dispatch", "route", "accept", "start", "transfer", "reject_transfer", "arbitrate_transfer", "complete_task", "escalate", "request_extension",
                     "decide_extension", "defer", "resume", "resolve", "verify", "record_visit", "close", "reopen", "merge", "set_severity"] } }),
                 json!({ "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string", "pattern": "^(W/)?\"?[0-9]{1,18}\"?$" },
                     "description": "the case version the client last saw (a number, optionally quoted); a stale one is 409 stale_version" }),

@@ -23,6 +23,8 @@ pub struct Config {
     pub unreachable_min_channels: u32,
     pub unreachable_min_span_hours: u32,
     pub max_transfers: u32,
+    /// Working hours the common supervisor has to arbitrate a rejected transfer.
+    pub arbitration_hours: u32,
     pub repeat_window_days: u32,
     pub score_weights: Option<fengqiao_domain::figures::ScoreWeights>,
     /// Mark session cookies Secure: set when the server is reached over TLS (usually through
@@ -55,6 +57,7 @@ impl Default for Config {
             unreachable_min_channels: l.unreachable_min_channels,
             unreachable_min_span_hours: l.unreachable_min_span_hours,
             max_transfers: l.max_transfers,
+            arbitration_hours: l.arbitration_hours,
             repeat_window_days: 90,
             score_weights: None,
             secure_cookies: false,
@@ -163,6 +166,7 @@ impl Config {
                 unreachable_min_channels: self.unreachable_min_channels,
                 unreachable_min_span_hours: self.unreachable_min_span_hours,
                 max_transfers: self.max_transfers,
+                arbitration_hours: self.arbitration_hours,
             },
             figures,
             checkpoint_every: self.checkpoint_every,

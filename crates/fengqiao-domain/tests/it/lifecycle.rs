@@ -56,7 +56,11 @@ fn arb_command() -> impl Strategy<Value = Command> {
     prop_oneof![
         Just(Command::File { severity: None, note: None }),
         Just(Command::Cancel { reason: "dup".into() }),
-        unit.clone().prop_map(|u| Command::Dispatch { lead_unit: u, co_units: vec![] }),
+        (unit.clone(), prop::sample::subsequence(vec!["u1", "u2", "u3"], 0..=2))
+            .prop_map(|(u, co)| Command::Dispatch { lead_unit: u, co_units: co.into_iter().map(|c| UnitId(c.into())).collect() }),
+        Just(Command::RejectTransfer { reason: "not our area".into() }),
+        unit.clone().prop_map(|u| Command::ArbitrateTransfer { to: u, decision: "the road is the town's".into() }),
+        Just(Command::CompleteTask { report: "checked the drains".into() }),
         Just(Command::Accept),
         Just(Command::Start),
         unit.clone().prop_map(|u| Command::Transfer { to: u, reason: "not ours".into() }),
@@ -109,6 +113,20 @@ fn check_invariants(c: &Case) {
     assert!(c.returns <= c.escalations);
     assert_eq!(c.status == Status::Deferred, c.deferred_since.is_some());
     assert!(c.transfers <= LifecycleConfig::default().max_transfers);
+    // A pending transfer sits with its target, waiting; a contested one has a unit to go back to.
+    if let Some(t) = &c.transfer {
+        assert_eq!(c.status, Status::Dispatched, "{c:?}");
+        assert_eq!(c.lead_unit.as_ref(), Some(&t.to));
+        assert!(t.rejection.is_none() || t.from.is_some());
+    }
+    // Every joint task belongs to a co-handling unit, never to the lead, and once per unit.
+    for k in &c.tasks {
+        assert!(c.co_units.contains(&k.unit) && c.lead_unit.as_ref() != Some(&k.unit), "{c:?}");
+        assert_eq!(k.done_at.is_some(), k.report.is_some());
+    }
+    let mut units: Vec<_> = c.tasks.iter().map(|k| &k.unit).collect();
+    units.dedup();
+    assert_eq!(units.len(), c.tasks.len());
 }
 
 proptest! {
@@ -262,4 +280,60 @@ fn unreachable_closure_needs_attempts_channels_and_time() {
     ));
     assert!(step(&mut case, &intake, Command::Close { note: None }, now));
     assert_eq!(case.closure_flag, Some(ClosureFlag::Unreachable));
+}
+
+/// A transfer the target rejects goes to arbitration; meanwhile neither unit may act on it,
+/// and the arbitrator's choice is final (the chosen unit cannot reject again).
+#[test]
+fn a_contested_transfer_waits_for_arbitration() {
+    let first = created(CategoryKind::Request, false);
+    let mut case = Case::from_created(CaseId(1), first.at, &first.kind).unwrap();
+    let config = LifecycleConfig::default();
+    let calendar = Calendar::china();
+    let now = Timestamp(1_700_000_000_000);
+    let run = |case: &mut Case, a: &Actor, cmd: Command| -> Result<Vec<EventKind>, fengqiao_domain::DomainError> {
+        let cx = DecideContext { now, actor: a, config: &config, policy: DeadlinePolicy::DEFAULT, calendar: &calendar };
+        let evs = case.decide(&cmd, &cx)?;
+        for kind in &evs {
+            case.apply(&CaseEvent { at: now, actor: a.label(), kind: kind.clone() });
+        }
+        Ok(evs)
+    };
+    let (u1, u2, u3) = (UnitId("u1".into()), UnitId("u2".into()), UnitId("u3".into()));
+    let intake = actor(Role::Intake, "desk");
+    run(&mut case, &intake, Command::File { severity: None, note: None }).unwrap();
+    run(&mut case, &intake, Command::Dispatch { lead_unit: u1.clone(), co_units: vec![u3.clone()] }).unwrap();
+    assert_eq!(case.tasks.len(), 1, "the co-handling unit has its own task");
+    assert_eq!(case.tasks[0].due, case.handling_due.unwrap());
+    // Only the co-handling unit reports its task, once.
+    assert!(run(&mut case, &actor(Role::Handler, "u1"), Command::CompleteTask { report: "x".into() }).is_err());
+    run(&mut case, &actor(Role::Handler, "u3"), Command::CompleteTask { report: "cleared the drain".into() }).unwrap();
+    assert!(case.tasks[0].done_at.is_some());
+    assert!(run(&mut case, &actor(Role::Handler, "u3"), Command::CompleteTask { report: "again".into() }).is_err());
+
+    run(&mut case, &actor(Role::Handler, "u1"), Command::Transfer { to: u2.clone(), reason: "the road is u2's".into() }).unwrap();
+    // The sender cannot reject its own transfer, nor a third unit.
+    for who in ["u1", "u3"] {
+        assert!(run(&mut case, &actor(Role::Handler, who), Command::RejectTransfer { reason: "no".into() }).is_err());
+    }
+    let evs = run(&mut case, &actor(Role::Handler, "u2"), Command::RejectTransfer { reason: "the road is u1's".into() }).unwrap();
+    let EventKind::TransferRejected { arbitration_due, .. } = &evs[0] else { panic!("{evs:?}") };
+    assert!(*arbitration_due > now, "a deadline for the arbitrator");
+    // Contested: the target cannot accept, nobody can transfer or resolve, a handler cannot arbitrate.
+    for (who, cmd) in [
+        ("u2", Command::Accept),
+        ("u2", Command::Transfer { to: u3.clone(), reason: "r".into() }),
+        ("u1", Command::Resolve { feedback: "f".into() }),
+    ] {
+        let err = run(&mut case, &actor(Role::Handler, who), cmd).unwrap_err();
+        assert!(matches!(err, fengqiao_domain::DomainError::Precondition(_)), "{err:?}");
+    }
+    assert!(run(&mut case, &actor(Role::Handler, "u2"), Command::ArbitrateTransfer { to: u2.clone(), decision: "d".into() }).is_err());
+    let sup = actor(Role::Supervisor, "town");
+    assert!(run(&mut case, &sup, Command::ArbitrateTransfer { to: u3.clone(), decision: "d".into() }).is_err(), "one of the two units");
+    run(&mut case, &sup, Command::ArbitrateTransfer { to: u2.clone(), decision: "the road was handed to u2 in 2024".into() }).unwrap();
+    assert_eq!((case.lead_unit.as_ref(), case.transfer.as_ref()), (Some(&u2), None));
+    assert!(run(&mut case, &actor(Role::Handler, "u2"), Command::RejectTransfer { reason: "still no".into() }).is_err(), "final");
+    run(&mut case, &actor(Role::Handler, "u2"), Command::Accept).unwrap();
+    assert_eq!(case.transfers, 1, "arbitration is not another transfer");
 }

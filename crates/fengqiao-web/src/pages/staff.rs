@@ -455,6 +455,9 @@ fn candidates(c: &Case, some_unit: &UnitId) -> Vec<Command> {
         Command::Accept,
         Command::Start,
         Command::Transfer { to: UnitId("\u{0}".into()), reason: x.clone() },
+        Command::RejectTransfer { reason: x.clone() },
+        Command::ArbitrateTransfer { to: UnitId("\u{0}".into()), decision: x.clone() },
+        Command::CompleteTask { report: x.clone() },
     ];
     if c.tier != Tier::County {
         v.push(Command::Escalate { to: some_unit.clone(), tier: Tier::County, reason: x.clone() });
@@ -513,6 +516,31 @@ async fn case_page_response(st: &AppState, staff: &PageStaff, t: Tr, id: CaseId,
     }
     if !case.co_units.is_empty() {
         facts.push(Fact { label: t.s("case.co_units").into(), value: case.co_units.iter().map(unit_name).collect::<Vec<_>>().join("、") });
+    }
+    if let Some(tr) = &case.transfer {
+        let from = tr.from.as_ref().map(&unit_name).unwrap_or_default();
+        let value = match &tr.rejection {
+            None => format!("{from} → {} · {}", unit_name(&tr.to), tr.reason),
+            Some(rj) => format!(
+                "{from} → {} · {} · {} {}",
+                unit_name(&tr.to),
+                rj.reason,
+                t.s("case.arbitration_due"),
+                local_time(rj.arbitration_due, &st.tz)
+            ),
+        };
+        let label = if tr.rejection.is_some() { "case.transfer_contested" } else { "case.transfer_pending" };
+        facts.push(Fact { label: t.s(label).into(), value });
+    }
+    for k in &case.tasks {
+        let value = match (&k.done_at, &k.report) {
+            (Some(at), report) => {
+                format!("{} {} · {}", t.s("case.task_done"), local_time(*at, &st.tz), report.clone().unwrap_or_default())
+            }
+            (None, _) if k.due <= now => format!("{} {}", t.s("case.task_overdue"), local_time(k.due, &st.tz)),
+            (None, _) => format!("{} {}", t.s("case.task_due"), local_time(k.due, &st.tz)),
+        };
+        facts.push(Fact { label: format!("{} · {}", t.s("case.task"), unit_name(&k.unit)), value });
     }
     for (key, due) in [("due.response", case.response_due), ("due.handling", case.handling_due), ("due.visit", case.visit_due)] {
         if let Some(d) = due {
@@ -710,6 +738,11 @@ fn event_detail(t: Tr, k: &EventKind, unit: &dyn Fn(&UnitId) -> String, tz: &jif
             format!("{} · {} {}", unit(lead_unit), t.s("due.handling"), at(handling_due))
         }
         EventKind::Transferred { to, reason, .. } => format!("→ {} · {reason}", unit(to)),
+        EventKind::TransferRejected { reason, arbitration_due } => {
+            format!("{reason} · {} {}", t.s("case.arbitration_due"), local_time(*arbitration_due, tz))
+        }
+        EventKind::TransferArbitrated { to, decision, .. } => format!("→ {} · {decision}", unit(to)),
+        EventKind::TaskCompleted { unit: u, report } => format!("{} · {report}", unit(u)),
         EventKind::Escalated { to, to_tier, reason, .. } => format!("→ {} ({}) · {reason}", unit(to), t.k("tier", to_tier.as_str())),
         EventKind::Returned { to, to_tier, decision, .. } => format!("→ {} ({}) · {decision}", unit(to), t.k("tier", to_tier.as_str())),
         EventKind::ExtensionRequested { hours, reason } => format!("{} · {reason}", t.n("due.hours", hours)),
@@ -789,6 +822,8 @@ pub struct ActForm {
     rating: Option<String>,
     comment: Option<String>,
     into: Option<String>,
+    decision: Option<String>,
+    report: Option<String>,
 }
 
 fn field(v: &Option<String>) -> Option<String> {
@@ -827,6 +862,9 @@ fn command(action: &str, f: &ActForm) -> Result<Option<Command>, DomainError> {
         "accept" => Command::Accept,
         "start" => Command::Start,
         "transfer" => Command::Transfer { to: unit(&f.to, "to")?, reason: required(&f.reason, "reason")? },
+        "reject_transfer" => Command::RejectTransfer { reason: required(&f.reason, "reason")? },
+        "arbitrate_transfer" => Command::ArbitrateTransfer { to: unit(&f.to, "to")?, decision: required(&f.decision, "decision")? },
+        "complete_task" => Command::CompleteTask { report: required(&f.report, "report")? },
         "escalate" => Command::Escalate {
             to: unit(&f.to, "to")?,
             tier: parsed(&f.tier, "tier", Tier::parse)?,

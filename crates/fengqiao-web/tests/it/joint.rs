@@ -1,0 +1,65 @@
+//! Joint handling through the API: a co-handling unit's own task, and a transfer the target
+//! rejects, arbitrated by the common supervisor of both units.
+
+use axum::http::StatusCode;
+use fengqiao_store::contract::VILLAGE_A1;
+
+use crate::app;
+
+#[tokio::test]
+async fn contested_transfer_goes_to_the_common_supervisor() {
+    let app = app().await;
+    let created = app
+        .post("/api/v1/cases", "intake", &format!(r#"{{"category":"noise","description":"工地夜间施工","region":"{VILLAGE_A1}"}}"#))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.body["id"].as_i64().unwrap();
+    let path = |a: &str| format!("/api/v1/cases/{id}/transitions/{a}");
+    assert_eq!(app.post(&path("file"), "intake", "{}").await.status, StatusCode::OK);
+    let d = app.post(&path("dispatch"), "intake", r#"{"lead_unit":"vc-a1","co_units":["vc-b1"]}"#).await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.text);
+    let tasks = &d.body["tasks"];
+    assert_eq!((tasks[0]["unit"].as_str(), tasks[0]["due"].as_i64()), (Some("vc-b1"), d.body["handling_due"].as_i64()), "{}", d.text);
+
+    // The co-handling unit sees the case and reports its own task; the lead cannot report it.
+    assert_eq!(app.post(&path("complete_task"), "handler-a1", r#"{"report":"x"}"#).await.status, StatusCode::FORBIDDEN);
+    let done = app.post(&path("complete_task"), "handler-b1", r#"{"report":"已协助核查施工许可"}"#).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.text);
+    assert_eq!(done.body["tasks"][0]["report"], "已协助核查施工许可");
+    assert!(done.body["tasks"][0]["done_at"].is_i64());
+
+    // The lead transfers; the target rejects with a reason.
+    let t = app.post(&path("transfer"), "handler-a1", r#"{"to":"vc-b1","reason":"施工方在乙一村"}"#).await;
+    assert_eq!(t.status, StatusCode::OK, "{}", t.text);
+    assert_eq!(t.body["transfer"]["to"], "vc-b1");
+    let missing = app.post(&path("reject_transfer"), "handler-b1", r#"{"reason":" "}"#).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY, "a reason is required: {}", missing.text);
+    let r = app.post(&path("reject_transfer"), "handler-b1", r#"{"reason":"工地在甲一村地界内"}"#).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let due = r.body["transfer"]["rejection"]["arbitration_due"].as_i64().unwrap();
+    assert!(due > r.body["updated_at"].as_i64().unwrap());
+
+    // While contested, the target cannot accept it after all.
+    let early = app.post(&path("accept"), "handler-b1", "{}").await;
+    assert_eq!((early.status, early.body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("precondition_failed")), "{}", early.text);
+    // The town A supervisor sees the case but not vc-b1's area: not the common supervisor.
+    let before = app.events().await;
+    let wrong = app.post(&path("arbitrate_transfer"), "sup-a", r#"{"to":"vc-a1","decision":"归甲一村"}"#).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.text);
+    assert!(wrong.text.contains("common supervisor"), "{}", wrong.text);
+    assert_eq!(app.events().await, before, "a refused arbitration writes nothing");
+    // The county supervisor covers both villages and decides.
+    let a = app.post(&path("arbitrate_transfer"), "sup", r#"{"to":"vc-a1","decision":"工地位于甲一村，由甲一村办理"}"#).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.body["lead_unit"], "vc-a1");
+    assert!(a.body.get("transfer").is_none() || a.body["transfer"].is_null(), "{}", a.text);
+    assert_eq!(app.post(&path("accept"), "handler-a1", "{}").await.status, StatusCode::OK);
+
+    let timeline = app.get(&format!("/api/v1/cases/{id}/timeline"), "sup").await;
+    let kinds: Vec<&str> = timeline.body["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds[kinds.len() - 5..],
+        ["task_completed", "transferred", "transfer_rejected", "transfer_arbitrated", "accepted"],
+        "{kinds:?}"
+    );
+}
