@@ -156,7 +156,7 @@ impl Target {
     }
 
     /// The unit this target names for a case in `region`, if there is one.
-    fn resolve(&self, region: &RegionCode, units: &[&Unit]) -> Option<UnitId> {
+    fn resolve(&self, region: &RegionCode, category: &str, units: &[&Unit]) -> Option<UnitId> {
         match self {
             Target::Unit { unit } => units.iter().find(|u| &u.id == unit).map(|u| u.id.clone()),
             Target::Place { kind, level } => {
@@ -166,7 +166,7 @@ impl Target {
                 };
                 units
                     .iter()
-                    .filter(|u| u.kind == *kind && u.serves(region))
+                    .filter(|u| u.kind == *kind && u.serves(region) && u.handles_category(category))
                     .filter(|u| wanted.as_ref().is_none_or(|w| &u.region == w))
                     // The most local unit: the deepest service area, then the smallest id.
                     .max_by(|a, b| a.region.prefix().len().cmp(&b.region.prefix().len()).then(b.id.cmp(&a.id)))
@@ -238,7 +238,7 @@ impl RuleSet {
             let mut tried = Vec::new();
             let mut lead = None;
             for (what, target) in &order {
-                match target.resolve(x.region, units) {
+                match target.resolve(x.region, x.category, units) {
                     Some(u) => {
                         lead = Some((u, *what, target.describe()));
                         break;
@@ -256,7 +256,7 @@ impl RuleSet {
             let mut co_units = Vec::new();
             let mut co_notes = Vec::new();
             for t in &rule.co {
-                match t.resolve(x.region, units) {
+                match t.resolve(x.region, x.category, units) {
                     Some(u) if u != lead && !co_units.contains(&u) => co_units.push(u),
                     Some(_) => {}
                     None => co_notes.push(format!("co-handling: no unit is {}", t.describe())),
@@ -365,7 +365,7 @@ mod tests {
     use super::*;
 
     fn unit(id: &str, kind: UnitKind, region: &str) -> Unit {
-        Unit { id: UnitId(id.into()), name: id.into(), name_en: None, kind, region: RegionCode::parse(region).unwrap() }
+        Unit { id: UnitId(id.into()), name: id.into(), name_en: None, kind, region: RegionCode::parse(region).unwrap(), handles: vec![] }
     }
 
     fn units() -> Vec<Unit> {
@@ -414,6 +414,29 @@ mod tests {
         assert_eq!(d.version, 3);
         assert_eq!(outcomes(&d), vec![("knife".into(), StepOutcome::NotMatched), ("security".into(), StepOutcome::Chosen)]);
         assert_eq!(d.trace[0].detail, "none of the keywords 刀, knife appears");
+    }
+
+    #[test]
+    fn a_unit_that_does_not_handle_the_category_is_passed_over() {
+        let mut us = units();
+        // The town's station takes only traffic matters; public security goes to the county's.
+        us.iter_mut().find(|u| u.id.0 == "ps-a").unwrap().handles = vec!["traffic".into()];
+        let refs: Vec<&Unit> = us.iter().collect();
+        let region = RegionCode::parse("330681101001").unwrap();
+        let x = |category| RouteInput {
+            category,
+            region: &region,
+            channel: Channel::Phone,
+            urgency: Urgency::Routine,
+            tier: Tier::Village,
+            text: "",
+        };
+        assert_eq!(rules().route(&x("public_security"), &refs).lead, Some(UnitId("ps-county".into())));
+        // Without the county's station there is none, and the case goes to triage with the reason.
+        let no_county: Vec<&Unit> = us.iter().filter(|u| u.id.0 != "ps-county").collect();
+        let d = rules().route(&x("public_security"), &no_county);
+        assert_eq!(d.lead, None);
+        assert!(d.trace.iter().any(|s| s.outcome == StepOutcome::NoUnit), "{:?}", d.trace);
     }
 
     #[test]

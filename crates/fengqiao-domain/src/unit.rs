@@ -93,9 +93,18 @@ pub struct Unit {
     pub kind: UnitKind,
     /// The root of the unit's service area.
     pub region: RegionCode,
+    /// The category codes the unit handles; empty: every category. Routing by place passes
+    /// over a unit that does not handle the case's category.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handles: Vec<String>,
 }
 
 impl Unit {
+    /// Whether the unit takes cases of this category.
+    pub fn handles_category(&self, category: &str) -> bool {
+        self.handles.is_empty() || self.handles.iter().any(|c| c == category)
+    }
+
     /// Whether the unit's service area (its region's subtree) contains the region.
     pub fn serves(&self, region: &RegionCode) -> bool {
         self.region.contains(region)

@@ -96,7 +96,18 @@ pub async fn seed(store: &Arc<dyn Store>) -> Arc<Service> {
         ("county-centre", UnitKind::CountyMediationCentre, COUNTY),
     ] {
         store
-            .put_unit(&Unit { id: UnitId(id.into()), name: id.into(), name_en: None, kind, region: RegionCode::parse(r).unwrap() }, sys, T0)
+            .put_unit(
+                &Unit {
+                    id: UnitId(id.into()),
+                    name: id.into(),
+                    name_en: None,
+                    kind,
+                    region: RegionCode::parse(r).unwrap(),
+                    handles: vec![],
+                },
+                sys,
+                T0,
+            )
             .await
             .unwrap();
     }

@@ -467,6 +467,7 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         name_en: en.map(Into::into),
         kind,
         region: region.clone(),
+        handles: vec![],
     };
     let staff = |id: &str, name: String, role: Role, unit: Option<&str>, j: &RegionCode| -> (User, String) {
         (User { id: id.into(), name, role, unit: unit.map(|u| UnitId(u.into())), jurisdiction: j.clone() }, format!("demo-{id}"))

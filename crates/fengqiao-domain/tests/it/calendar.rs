@@ -365,7 +365,7 @@ fn a_case_returned_to_the_village_is_not_settled_locally() {
 }
 
 fn unit(id: &str, kind: UnitKind, region: &str) -> Unit {
-    Unit { id: UnitId(id.into()), name: id.into(), name_en: None, kind, region: RegionCode::parse(region).unwrap() }
+    Unit { id: UnitId(id.into()), name: id.into(), name_en: None, kind, region: RegionCode::parse(region).unwrap(), handles: vec![] }
 }
 
 #[test]

@@ -79,6 +79,9 @@ pub struct UnitForm {
     kind: String,
     #[serde(default)]
     region: String,
+    /// Category codes the unit handles, separated by commas or spaces; empty: all.
+    #[serde(default)]
+    handles: String,
 }
 
 pub struct UnitRow {
@@ -86,6 +89,7 @@ pub struct UnitRow {
     pub name: String,
     pub kind: String,
     pub region: String,
+    pub handles: String,
 }
 
 #[derive(Template)]
@@ -116,6 +120,15 @@ fn units_page(st: &AppState, staff: &PageStaff, t: Tr, v: UnitForm, errors: Vec<
                 .get(u.region.as_str())
                 .map(|g| t.pick(&g.name, g.name_en.as_deref()).to_string())
                 .unwrap_or(u.region.to_string()),
+            handles: if u.handles.is_empty() {
+                t.s("admin.handles_all").to_string()
+            } else {
+                u.handles
+                    .iter()
+                    .map(|c| r.categories.get(c).map(|k| t.pick(&k.name_zh, Some(&k.name_en)).to_string()).unwrap_or(c.clone()))
+                    .collect::<Vec<_>>()
+                    .join("、")
+            },
         })
         .collect();
     UnitsPage {
@@ -144,6 +157,7 @@ pub async fn units(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(q)
             name_en: u.name_en.clone().unwrap_or_default(),
             kind: u.kind.as_str().into(),
             region: u.region.to_string(),
+            handles: u.handles.join(", "),
             ..Default::default()
         },
         None => UnitForm::default(),
@@ -176,10 +190,27 @@ pub async fn save_unit(
     if region.is_none() {
         errs.push(problem(t, "region", "report.choose"));
     }
+    let mut handles: Vec<String> = v
+        .handles
+        .split(|c: char| c == ',' || c == '，' || c == '、' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    handles.sort();
+    handles.dedup();
+    let unknown: Vec<&str> =
+        handles.iter().filter(|c| !st.svc.reference().categories.contains_key(c.as_str())).map(String::as_str).collect();
+    if !unknown.is_empty() {
+        errs.push(FieldProblem {
+            field: "handles".into(),
+            label: t.s("admin.handles").into(),
+            message: format!("{} {}", t.s("admin.unknown_categories"), unknown.join(", ")),
+        });
+    }
     let (Some(name), Some(kind), Some(region), true) = (name, kind, region, errs.is_empty()) else {
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&units_page(&st, &staff, t, v, errs, None))).into_response());
     };
-    let unit = Unit { id: UnitId(id.into()), name, name_en: text(&v.name_en, 200), kind, region };
+    let unit = Unit { id: UnitId(id.into()), name, name_en: text(&v.name_en, 200), kind, region, handles };
     st.svc.store.put_unit(&unit, &staff.actor.label(), st.svc.now()).await?;
     st.svc.reload().await?;
     Ok(Redirect::to(&format!("/admin/units?saved={}", super::urlencode(id))).into_response())

@@ -621,6 +621,17 @@ async fn administration_is_for_administrators_and_validates() {
     let mut forged = unit;
     forged[0] = ("csrf", "nope");
     assert_eq!(admin.post_form("/admin/units", &forged).await.status, StatusCode::FORBIDDEN);
+    // The categories a unit handles: known codes only, and nothing is saved otherwise.
+    let mut handles = unit.to_vec();
+    handles.push(("handles", "public_security, astrology"));
+    let r = admin.post_form("/admin/units", &handles).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("data-field=\"handles\"") && r.text.contains("astrology"), "{}", r.text);
+    assert!(app.svc.reference().units["ps-a"].handles.is_empty());
+    handles[6] = ("handles", "public_security，noise");
+    assert_eq!(admin.post_form("/admin/units", &handles).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.svc.reference().units["ps-a"].handles, ["noise", "public_security"]);
+    assert!(admin.get("/admin/units?code=ps-a").await.text.contains("value=\"noise, public_security\""));
 
     // Accounts: a new handler needs a unit, then can sign in with the password given.
     let mut user = [
@@ -681,7 +692,7 @@ async fn administration_is_for_administrators_and_validates() {
             .status,
         StatusCode::UNPROCESSABLE_ENTITY
     );
-    assert_eq!(app.events().await, before + 4, "each saved change is an audit event, refused ones none");
+    assert_eq!(app.events().await, before + 5, "each saved change is an audit event, refused ones none");
 }
 
 #[tokio::test]
