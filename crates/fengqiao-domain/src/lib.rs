@@ -10,6 +10,7 @@ pub mod calendar;
 pub mod case;
 pub mod category;
 pub mod clock;
+pub mod duty;
 pub mod error;
 pub mod escalation;
 pub mod figures;

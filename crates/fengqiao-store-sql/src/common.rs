@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use fengqiao_domain::audit::{Checkpoint, StoredEvent, event_hash};
 use fengqiao_domain::figures::{CaseFacts, FigureCounts, LaterCase, StagePoints};
 use fengqiao_domain::lifecycle::{CaseEvent, EventKind};
-use fengqiao_domain::{Case, CaseId, Category, Region, Timestamp, TrackingCode, Unit, User};
+use fengqiao_domain::{Case, CaseId, Category, Region, Timestamp, TrackingCode, Unit, UnitId, User};
+use fengqiao_domain::duty::DutyShift;
 use fengqiao_domain::escalation::Deadline;
 use fengqiao_store::{
     AttachmentMeta, BackupRecord, CaseFilter, CreateCase, Created, Credentials, DueCase, FactsFilter, InboxItem, JobCommit, JobRun, NewAttachment, Page, Person,
@@ -105,6 +106,17 @@ impl SqlStore {
                     .push_bind(e.payload.clone())
                     .push_bind(e.prev_hash.clone())
                     .push_bind(e.hash.clone());
+            });
+            q.build().execute(&mut **tx).await.map_err(backend_err)?;
+        }
+        Ok(())
+    }
+
+    async fn insert_shifts(tx: &mut Tx<'_>, shifts: &[DutyShift]) -> Result<(), StoreError> {
+        for chunk in shifts.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO duty_shifts (unit, user_id, starts_at, ends_at) ");
+            q.push_values(chunk, |mut b, s| {
+                b.push_bind(s.unit.0.clone()).push_bind(s.user.clone()).push_bind(s.starts_at.0).push_bind(s.ends_at.0);
             });
             q.build().execute(&mut **tx).await.map_err(backend_err)?;
         }
@@ -1445,6 +1457,17 @@ impl fengqiao_store::Store for SqlStore {
             }
         }
         {
+            let rows: Vec<(String, String, i64, i64)> =
+                sqlx::query_as("SELECT unit, user_id, starts_at, ends_at FROM duty_shifts ORDER BY unit, starts_at, user_id")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+            for r in rows {
+                sink(BackupRecord::DutyShift(shift_from_row(r)))?;
+                n += 1;
+            }
+        }
+        {
             let mut rows = sqlx::query("SELECT id, case_id, content_type, size, sha256, created_at, data FROM attachments ORDER BY id").fetch(&mut *tx);
             while let Some(r) = rows.try_next().await.map_err(backend_err)? {
                 let data: Vec<u8> = r.try_get("data").map_err(backend_err)?;
@@ -1531,6 +1554,7 @@ impl fengqiao_store::Store for SqlStore {
                 BackupRecord::CalendarYear { year, csv } => {
                     sqlx::query("INSERT INTO calendar_years (year, body) VALUES ($1, $2)").bind(year as i32).bind(csv).execute(&mut *tx).await.map_err(backend_err)?;
                 }
+                BackupRecord::DutyShift(s) => Self::insert_shifts(&mut tx, std::slice::from_ref(&s)).await?,
                 BackupRecord::Job(j) => {
                     sqlx::query("INSERT INTO jobs (kind, case_id, due_at, done_at, outcome) VALUES ($1, $2, $3, $4, $5)")
                         .bind(&j.kind)
@@ -1741,4 +1765,51 @@ impl fengqiao_store::Store for SqlStore {
         let rows: Vec<(i32, String)> = sqlx::query_as("SELECT year, body FROM calendar_years ORDER BY year").fetch_all(&self.pool).await.map_err(backend_err)?;
         Ok(rows.into_iter().map(|(y, b)| (y as i16, b)).collect())
     }
+
+    async fn put_rota(&self, unit: &UnitId, from: Timestamp, to: Timestamp, shifts: &[DutyShift], actor: &str, at: Timestamp) -> Result<(), StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        sqlx::query("DELETE FROM duty_shifts WHERE unit = $1 AND starts_at >= $2 AND starts_at < $3")
+            .bind(&unit.0)
+            .bind(from.0)
+            .bind(to.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        Self::insert_shifts(&mut tx, shifts).await?;
+        let payload = to_json(&serde_json::json!({ "unit": unit, "from": from, "to": to, "shifts": shifts }))?;
+        Self::append(&mut tx, &mut head, None, at, actor, "rota_saved", &payload).await?;
+        Self::finish_write(tx, head).await
+    }
+
+    async fn rota(&self, unit: &UnitId, from: Timestamp, to: Timestamp) -> Result<Vec<DutyShift>, StoreError> {
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT unit, user_id, starts_at, ends_at FROM duty_shifts WHERE unit = $1 AND ends_at > $2 AND starts_at < $3 ORDER BY starts_at, user_id",
+        )
+        .bind(&unit.0)
+        .bind(from.0)
+        .bind(to.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(rows.into_iter().map(shift_from_row).collect())
+    }
+
+    async fn on_duty(&self, units: &[UnitId], at: Timestamp) -> Result<Vec<DutyShift>, StoreError> {
+        if units.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<DB>::new("SELECT unit, user_id, starts_at, ends_at FROM duty_shifts WHERE unit IN (");
+        let mut sep = q.separated(", ");
+        for u in units {
+            sep.push_bind(u.0.clone());
+        }
+        q.push(") AND starts_at <= ").push_bind(at.0).push(" AND ends_at > ").push_bind(at.0).push(" ORDER BY unit, user_id");
+        let rows: Vec<(String, String, i64, i64)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+        Ok(rows.into_iter().map(shift_from_row).collect())
+    }
+}
+
+fn shift_from_row((unit, user, starts, ends): (String, String, i64, i64)) -> DutyShift {
+    DutyShift { unit: UnitId(unit), user, starts_at: Timestamp(starts), ends_at: Timestamp(ends) }
 }

@@ -18,6 +18,7 @@ const MIGRATIONS: crate::Migrations = &[
     (6, include_str!("../migrations/postgres/0006_attachments.sql")),
     (7, include_str!("../migrations/postgres/0007_supervision.sql")),
     (11, include_str!("../migrations/postgres/0011_person_email.sql")),
+    (12, include_str!("../migrations/postgres/0012_duty.sql")),
 ];
 const SNAPSHOT_BEGIN: Option<&str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 /// Two servers starting at once must not both migrate.

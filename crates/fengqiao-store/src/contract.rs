@@ -47,6 +47,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("scheduler_runs_each_job_once", |s| Box::pin(scheduler_runs_each_job_once(s))),
         ("scheduler_resumes_after_a_restart", |s| Box::pin(scheduler_resumes_after_a_restart(s))),
         ("calendar_years_load_whole_or_not_at_all", |s| Box::pin(calendar_years_load_whole_or_not_at_all(s))),
+        ("duty_rota_and_risk_alerts", |s| Box::pin(duty_rota_and_risk_alerts(s))),
     ]
 }
 
@@ -1140,4 +1141,92 @@ async fn calendar_years_load_whole_or_not_at_all(store: Arc<dyn Store>) {
     assert!(!cal.is_working_day("2027-01-01".parse().unwrap()));
     assert!(cal.is_working_day("2027-02-06".parse().unwrap()));
     assert_eq!(store.calendar_years().await.unwrap()[0].0, 2027);
+}
+
+async fn duty_rota_and_risk_alerts(store: Arc<dyn Store>) {
+    use fengqiao_domain::duty::DutyShift;
+    let sys = "system:contract";
+    store
+        .put_unit(
+            &Unit {
+                id: UnitId("ps-a".into()),
+                name: "甲镇派出所".into(),
+                name_en: None,
+                kind: UnitKind::PoliceStation,
+                region: RegionCode::parse(TOWN_A).unwrap(),
+                handles: vec![],
+            },
+            sys,
+            T0,
+        )
+        .await
+        .unwrap();
+    for id in ["officer-1", "officer-2"] {
+        let u = user(id, Role::Handler, Some("ps-a"), TOWN_A);
+        store.put_user(&u, &Credentials { token_hash: Some(format!("hash-{id}")), password_hash: None }, sys, T0).await.unwrap();
+    }
+    let svc = seed(&store).await;
+    let ps = UnitId("ps-a".into());
+    let shift = |who: &str, from_h: i64, to_h: i64| DutyShift {
+        unit: ps.clone(),
+        user: who.into(),
+        starts_at: T0.plus_ms(from_h * HOUR_MS),
+        ends_at: T0.plus_ms(to_h * HOUR_MS),
+    };
+    let (from, to) = (T0, T0.plus_ms(7 * DAY_MS));
+    let week = vec![shift("officer-1", 0, 12), shift("officer-2", 12, 24), shift("officer-1", 24, 36)];
+    // Only an administrator or a supervisor over the unit changes it; bad rotas change nothing.
+    let handler = actor(&user("officer-1", Role::Handler, Some("ps-a"), TOWN_A));
+    assert!(matches!(svc.save_rota(&handler, &ps, from, to, &week).await, Err(StoreError::Domain(DomainError::Forbidden(_)))));
+    let sup_b = actor(&user("sup-b", Role::Supervisor, None, TOWN_B));
+    assert!(matches!(svc.save_rota(&sup_b, &ps, from, to, &week).await, Err(StoreError::NotFound)), "outside the jurisdiction");
+    let before = event_count(&store).await;
+    let bad = vec![shift("officer-1", 0, 12), shift("officer-1", 6, 8), shift("handler-a1", 12, 24)];
+    let Err(StoreError::Domain(DomainError::Invalid(errs))) = svc.save_rota(&staff_actor("sup-a"), &ps, from, to, &bad).await else {
+        panic!("an overlapping shift and a stranger are refused");
+    };
+    let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["shifts[1]", "shifts[2].user"], "{errs:?}");
+    assert_eq!(event_count(&store).await, before);
+    svc.save_rota(&staff_actor("sup-a"), &ps, from, to, &week).await.unwrap();
+    assert_eq!(event_count(&store).await, before + 1, "a saved rota is an audit event");
+    assert_eq!(svc.rota(&handler, &ps, T0.plus_ms(10 * HOUR_MS), T0.plus_ms(25 * HOUR_MS)).await.unwrap(), week);
+    assert!(matches!(svc.rota(&staff_actor("handler-a1"), &ps, from, to).await, Err(StoreError::NotFound)), "another unit's rota");
+    let on = |h: i64| {
+        let store = store.clone();
+        let ps = ps.clone();
+        async move { store.on_duty(&[ps], T0.plus_ms(h * HOUR_MS)).await.unwrap().into_iter().map(|s| s.user).collect::<Vec<_>>() }
+    };
+    assert_eq!((on(0).await, on(12).await, on(40).await), (vec!["officer-1".to_string()], vec!["officer-2".to_string()], vec![]));
+    // Saving the window again replaces it.
+    svc.save_rota(&staff_actor("sup"), &ps, from, to, &[shift("officer-2", 0, 48)]).await.unwrap();
+    assert_eq!(on(30).await, ["officer-2"]);
+
+    // A case reading as violence alerts the station and its officer on duty, once.
+    let intake = staff_actor("intake");
+    let quiet = svc.create(draft("noise", VILLAGE_A1, "楼上装修太吵"), &intake, Channel::Web, None).await.unwrap().case;
+    assert!(store.jobs_of(quiet.id).await.unwrap().is_empty());
+    let loud =
+        svc.create(draft("neighbour", VILLAGE_A1, "邻居因为占地吵起来，扬言要打人"), &intake, Channel::Phone, None).await.unwrap().case;
+    let jobs = store.jobs_of(loud.id).await.unwrap();
+    assert_eq!(jobs.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>(), ["risk_alert"]);
+    let inbox = store.inbox(&["user:officer-2".into(), "unit:ps-a".into()], 10).await.unwrap();
+    let mut got: Vec<(&str, Option<i64>, &str)> = inbox.iter().map(|i| (i.recipient.as_str(), i.case_id, i.kind.as_str())).collect();
+    got.sort();
+    assert_eq!(got, [("unit:ps-a", Some(loud.id.0), "risk_alert"), ("user:officer-2", Some(loud.id.0), "risk_alert")]);
+    assert!(inbox[0].message.contains(loud.tracking_code.as_str()) && inbox[0].message.contains("打人"));
+    assert!(store.inbox(&["user:officer-1".into()], 10).await.unwrap().is_empty(), "off duty");
+
+    // Rotas are part of a backup.
+    let mut shifts = 0;
+    store
+        .export_snapshot(&mut |r| {
+            if matches!(r, BackupRecord::DutyShift(_)) {
+                shifts += 1;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(shifts, 1, "the week as saved last");
 }

@@ -12,6 +12,7 @@
 //!   after that commit returns.
 
 pub mod contract;
+pub mod duty;
 pub mod scheduler;
 mod service;
 pub mod triage;
@@ -192,4 +193,30 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a holiday schedule (one year's CSV) an administrator loaded; an audit event.
     async fn put_calendar_year(&self, year: i16, csv: &str, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
     async fn calendar_years(&self) -> Result<Vec<(i16, String)>, StoreError>;
+
+    // ---- On-duty rotas ----
+    /// Replaces a unit's shifts that start in `[from, to)` with `shifts` (checked by the
+    /// caller); an audit event.
+    async fn put_rota(
+        &self,
+        unit: &fengqiao_domain::UnitId,
+        from: fengqiao_domain::Timestamp,
+        to: fengqiao_domain::Timestamp,
+        shifts: &[fengqiao_domain::duty::DutyShift],
+        actor: &str,
+        at: fengqiao_domain::Timestamp,
+    ) -> Result<(), StoreError>;
+    /// A unit's shifts that overlap `[from, to)`, by start.
+    async fn rota(
+        &self,
+        unit: &fengqiao_domain::UnitId,
+        from: fengqiao_domain::Timestamp,
+        to: fengqiao_domain::Timestamp,
+    ) -> Result<Vec<fengqiao_domain::duty::DutyShift>, StoreError>;
+    /// Who is on duty at `at` in any of the units.
+    async fn on_duty(
+        &self,
+        units: &[fengqiao_domain::UnitId],
+        at: fengqiao_domain::Timestamp,
+    ) -> Result<Vec<fengqiao_domain::duty::DutyShift>, StoreError>;
 }

@@ -428,6 +428,10 @@ impl Service {
         if !created.replayed {
             self.unsigned.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.triage.remember(&created.case);
+            // The case is stored; an alert that fails is logged and never fails the intake.
+            if let Err(e) = crate::duty::alert_on_risk(self, &created.case).await {
+                tracing::warn!(case = created.case.id.0, "the risk alert could not be recorded: {e}");
+            }
         }
         Ok(created)
     }

@@ -94,6 +94,12 @@ impl Triage {
         Triage { config, risk: RiskConfig::default(), index: Mutex::new(index), classifier: RwLock::new(None) }
     }
 
+    /// The escalation-risk score of a text alone (no classifier, no duplicates): cheap enough
+    /// to run on every intake.
+    pub fn risk_of(&self, text: &str) -> RiskAssessment {
+        assess_risk(text, false, &self.risk)
+    }
+
     /// Adds a case to the near-duplicate index.
     pub fn remember(&self, c: &Case) {
         self.index.lock().expect("not poisoned").insert(c.id, &case_text(c));

@@ -192,6 +192,7 @@ pub enum BackupRecord {
     },
     /// A scheduled job that ran, so a restored deployment does not run it again.
     Job(JobRun),
+    DutyShift(fengqiao_domain::duty::DutyShift),
 }
 
 pub const BACKUP_FORMAT: u32 = 1;

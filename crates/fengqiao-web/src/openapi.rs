@@ -645,6 +645,59 @@ fn operations() -> Vec<Op> {
             errors: &["422"],
         },
         Op {
+            method: "get",
+            path: "/api/v1/units/{id}/rota",
+            summary: "A unit's on-duty rota over a window (default: the week from today), for its staff and those over it",
+            auth: Auth::Staff,
+            params: json!([
+                path_param("id", string(), "a unit id"),
+                query("from", date.clone(), "default: the start of today"),
+                query("to", date.clone(), "default: seven days after from; at most 62 days"),
+            ]),
+            body: None,
+            ok: (
+                "200",
+                Some(obj(
+                    &["unit", "from", "to", "shifts"],
+                    json!({
+                        "unit": string(), "from": string(), "to": string(),
+                        "shifts": { "type": "array", "items": obj(&["user", "starts_at", "ends_at", "on_duty_now"], json!({
+                            "user": string(), "starts_at": string(), "ends_at": string(), "on_duty_now": boolean() })) },
+                    }),
+                )),
+            ),
+            errors: &["403", "404", "422"],
+        },
+        Op {
+            method: "put",
+            path: "/api/v1/units/{id}/rota",
+            summary: "Replace the unit's shifts that start in [from, to): an administrator or a supervisor over the unit; checked whole",
+            auth: Auth::Staff,
+            params: json!([path_param("id", string(), "a unit id")]),
+            body: Some(obj(
+                &["from", "to", "shifts"],
+                json!({
+                    "from": date.clone(), "to": date.clone(),
+                    "shifts": { "type": "array", "items": obj(&["user", "starts_at", "ends_at"], json!({
+                        "user": string(),
+                        "starts_at": { "type": "string", "format": "date-time" },
+                        "ends_at": { "type": "string", "format": "date-time" } })) },
+                }),
+            )),
+            ok: (
+                "200",
+                Some(obj(
+                    &["unit", "from", "to", "shifts"],
+                    json!({
+                        "unit": string(), "from": string(), "to": string(),
+                        "shifts": { "type": "array", "items": obj(&["user", "starts_at", "ends_at", "on_duty_now"], json!({
+                            "user": string(), "starts_at": string(), "ends_at": string(), "on_duty_now": boolean() })) },
+                    }),
+                )),
+            ),
+            errors: &["400", "403", "404", "413", "415", "422"],
+        },
+        Op {
             method: "post",
             path: "/api/v1/supervision",
             summary: "Issue a supervision order (督办) on a case (to its lead unit) or on a unit",

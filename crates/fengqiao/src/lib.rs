@@ -137,6 +137,26 @@ pub async fn load_demo(svc: &Service, opts: &demo::DemoOptions, quiet: bool) -> 
         store.put_user(u, &demo::Demo::credentials(token), sys, at).await.map_err(err)?;
     }
     store.save_rules(&demo::rules(), sys, at).await.map_err(err)?;
+    // Each police station's officer is on duty for the coming fortnight, in day-long shifts,
+    // so a risk alert in the demo reaches a person as well as the station.
+    let day = fengqiao_domain::clock::DAY_MS;
+    let from = fengqiao_domain::Timestamp(opts.now.0 - opts.now.0.rem_euclid(day));
+    let to = from.plus_ms(14 * day);
+    for u in d.units.iter().filter(|u| u.kind == fengqiao_domain::UnitKind::PoliceStation) {
+        let officers: Vec<&str> = d.users.iter().filter(|(x, _)| x.unit.as_ref() == Some(&u.id)).map(|(x, _)| x.id.as_str()).collect();
+        let shifts: Vec<fengqiao_domain::duty::DutyShift> = (0..14)
+            .filter_map(|i| {
+                let who = officers.get(i as usize % officers.len().max(1))?;
+                Some(fengqiao_domain::duty::DutyShift {
+                    unit: u.id.clone(),
+                    user: who.to_string(),
+                    starts_at: from.plus_ms(i * day),
+                    ends_at: from.plus_ms((i + 1) * day),
+                })
+            })
+            .collect();
+        store.put_rota(&u.id, from, to, &shifts, sys, at).await.map_err(err)?;
+    }
     let head = store.audit_head().await.map_err(err)?;
     let total = (d.persons.len() + d.cases.len() + d.events.len()) as u64;
     let pb = if quiet { ProgressBar::hidden() } else { progress(total, "demo") };

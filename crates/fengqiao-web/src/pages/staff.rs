@@ -186,6 +186,17 @@ struct WorkPage {
     total: usize,
     cut: bool,
     csv_link: String,
+    /// The newest messages of the last week for the user and their unit: risk alerts, missed
+    /// deadlines, reminders.
+    alerts: Vec<AlertRow>,
+}
+
+pub struct AlertRow {
+    pub at: String,
+    pub kind: String,
+    pub urgent: bool,
+    pub message: String,
+    pub link: Option<String>,
 }
 
 #[derive(Template)]
@@ -347,6 +358,27 @@ pub async fn work(
         super::urlencode(nonempty(&q.region).unwrap_or("")),
         super::urlencode(nonempty(&q.q).unwrap_or(""))
     );
+    let mut to = vec![format!("user:{}", staff.user.id)];
+    if let Some(u) = &staff.user.unit {
+        to.push(format!("unit:{u}"));
+    }
+    let week_ago = now.plus_ms(-7 * fengqiao_domain::clock::DAY_MS);
+    let alerts = st
+        .svc
+        .store
+        .inbox(&to, 20)
+        .await?
+        .into_iter()
+        .filter(|i| i.created_at >= week_ago)
+        .take(10)
+        .map(|i| AlertRow {
+            at: local_time(i.created_at, &st.tz),
+            urgent: i.kind == "risk_alert" || i.kind == "breach",
+            kind: t.k("inbox", &i.kind),
+            message: i.message,
+            link: i.case_id.map(|c| format!("/cases/{c}")),
+        })
+        .collect();
     let page = WorkPage {
         c: Chrome::staff("/work", &staff),
         t,
@@ -358,6 +390,7 @@ pub async fn work(
         total,
         cut,
         csv_link,
+        alerts,
     };
     Ok(render(&page))
 }

@@ -63,3 +63,61 @@ async fn contested_transfer_goes_to_the_common_supervisor() {
         "{kinds:?}"
     );
 }
+
+/// A unit's rota through the API, and the duty officer's alert when a case reads as violence.
+#[tokio::test]
+async fn the_duty_officer_is_alerted_to_violence() {
+    use fengqiao_domain::{RegionCode, Unit, UnitId, UnitKind};
+    use fengqiao_store::Credentials;
+    use fengqiao_store::contract::{T0, TOWN_A, user};
+    let app = crate::pages::pages_app().await;
+    let (store, sys) = (app.svc.store.clone(), "system:test");
+    let unit = Unit {
+        id: UnitId("ps-a".into()),
+        name: "甲镇派出所".into(),
+        name_en: None,
+        kind: UnitKind::PoliceStation,
+        region: RegionCode::parse(TOWN_A).unwrap(),
+        handles: vec![],
+    };
+    store.put_unit(&unit, sys, T0).await.unwrap();
+    let officer = user("officer", fengqiao_domain::Role::Handler, Some("ps-a"), TOWN_A);
+    let creds = Credentials {
+        token_hash: Some(fengqiao_web::token_hash("tok-officer")),
+        password_hash: Some(fengqiao_web::hash_password(crate::pages::PASSWORD).unwrap()),
+    };
+    store.put_user(&officer, &creds, sys, T0).await.unwrap();
+    app.svc.reload().await.unwrap();
+
+    let body = r#"{"from":"2026-01-01","to":"2026-01-08","shifts":[
+        {"user":"officer","starts_at":"2026-01-01T00:00:00+08:00","ends_at":"2026-01-02T08:00:00+08:00"}]}"#;
+    assert_eq!(app.call("PUT", "/api/v1/units/ps-a/rota", Some("handler-a1"), Some(body), &[]).await.status, StatusCode::NOT_FOUND);
+    let bad = r#"{"from":"2026-01-01","to":"2026-01-08","shifts":[{"user":"nobody","starts_at":"tomorrow","ends_at":"2026-01-02T08:00:00+08:00"}]}"#;
+    let r = app.call("PUT", "/api/v1/units/ps-a/rota", Some("sup-a"), Some(bad), &[]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("shifts[0].starts_at"), "{}", r.text);
+    let r = app.call("PUT", "/api/v1/units/ps-a/rota", Some("sup-a"), Some(body), &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["shifts"][0]["on_duty_now"], true, "the test clock stands at the start of 2026: {}", r.text);
+    let mine = app.get("/api/v1/units/ps-a/rota?from=2026-01-01", "officer").await;
+    assert_eq!(mine.body["shifts"].as_array().unwrap().len(), 1, "{}", mine.text);
+
+    let created = app
+        .post(
+            "/api/v1/cases",
+            "intake",
+            &format!(r#"{{"category":"neighbour","description":"两家因宅基地争吵，一方扬言要打人","region":"{VILLAGE_A1}"}}"#),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let inbox = app.get("/api/v1/inbox", "officer").await;
+    let alerts: Vec<&serde_json::Value> = inbox.body["items"].as_array().unwrap().iter().filter(|i| i["kind"] == "risk_alert").collect();
+    assert_eq!(alerts.len(), 2, "to the officer and to the station: {}", inbox.text);
+    assert!(alerts.iter().all(|a| a["case_id"] == created.body["id"]));
+    // The officer's workbench shows the alert first thing, linked to the case.
+    let mut officer_page = crate::pages::Browser::new(&app);
+    officer_page.sign_in("officer").await;
+    let work = officer_page.get("/work").await;
+    assert!(work.text.contains("id=\"alerts\"") && work.text.contains("风险预警"), "{}", work.text);
+    assert!(work.text.contains(&format!("href=\"/cases/{}\"", created.body["id"])), "{}", work.text);
+}

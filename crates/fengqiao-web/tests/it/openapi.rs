@@ -18,6 +18,7 @@ fn registered() -> BTreeSet<(String, String)> {
         include_str!("../../src/api.rs"),
         include_str!("../../src/openapi.rs"),
         include_str!("../../src/supervision.rs"),
+        include_str!("../../src/duty.rs"),
         include_str!("../../src/triage.rs"),
     ] {
         for chunk in src.split(".route(\"").skip(1) {
