@@ -68,7 +68,7 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
         crate::bench_pages::run(o.scale, o.smoke)?;
     }
     // The in-process benchmarks above need no server binary; build it only when one does.
-    if !want("intake") && !want("queries") {
+    if !["intake", "lookup", "queries", "open311", "hotspots", "sweep"].into_iter().any(want) {
         return Ok(());
     }
     let bin = build_release()?;
