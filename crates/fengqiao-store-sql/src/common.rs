@@ -557,7 +557,12 @@ impl fengqiao_store::Store for SqlStore {
         if let Some(t) = f.overdue_at {
             q.push(" AND status = 'open' AND due < ").push_bind(t.0);
         }
-        q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit.clamp(1, 10_000));
+        if let Some((from, to)) = f.open_due {
+            q.push(" AND status = 'open' AND due >= ").push_bind(from.0).push(" AND due < ").push_bind(to.0);
+            q.push(" ORDER BY due, id LIMIT ").push_bind(f.limit.clamp(1, 10_000));
+        } else {
+            q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit.clamp(1, 10_000));
+        }
         let rows: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await.map_err(backend_err)?;
         rows.iter().map(|b| from_json(b)).collect()
     }

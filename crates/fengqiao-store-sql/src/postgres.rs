@@ -19,6 +19,7 @@ const MIGRATIONS: crate::Migrations = &[
     (7, include_str!("../migrations/postgres/0007_supervision.sql")),
     (11, include_str!("../migrations/postgres/0011_person_email.sql")),
     (12, include_str!("../migrations/postgres/0012_duty.sql")),
+    (13, include_str!("../migrations/postgres/0013_order_due.sql")),
 ];
 const SNAPSHOT_BEGIN: Option<&str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 /// Two servers starting at once must not both migrate.

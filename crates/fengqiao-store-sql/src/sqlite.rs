@@ -20,6 +20,7 @@ const MIGRATIONS: crate::Migrations = &[
     (7, include_str!("../migrations/sqlite/0007_supervision.sql")),
     (11, include_str!("../migrations/sqlite/0011_person_email.sql")),
     (12, include_str!("../migrations/sqlite/0012_duty.sql")),
+    (13, include_str!("../migrations/sqlite/0013_order_due.sql")),
 ];
 /// SQLite gives a read transaction a snapshot from its first read; nothing to set.
 const SNAPSHOT_BEGIN: Option<&str> = None;

@@ -48,6 +48,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("scheduler_resumes_after_a_restart", |s| Box::pin(scheduler_resumes_after_a_restart(s))),
         ("calendar_years_load_whole_or_not_at_all", |s| Box::pin(calendar_years_load_whole_or_not_at_all(s))),
         ("duty_rota_and_risk_alerts", |s| Box::pin(duty_rota_and_risk_alerts(s))),
+        ("scheduler_follows_supervision_orders", |s| Box::pin(scheduler_follows_supervision_orders(s))),
     ]
 }
 
@@ -1229,4 +1230,36 @@ async fn duty_rota_and_risk_alerts(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(shifts, 1, "the week as saved last");
+}
+
+async fn scheduler_follows_supervision_orders(store: Arc<dyn Store>) {
+    use crate::{OrderTarget, Scheduler};
+    use fengqiao_domain::supervision::OrderCommand;
+    let clock = ManualClock::new(T0);
+    let svc = seeded_with_clock(&store, clock.clone()).await;
+    let due = T0.plus_ms(DAY_MS);
+    let o = svc.issue_order(&staff_actor("sup-a"), OrderTarget::Unit(UnitId("vc-a1".into())), due, "本周内清理积压案件").await.unwrap();
+    let answered = svc.issue_order(&staff_actor("sup"), OrderTarget::Unit(UnitId("vc-b1".into())), due, "说明超期原因").await.unwrap();
+    svc.act_order(&staff_actor("handler-b1"), answered.id, None, &OrderCommand::Answer { text: "已说明".into() }).await.unwrap();
+    let s = Scheduler::new(svc.clone());
+    assert!(s.run_due(T0.plus_ms(HOUR_MS)).await.unwrap().done.iter().all(|d| !d.kind.starts_with("order_")));
+    // Before the deadline: a reminder to the unit, once; the answered order needs none.
+    let soon = due.plus_ms(-HOUR_MS);
+    let r = s.run_due(soon).await.unwrap();
+    let orders: Vec<(&str, i64)> = r.done.iter().filter(|d| d.kind.starts_with("order_")).map(|d| (d.kind.as_str(), d.case_id)).collect();
+    assert_eq!(orders, [("order_reminder", o.id)]);
+    assert!(s.run_due(soon).await.unwrap().done.iter().all(|d| !d.kind.starts_with("order_")), "once");
+    // Past it, still unanswered: the unit and the supervisor who issued it are told, once.
+    let late = due.plus_ms(60_000);
+    let r = s.run_due(late).await.unwrap();
+    let orders: Vec<(&str, i64)> = r.done.iter().filter(|d| d.kind.starts_with("order_")).map(|d| (d.kind.as_str(), d.case_id)).collect();
+    assert_eq!(orders, [("order_overdue", o.id)]);
+    let to_sup = store.inbox(&["user:sup-a".into()], 10).await.unwrap();
+    assert_eq!(to_sup.len(), 1);
+    assert!(to_sup[0].kind == "order_overdue" && to_sup[0].message.contains(&format!("#{}", o.id)), "{to_sup:?}");
+    let to_unit: Vec<String> = store.inbox(&["unit:vc-a1".into()], 10).await.unwrap().into_iter().map(|i| i.kind).collect();
+    assert_eq!(to_unit, ["order_overdue", "order_reminder"]);
+    assert!(store.inbox(&["unit:vc-b1".into()], 10).await.unwrap().is_empty(), "an answered order is not chased");
+    let again = Scheduler::new(svc.clone()).run_due(late.plus_ms(60_000)).await.unwrap();
+    assert!(again.done.iter().all(|d| !d.kind.starts_with("order_")), "a restarted scheduler does not repeat it");
 }

@@ -114,6 +114,7 @@ impl Scheduler {
                 }
             }
         }
+        self.follow_orders(from, now, lead, &mut report).await?;
         store.set_swept_to(now).await?;
         if !report.done.is_empty() || !report.failed.is_empty() {
             tracing::info!(done = report.done.len(), already_done = report.already_done, failed = report.failed.len(), "deadline sweep");
@@ -184,6 +185,60 @@ impl Scheduler {
             svc.note_written(c.events.len()).await;
         }
         Ok(Some(JobDone { kind: kind.to_string(), case_id: id.0, due_at: due, outcome }))
+    }
+
+    /// Follows open supervision orders: a reminder to the addressed unit before the deadline,
+    /// and when it passes unanswered, a notice to the unit and to whoever issued the order.
+    /// These jobs are keyed by the order's id in the `case_id` column (their kinds,
+    /// `order_reminder` and `order_overdue`, tell them apart from case jobs).
+    async fn follow_orders(&self, from: Timestamp, now: Timestamp, lead: i64, report: &mut SweepReport) -> Result<(), StoreError> {
+        let (svc, batch) = (&self.svc, self.svc.config.scheduler.batch);
+        let tz = svc.calendar().time_zone().clone();
+        let windows = [("order_overdue", from, now), ("order_reminder", now, now.plus_ms(lead))];
+        for (kind, a, b) in windows {
+            if b <= a {
+                continue;
+            }
+            let filter = crate::OrderFilter { open_due: Some((a, b)), limit: batch, ..Default::default() };
+            for o in svc.store.orders(&Scope::All, &filter).await? {
+                let about = o.case_id.map(|c| format!("（案件 #{0} / case #{0}）", c.0)).unwrap_or_default();
+                let when = o.due.to_rfc3339_in(&tz);
+                let (message, mut to) = if kind == "order_overdue" {
+                    (
+                        format!("督办件 #{}{about} 已超过答复期限 {when} / supervision order #{} is past its deadline {when}", o.id, o.id),
+                        vec![format!("unit:{}", o.unit)],
+                    )
+                } else {
+                    (
+                        format!("督办件 #{}{about} 将于 {when} 到期，请及时答复 / supervision order #{} is due at {when}", o.id, o.id),
+                        vec![format!("unit:{}", o.unit)],
+                    )
+                };
+                if kind == "order_overdue" && o.issued_by.starts_with("user:") {
+                    to.push(o.issued_by.clone());
+                }
+                let notices: Vec<InboxItem> = to
+                    .iter()
+                    .map(|r| InboxItem {
+                        id: 0,
+                        recipient: r.clone(),
+                        case_id: o.case_id.map(|c| c.0),
+                        kind: kind.into(),
+                        message: message.clone(),
+                        due_at: Some(o.due),
+                        created_at: now,
+                    })
+                    .collect();
+                let outcome = format!("noticed {}", to.join(", "));
+                let job = JobRun { kind: kind.into(), case_id: o.id, due_at: o.due, done_at: now, outcome: outcome.clone() };
+                match svc.store.run_job(&job, None, &notices).await {
+                    Ok(true) => report.done.push(JobDone { kind: kind.into(), case_id: o.id, due_at: o.due, outcome }),
+                    Ok(false) => report.already_done += 1,
+                    Err(e) => report.failed.push(format!("{kind} order {}: {e}", o.id)),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs the sweep every `interval_secs` on the service's clock until the task is dropped.

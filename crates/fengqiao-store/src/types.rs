@@ -330,6 +330,8 @@ pub struct OrderFilter {
     pub issued_to: Option<Timestamp>,
     /// Open orders whose deadline has passed at this time.
     pub overdue_at: Option<Timestamp>,
+    /// Open orders due in `[from, to)`, soonest first (the scheduler's follow-up).
+    pub open_due: Option<(Timestamp, Timestamp)>,
     pub limit: i64,
 }
 
