@@ -67,6 +67,9 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
     if want("pages") {
         crate::bench_pages::run(o.scale, o.smoke)?;
     }
+    if want("routing") {
+        crate::bench_routing::run(o.smoke)?;
+    }
     // The in-process benchmarks above need no server binary; build it only when one does.
     if !["intake", "lookup", "queries", "open311", "hotspots", "sweep"].into_iter().any(want) {
         return Ok(());

@@ -7,6 +7,7 @@ mod bench_hotspots;
 mod bench_lookup;
 mod bench_open311;
 mod bench_pages;
+mod bench_routing;
 mod bench_text;
 mod http;
 
