@@ -2,6 +2,7 @@
 
 mod admin_pages;
 mod api;
+mod authz;
 mod deadlines;
 mod geo;
 mod joint;

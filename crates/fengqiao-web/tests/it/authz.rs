@@ -1,0 +1,136 @@
+//! The authorization matrix: every documented `/api/v1` operation, called by nobody and by
+//! each staff role (with real ids, so a refusal is about who asks, not about what is asked),
+//! against a written table of who may do what. Anonymous callers get 401 on every staff
+//! operation; a role outside an operation's row gets 403 or 404 and changes nothing; a role
+//! inside it is never refused for who it is. A documented operation missing from the table
+//! fails the test, so a new route must be classified when it is added.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use fengqiao_domain::Role;
+use fengqiao_store::Credentials;
+use fengqiao_store::contract::{COUNTY, T0, VILLAGE_A1, user};
+
+use crate::app;
+
+/// The callers, besides nobody: intake at the county, the handler of the case's lead unit and
+/// of another village's unit, the town A supervisor (the case's town), the county supervisor
+/// and an administrator.
+const WHO: [&str; 6] = ["intake", "handler-a1", "handler-b1", "sup-a", "sup", "admin"];
+const ALL: &[&str] = &WHO;
+const SUPERVISORS: &[&str] = &["sup-a", "sup", "admin"];
+
+/// (method, path, who may, body). Reads a caller may make but that show only their scope are
+/// "may"; a case outside the caller's scope does not exist for them (404), which counts as a
+/// refusal here.
+fn table() -> Vec<(&'static str, &'static str, &'static [&'static str], &'static str)> {
+    vec![
+        // Community police and village cadres record what they meet on patrol or a home visit.
+        ("POST", "/api/v1/cases", ALL, r#"{"category":"noise","description":"x","region":"330681101001"}"#),
+        ("GET", "/api/v1/cases", ALL, ""),
+        ("GET", "/api/v1/cases/{case}", &["intake", "handler-a1", "sup-a", "sup", "admin"], ""),
+        ("GET", "/api/v1/cases/{case}/timeline", &["intake", "handler-a1", "sup-a", "sup", "admin"], ""),
+        ("POST", "/api/v1/cases/{case}/transitions/accept", &["handler-a1", "sup-a", "sup", "admin"], "{}"),
+        ("GET", "/api/v1/figures", ALL, ""),
+        ("GET", "/api/v1/regions", ALL, ""),
+        ("GET", "/api/v1/regions/geojson", ALL, ""),
+        ("POST", "/api/v1/regions/geojson", &["admin"], r#"{"type":"FeatureCollection","features":[]}"#),
+        ("GET", "/api/v1/locate", ALL, ""),
+        ("GET", "/api/v1/routing/rules", ALL, ""),
+        ("PUT", "/api/v1/routing/rules", &["admin"], r#"{"rules":[]}"#),
+        ("GET", "/api/v1/routing/rules/{version}", ALL, ""),
+        ("POST", "/api/v1/routing/test", ALL, r#"{"category":"noise","description":"x","region":"330681101001"}"#),
+        ("GET", "/api/v1/cases/{case}/route", &["intake", "handler-a1", "sup-a", "sup", "admin"], ""),
+        ("GET", "/api/v1/units", ALL, ""),
+        ("GET", "/api/v1/me", ALL, ""),
+        ("DELETE", "/api/v1/session", ALL, ""),
+        ("DELETE", "/api/v1/session/everywhere", ALL, ""),
+        ("GET", "/api/v1/calendar", ALL, ""),
+        ("GET", "/api/v1/inbox", ALL, ""),
+        ("GET", "/api/v1/units/{unit}/rota", &["intake", "handler-a1", "sup-a", "sup", "admin"], ""),
+        ("PUT", "/api/v1/units/{unit}/rota", SUPERVISORS, r#"{"from":"2026-01-01","to":"2026-01-08","shifts":[]}"#),
+        ("POST", "/api/v1/supervision", SUPERVISORS, r#"{"unit":"vc-a1","due":"2026-01-09","note":"x"}"#),
+        ("GET", "/api/v1/supervision", ALL, ""),
+        ("GET", "/api/v1/supervision/{order}", &["intake", "handler-a1", "sup-a", "sup", "admin"], ""),
+        ("POST", "/api/v1/supervision/{order}/answer", &["handler-a1"], r#"{"text":"已整改"}"#),
+        ("POST", "/api/v1/supervision/{order}/review", SUPERVISORS, r#"{"accept":true}"#),
+        ("POST", "/api/v1/triage", ALL, r#"{"text":"楼上漏水"}"#),
+        ("GET", "/api/v1/cases/{case}/triage", &["intake", "handler-a1", "sup-a", "sup", "admin"], ""),
+    ]
+}
+
+#[tokio::test]
+async fn every_operation_against_every_role() {
+    let app = app().await;
+    let admin = user("admin", Role::Admin, None, COUNTY);
+    let creds = Credentials { token_hash: Some(fengqiao_web::token_hash("tok-admin")), password_hash: None };
+    app.svc.store.put_user(&admin, &creds, "system:test", T0).await.unwrap();
+    let doc = app.call("GET", "/api/v1/openapi.json", None, None, &[]).await.body;
+
+    // Every secured operation in the document has a row, and every row is documented.
+    let mut documented = BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            documented.insert((method.to_uppercase(), path.clone()), secured);
+        }
+    }
+    let rows = table();
+    let generic = |p: &str| {
+        p.replace("{case}", "{id}")
+            .replace("{order}", "{id}")
+            .replace("{unit}", "{id}")
+            .replace("/transitions/accept", "/transitions/{action}")
+    };
+    for ((method, path), secured) in &documented {
+        if *secured {
+            assert!(rows.iter().any(|(m, p, ..)| m == method && generic(p) == *path), "{method} {path} is not in the authorization table");
+        }
+    }
+    for (m, p, ..) in &rows {
+        assert_eq!(documented.get(&(m.to_string(), generic(p))), Some(&true), "{m} {p} is not a documented staff operation");
+    }
+
+    // Each caller gets a fresh case and order, so one caller's writes cannot decide another's.
+    let mut failures = Vec::new();
+    for (method, path, may, body) in rows {
+        for who in std::iter::once(None).chain(WHO.iter().map(|w| Some(*w))) {
+            let case = app
+                .post(
+                    "/api/v1/cases",
+                    "intake",
+                    &format!(r#"{{"category":"street_light","description":"路灯不亮","region":"{VILLAGE_A1}"}}"#),
+                )
+                .await;
+            let id = case.body["id"].as_i64().unwrap();
+            assert_eq!(app.post(&format!("/api/v1/cases/{id}/transitions/file"), "intake", "{}").await.status, StatusCode::OK);
+            let d = app.post(&format!("/api/v1/cases/{id}/transitions/dispatch"), "intake", r#"{"lead_unit":"vc-a1"}"#).await;
+            assert_eq!(d.status, StatusCode::OK, "{}", d.text);
+            let order =
+                app.post("/api/v1/supervision", "sup-a", &format!(r#"{{"case_id":{id},"due":"2026-01-09","note":"限期修复"}}"#)).await;
+            assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
+            let uri = path
+                .replace("{case}", &id.to_string())
+                .replace("{order}", &order.body["id"].to_string())
+                .replace("{unit}", "vc-a1")
+                .replace("{version}", "1");
+            let before = app.events().await;
+            let r = app.call(method, &uri, who, (!body.is_empty()).then_some(body), &[]).await;
+            let label = format!("{method} {uri} by {}", who.unwrap_or("nobody"));
+            let code = r.status.as_u16();
+            let wrong = match who {
+                _ if code >= 500 => Some("a server error"),
+                None if code != 401 => Some("must be 401"),
+                Some(w) if may.contains(&w) && matches!(code, 401 | 403 | 404) => Some("must be allowed"),
+                Some(w) if !may.contains(&w) && !matches!(code, 403 | 404) => Some("must be refused"),
+                Some(w) if !may.contains(&w) && app.events().await != before => Some("a refusal wrote"),
+                _ => None,
+            };
+            if let Some(why) = wrong {
+                failures.push(format!("{label}: {why}, got {code} {}", r.text.chars().take(160).collect::<String>()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
