@@ -18,6 +18,8 @@ const MIGRATIONS: crate::Migrations = &[
     (5, include_str!("../migrations/sqlite/0005_routing.sql")),
     (6, include_str!("../migrations/sqlite/0006_attachments.sql")),
     (7, include_str!("../migrations/sqlite/0007_supervision.sql")),
+    // Residents by phone and community consultation.
+    (9, include_str!("../migrations/sqlite/0009_residents.sql")),
 ];
 /// SQLite gives a read transaction a snapshot from its first read; nothing to set.
 const SNAPSHOT_BEGIN: Option<&str> = None;

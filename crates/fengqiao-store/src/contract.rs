@@ -22,6 +22,9 @@ use crate::{
     Service, ServiceConfig, Store, StoreError,
 };
 
+// Residents by phone and community consultation.
+pub mod residents;
+
 pub type Check = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Every check, by name.
@@ -47,6 +50,10 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("scheduler_runs_each_job_once", |s| Box::pin(scheduler_runs_each_job_once(s))),
         ("scheduler_resumes_after_a_restart", |s| Box::pin(scheduler_resumes_after_a_restart(s))),
         ("calendar_years_load_whole_or_not_at_all", |s| Box::pin(calendar_years_load_whole_or_not_at_all(s))),
+        // Residents by phone and community consultation.
+        ("sms_outbox_is_queued_with_the_case_and_sent_once", |s| Box::pin(residents::sms_outbox_is_queued_with_the_case_and_sent_once(s))),
+        ("resident_roll_codes_and_my_cases", |s| Box::pin(residents::resident_roll_codes_and_my_cases(s))),
+        ("consultation_takes_one_support_per_resident", |s| Box::pin(residents::consultation_takes_one_support_per_resident(s))),
     ]
 }
 
