@@ -420,6 +420,13 @@ impl Service {
         if !self.reference().regions.contains_key(code.as_str()) {
             return Err(DomainError::invalid("region", "unknown region").into());
         }
+        // Who may open it first, so nothing about cases is revealed to those who may not.
+        let opened = Consultation::open(actor, code, title, description, source.clone(), closes_at, self.now());
+        let mut errs = match opened {
+            Err(DomainError::Invalid(errs)) => errs,
+            Err(e) => return Err(e.into()),
+            Ok(_) => Vec::new(),
+        };
         if let ConsultSource::Cases { ids } = &source {
             // Only cases the opener may see, so a consultation cannot reveal others'.
             let scope = Scope::for_actor(actor);
@@ -430,10 +437,21 @@ impl Service {
                 }
             }
             if !missing.is_empty() {
-                return Err(DomainError::invalid("source.ids", format!("no such case: {}", missing.join(", "))).into());
+                errs.push(fengqiao_domain::error::FieldError::new("source.ids", format!("no such case: {}", missing.join(", "))));
             }
         }
-        let c = Consultation::open(actor, code, title, description, source, closes_at, self.now())?;
+        if !errs.is_empty() {
+            return Err(DomainError::Invalid(errs).into());
+        }
+        let c = Consultation::open(
+            actor,
+            RegionCode::parse(region.trim()).map_err(|e| DomainError::Invalid(vec![e]))?,
+            title,
+            description,
+            source,
+            closes_at,
+            self.now(),
+        )?;
         self.store.save_consultation(&c, None, "consultation_opened", &actor.label(), self.now()).await
     }
 
@@ -488,5 +506,44 @@ impl Service {
         } else {
             Err(DomainError::Precondition("you have already given your support in this consultation".into()).into())
         }
+    }
+
+    /// The resident's own cases (as reporter), newest first.
+    pub async fn my_cases(&self, resident: &Resident) -> Result<Vec<Case>, StoreError> {
+        self.store.cases_reported_by(&resident.phone).await
+    }
+
+    /// The resident rates the outcome of their own case at the return visit.
+    pub async fn rate_as_resident(
+        &self,
+        resident: &Resident,
+        code: &str,
+        rating: fengqiao_domain::Rating,
+        comment: Option<String>,
+    ) -> Result<Case, StoreError> {
+        let comment = comment.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+        if comment.as_ref().is_some_and(|c| c.chars().count() > 2000) {
+            return Err(DomainError::invalid("comment", "at most 2000 characters").into());
+        }
+        let cmd = fengqiao_domain::Command::RecordVisit {
+            party: None,
+            channel: fengqiao_domain::ContactChannel::Web,
+            reached: true,
+            rating: Some(rating),
+            comment,
+        };
+        for _ in 0..3 {
+            let case = self.my_cases(resident).await?.into_iter().find(|c| c.tracking_code.as_str() == code).ok_or(StoreError::NotFound)?;
+            let (events, next) = self.decide(&self.reference(), &case, &Actor::Resident, &cmd, self.now())?;
+            match self.store.commit(case.version, &events, &next).await {
+                Ok(()) => {
+                    self.note_written(events.len()).await;
+                    return Ok(next);
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict { current: -1 })
     }
 }
