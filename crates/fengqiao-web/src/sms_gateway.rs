@@ -167,4 +167,60 @@ mod tests {
         c.auth_header = Some("Bad Header: x".into());
         assert!(HttpSms::from_config(&c).is_err());
     }
+
+    /// A gateway on a local socket that answers each request with the next status and keeps
+    /// what it received.
+    async fn gateway(statuses: Vec<u16>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let got = seen.clone();
+        tokio::spawn(async move {
+            for status in statuses {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 8192];
+                let mut req = Vec::new();
+                // Headers, then the body by its length.
+                loop {
+                    let n = s.read(&mut buf).await.unwrap();
+                    req.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&req).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("Content-Length: "))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if req.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                    if n == 0 {
+                        break;
+                    }
+                }
+                got.lock().unwrap().push(String::from_utf8_lossy(&req).to_string());
+                let answer = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+                s.write_all(answer.as_bytes()).await.unwrap();
+            }
+        });
+        (format!("http://{addr}/sms/send"), seen)
+    }
+
+    #[tokio::test]
+    async fn a_2xx_is_sent_and_anything_else_is_an_error() {
+        let (url, seen) = gateway(vec![200, 503, 401]).await;
+        let c = SmsConfig { provider: "http".into(), url, auth_header: Some("Authorization: Bearer k1".into()), ..SmsConfig::default() };
+        let h = HttpSms::from_config(&c).unwrap();
+        h.send("13800138000", "您好 hi").await.unwrap();
+        assert_eq!(h.send("13800138000", "x").await.unwrap_err(), "the gateway answered 503");
+        assert_eq!(h.send("13800138000", "x").await.unwrap_err(), "the gateway answered 401");
+        let first = seen.lock().unwrap()[0].clone();
+        assert!(first.starts_with("POST /sms/send HTTP/1.1\r\n"), "{first}");
+        assert!(first.contains("Authorization: Bearer k1\r\n") && first.contains("Content-Type: application/x-www-form-urlencoded\r\n"));
+        assert!(first.ends_with("phone=13800138000&text=%E6%82%A8%E5%A5%BD+hi"), "{first}");
+        // Nobody listening: an error, not a hang.
+        let closed = SmsConfig { provider: "http".into(), url: "http://127.0.0.1:9/x".into(), ..SmsConfig::default() };
+        assert!(HttpSms::from_config(&closed).unwrap().send("1", "x").await.is_err());
+    }
 }

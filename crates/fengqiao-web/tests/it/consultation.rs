@@ -214,3 +214,96 @@ async fn consultation_pages_for_staff_and_residents() {
     // way in; the page redirects without it).
     assert_eq!(app.call("GET", "/work/consultations", None, None, &[]).await.status, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn staff_open_decide_and_follow_through_on_the_pages() {
+    use crate::pages::{Browser, pages_app};
+    let app = pages_app().await;
+    let mut sup = Browser::new(&app);
+    sup.sign_in("sup-a").await;
+    let list = sup.get("/work/consultations").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.text.contains("open-form") && list.text.contains("甲一村"), "the region choice lies in the jurisdiction");
+    assert!(!list.text.contains("乙一村"));
+    let csrf = sup.csrf("/work/consultations").await;
+    // Bad input comes back with every problem and writes nothing.
+    let before = app.events().await;
+    let r = sup
+        .post_form(
+            "/work/consultations",
+            &[
+                ("csrf", &csrf),
+                ("region", "330681101001"),
+                ("title", ""),
+                ("description", "d"),
+                ("source_kind", "cases"),
+                ("source", "1,x"),
+                ("closes_at", "2026-01-20"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert!(r.text.contains("id=\"error\""));
+    assert_eq!(app.events().await, before);
+    let r = sup
+        .post_form(
+            "/work/consultations",
+            &[
+                ("csrf", &csrf),
+                ("region", "330681101001"),
+                ("title", "垃圾分类点选址"),
+                ("description", "新的垃圾分类投放点放在哪里"),
+                ("source_kind", "hotspot"),
+                ("source", "村委会门口"),
+                ("closes_at", "2026-01-20"),
+            ],
+        )
+        .await;
+    assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/work/consultations/1"), "{}", r.text);
+    let page = sup.get("/work/consultations/1").await;
+    assert!(page.text.contains("decide-form"));
+    let act = |action: &'static str, fields: Vec<(&'static str, String)>| {
+        let sup = &sup;
+        let csrf = csrf.clone();
+        async move {
+            let mut f: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+            f.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
+            sup.post_form(&format!("/work/consultations/1/act/{action}"), &f).await
+        }
+    };
+    assert_eq!(
+        act("decide", vec![("version", "7".into()), ("text", "x".into()), ("answer", "y".into())]).await.status,
+        StatusCode::CONFLICT
+    );
+    let r = act("decide", vec![("version", "1".into()), ("text", "设在村委会东侧".into()), ("answer", "下周设置".into())]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert_eq!(
+        act("add_milestone", vec![("title", "采购垃圾桶".into()), ("due", "2026-01-25".into())]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(act("complete_milestone", vec![("index", "0".into())]).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(act("progress", vec![("percent", "abc".into())]).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(act("progress", vec![("percent", "40".into()), ("note", "已采购".into())]).await.status, StatusCode::SEE_OTHER);
+    let public = Browser::new(&app).get("/consultations/1").await;
+    assert!(
+        public.text.contains("设在村委会东侧")
+            && public.text.contains("40%")
+            && public.text.contains("采购垃圾桶")
+            && public.text.contains("已采购")
+    );
+    // Another town's supervisor does not see it; forged forms are refused.
+    let mut other = Browser::new(&app);
+    other.sign_in("handler-b1").await;
+    assert_eq!(other.get("/work/consultations/1").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        sup.post_form("/work/consultations/1/act/progress", &[("csrf", "forged"), ("percent", "50")]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Registering a resident in person.
+    let reg = sup.get("/work/residents").await;
+    assert!(reg.text.contains("register-form"));
+    let r = sup.post_form("/work/residents", &[("csrf", &csrf), ("phone", "13800000042"), ("region", "330681101001")]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.text.contains("138****0042"), "{}", r.text);
+    assert!(app.svc.store.resident_by_phone("13800000042").await.unwrap().unwrap().region_by_staff);
+}
