@@ -378,9 +378,28 @@ async fn render_public(st: &AppState, t: Tr, id: i64, who: &Option<SignedIn>, fl
     Ok(render(&page))
 }
 
-async fn public_page(State(st): State<AppState>, t: Tr, who: PageResident, Path(id): Path<String>) -> Result<Response, PageError> {
+#[derive(Deserialize, Default)]
+struct DoneQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn public_page(
+    State(st): State<AppState>,
+    t: Tr,
+    who: PageResident,
+    Path(id): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<DoneQuery>,
+) -> Result<Response, PageError> {
     let id: i64 = id.parse().map_err(|_| PageError::not_found())?;
-    render_public(&st, t, id, &who.0, None).await
+    // After a resident's post (post, redirect, get): only known messages.
+    let flash = match q.done.as_deref() {
+        Some("proposed") => Some(t.s("consult.proposed").to_string()),
+        Some("commented") => Some(t.s("consult.commented").to_string()),
+        Some("supported") => Some(t.s("consult.supported").to_string()),
+        _ => None,
+    };
+    render_public(&st, t, id, &who.0, flash).await
 }
 
 #[derive(Deserialize)]
@@ -414,17 +433,17 @@ async fn resident_submit(
         .map(|p| p.parse::<i64>())
         .transpose()
         .map_err(|_| PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "error.invalid"))?;
-    let flash = match what.as_str() {
-        "propose" => st.svc.propose(&s.resident, id, &f.text).await.map(|_| "consult.proposed"),
-        "comment" => st.svc.comment(&s.resident, id, proposal, &f.text).await.map(|_| "consult.commented"),
+    let done = match what.as_str() {
+        "propose" => st.svc.propose(&s.resident, id, &f.text).await.map(|_| "proposed"),
+        "comment" => st.svc.comment(&s.resident, id, proposal, &f.text).await.map(|_| "commented"),
         "support" => {
             let p = proposal.ok_or_else(|| PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "error.invalid"))?;
-            st.svc.support(&s.resident, id, p).await.map(|_| "consult.supported")
+            st.svc.support(&s.resident, id, p).await.map(|_| "supported")
         }
         _ => return Err(PageError::not_found()),
     };
-    match flash {
-        Ok(key) => render_public(&st, t, id, &Some(s), Some(t.s(key).to_string())).await,
+    match done {
+        Ok(done) => Ok(Redirect::to(&format!("/consultations/{id}?done={done}")).into_response()),
         Err(e) => {
             let err = PageError::from(e);
             let mut r = render_public(

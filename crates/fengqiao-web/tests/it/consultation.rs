@@ -200,12 +200,14 @@ async fn consultation_pages_for_staff_and_residents() {
     let (s, _) = post(format!("/consultations/{id}/propose"), "csrf=wrong&text=x".into(), who.0.clone()).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     let (s, text) = post(format!("/consultations/{id}/propose"), format!("csrf={}&text=%E9%99%90%E6%97%B6", who.1), who.0.clone()).await;
-    assert_eq!(s, StatusCode::OK, "{text}");
-    assert!(text.contains("限时") && text.contains("support-form"));
+    assert_eq!(s, StatusCode::SEE_OTHER, "{text}");
+    let text = app.call("GET", &format!("/consultations/{id}?done=proposed"), None, None, &[("cookie", &who.0)]).await.text;
+    assert!(text.contains("限时") && text.contains("support-form") && text.contains("建议已提交"));
     let pid =
         app.call("GET", &format!("/api/v1/public/consultations/{id}"), None, None, &[]).await.body["proposals"][0]["id"].as_i64().unwrap();
     let (s, text) = post(format!("/consultations/{id}/support"), format!("csrf={}&proposal_id={pid}", who.1), who.0.clone()).await;
-    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_eq!(s, StatusCode::SEE_OTHER, "{text}");
+    let text = app.call("GET", &format!("/consultations/{id}"), None, None, &[("cookie", &who.0)]).await.text;
     assert!(!text.contains("support-form"), "supported once, the form is gone");
     let (s, _) = post(format!("/consultations/{id}/support"), format!("csrf={}&proposal_id={pid}", who.1), who.0.clone()).await;
     assert_eq!(s, StatusCode::CONFLICT);
