@@ -1453,6 +1453,53 @@ impl fengqiao_store::Store for SqlStore {
                 n += 1;
             }
         }
+        // Residents by phone and community consultation, each after what it refers to.
+        {
+            let rows: Vec<String> = sqlx::query_scalar("SELECT body FROM residents ORDER BY id").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for body in rows {
+                sink(BackupRecord::Resident(from_json(&body)?))?;
+                n += 1;
+            }
+            let rows: Vec<String> = sqlx::query_scalar("SELECT body FROM consultations ORDER BY id").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for body in rows {
+                sink(BackupRecord::Consultation(from_json(&body)?))?;
+                n += 1;
+            }
+            let rows: Vec<(i64, i64, i64, String, i64)> =
+                sqlx::query_as("SELECT id, consultation_id, resident_id, body, at FROM consult_proposals ORDER BY id").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for (id, consultation_id, resident_id, text, at) in rows {
+                sink(BackupRecord::ConsultProposal(fengqiao_domain::consultation::Proposal { id, consultation_id, resident_id, text, at: Timestamp(at) }))?;
+                n += 1;
+            }
+            let rows: Vec<(i64, i64, Option<i64>, i64, String, i64)> = sqlx::query_as(
+                "SELECT id, consultation_id, proposal_id, resident_id, body, at FROM consult_comments ORDER BY id",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+            for (id, consultation_id, proposal_id, resident_id, text, at) in rows {
+                sink(BackupRecord::ConsultComment(fengqiao_domain::consultation::Comment { id, consultation_id, proposal_id, resident_id, text, at: Timestamp(at) }))?;
+                n += 1;
+            }
+            let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as("SELECT consultation_id, resident_id, proposal_id, at FROM consult_supports ORDER BY consultation_id, resident_id")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+            for (consultation_id, resident_id, proposal_id, at) in rows {
+                sink(BackupRecord::ConsultSupport { consultation_id, resident_id, proposal_id, at: Timestamp(at) })?;
+                n += 1;
+            }
+            let rows = sqlx::query(
+                "SELECT o.id, o.person_id, o.phone, o.case_id, o.kind, o.body, o.created_at, o.attempts, o.next_at, o.sent_at, o.failed_at, o.last_error FROM sms_outbox o ORDER BY o.id",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+            for r in &rows {
+                sink(BackupRecord::Sms(sms_from_row(r)?))?;
+                n += 1;
+            }
+        }
         tx.rollback().await.map_err(backend_err)?;
         Ok(n)
     }
@@ -1542,6 +1589,81 @@ impl fengqiao_store::Store for SqlStore {
                         .execute(&mut *tx)
                         .await
                         .map_err(backend_err)?;
+                }
+                BackupRecord::Resident(r) => {
+                    sqlx::query("INSERT INTO residents (id, phone, region, body) VALUES ($1, $2, $3, $4)")
+                        .bind(r.id)
+                        .bind(&r.phone)
+                        .bind(r.region.as_ref().map(|c| c.as_str().to_string()))
+                        .bind(to_json(&r)?)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
+                BackupRecord::Consultation(c) => {
+                    sqlx::query("INSERT INTO consultations (id, region, status, closes_at, version, body) VALUES ($1, $2, $3, $4, $5, $6)")
+                        .bind(c.id)
+                        .bind(c.region.as_str())
+                        .bind(c.status.as_str())
+                        .bind(c.closes_at.0)
+                        .bind(c.version)
+                        .bind(to_json(&c)?)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
+                BackupRecord::ConsultProposal(p) => {
+                    sqlx::query("INSERT INTO consult_proposals (id, consultation_id, resident_id, body, at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(p.id)
+                        .bind(p.consultation_id)
+                        .bind(p.resident_id)
+                        .bind(&p.text)
+                        .bind(p.at.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
+                BackupRecord::ConsultComment(c) => {
+                    sqlx::query("INSERT INTO consult_comments (id, consultation_id, proposal_id, resident_id, body, at) VALUES ($1, $2, $3, $4, $5, $6)")
+                        .bind(c.id)
+                        .bind(c.consultation_id)
+                        .bind(c.proposal_id)
+                        .bind(c.resident_id)
+                        .bind(&c.text)
+                        .bind(c.at.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
+                BackupRecord::ConsultSupport { consultation_id, resident_id, proposal_id, at } => {
+                    sqlx::query("INSERT INTO consult_supports (consultation_id, resident_id, proposal_id, at) VALUES ($1, $2, $3, $4)")
+                        .bind(consultation_id)
+                        .bind(resident_id)
+                        .bind(proposal_id)
+                        .bind(at.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
+                BackupRecord::Sms(m) => {
+                    sqlx::query(
+                        "INSERT INTO sms_outbox (id, person_id, phone, case_id, kind, body, created_at, attempts, next_at, sent_at, failed_at, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    )
+                    .bind(m.id)
+                    .bind(m.person_id)
+                    .bind(&m.phone)
+                    .bind(m.case_id)
+                    .bind(&m.kind)
+                    .bind(&m.text)
+                    .bind(m.created_at.0)
+                    .bind(m.attempts)
+                    .bind(m.next_at.0)
+                    .bind(ts(m.sent_at))
+                    .bind(ts(m.failed_at))
+                    .bind(&m.last_error)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
                 }
                 BackupRecord::RequestUpdate(u) => {
                     sqlx::query("INSERT INTO request_updates (key_name, update_id, case_id, received_at, body) VALUES ($1, $2, $3, $4, $5)")

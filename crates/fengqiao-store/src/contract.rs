@@ -859,6 +859,9 @@ pub async fn restore_matches(source: &Arc<dyn Store>, target: &Arc<dyn Store>) {
     for c in source.list_cases(&Scope::All, &CaseFilter::default(), &all).await.unwrap() {
         assert_eq!(source.jobs_of(c.id).await.unwrap(), target.jobs_of(c.id).await.unwrap());
     }
+    // Residents by phone and community consultation: the roll, consultations with their
+    // input, and the text messages.
+    residents::restored_alike(source, target).await;
     let clock = ManualClock::new(T0);
     let svc = Service::new(target.clone(), Arc::new(clock), ServiceConfig::default()).await.unwrap();
     assert!(matches!(svc.verify_audit(AUDIT_KEY, |_| {}).await.unwrap(), VerifyOutcome::Ok { .. }));

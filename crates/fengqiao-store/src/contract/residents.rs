@@ -287,3 +287,44 @@ pub async fn consultation_takes_one_support_per_resident(store: Arc<dyn Store>) 
     let _ = (Status::Closed, AUDIT_KEY);
     assert!(matches!(svc.verify_audit(AUDIT_KEY, |_| {}).await.unwrap(), fengqiao_domain::audit::VerifyOutcome::Ok { .. }));
 }
+
+/// The roll, the consultations with their input, and the text messages restored alike.
+pub async fn restored_alike(source: &Arc<dyn Store>, target: &Arc<dyn Store>) {
+    assert_eq!(source.sms_outbox(100_000).await.unwrap(), target.sms_outbox(100_000).await.unwrap());
+    let consultations = source.consultations(&Scope::All, 10_000).await.unwrap();
+    assert_eq!(consultations, target.consultations(&Scope::All, 10_000).await.unwrap());
+    for c in &consultations {
+        assert_eq!(source.consult_entries(c.id).await.unwrap(), target.consult_entries(c.id).await.unwrap());
+    }
+    let mut id = 1;
+    while let Some(r) = source.resident(id).await.unwrap() {
+        assert_eq!(Some(&r), target.resident(id).await.unwrap().as_ref());
+        for c in &consultations {
+            assert_eq!(source.supported(c.id, id).await.unwrap(), target.supported(c.id, id).await.unwrap());
+        }
+        id += 1;
+    }
+}
+
+/// Puts residents, a consultation with proposals, a comment and supports, and queued texts
+/// into a seeded store, for the backup round trip.
+pub async fn some_residents_and_a_consultation(svc: &crate::Service) {
+    let sup = staff_actor("sup-a");
+    let k = svc
+        .open_consultation(
+            &sup,
+            VILLAGE_A1,
+            "村口停车",
+            "如何规划",
+            ConsultSource::Hotspot { note: "村口".into() },
+            svc.now().plus_ms(48 * HOUR),
+        )
+        .await
+        .unwrap();
+    let a = svc.register_resident(&staff_actor("intake"), "13800000001", VILLAGE_A1).await.unwrap();
+    let b = svc.register_resident(&staff_actor("intake"), "13800000002", VILLAGE_A1).await.unwrap();
+    let p = svc.propose(&a, k.id, "划线").await.unwrap();
+    svc.comment(&b, k.id, Some(p), "同意").await.unwrap();
+    svc.support(&a, k.id, p).await.unwrap();
+    svc.support(&b, k.id, p).await.unwrap();
+}
