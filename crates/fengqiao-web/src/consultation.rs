@@ -24,9 +24,17 @@ use crate::residents::{PageResident, SignedIn};
 use crate::{ApiError, AppState};
 
 pub fn routes(state: AppState) -> Router<AppState> {
-    let pages = Router::new()
+    // The public pages and JSON share the per-address budget of the other public routes.
+    let public_pages = Router::new()
         .route("/consultations", get(public_list_page))
         .route("/consultations/{id}", get(public_page))
+        .route_layer(axum::middleware::from_fn_with_state(state.public_limits.clone(), crate::pages::rate_limit));
+    let public_api = Router::new()
+        .route("/api/v1/public/consultations", get(api_public_list))
+        .route("/api/v1/public/consultations/{id}", get(api_public_one))
+        .route_layer(axum::middleware::from_fn_with_state(state.public_limits.clone(), crate::pages::rate_limit_api));
+    let pages = Router::new()
+        .merge(public_pages)
         .route("/consultations/{id}/{what}", post(resident_submit))
         .route("/work/consultations", get(staff_list_page).post(staff_open_submit))
         .route("/work/consultations/{id}", get(staff_page))
@@ -39,8 +47,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/consultations/{id}/proposals", post(api_propose))
         .route("/api/v1/consultations/{id}/comments", post(api_comment))
         .route("/api/v1/consultations/{id}/support", post(api_support))
-        .route("/api/v1/public/consultations", get(api_public_list))
-        .route("/api/v1/public/consultations/{id}", get(api_public_one))
+        .merge(public_api)
         .merge(pages)
 }
 

@@ -923,7 +923,7 @@ fn operations() -> Vec<Op> {
             params: json!([]),
             body: None,
             ok: ("200", Some(items(r("Consultation")))),
-            errors: &[],
+            errors: &["429"],
         },
         Op {
             method: "get",
@@ -933,7 +933,7 @@ fn operations() -> Vec<Op> {
             params: json!([path_param("id", json!({ "type": "integer", "minimum": 1 }), "the consultation id")]),
             body: None,
             ok: ("200", Some(r("Consultation"))),
-            errors: &["404"],
+            errors: &["404", "429"],
         },
         Op {
             method: "get",
