@@ -286,6 +286,39 @@ async fn resident_pages_sign_in_with_a_code() {
     let home = app.call("GET", "/resident", None, None, &[("cookie", &cookie)]).await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(home.text.contains("138****8000"), "masked on the page");
+    let at = home.text.find("name=\"csrf\" value=\"").unwrap();
+    let csrf: String = home.text[at + 19..].chars().take_while(|c| *c != '"').collect();
+    // Where I live, then rating a resolved case from the page.
+    let (s, h, _) = form("/resident/region", format!("csrf={csrf}&region=330681101001"), vec![("cookie", cookie.clone())]).await;
+    assert_eq!((s, h["location"].to_str().unwrap()), (StatusCode::SEE_OTHER, "/resident"));
+    let c = app.post("/api/v1/cases", "intake", CASE).await.body;
+    let (id, code) = (c["id"].as_i64().unwrap(), c["tracking_code"].as_str().unwrap().to_string());
+    for (who, action, body) in [
+        ("intake", "file", "{}"),
+        ("intake", "dispatch", r#"{"lead_unit":"vc-a1"}"#),
+        ("handler-a1", "accept", "{}"),
+        ("handler-a1", "resolve", r#"{"feedback":"已更换灯泡"}"#),
+    ] {
+        assert_eq!(app.post(&format!("/api/v1/cases/{id}/transitions/{action}"), who, body).await.status, StatusCode::OK);
+    }
+    let home = app.call("GET", "/resident", None, None, &[("cookie", &cookie)]).await;
+    assert!(home.text.contains(&format!("/resident/cases/{code}/rate")) && home.text.contains("甲一村"));
+    let (s, _, _) =
+        form(&format!("/resident/cases/{code}/rate"), "csrf=forged&rating=satisfied".into(), vec![("cookie", cookie.clone())]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, text) = form(
+        &format!("/resident/cases/{code}/rate"),
+        format!("csrf={csrf}&rating=basically_satisfied&comment=%E5%BE%88%E5%BF%AB"),
+        vec![("cookie", cookie.clone())],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert!(text.contains("感谢您的评价") && !text.contains(&format!("/resident/cases/{code}/rate")));
+    let case = app.get(&format!("/api/v1/cases/{id}"), "intake").await.body;
+    assert_eq!(case["status"], "return_visit");
+    let (s, _, _) = form("/resident/logout", format!("csrf={csrf}"), vec![("cookie", cookie.clone())]).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(app.call("GET", "/resident", None, None, &[("cookie", &cookie)]).await.status, StatusCode::SEE_OTHER, "signed out");
     // Staff register a resident in person (with the region).
     let r = app.post("/api/v1/residents", "intake", r#"{"phone":"13900139000","region":"330681101001"}"#).await;
     assert_eq!(
