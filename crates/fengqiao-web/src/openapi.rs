@@ -828,6 +828,25 @@ fn operations() -> Vec<Op> {
             errors: &["400", "403", "413", "415", "422"],
         },
         Op {
+            method: "get",
+            path: "/api/v1/sms/outbox",
+            summary: "The newest text messages to residents and what became of them (administrators; phones masked)",
+            auth: Auth::Staff,
+            params: json!([query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }), "")]),
+            body: None,
+            ok: (
+                "200",
+                Some(items(obj(
+                    &["id", "kind", "created_at", "attempts", "state"],
+                    json!({
+                "id": int(), "case_id": or_null(int()), "kind": string(), "phone": or_null(string()), "created_at": string(),
+                "attempts": int(), "state": { "type": "string", "enum": ["queued", "sent", "gave_up"] },
+                "sent_at": or_null(string()), "last_error": or_null(string()) }),
+                ))),
+            ),
+            errors: &["403", "422"],
+        },
+        Op {
             method: "post",
             path: "/api/v1/consultations",
             summary: "Open a community consultation (议事协商) to a region's residents for a period",

@@ -90,6 +90,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/resident/cases", get(api_cases))
         .route("/api/v1/resident/cases/{code}/rating", post(api_rate))
         .route("/api/v1/residents", post(api_register))
+        .route("/api/v1/sms/outbox", get(api_outbox))
         .merge(pages)
 }
 
@@ -610,4 +611,38 @@ async fn register_submit(
     });
     *r.status_mut() = status;
     Ok(r)
+}
+
+#[derive(Deserialize)]
+struct OutboxQuery {
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// The newest text messages and what became of them (administrators): phones masked.
+async fn api_outbox(
+    State(st): State<AppState>,
+    staff: Staff,
+    crate::api::ApiQuery(q): crate::api::ApiQuery<OutboxQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if staff.user.role != fengqiao_domain::Role::Admin {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden", "only an administrator sees the text messages"));
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::invalid("limit", "between 1 and 1000"));
+    }
+    let items = st.svc.store.sms_outbox(limit).await?;
+    let tz = &st.tz;
+    Ok(Json(json!({ "items": items.iter().map(|m| json!({
+        "id": m.id,
+        "case_id": m.case_id,
+        "kind": m.kind,
+        "phone": m.phone.as_deref().map(fengqiao_domain::person::mask),
+        "created_at": m.created_at.to_rfc3339_in(tz),
+        "attempts": m.attempts,
+        "state": if m.sent_at.is_some() { "sent" } else if m.failed_at.is_some() { "gave_up" } else { "queued" },
+        "sent_at": m.sent_at.map(|t| t.to_rfc3339_in(tz)),
+        "last_error": m.last_error,
+    })).collect::<Vec<_>>() })))
 }

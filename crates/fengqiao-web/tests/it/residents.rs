@@ -110,6 +110,17 @@ async fn the_file_provider_receives_receipt_status_and_visit_messages() {
     // An anonymous report texts nobody.
     app.post("/api/v1/cases", "intake", r#"{"category":"street_light","description":"匿名","region":"330681101001"}"#).await;
     assert_eq!(t.send_outbox().await.sent, 0);
+    // Administrators see what was sent, phones masked; others may not look.
+    let admin = fengqiao_store::contract::user("admin", fengqiao_domain::Role::Admin, None, "330681000000");
+    let creds = Credentials { token_hash: Some(token_hash("tok-admin")), password_hash: None };
+    app.svc.store.put_user(&admin, &creds, "system:test", T0).await.unwrap();
+    let r = app.get("/api/v1/sms/outbox?limit=10", "admin").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    assert!(items.iter().all(|m| m["state"] == "sent" && m["phone"] == "138****8000" && m["case_id"] == id));
+    assert_eq!(app.get("/api/v1/sms/outbox", "sup").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/api/v1/sms/outbox?limit=0", "admin").await.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 #[tokio::test]
