@@ -595,7 +595,7 @@ async fn register_submit(
                 None,
                 Some(api.details.iter().map(|d| format!("{}: {}", d.field, t.domain(&d.message))).collect::<Vec<_>>().join("; "))
                     .filter(|s| !s.is_empty())
-                    .or(Some(api.message.clone())),
+                    .or(Some(t.domain(&api.message))),
                 api.status,
             )
         }
