@@ -2008,9 +2008,9 @@ impl fengqiao_store::Store for SqlStore {
         }))
     }
 
-    async fn delete_otp(&self, phone: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM otp_codes WHERE phone = $1").bind(phone).execute(&self.pool).await.map_err(backend_err)?;
-        Ok(())
+    async fn delete_otp(&self, phone: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM otp_codes WHERE phone = $1").bind(phone).execute(&self.pool).await.map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn create_resident_session(&self, s: &fengqiao_store::ResidentSession) -> Result<(), StoreError> {

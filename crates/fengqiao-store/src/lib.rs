@@ -226,7 +226,8 @@ pub trait Store: Send + Sync + 'static {
     async fn put_otp(&self, c: &fengqiao_domain::resident::OtpCode) -> Result<(), StoreError>;
     /// Counts one attempt on the phone's code atomically and returns the code with the count.
     async fn otp_attempt(&self, phone: &str) -> Result<Option<fengqiao_domain::resident::OtpCode>, StoreError>;
-    async fn delete_otp(&self, phone: &str) -> Result<(), StoreError>;
+    /// Removes the phone's code; `false` when there was none (it was used or replaced).
+    async fn delete_otp(&self, phone: &str) -> Result<bool, StoreError>;
     async fn create_resident_session(&self, s: &ResidentSession) -> Result<(), StoreError>;
     /// A live resident session and its roll entry.
     async fn resident_session(

@@ -156,6 +156,8 @@ impl Default for SmsConfig {
 pub fn case_message(case: &Case, previous: Option<Status>) -> Option<(&'static str, String)> {
     let code = case.tracking_code.as_str();
     match previous {
+        // Imported cases (a migration of past casework) are not announced.
+        None if case.channel == fengqiao_domain::Channel::Import => None,
         None => Some(("receipt", format!("【枫桥】您反映的事项已收到，查询码 {code}，可凭此码或本手机号登录查询办理进度。"))),
         Some(p) if p == case.status => None,
         Some(_) if case.status == Status::Resolved => {
@@ -375,7 +377,10 @@ impl Service {
                 return Err(SignInError::Refused(r));
             }
         }
-        self.store.delete_otp(&phone).await?;
+        // Spent by whoever deletes it: of two concurrent right answers, one signs in.
+        if !self.store.delete_otp(&phone).await? {
+            return Err(SignInError::Refused(OtpRefusal::NoCode));
+        }
         match self.store.resident_by_phone(&phone).await? {
             Some(r) => Ok(r),
             None => Ok(self.store.save_resident(&Resident::by_code(&phone, now), "resident_verified", "resident", now).await?),
