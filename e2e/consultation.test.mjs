@@ -8,7 +8,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
@@ -21,6 +21,7 @@ const repo = resolve(here, '..');
 const bin = process.env.FENGQIAO_BIN || join(repo, 'target', 'debug', 'fengqiao');
 const shots = join(repo, 'target', 'e2e-screenshots');
 const PHONE = '13912345678';
+const PASSWORD = 'e2e-password-123';
 
 let data, server, base, browser;
 
@@ -70,6 +71,17 @@ async function api(method, path, body) {
   const json = await r.json();
   assert.ok(r.ok, `${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
   return json;
+}
+
+/** Gives a demo user a password, keeping their account as the demo made it. */
+async function setPassword(id) {
+  const r = await fetch(base + '/api/v1/me', { headers: { authorization: 'Bearer demo-' + id } });
+  assert.equal(r.status, 200, 'demo token of ' + id);
+  const { user } = await r.json();
+  const args = ['--data', data, 'user', '--id', user.id, '--name', user.name, '--role', user.role, '--jurisdiction', user.jurisdiction, '--password-stdin'];
+  if (user.unit) args.push('--unit', user.unit);
+  execFileSync(bin, args, { input: PASSWORD + '\n', stdio: ['pipe', 'ignore', 'inherit'] });
+  return user;
 }
 
 async function shoot(page, name) {
@@ -175,11 +187,33 @@ test('a resident signs in by code, supports a proposal once, and the public page
   assert.equal(await anon.locator('#sign-in-to-take-part').count(), 1);
   await shoot(anon, 'public');
 
-  // The committee decides; the public page shows the answer and the progress.
-  await api('POST', `/api/v1/consultations/${k.id}/actions`, { action: 'decide', text: '采纳划线停车方案', answer: '村委会两周内完成' });
-  await api('POST', `/api/v1/consultations/${k.id}/actions`, { action: 'progress', percent: 50, note: '已划线一半' });
+  // The county supervisor records the committee's decision and the follow-through on the
+  // staff pages; the public page shows the answer and the progress.
+  await setPassword('county-supervisor');
+  const staff = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  await staff.goto(base + '/login');
+  await staff.getByLabel('账号').fill('county-supervisor');
+  await staff.getByLabel('密码').fill(PASSWORD);
+  await staff.getByRole('button', { name: '登录' }).click();
+  await staff.waitForURL(/\/work/);
+  await staff.goto(base + '/work/consultations');
+  await shoot(staff, 'manage');
+  await staff.locator('#consultations').getByRole('link', { name: '村口停车难' }).click();
+  await staff.locator('#decide-form').waitFor();
+  await staff.locator('#d-text').fill('采纳划线停车方案');
+  await staff.locator('#d-answer').fill('村委会两周内完成');
+  await staff.locator('#decide-form').getByRole('button').click();
+  await staff.locator('#milestone-form').waitFor();
+  await staff.locator('#m-title').fill('施划停车线');
+  await staff.locator('#milestone-form').getByRole('button').click();
+  await staff.locator('#p-percent').fill('50');
+  await staff.locator('#p-note').fill('已划线一半');
+  await staff.locator('#progress-form').getByRole('button').click();
+  await staff.locator('#milestones').waitFor();
+  await shoot(staff, 'follow-through');
   await anon.goto(base + '/consultations/' + k.id);
   assert.equal(await anon.locator('#progress-value').textContent(), '50%');
   assert.ok((await anon.locator('#decision').textContent()).includes('村委会两周内完成'));
+  assert.ok((await anon.locator('#milestones').textContent()).includes('施划停车线'));
   await shoot(anon, 'decided');
 });
