@@ -808,7 +808,8 @@ impl fengqiao_store::Store for SqlStore {
                 in_batch.insert(key.clone(), (body_hash.clone(), cases.len()));
             }
             outcomes.push(Outcome::New(cases.len()));
-            with_phone.push(new.reporter.as_ref().is_some_and(|(p, _)| p.phone.is_some()));
+            // A bulk import by the operator (`system:…`) brings in past casework: no receipt.
+            with_phone.push(new.reporter.as_ref().is_some_and(|(p, _)| p.phone.is_some()) && !item.actor.starts_with("system:"));
             cases.push(case);
             people_of.push(people);
         }

@@ -48,6 +48,8 @@ pub async fn sms_outbox_is_queued_with_the_case_and_sent_once(store: Arc<dyn Sto
     svc.create(anon, &intake, Channel::Web, None).await.unwrap();
     // Imported past casework is not announced.
     svc.create(draft("street_light", VILLAGE_A1, "导入"), &intake, Channel::Import, None).await.unwrap();
+    let operator = fengqiao_domain::Actor::System { job: "import".into() };
+    svc.create(draft("street_light", VILLAGE_A1, "导入的热线件"), &operator, Channel::Hotline12345, None).await.unwrap();
     assert!(store.sms_outbox(10).await.unwrap().is_empty());
 
     let before = event_count(&store).await;
