@@ -2050,6 +2050,12 @@ impl fengqiao_store::Store for SqlStore {
         Ok(())
     }
 
+    async fn purge_resident_auth(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let codes = sqlx::query("DELETE FROM otp_codes WHERE expires_at <= $1").bind(now.0).execute(&self.pool).await.map_err(backend_err)?.rows_affected();
+        let sessions = sqlx::query("DELETE FROM resident_sessions WHERE expires_at <= $1").bind(now.0).execute(&self.pool).await.map_err(backend_err)?.rows_affected();
+        Ok(codes + sessions)
+    }
+
     async fn cases_reported_by(&self, phone: &str) -> Result<Vec<Case>, StoreError> {
         let people: Vec<i64> = sqlx::query_scalar("SELECT id FROM persons WHERE phone = $1 AND erased_at IS NULL").bind(phone).fetch_all(&self.pool).await.map_err(backend_err)?;
         if people.is_empty() {

@@ -236,6 +236,8 @@ pub trait Store: Send + Sync + 'static {
         now: fengqiao_domain::Timestamp,
     ) -> Result<Option<(ResidentSession, fengqiao_domain::resident::Resident)>, StoreError>;
     async fn delete_resident_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    /// Removes codes and resident sessions that expired before `now`; returns how many.
+    async fn purge_resident_auth(&self, now: fengqiao_domain::Timestamp) -> Result<u64, StoreError>;
     /// The cases whose reporter gave this phone (not erased), newest first.
     async fn cases_reported_by(&self, phone: &str) -> Result<Vec<Case>, StoreError>;
     /// Inserts (`expected_version` `None`; the store assigns the id) or updates a consultation

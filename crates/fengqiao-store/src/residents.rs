@@ -344,6 +344,8 @@ impl Service {
     pub async fn send_sign_in_code(&self, phone: &str, provider: &dyn SmsProvider) -> Result<String, StoreError> {
         let phone = fengqiao_domain::person::normalise_phone(phone).map_err(|e| DomainError::Invalid(vec![e]))?;
         let code = new_code();
+        // Expired codes and sessions go now and then: whenever a code is asked for.
+        self.store.purge_resident_auth(self.now()).await?;
         let otp = OtpCode::new(&phone, &random_hex(), &code, self.now());
         self.store.put_otp(&otp).await?;
         let text = format!("【枫桥】您的登录验证码为 {code}，10 分钟内有效。如非本人操作请忽略。");

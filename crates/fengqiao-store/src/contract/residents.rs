@@ -189,6 +189,15 @@ pub async fn resident_roll_codes_and_my_cases(store: Arc<dyn Store>) {
     assert!(store.resident_session("h2", T0).await.unwrap().is_none());
     store.delete_resident_session("h1").await.unwrap();
     assert!(store.resident_session("h1", T0).await.unwrap().is_none());
+    // Expired ones are purged; live ones stay.
+    for (h, until) in [("old", T0), ("live", T0.plus_ms(2 * HOUR))] {
+        let s = ResidentSession { id_hash: h.into(), resident_id: r.id, csrf: "c".into(), created_at: T0, expires_at: until };
+        store.create_resident_session(&s).await.unwrap();
+    }
+    store.put_otp(&OtpCode::new("13500135000", "s", "1", T0)).await.unwrap();
+    assert_eq!(store.purge_resident_auth(T0.plus_ms(HOUR)).await.unwrap(), 2);
+    assert!(store.resident_session("live", T0).await.unwrap().is_some());
+    assert!(store.otp_attempt("13500135000").await.unwrap().is_none());
 
     // My cases: as reporter only, not another person's, not a party's.
     let intake = staff_actor("intake");
