@@ -173,7 +173,8 @@ pub async fn serve(svc: Arc<Service>, cfg: &Config, listen: &str) -> anyhow::Res
     // Text messages: codes are sent at once, the outbox in the background.
     let sms = cfg.sms_provider()?;
     state.sms = sms.clone();
-    let sms_sender = (cfg.sms.provider != "none").then(|| fengqiao_store::SmsSender::new(svc.clone(), sms, cfg.sms.clone()).spawn());
+    let sms_sender = (!matches!(cfg.sms.provider.as_str(), "none" | ""))
+        .then(|| fengqiao_store::SmsSender::new(svc.clone(), sms, cfg.sms.clone()).spawn());
     let app = fengqiao_web::router(state);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
