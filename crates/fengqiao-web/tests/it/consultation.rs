@@ -209,8 +209,25 @@ async fn consultation_pages_for_staff_and_residents() {
     assert_eq!(s, StatusCode::SEE_OTHER, "{text}");
     let text = app.call("GET", &format!("/consultations/{id}"), None, None, &[("cookie", &who.0)]).await.text;
     assert!(!text.contains("support-form"), "supported once, the form is gone");
-    let (s, _) = post(format!("/consultations/{id}/support"), format!("csrf={}&proposal_id={pid}", who.1), who.0.clone()).await;
+    let (s, text) = post(format!("/consultations/{id}/support"), format!("csrf={}&proposal_id={pid}", who.1), who.0.clone()).await;
     assert_eq!(s, StatusCode::CONFLICT);
+    assert!(text.contains("您已在本次议事中表达过支持"), "the refusal in the reader's language: {text}");
+    // Comments on a proposal and on the matter.
+    let (s, _) =
+        post(format!("/consultations/{id}/comment"), format!("csrf={}&proposal_id={pid}&text=%E8%B5%9E%E6%88%90", who.1), who.0.clone())
+            .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (s, _) = post(format!("/consultations/{id}/comment"), format!("csrf={}&proposal_id=&text=%E5%A5%BD", who.1), who.0.clone()).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (s, _) = post(format!("/consultations/{id}/comment"), format!("csrf={}&proposal_id=&text=", who.1), who.0.clone()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let public = app.call("GET", &format!("/api/v1/public/consultations/{id}"), None, None, &[]).await.body;
+    let comments: Vec<(Option<i64>, &str)> =
+        public["comments"].as_array().unwrap().iter().map(|c| (c["proposal_id"].as_i64(), c["text"].as_str().unwrap())).collect();
+    assert_eq!(comments, [(Some(pid), "赞成"), (None, "好")]);
+    // Signed out, a post goes to the sign-in page.
+    let (s, _) = post(format!("/consultations/{id}/comment"), "csrf=x&text=y".into(), String::new()).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
 
     // Staff pages: the list and the management page (session sign-in is the staff pages'
     // way in; the page redirects without it).
