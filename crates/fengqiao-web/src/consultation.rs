@@ -559,6 +559,9 @@ struct StaffPage {
     c: Chrome,
     t: Tr,
     k: ConsultView,
+    /// Where the matter came from: the kind's label and its detail, and the cases it groups.
+    source: (String, String),
+    cases: Vec<i64>,
     supervises: bool,
     error: Option<String>,
 }
@@ -567,13 +570,21 @@ async fn staff_render(st: &AppState, t: Tr, staff: &PageStaff, id: i64, error: O
     let c = st.svc.store.consultation(&consult_scope(&staff.actor), id).await?.ok_or_else(PageError::not_found)?;
     let e = st.svc.store.consult_entries(c.id).await?;
     let k = view(st, t, &c, &e, None);
-    Ok(render(&StaffPage {
+    let (source, cases) = match &c.source {
+        ConsultSource::Hotspot { note } => ((t.s("consult.source.hotspot").to_string(), note.clone()), Vec::new()),
+        ConsultSource::Alert { reference } => ((t.s("consult.source.alert").to_string(), reference.clone()), Vec::new()),
+        ConsultSource::Cases { ids } => ((t.s("consult.source.cases").to_string(), String::new()), ids.clone()),
+    };
+    let page = StaffPage {
         c: Chrome::staff(&format!("/work/consultations/{id}"), staff),
         t,
         k,
+        source,
+        cases,
         supervises: staff.user.role.supervises(),
         error,
-    }))
+    };
+    Ok(render(&page))
 }
 
 async fn staff_page(State(st): State<AppState>, t: Tr, staff: PageStaff, Path(id): Path<String>) -> Result<Response, PageError> {

@@ -281,6 +281,7 @@ async fn staff_open_decide_and_follow_through_on_the_pages() {
     assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/work/consultations/1"), "{}", r.text);
     let page = sup.get("/work/consultations/1").await;
     assert!(page.text.contains("decide-form"));
+    assert!(page.text.contains("热点 · 村委会门口"), "the source is shown to staff");
     let act = |action: &'static str, fields: Vec<(&'static str, String)>| {
         let sup = &sup;
         let csrf = csrf.clone();
