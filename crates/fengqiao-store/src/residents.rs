@@ -213,7 +213,25 @@ impl SmsSender {
         let store = &self.svc.store;
         let mut report = SmsReport::default();
         let lease = now.plus_ms(5 * 60_000);
-        for m in store.sms_due(now, 200).await? {
+        // Batches until the due messages run out: each one handled leaves the due set (sent,
+        // retried later, given up or claimed), so this ends; a backlog drains in one run.
+        for _ in 0..50 {
+            let batch = store.sms_due(now, 200).await?;
+            let last = batch.len() < 200;
+            if batch.is_empty() {
+                break;
+            }
+            self.send_batch(batch, now, lease, &mut report).await?;
+            if last {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn send_batch(&self, batch: Vec<SmsMessage>, now: Timestamp, lease: Timestamp, report: &mut SmsReport) -> Result<(), StoreError> {
+        let store = &self.svc.store;
+        for m in batch {
             if !store.sms_claim(m.id, now, lease).await? {
                 continue; // another sender has it
             }
@@ -241,7 +259,7 @@ impl SmsSender {
                 self.svc.note_written(1).await;
             }
         }
-        Ok(report)
+        Ok(())
     }
 
     /// Runs every `interval_secs` on the service's clock until the task is dropped.

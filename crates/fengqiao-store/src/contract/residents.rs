@@ -106,6 +106,13 @@ pub async fn sms_outbox_is_queued_with_the_case_and_sent_once(store: Arc<dyn Sto
     let r = sender.run_due(t).await.unwrap();
     assert_eq!((r.sent, r.gave_up, sms.texts().len()), (0, 1, n));
     assert!(store.sms_outbox(1).await.unwrap()[0].failed_at.is_some());
+    // A backlog larger than one batch drains in one run.
+    let batch: Vec<_> = (0..230)
+        .map(|i| svc.prepare(draft("street_light", VILLAGE_A1, &format!("积压 {i}")), &intake, Channel::Web, None).unwrap())
+        .collect();
+    assert!(store.create_cases(batch).await.unwrap().iter().all(Result::is_ok));
+    let r = sender.run_due(t).await.unwrap();
+    assert_eq!((r.sent, r.retried, r.gave_up), (230, 0, 0));
     let texts = sms.texts().join("\n");
     assert!(store.audit_events(0, 100_000).await.unwrap().iter().all(|e| !e.payload.contains("13800138000")), "{texts}");
 }
