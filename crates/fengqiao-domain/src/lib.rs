@@ -25,6 +25,9 @@ pub mod routing;
 pub mod supervision;
 pub mod unit;
 pub mod user;
+// Residents by phone and community consultation.
+pub mod consultation;
+pub mod resident;
 
 pub use calendar::{Calendar, Span};
 pub use case::*;

@@ -547,6 +547,9 @@ impl Case {
         // nothing else.
         let role = match cx.actor {
             Actor::System { .. } if matches!(cmd, Command::Escalate { .. }) => Role::Supervisor,
+            // A resident signed in by phone rates their own case at the return visit (the
+            // service checks it is theirs); as if the intake desk had reached them.
+            Actor::Resident if matches!(cmd, Command::RecordVisit { party: None, reached: true, rating: Some(_), .. }) => Role::Intake,
             _ => cx.actor.role().ok_or_else(|| DomainError::Forbidden("only staff may change a case".into()))?,
         };
         let illegal = || DomainError::IllegalTransition { command: cmd.name(), status: self.status.as_str() };

@@ -307,13 +307,14 @@ impl SqlStore {
 
     /// A case's new state and its events, if the case is still at `expected_version`.
     async fn commit_in(tx: &mut Tx<'_>, head: &mut (i64, String), expected_version: i64, events: &[CaseEvent], state: &Case) -> Result<(), StoreError> {
-        let current: Option<i64> = sqlx::query_scalar("SELECT version FROM cases WHERE id = $1").bind(state.id.0).fetch_optional(&mut **tx).await.map_err(backend_err)?;
-        match current {
+        let current: Option<(i64, String)> = sqlx::query_as("SELECT version, status FROM cases WHERE id = $1").bind(state.id.0).fetch_optional(&mut **tx).await.map_err(backend_err)?;
+        let previous = match current {
             None => return Err(StoreError::NotFound),
-            Some(v) if v != expected_version => return Err(StoreError::Conflict { current: v }),
-            Some(_) => {}
-        }
+            Some((v, _)) if v != expected_version => return Err(StoreError::Conflict { current: v }),
+            Some((_, status)) => fengqiao_domain::Status::parse(&status),
+        };
         Self::update_case(tx, state).await?;
+        Self::queue_case_sms(tx, state, previous).await?;
         if events.iter().any(|e| matches!(e.kind, EventKind::Closed { .. })) {
             // A new closure: only cases arriving after it make it a repeat.
             sqlx::query("UPDATE cases SET followed_at = NULL WHERE id = $1").bind(state.id.0).execute(&mut **tx).await.map_err(backend_err)?;
@@ -746,6 +747,8 @@ impl fengqiao_store::Store for SqlStore {
         let mut people_of: Vec<Vec<Person>> = Vec::new();
         let mut known_updates: Vec<(i64, fengqiao_domain::PersonInput)> = Vec::new();
         let mut cases: Vec<Case> = Vec::new();
+        // Whether each new case's reporter gave a phone (and so gets a receipt by SMS).
+        let mut with_phone: Vec<bool> = Vec::new();
         let mut events: Vec<StoredEvent> = Vec::new();
         let mut idem_rows: Vec<(String, String, i64)> = Vec::new();
         let mut in_batch: HashMap<String, (String, usize)> = HashMap::new();
@@ -826,6 +829,8 @@ impl fengqiao_store::Store for SqlStore {
                 in_batch.insert(key.clone(), (body_hash.clone(), cases.len()));
             }
             outcomes.push(Outcome::New(cases.len()));
+            // A bulk import by the operator (`system:…`) brings in past casework: no receipt.
+            with_phone.push(new.reporter.as_ref().is_some_and(|(p, _)| p.phone.is_some()) && !item.actor.starts_with("system:"));
             cases.push(case);
             people_of.push(people);
         }
@@ -843,6 +848,7 @@ impl fengqiao_store::Store for SqlStore {
                 .map_err(backend_err)?;
         }
         Self::insert_cases(&mut tx, &cases).await?;
+        Self::queue_receipts(&mut tx, &cases, &with_phone).await?;
         Self::mark_followed(&mut tx, &cases).await?;
         Self::insert_events(&mut tx, &events).await?;
         for chunk in idem_rows.chunks(ROWS_PER_STATEMENT) {
@@ -1494,6 +1500,53 @@ impl fengqiao_store::Store for SqlStore {
                 n += 1;
             }
         }
+        // Residents by phone and community consultation, each after what it refers to.
+        {
+            let rows: Vec<String> = sqlx::query_scalar("SELECT body FROM residents ORDER BY id").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for body in rows {
+                sink(BackupRecord::Resident(from_json(&body)?))?;
+                n += 1;
+            }
+            let rows: Vec<String> = sqlx::query_scalar("SELECT body FROM consultations ORDER BY id").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for body in rows {
+                sink(BackupRecord::Consultation(from_json(&body)?))?;
+                n += 1;
+            }
+            let rows: Vec<(i64, i64, i64, String, i64)> =
+                sqlx::query_as("SELECT id, consultation_id, resident_id, body, at FROM consult_proposals ORDER BY id").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for (id, consultation_id, resident_id, text, at) in rows {
+                sink(BackupRecord::ConsultProposal(fengqiao_domain::consultation::Proposal { id, consultation_id, resident_id, text, at: Timestamp(at) }))?;
+                n += 1;
+            }
+            let rows: Vec<(i64, i64, Option<i64>, i64, String, i64)> = sqlx::query_as(
+                "SELECT id, consultation_id, proposal_id, resident_id, body, at FROM consult_comments ORDER BY id",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+            for (id, consultation_id, proposal_id, resident_id, text, at) in rows {
+                sink(BackupRecord::ConsultComment(fengqiao_domain::consultation::Comment { id, consultation_id, proposal_id, resident_id, text, at: Timestamp(at) }))?;
+                n += 1;
+            }
+            let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as("SELECT consultation_id, resident_id, proposal_id, at FROM consult_supports ORDER BY consultation_id, resident_id")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+            for (consultation_id, resident_id, proposal_id, at) in rows {
+                sink(BackupRecord::ConsultSupport { consultation_id, resident_id, proposal_id, at: Timestamp(at) })?;
+                n += 1;
+            }
+            let rows = sqlx::query(
+                "SELECT o.id, o.person_id, o.phone, o.case_id, o.kind, o.body, o.created_at, o.attempts, o.next_at, o.sent_at, o.failed_at, o.last_error FROM sms_outbox o ORDER BY o.id",
+            )
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+            for r in &rows {
+                sink(BackupRecord::Sms(sms_from_row(r)?))?;
+                n += 1;
+            }
+        }
         tx.rollback().await.map_err(backend_err)?;
         Ok(n)
     }
@@ -1584,6 +1637,81 @@ impl fengqiao_store::Store for SqlStore {
                         .execute(&mut *tx)
                         .await
                         .map_err(backend_err)?;
+                }
+                BackupRecord::Resident(r) => {
+                    sqlx::query("INSERT INTO residents (id, phone, region, body) VALUES ($1, $2, $3, $4)")
+                        .bind(r.id)
+                        .bind(&r.phone)
+                        .bind(r.region.as_ref().map(|c| c.as_str().to_string()))
+                        .bind(to_json(&r)?)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
+                BackupRecord::Consultation(c) => {
+                    sqlx::query("INSERT INTO consultations (id, region, status, closes_at, version, body) VALUES ($1, $2, $3, $4, $5, $6)")
+                        .bind(c.id)
+                        .bind(c.region.as_str())
+                        .bind(c.status.as_str())
+                        .bind(c.closes_at.0)
+                        .bind(c.version)
+                        .bind(to_json(&c)?)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
+                BackupRecord::ConsultProposal(p) => {
+                    sqlx::query("INSERT INTO consult_proposals (id, consultation_id, resident_id, body, at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(p.id)
+                        .bind(p.consultation_id)
+                        .bind(p.resident_id)
+                        .bind(&p.text)
+                        .bind(p.at.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
+                BackupRecord::ConsultComment(c) => {
+                    sqlx::query("INSERT INTO consult_comments (id, consultation_id, proposal_id, resident_id, body, at) VALUES ($1, $2, $3, $4, $5, $6)")
+                        .bind(c.id)
+                        .bind(c.consultation_id)
+                        .bind(c.proposal_id)
+                        .bind(c.resident_id)
+                        .bind(&c.text)
+                        .bind(c.at.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
+                BackupRecord::ConsultSupport { consultation_id, resident_id, proposal_id, at } => {
+                    sqlx::query("INSERT INTO consult_supports (consultation_id, resident_id, proposal_id, at) VALUES ($1, $2, $3, $4)")
+                        .bind(consultation_id)
+                        .bind(resident_id)
+                        .bind(proposal_id)
+                        .bind(at.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                }
+                BackupRecord::Sms(m) => {
+                    sqlx::query(
+                        "INSERT INTO sms_outbox (id, person_id, phone, case_id, kind, body, created_at, attempts, next_at, sent_at, failed_at, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                    )
+                    .bind(m.id)
+                    .bind(m.person_id)
+                    .bind(&m.phone)
+                    .bind(m.case_id)
+                    .bind(&m.kind)
+                    .bind(&m.text)
+                    .bind(m.created_at.0)
+                    .bind(m.attempts)
+                    .bind(m.next_at.0)
+                    .bind(ts(m.sent_at))
+                    .bind(ts(m.failed_at))
+                    .bind(&m.last_error)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
                 }
                 BackupRecord::RequestUpdate(u) => {
                     sqlx::query("INSERT INTO request_updates (key_name, update_id, case_id, received_at, body) VALUES ($1, $2, $3, $4, $5)")
@@ -1812,6 +1940,496 @@ impl fengqiao_store::Store for SqlStore {
         q.push(") AND starts_at <= ").push_bind(at.0).push(" AND ends_at > ").push_bind(at.0).push(" ORDER BY unit, user_id");
         let rows: Vec<(String, String, i64, i64)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
         Ok(rows.into_iter().map(shift_from_row).collect())
+    }
+    // Residents by phone: the SMS outbox, the resident roll, one-time codes, resident
+    // sessions, "my cases", and community consultations.
+    async fn sms_due(&self, now: Timestamp, limit: i64) -> Result<Vec<fengqiao_store::SmsMessage>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{SMS_SELECT} WHERE o.sent_at IS NULL AND o.failed_at IS NULL AND o.next_at <= $1 AND (o.claimed_until IS NULL OR o.claimed_until <= $1) ORDER BY o.id LIMIT $2"
+        ))
+        .bind(now.0)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        rows.iter().map(sms_from_row).collect()
+    }
+
+    async fn sms_claim(&self, id: i64, now: Timestamp, lease_until: Timestamp) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sms_outbox SET claimed_until = $3 WHERE id = $1 AND sent_at IS NULL AND failed_at IS NULL AND (claimed_until IS NULL OR claimed_until <= $2)",
+        )
+        .bind(id)
+        .bind(now.0)
+        .bind(lease_until.0)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn sms_done(&self, id: i64, outcome: &fengqiao_store::SmsOutcome, at: Timestamp) -> Result<(), StoreError> {
+        use fengqiao_store::SmsOutcome;
+        match outcome {
+            SmsOutcome::Sent => {
+                let (mut tx, s, h) = self.begin_write().await?;
+                let mut head = (s, h);
+                let row: Option<(Option<i64>, String)> =
+                    sqlx::query_as("UPDATE sms_outbox SET sent_at = $2, attempts = attempts + 1, claimed_until = NULL WHERE id = $1 AND sent_at IS NULL RETURNING case_id, kind")
+                        .bind(id)
+                        .bind(at.0)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(backend_err)?;
+                let Some((case_id, kind)) = row else {
+                    tx.rollback().await.map_err(backend_err)?;
+                    return Ok(());
+                };
+                let payload = to_json(&serde_json::json!({ "message": id, "case_id": case_id, "kind": kind }))?;
+                Self::append(&mut tx, &mut head, None, at, "system:sms", "sms_sent", &payload).await?;
+                Self::finish_write(tx, head).await
+            }
+            SmsOutcome::Retry { at: next, error } => {
+                sqlx::query("UPDATE sms_outbox SET attempts = attempts + 1, next_at = $2, last_error = $3, claimed_until = NULL WHERE id = $1 AND sent_at IS NULL")
+                    .bind(id)
+                    .bind(next.0)
+                    .bind(error)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                Ok(())
+            }
+            SmsOutcome::GaveUp { error } => {
+                sqlx::query("UPDATE sms_outbox SET attempts = attempts + 1, failed_at = $2, last_error = $3, claimed_until = NULL WHERE id = $1 AND sent_at IS NULL")
+                    .bind(id)
+                    .bind(at.0)
+                    .bind(error)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(backend_err)?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn sms_outbox(&self, limit: i64) -> Result<Vec<fengqiao_store::SmsMessage>, StoreError> {
+        let rows = sqlx::query(&format!("{SMS_SELECT} ORDER BY o.id DESC LIMIT $1")).bind(limit).fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter().map(sms_from_row).collect()
+    }
+
+    async fn save_resident(
+        &self,
+        r: &fengqiao_domain::resident::Resident,
+        event: &str,
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<fengqiao_domain::resident::Resident, StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let mut r = r.clone();
+        if r.id == 0 {
+            // A concurrent first sign-in of the same phone: keep the entry that is there.
+            let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM residents WHERE phone = $1").bind(&r.phone).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+            match existing {
+                Some(id) => r.id = id,
+                None => {
+                    r.id = sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM residents").fetch_one(&mut *tx).await.map_err(backend_err)?;
+                }
+            }
+        }
+        sqlx::query(
+            "INSERT INTO residents (id, phone, region, body) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET phone = excluded.phone, region = excluded.region, body = excluded.body",
+        )
+        .bind(r.id)
+        .bind(&r.phone)
+        .bind(r.region.as_ref().map(|c| c.as_str().to_string()))
+        .bind(to_json(&r)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend_err)?;
+        Self::append(&mut tx, &mut head, None, at, actor, event, &to_json(&r.event())?).await?;
+        Self::finish_write(tx, head).await?;
+        Ok(r)
+    }
+
+    async fn resident(&self, id: i64) -> Result<Option<fengqiao_domain::resident::Resident>, StoreError> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM residents WHERE id = $1").bind(id).fetch_optional(&self.pool).await.map_err(backend_err)?;
+        body.map(|b| from_json(&b)).transpose()
+    }
+
+    async fn resident_by_phone(&self, phone: &str) -> Result<Option<fengqiao_domain::resident::Resident>, StoreError> {
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM residents WHERE phone = $1").bind(phone).fetch_optional(&self.pool).await.map_err(backend_err)?;
+        body.map(|b| from_json(&b)).transpose()
+    }
+
+    async fn put_otp(&self, c: &fengqiao_domain::resident::OtpCode) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO otp_codes (phone, salt, code_hash, created_at, expires_at, attempts) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (phone) DO UPDATE SET salt = excluded.salt, code_hash = excluded.code_hash, created_at = excluded.created_at, expires_at = excluded.expires_at, attempts = excluded.attempts",
+        )
+        .bind(&c.phone)
+        .bind(&c.salt)
+        .bind(&c.code_hash)
+        .bind(c.created_at.0)
+        .bind(c.expires_at.0)
+        .bind(c.attempts)
+        .execute(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn otp_attempt(&self, phone: &str) -> Result<Option<fengqiao_domain::resident::OtpCode>, StoreError> {
+        // One statement: concurrent guesses each count, so no more than the limit are checked.
+        let row: Option<(String, String, i64, i64, i64)> = sqlx::query_as(
+            "UPDATE otp_codes SET attempts = attempts + 1 WHERE phone = $1 RETURNING salt, code_hash, created_at, expires_at, attempts",
+        )
+        .bind(phone)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        Ok(row.map(|(salt, code_hash, c, e, attempts)| fengqiao_domain::resident::OtpCode {
+            phone: phone.to_string(),
+            salt,
+            code_hash,
+            created_at: Timestamp(c),
+            expires_at: Timestamp(e),
+            attempts,
+        }))
+    }
+
+    async fn delete_otp(&self, phone: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM otp_codes WHERE phone = $1").bind(phone).execute(&self.pool).await.map_err(backend_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_resident_session(&self, s: &fengqiao_store::ResidentSession) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO resident_sessions (id_hash, resident_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&s.id_hash)
+            .bind(s.resident_id)
+            .bind(&s.csrf)
+            .bind(s.created_at.0)
+            .bind(s.expires_at.0)
+            .execute(&self.pool)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn resident_session(&self, id_hash: &str, now: Timestamp) -> Result<Option<(fengqiao_store::ResidentSession, fengqiao_domain::resident::Resident)>, StoreError> {
+        let row: Option<(i64, String, i64, i64, String)> = sqlx::query_as(
+            "SELECT s.resident_id, s.csrf, s.created_at, s.expires_at, r.body FROM resident_sessions s JOIN residents r ON r.id = s.resident_id WHERE s.id_hash = $1 AND s.expires_at > $2",
+        )
+        .bind(id_hash)
+        .bind(now.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        row.map(|(resident_id, csrf, c, e, body)| {
+            Ok((
+                fengqiao_store::ResidentSession { id_hash: id_hash.to_string(), resident_id, csrf, created_at: Timestamp(c), expires_at: Timestamp(e) },
+                from_json(&body)?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn delete_resident_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM resident_sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await.map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn purge_resident_auth(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let codes = sqlx::query("DELETE FROM otp_codes WHERE expires_at <= $1").bind(now.0).execute(&self.pool).await.map_err(backend_err)?.rows_affected();
+        let sessions = sqlx::query("DELETE FROM resident_sessions WHERE expires_at <= $1").bind(now.0).execute(&self.pool).await.map_err(backend_err)?.rows_affected();
+        Ok(codes + sessions)
+    }
+
+    async fn cases_reported_by(&self, phone: &str) -> Result<Vec<Case>, StoreError> {
+        let people: Vec<i64> = sqlx::query_scalar("SELECT id FROM persons WHERE phone = $1 AND erased_at IS NULL").bind(phone).fetch_all(&self.pool).await.map_err(backend_err)?;
+        if people.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<DB>::new("SELECT state FROM case_states WHERE id IN (SELECT case_id FROM case_persons WHERE person_id IN (");
+        let mut sep = q.separated(", ");
+        for id in &people {
+            sep.push_bind(*id);
+        }
+        q.push(")) ORDER BY id DESC LIMIT 500");
+        let rows: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await.map_err(backend_err)?;
+        let cases: Vec<Case> = rows.iter().map(|s| from_json(s)).collect::<Result<_, _>>()?;
+        // As the reporter only: a party to someone else's dispute sees it through its parties.
+        Ok(cases.into_iter().filter(|c| c.reporter.is_some_and(|r| people.contains(&r))).collect())
+    }
+
+    async fn save_consultation(
+        &self,
+        c: &fengqiao_domain::consultation::Consultation,
+        expected_version: Option<i64>,
+        event: &str,
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<fengqiao_domain::consultation::Consultation, StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let mut c = c.clone();
+        match expected_version {
+            None => {
+                c.id = sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM consultations").fetch_one(&mut *tx).await.map_err(backend_err)?;
+                sqlx::query("INSERT INTO consultations (id, region, status, closes_at, version, body) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(c.id)
+                    .bind(c.region.as_str())
+                    .bind(c.status.as_str())
+                    .bind(c.closes_at.0)
+                    .bind(c.version)
+                    .bind(to_json(&c)?)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+            }
+            Some(v) => {
+                let done = sqlx::query("UPDATE consultations SET status = $1, version = $2, body = $3 WHERE id = $4 AND version = $5")
+                    .bind(c.status.as_str())
+                    .bind(c.version)
+                    .bind(to_json(&c)?)
+                    .bind(c.id)
+                    .bind(v)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+                if done.rows_affected() != 1 {
+                    let current: Option<i64> = sqlx::query_scalar("SELECT version FROM consultations WHERE id = $1").bind(c.id).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+                    return Err(match current {
+                        Some(v) => StoreError::Conflict { current: v },
+                        None => StoreError::NotFound,
+                    });
+                }
+            }
+        }
+        Self::append(&mut tx, &mut head, None, at, actor, event, &to_json(&c)?).await?;
+        Self::finish_write(tx, head).await?;
+        Ok(c)
+    }
+
+    async fn consultation(&self, scope: &Scope, id: i64) -> Result<Option<fengqiao_domain::consultation::Consultation>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT body FROM consultations WHERE id = ");
+        q.push_bind(id);
+        push_consult_scope(&mut q, scope);
+        let body: Option<String> = q.build_query_scalar().fetch_optional(&self.pool).await.map_err(backend_err)?;
+        body.map(|b| from_json(&b)).transpose()
+    }
+
+    async fn consultations(&self, scope: &Scope, limit: i64) -> Result<Vec<fengqiao_domain::consultation::Consultation>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT body FROM consultations WHERE 1 = 1");
+        push_consult_scope(&mut q, scope);
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(limit.clamp(1, 10_000));
+        let rows: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter().map(|b| from_json(b)).collect()
+    }
+
+    async fn add_consult_entry(&self, e: &fengqiao_store::residents::NewEntry, at: Timestamp) -> Result<i64, StoreError> {
+        use fengqiao_store::residents::NewEntry;
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let (consultation_id, resident_id) = match e {
+            NewEntry::Proposal(p) => (p.consultation_id, p.resident_id),
+            NewEntry::Comment(c) => (c.consultation_id, c.resident_id),
+        };
+        Self::check_consult_open(&mut tx, consultation_id, at).await?;
+        let (id, kind, payload) = match e {
+            NewEntry::Proposal(p) => {
+                let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM consult_proposals").fetch_one(&mut *tx).await.map_err(backend_err)?;
+                sqlx::query("INSERT INTO consult_proposals (id, consultation_id, resident_id, body, at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(id)
+                    .bind(p.consultation_id)
+                    .bind(p.resident_id)
+                    .bind(&p.text)
+                    .bind(p.at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+                (id, "consultation_proposal", serde_json::json!({ "consultation": consultation_id, "proposal": id, "resident": resident_id }))
+            }
+            NewEntry::Comment(c) => {
+                if let Some(pid) = c.proposal_id {
+                    let of: Option<i64> = sqlx::query_scalar("SELECT consultation_id FROM consult_proposals WHERE id = $1").bind(pid).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+                    if of != Some(consultation_id) {
+                        return Err(fengqiao_domain::DomainError::invalid("proposal_id", "no such proposal in this consultation").into());
+                    }
+                }
+                let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM consult_comments").fetch_one(&mut *tx).await.map_err(backend_err)?;
+                sqlx::query("INSERT INTO consult_comments (id, consultation_id, proposal_id, resident_id, body, at) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(id)
+                    .bind(c.consultation_id)
+                    .bind(c.proposal_id)
+                    .bind(c.resident_id)
+                    .bind(&c.text)
+                    .bind(c.at.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+                (id, "consultation_comment", serde_json::json!({ "consultation": consultation_id, "comment": id, "proposal": c.proposal_id, "resident": resident_id }))
+            }
+        };
+        Self::append(&mut tx, &mut head, None, at, &format!("resident:{resident_id}"), kind, &to_json(&payload)?).await?;
+        Self::finish_write(tx, head).await?;
+        Ok(id)
+    }
+
+    async fn support(&self, consultation_id: i64, proposal_id: i64, resident_id: i64, at: Timestamp) -> Result<bool, StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        Self::check_consult_open(&mut tx, consultation_id, at).await?;
+        let of: Option<i64> = sqlx::query_scalar("SELECT consultation_id FROM consult_proposals WHERE id = $1").bind(proposal_id).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+        if of != Some(consultation_id) {
+            return Err(fengqiao_domain::DomainError::invalid("proposal_id", "no such proposal in this consultation").into());
+        }
+        // The primary key (consultation, resident) decides: a second support inserts nothing.
+        let added = sqlx::query("INSERT INTO consult_supports (consultation_id, resident_id, proposal_id, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+            .bind(consultation_id)
+            .bind(resident_id)
+            .bind(proposal_id)
+            .bind(at.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?
+            .rows_affected();
+        if added == 0 {
+            tx.rollback().await.map_err(backend_err)?;
+            return Ok(false);
+        }
+        let payload = serde_json::json!({ "consultation": consultation_id, "proposal": proposal_id, "resident": resident_id });
+        Self::append(&mut tx, &mut head, None, at, &format!("resident:{resident_id}"), "consultation_support", &to_json(&payload)?).await?;
+        Self::finish_write(tx, head).await?;
+        Ok(true)
+    }
+
+    async fn consult_entries(&self, consultation_id: i64) -> Result<fengqiao_store::residents::ConsultEntries, StoreError> {
+        use fengqiao_store::residents::{CommentView, ConsultEntries, ProposalView};
+        let proposals: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT p.id, p.body, p.at, (SELECT COUNT(*) FROM consult_supports s WHERE s.proposal_id = p.id) FROM consult_proposals p WHERE p.consultation_id = $1 ORDER BY p.id",
+        )
+        .bind(consultation_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        let comments: Vec<(i64, Option<i64>, String, i64)> =
+            sqlx::query_as("SELECT id, proposal_id, body, at FROM consult_comments WHERE consultation_id = $1 ORDER BY id")
+                .bind(consultation_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_err)?;
+        let supporters: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM consult_supports WHERE consultation_id = $1").bind(consultation_id).fetch_one(&self.pool).await.map_err(backend_err)?;
+        Ok(ConsultEntries {
+            proposals: proposals.into_iter().map(|(id, text, at, supports)| ProposalView { id, text, at: Timestamp(at), supports }).collect(),
+            comments: comments.into_iter().map(|(id, proposal_id, text, at)| CommentView { id, proposal_id, text, at: Timestamp(at) }).collect(),
+            supporters,
+        })
+    }
+
+    async fn supported(&self, consultation_id: i64, resident_id: i64) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar("SELECT proposal_id FROM consult_supports WHERE consultation_id = $1 AND resident_id = $2")
+            .bind(consultation_id)
+            .bind(resident_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend_err)
+    }
+}
+
+const SMS_SELECT: &str = "SELECT o.id, o.person_id, COALESCE(o.phone, p.phone) AS phone, o.case_id, o.kind, o.body, o.created_at, o.attempts, o.next_at, o.sent_at, o.failed_at, o.last_error
+     FROM sms_outbox o LEFT JOIN persons p ON p.id = o.person_id AND p.erased_at IS NULL";
+
+fn sms_from_row(r: &<DB as sqlx::Database>::Row) -> Result<fengqiao_store::SmsMessage, StoreError> {
+    Ok(fengqiao_store::SmsMessage {
+        id: r.try_get("id").map_err(backend_err)?,
+        person_id: r.try_get("person_id").map_err(backend_err)?,
+        phone: r.try_get("phone").map_err(backend_err)?,
+        case_id: r.try_get("case_id").map_err(backend_err)?,
+        kind: r.try_get("kind").map_err(backend_err)?,
+        text: r.try_get("body").map_err(backend_err)?,
+        created_at: Timestamp(r.try_get("created_at").map_err(backend_err)?),
+        attempts: r.try_get("attempts").map_err(backend_err)?,
+        next_at: Timestamp(r.try_get("next_at").map_err(backend_err)?),
+        sent_at: r.try_get::<Option<i64>, _>("sent_at").map_err(backend_err)?.map(Timestamp),
+        failed_at: r.try_get::<Option<i64>, _>("failed_at").map_err(backend_err)?.map(Timestamp),
+        last_error: r.try_get("last_error").map_err(backend_err)?,
+    })
+}
+
+/// Consultations belong to a region: a region scope sees its subtree's; a unit scope none.
+fn push_consult_scope(q: &mut QueryBuilder<'_, DB>, scope: &Scope) {
+    match scope {
+        Scope::All => {}
+        Scope::Nothing | Scope::Unit { .. } => {
+            q.push(" AND 1 = 0");
+        }
+        Scope::Region { prefix } => {
+            let (lo, hi) = Scope::prefix_range(prefix);
+            q.push(" AND region >= ").push_bind(lo).push(" AND region < ").push_bind(hi);
+        }
+    }
+}
+
+impl SqlStore {
+    /// Queues the SMS receipt of each new case whose reporter gave a phone.
+    async fn queue_receipts(tx: &mut Tx<'_>, cases: &[Case], with_phone: &[bool]) -> Result<(), StoreError> {
+        let mut rows = Vec::new();
+        for (c, _) in cases.iter().zip(with_phone).filter(|(_, p)| **p) {
+            if let (Some(person), Some((kind, text))) = (c.reporter, fengqiao_store::residents::case_message(c, None)) {
+                rows.push((person, c.id.0, kind, text, c.created_at.0));
+            }
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM sms_outbox").fetch_one(&mut **tx).await.map_err(backend_err)?;
+        for (n, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO sms_outbox (id, person_id, case_id, kind, body, created_at, next_at, attempts) ");
+            q.push_values(chunk.iter().enumerate(), |mut b, (i, (person, case, kind, text, at))| {
+                b.push_bind(next + 1 + (n * ROWS_PER_STATEMENT + i) as i64)
+                    .push_bind(*person)
+                    .push_bind(*case)
+                    .push_bind(*kind)
+                    .push_bind(text.clone())
+                    .push_bind(*at)
+                    .push_bind(*at)
+                    .push_bind(0i64);
+            });
+            q.build().execute(&mut **tx).await.map_err(backend_err)?;
+        }
+        Ok(())
+    }
+
+    /// Queues the message a status change sends the case's reporter, if they gave a phone.
+    async fn queue_case_sms(tx: &mut Tx<'_>, state: &Case, previous: Option<fengqiao_domain::Status>) -> Result<(), StoreError> {
+        let (Some(person), Some(previous)) = (state.reporter, previous) else { return Ok(()) };
+        let Some((kind, text)) = fengqiao_store::residents::case_message(state, Some(previous)) else { return Ok(()) };
+        let at = state.updated_at.0;
+        sqlx::query(
+            "INSERT INTO sms_outbox (id, person_id, case_id, kind, body, created_at, next_at, attempts)
+             SELECT (SELECT COALESCE(MAX(id), 0) + 1 FROM sms_outbox), p.id, $2, $3, $4, $5, $5, 0 FROM persons p WHERE p.id = $1 AND p.phone IS NOT NULL AND p.erased_at IS NULL",
+        )
+        .bind(person)
+        .bind(state.id.0)
+        .bind(kind)
+        .bind(text)
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(backend_err)?;
+        Ok(())
+    }
+
+    /// Refuses input to a consultation that is missing, decided or past its period.
+    async fn check_consult_open(tx: &mut Tx<'_>, id: i64, at: Timestamp) -> Result<(), StoreError> {
+        let row: Option<(String, i64)> = sqlx::query_as("SELECT status, closes_at FROM consultations WHERE id = $1").bind(id).fetch_optional(&mut **tx).await.map_err(backend_err)?;
+        match row {
+            None => Err(StoreError::NotFound),
+            Some((status, closes_at)) if status == "open" && at.0 < closes_at => Ok(()),
+            Some(_) => Err(fengqiao_domain::DomainError::Precondition("this consultation no longer takes proposals, comments or supports".into()).into()),
+        }
     }
 }
 

@@ -17,6 +17,8 @@ const MIGRATIONS: crate::Migrations = &[
     (5, include_str!("../migrations/postgres/0005_routing.sql")),
     (6, include_str!("../migrations/postgres/0006_attachments.sql")),
     (7, include_str!("../migrations/postgres/0007_supervision.sql")),
+    // Residents by phone and community consultation.
+    (9, include_str!("../migrations/postgres/0009_residents.sql")),
     (11, include_str!("../migrations/postgres/0011_person_email.sql")),
     (12, include_str!("../migrations/postgres/0012_duty.sql")),
     (13, include_str!("../migrations/postgres/0013_order_due.sql")),

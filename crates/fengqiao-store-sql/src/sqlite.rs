@@ -18,6 +18,8 @@ const MIGRATIONS: crate::Migrations = &[
     (5, include_str!("../migrations/sqlite/0005_routing.sql")),
     (6, include_str!("../migrations/sqlite/0006_attachments.sql")),
     (7, include_str!("../migrations/sqlite/0007_supervision.sql")),
+    // Residents by phone and community consultation.
+    (9, include_str!("../migrations/sqlite/0009_residents.sql")),
     (11, include_str!("../migrations/sqlite/0011_person_email.sql")),
     (12, include_str!("../migrations/sqlite/0012_duty.sql")),
     (13, include_str!("../migrations/sqlite/0013_order_due.sql")),

@@ -22,6 +22,9 @@ use crate::{
     Service, ServiceConfig, Store, StoreError,
 };
 
+// Residents by phone and community consultation.
+pub mod residents;
+
 pub type Check = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Every check, by name.
@@ -49,6 +52,10 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("calendar_years_load_whole_or_not_at_all", |s| Box::pin(calendar_years_load_whole_or_not_at_all(s))),
         ("duty_rota_and_risk_alerts", |s| Box::pin(duty_rota_and_risk_alerts(s))),
         ("scheduler_follows_supervision_orders", |s| Box::pin(scheduler_follows_supervision_orders(s))),
+        // Residents by phone and community consultation.
+        ("sms_outbox_is_queued_with_the_case_and_sent_once", |s| Box::pin(residents::sms_outbox_is_queued_with_the_case_and_sent_once(s))),
+        ("resident_roll_codes_and_my_cases", |s| Box::pin(residents::resident_roll_codes_and_my_cases(s))),
+        ("consultation_takes_one_support_per_resident", |s| Box::pin(residents::consultation_takes_one_support_per_resident(s))),
     ]
 }
 
@@ -868,6 +875,9 @@ pub async fn restore_matches(source: &Arc<dyn Store>, target: &Arc<dyn Store>) {
     for c in source.list_cases(&Scope::All, &CaseFilter::default(), &all).await.unwrap() {
         assert_eq!(source.jobs_of(c.id).await.unwrap(), target.jobs_of(c.id).await.unwrap());
     }
+    // Residents by phone and community consultation: the roll, consultations with their
+    // input, and the text messages.
+    residents::restored_alike(source, target).await;
     let clock = ManualClock::new(T0);
     let svc = Service::new(target.clone(), Arc::new(clock), ServiceConfig::default()).await.unwrap();
     assert!(matches!(svc.verify_audit(AUDIT_KEY, |_| {}).await.unwrap(), VerifyOutcome::Ok { .. }));

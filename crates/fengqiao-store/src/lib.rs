@@ -17,7 +17,10 @@ pub mod scheduler;
 mod service;
 pub mod triage;
 mod types;
+// Residents by phone: SMS, the resident roll, consultations.
+pub mod residents;
 
+pub use residents::{ResidentSession, SmsConfig, SmsMessage, SmsOutcome, SmsProvider, SmsSender};
 pub use scheduler::{Scheduler, SchedulerConfig, SweepReport};
 pub use service::{CommitStats, OrderTarget, Reference, Service, ServiceConfig, new_tracking_code};
 pub use types::*;
@@ -219,4 +222,77 @@ pub trait Store: Send + Sync + 'static {
         units: &[fengqiao_domain::UnitId],
         at: fengqiao_domain::Timestamp,
     ) -> Result<Vec<fengqiao_domain::duty::DutyShift>, StoreError>;
+    // Residents by phone: the SMS outbox, the resident roll, one-time codes, resident
+    // sessions, "my cases", and community consultations.
+    /// Queued messages due at `now` (not sent, not given up, not claimed), oldest first, with
+    /// each person's phone read now.
+    async fn sms_due(&self, now: fengqiao_domain::Timestamp, limit: i64) -> Result<Vec<SmsMessage>, StoreError>;
+    /// Claims a message until `lease_until`; `false` when another sender holds it or it is done.
+    async fn sms_claim(
+        &self,
+        id: i64,
+        now: fengqiao_domain::Timestamp,
+        lease_until: fengqiao_domain::Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Records an attempt's outcome; a sent message is also an audit event (without the phone).
+    async fn sms_done(&self, id: i64, outcome: &SmsOutcome, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
+    /// The newest messages, for administrators and tests.
+    async fn sms_outbox(&self, limit: i64) -> Result<Vec<SmsMessage>, StoreError>;
+    /// Inserts (id 0: the store assigns one) or updates a roll entry, with its audit event
+    /// (no phone in it).
+    async fn save_resident(
+        &self,
+        r: &fengqiao_domain::resident::Resident,
+        event: &str,
+        actor: &str,
+        at: fengqiao_domain::Timestamp,
+    ) -> Result<fengqiao_domain::resident::Resident, StoreError>;
+    async fn resident(&self, id: i64) -> Result<Option<fengqiao_domain::resident::Resident>, StoreError>;
+    async fn resident_by_phone(&self, phone: &str) -> Result<Option<fengqiao_domain::resident::Resident>, StoreError>;
+    /// Stores a phone's new code, replacing any earlier one (authentication state, no event).
+    async fn put_otp(&self, c: &fengqiao_domain::resident::OtpCode) -> Result<(), StoreError>;
+    /// Counts one attempt on the phone's code atomically and returns the code with the count.
+    async fn otp_attempt(&self, phone: &str) -> Result<Option<fengqiao_domain::resident::OtpCode>, StoreError>;
+    /// Removes the phone's code; `false` when there was none (it was used or replaced).
+    async fn delete_otp(&self, phone: &str) -> Result<bool, StoreError>;
+    async fn create_resident_session(&self, s: &ResidentSession) -> Result<(), StoreError>;
+    /// A live resident session and its roll entry.
+    async fn resident_session(
+        &self,
+        id_hash: &str,
+        now: fengqiao_domain::Timestamp,
+    ) -> Result<Option<(ResidentSession, fengqiao_domain::resident::Resident)>, StoreError>;
+    async fn delete_resident_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    /// Removes codes and resident sessions that expired before `now`; returns how many.
+    async fn purge_resident_auth(&self, now: fengqiao_domain::Timestamp) -> Result<u64, StoreError>;
+    /// The cases whose reporter gave this phone (not erased), newest first.
+    async fn cases_reported_by(&self, phone: &str) -> Result<Vec<Case>, StoreError>;
+    /// Inserts (`expected_version` `None`; the store assigns the id) or updates a consultation
+    /// still at `expected_version`, with its audit event.
+    async fn save_consultation(
+        &self,
+        c: &fengqiao_domain::consultation::Consultation,
+        expected_version: Option<i64>,
+        event: &str,
+        actor: &str,
+        at: fengqiao_domain::Timestamp,
+    ) -> Result<fengqiao_domain::consultation::Consultation, StoreError>;
+    async fn consultation(&self, scope: &Scope, id: i64) -> Result<Option<fengqiao_domain::consultation::Consultation>, StoreError>;
+    /// Consultations in scope, newest first.
+    async fn consultations(&self, scope: &Scope, limit: i64) -> Result<Vec<fengqiao_domain::consultation::Consultation>, StoreError>;
+    /// Adds a proposal or comment (with its audit event) if the consultation still takes input
+    /// at `at`; returns its id.
+    async fn add_consult_entry(&self, e: &residents::NewEntry, at: fengqiao_domain::Timestamp) -> Result<i64, StoreError>;
+    /// A resident's one support: `false`, and nothing written, when they already gave it.
+    async fn support(
+        &self,
+        consultation_id: i64,
+        proposal_id: i64,
+        resident_id: i64,
+        at: fengqiao_domain::Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// The proposals (with supports) and comments, without their authors.
+    async fn consult_entries(&self, consultation_id: i64) -> Result<residents::ConsultEntries, StoreError>;
+    /// The proposal a resident supported, if any.
+    async fn supported(&self, consultation_id: i64, resident_id: i64) -> Result<Option<i64>, StoreError>;
 }

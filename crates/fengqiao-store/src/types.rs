@@ -193,6 +193,20 @@ pub enum BackupRecord {
     /// A scheduled job that ran, so a restored deployment does not run it again.
     Job(JobRun),
     DutyShift(fengqiao_domain::duty::DutyShift),
+    // Residents by phone and community consultation.
+    Resident(fengqiao_domain::resident::Resident),
+    Consultation(fengqiao_domain::consultation::Consultation),
+    ConsultProposal(fengqiao_domain::consultation::Proposal),
+    ConsultComment(fengqiao_domain::consultation::Comment),
+    ConsultSupport {
+        consultation_id: i64,
+        resident_id: i64,
+        proposal_id: i64,
+        at: Timestamp,
+    },
+    /// A queued or sent text message (`phone` as stored: set only for messages to a phone
+    /// rather than a person); its claim is not kept.
+    Sms(crate::SmsMessage),
 }
 
 pub const BACKUP_FORMAT: u32 = 1;

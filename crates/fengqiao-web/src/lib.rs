@@ -17,6 +17,10 @@ pub mod openapi;
 pub mod pages;
 mod supervision;
 mod triage;
+// Residents by phone and community consultation.
+mod consultation;
+mod residents;
+pub mod sms_gateway;
 
 use std::sync::Arc;
 
@@ -47,6 +51,10 @@ pub struct AppState {
     pub map_tiles: Option<Arc<pages::MapTiles>>,
     /// `/figures`, the same for every reader, reused for a minute.
     pub public_figures: Arc<pages::PublicFiguresCache>,
+    /// Sends one-time sign-in codes (the outbox sender has its own handle).
+    pub sms: Arc<dyn fengqiao_store::SmsProvider>,
+    /// How often codes may be asked for, per phone and per address.
+    pub code_limits: Arc<residents::CodeLimiter>,
 }
 
 impl AppState {
@@ -62,6 +70,8 @@ impl AppState {
             public_limits: Arc::new(pages::RateLimiter::default()),
             map_tiles: None,
             public_figures: Arc::default(),
+            sms: Arc::new(fengqiao_store::residents::NoSms),
+            code_limits: Arc::default(),
         }
     }
 }
@@ -75,6 +85,8 @@ pub fn router(state: AppState) -> Router {
         .merge(duty::routes())
         .merge(triage::routes())
         .merge(openapi::routes())
+        .merge(residents::routes(state.clone()))
+        .merge(consultation::routes(state.clone()))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)

@@ -317,6 +317,23 @@ fn schemas(d: &Deployment) -> Value {
             "handling_due": or_null(string()),
             "timeline": { "type": "array", "items": obj(&["at", "kind"], json!({ "at": string(), "kind": string() })) },
         })),
+        // Residents by phone and community consultation.
+        "Resident": obj(&["id", "phone", "region", "verified_by", "region_by_staff"], json!({
+            "id": int(), "phone": string(), "region": or_null(string()),
+            "verified_by": { "type": "string", "enum": ["otp", "staff"] }, "region_by_staff": boolean() })),
+        "MyCase": obj(&["tracking_code", "category", "status", "created_at", "can_rate"], json!({
+            "tracking_code": string(), "category": string(), "category_name": or_null(string()), "status": r("Status"),
+            "created_at": string(), "unit": or_null(string()), "handling_due": or_null(string()), "can_rate": boolean() })),
+        "Consultation": obj(&["id", "region", "title", "description", "source", "opened_at", "closes_at", "accepting_input", "status", "milestones", "progress", "proposals", "comments", "supporters"], json!({
+            "id": int(), "region": string(), "region_name": or_null(string()), "title": string(), "description": string(),
+            "source": { "type": "object" }, "opened_at": string(), "closes_at": string(), "accepting_input": boolean(),
+            "status": { "type": "string", "enum": ["open", "decided", "completed"] },
+            "decision": or_null(json!({ "type": "object" })),
+            "milestones": { "type": "array", "items": { "type": "object" } },
+            "progress": { "type": "integer", "minimum": 0, "maximum": 100 }, "progress_note": or_null(string()),
+            "proposals": { "type": "array", "items": obj(&["id", "text", "at", "supports"], json!({ "id": int(), "text": string(), "at": string(), "supports": int() })) },
+            "comments": { "type": "array", "items": obj(&["id", "text", "at"], json!({ "id": int(), "proposal_id": or_null(int()), "text": string(), "at": string() })) },
+            "supporters": int(), "version": int(), "opened_by": string() })),
     })
 }
 
@@ -327,6 +344,8 @@ enum Auth {
     Public,
     /// A staff user, by bearer token or session cookie (+ CSRF token on writes).
     Staff,
+    /// A resident signed in with a one-time code (their own cookie, + CSRF token on writes).
+    Resident,
 }
 
 struct Op {
@@ -785,6 +804,217 @@ fn operations() -> Vec<Op> {
             ok: ("200", Some(r("Triage"))),
             errors: &["404"],
         },
+        // Residents by phone and community consultation.
+        Op {
+            method: "post",
+            path: "/api/v1/resident/code",
+            summary: "Send a one-time sign-in code (6 digits, 10 minutes) by SMS to a resident's phone",
+            auth: Auth::Public,
+            params: json!([]),
+            body: Some(obj(&["phone"], json!({ "phone": string() }))),
+            ok: ("202", Some(obj(&["phone", "expires_in"], json!({ "phone": string(), "expires_in": int() })))),
+            errors: &["400", "413", "415", "422", "429"],
+        },
+        Op {
+            method: "post",
+            path: "/api/v1/resident/session",
+            summary: "Sign a resident in with the code; sets the resident session cookie",
+            auth: Auth::Public,
+            params: json!([]),
+            body: Some(obj(&["phone", "code"], json!({ "phone": string(), "code": string() }))),
+            ok: ("200", Some(obj(&["resident", "csrf"], json!({ "resident": r("Resident"), "csrf": string() })))),
+            errors: &["400", "401", "413", "415", "422"],
+        },
+        Op {
+            method: "delete",
+            path: "/api/v1/resident/session",
+            summary: "Sign the resident out",
+            auth: Auth::Resident,
+            params: json!([]),
+            body: None,
+            ok: ("204", None),
+            errors: &[],
+        },
+        Op {
+            method: "get",
+            path: "/api/v1/resident/me",
+            summary: "The signed-in resident's roll entry",
+            auth: Auth::Resident,
+            params: json!([]),
+            body: None,
+            ok: ("200", Some(r("Resident"))),
+            errors: &[],
+        },
+        Op {
+            method: "put",
+            path: "/api/v1/resident/region",
+            summary: "The resident records the village or community where they live (unless staff recorded it in person)",
+            auth: Auth::Resident,
+            params: json!([]),
+            body: Some(obj(&["region"], json!({ "region": string() }))),
+            ok: ("200", Some(r("Resident"))),
+            errors: &["400", "409", "413", "415", "422"],
+        },
+        Op {
+            method: "get",
+            path: "/api/v1/resident/cases",
+            summary: "My cases: those whose reporter gave the resident's phone, public view only",
+            auth: Auth::Resident,
+            params: json!([]),
+            body: None,
+            ok: ("200", Some(items(r("MyCase")))),
+            errors: &[],
+        },
+        Op {
+            method: "post",
+            path: "/api/v1/resident/cases/{code}/rating",
+            summary: "The resident rates the outcome of their own case at the return visit",
+            auth: Auth::Resident,
+            params: json!([path_param("code", string(), "the tracking code")]),
+            body: Some(obj(
+                &["rating"],
+                json!({ "rating": { "type": "string", "enum": ["satisfied", "basically_satisfied", "dissatisfied"] }, "comment": or_null(string()) }),
+            )),
+            ok: ("200", Some(r("MyCase"))),
+            errors: &["400", "404", "409", "413", "415", "422"],
+        },
+        Op {
+            method: "post",
+            path: "/api/v1/residents",
+            summary: "Staff register a resident in person on the roll, with the region where they live (verifies them)",
+            auth: Auth::Staff,
+            params: json!([]),
+            body: Some(obj(&["phone", "region"], json!({ "phone": string(), "region": string() }))),
+            ok: ("201", Some(r("Resident"))),
+            errors: &["400", "403", "413", "415", "422"],
+        },
+        Op {
+            method: "get",
+            path: "/api/v1/sms/outbox",
+            summary: "The newest text messages to residents and what became of them (administrators; phones masked)",
+            auth: Auth::Staff,
+            params: json!([query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }), "")]),
+            body: None,
+            ok: (
+                "200",
+                Some(items(obj(
+                    &["id", "kind", "created_at", "attempts", "state"],
+                    json!({
+                "id": int(), "case_id": or_null(int()), "kind": string(), "phone": or_null(string()), "created_at": string(),
+                "attempts": int(), "state": { "type": "string", "enum": ["queued", "sent", "gave_up"] },
+                "sent_at": or_null(string()), "last_error": or_null(string()) }),
+                ))),
+            ),
+            errors: &["403", "422"],
+        },
+        Op {
+            method: "post",
+            path: "/api/v1/consultations",
+            summary: "Open a community consultation (议事协商) to a region's residents for a period",
+            auth: Auth::Staff,
+            params: json!([]),
+            body: Some(obj(
+                &["region", "title", "description", "source", "closes_at"],
+                json!({
+                "region": string(), "title": string(), "description": string(), "closes_at": date.clone(),
+                "source": { "oneOf": [
+                    obj(&["kind", "note"], json!({ "kind": { "const": "hotspot" }, "note": string() })),
+                    obj(&["kind", "reference"], json!({ "kind": { "const": "alert" }, "reference": string() })),
+                    obj(&["kind", "ids"], json!({ "kind": { "const": "cases" }, "ids": { "type": "array", "items": int() } })),
+                ] } }),
+            )),
+            ok: ("201", Some(r("Consultation"))),
+            errors: &["400", "403", "413", "415", "422"],
+        },
+        Op {
+            method: "get",
+            path: "/api/v1/consultations",
+            summary: "Consultations in the caller's jurisdiction, newest first",
+            auth: Auth::Staff,
+            params: json!([]),
+            body: None,
+            ok: ("200", Some(items(r("Consultation")))),
+            errors: &[],
+        },
+        Op {
+            method: "get",
+            path: "/api/v1/consultations/{id}",
+            summary: "One consultation with its proposals, supports and comments",
+            auth: Auth::Staff,
+            params: json!([path_param("id", json!({ "type": "integer", "minimum": 1 }), "the consultation id")]),
+            body: None,
+            ok: ("200", Some(r("Consultation"))),
+            errors: &["404"],
+        },
+        Op {
+            method: "post",
+            path: "/api/v1/consultations/{id}/actions",
+            summary: "The committee's decision and answer, milestones and progress of the follow-through",
+            auth: Auth::Staff,
+            params: json!([
+                path_param("id", json!({ "type": "integer", "minimum": 1 }), "the consultation id"),
+                json!({ "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string", "pattern": "^(W/)?\"?[0-9]{1,18}\"?$" },
+                    "description": "the version the client last saw; a stale one is 409 stale_version" }),
+            ]),
+            body: Some(json!({ "oneOf": [
+                obj(&["action", "text", "answer"], json!({ "action": { "const": "decide" }, "text": string(), "answer": string() })),
+                obj(&["action", "title"], json!({ "action": { "const": "add_milestone" }, "title": string(), "due": or_null(ms()) })),
+                obj(&["action", "index"], json!({ "action": { "const": "complete_milestone" }, "index": { "type": "integer", "minimum": 0 } })),
+                obj(&["action", "percent"], json!({ "action": { "const": "progress" }, "percent": { "type": "integer", "minimum": 0, "maximum": 100 }, "note": or_null(string()) })),
+            ] })),
+            ok: ("200", Some(r("Consultation"))),
+            errors: &["400", "403", "404", "409", "413", "415", "422"],
+        },
+        Op {
+            method: "post",
+            path: "/api/v1/consultations/{id}/proposals",
+            summary: "A resident of the region proposes, while the consultation is open",
+            auth: Auth::Resident,
+            params: json!([path_param("id", json!({ "type": "integer", "minimum": 1 }), "the consultation id")]),
+            body: Some(obj(&["text"], json!({ "text": string() }))),
+            ok: ("201", Some(obj(&["id"], json!({ "id": int() })))),
+            errors: &["400", "404", "409", "413", "415", "422"],
+        },
+        Op {
+            method: "post",
+            path: "/api/v1/consultations/{id}/comments",
+            summary: "A resident of the region comments on the matter or on a proposal",
+            auth: Auth::Resident,
+            params: json!([path_param("id", json!({ "type": "integer", "minimum": 1 }), "the consultation id")]),
+            body: Some(obj(&["text"], json!({ "text": string(), "proposal_id": or_null(int()) }))),
+            ok: ("201", Some(obj(&["id"], json!({ "id": int() })))),
+            errors: &["400", "404", "409", "413", "415", "422"],
+        },
+        Op {
+            method: "post",
+            path: "/api/v1/consultations/{id}/support",
+            summary: "A resident of the region gives their one support to a proposal (a second is 409)",
+            auth: Auth::Resident,
+            params: json!([path_param("id", json!({ "type": "integer", "minimum": 1 }), "the consultation id")]),
+            body: Some(obj(&["proposal_id"], json!({ "proposal_id": int() }))),
+            ok: ("201", Some(obj(&["proposal_id"], json!({ "proposal_id": int() })))),
+            errors: &["400", "404", "409", "413", "415", "422"],
+        },
+        Op {
+            method: "get",
+            path: "/api/v1/public/consultations",
+            summary: "Every consultation, public view (no personal data)",
+            auth: Auth::Public,
+            params: json!([]),
+            body: None,
+            ok: ("200", Some(items(r("Consultation")))),
+            errors: &["429"],
+        },
+        Op {
+            method: "get",
+            path: "/api/v1/public/consultations/{id}",
+            summary: "One consultation, public view: proposals and comments without authors, supports, decision, results",
+            auth: Auth::Public,
+            params: json!([path_param("id", json!({ "type": "integer", "minimum": 1 }), "the consultation id")]),
+            body: None,
+            ok: ("200", Some(r("Consultation"))),
+            errors: &["404", "429"],
+        },
         Op {
             method: "get",
             path: "/api/v1/openapi.json",
@@ -829,7 +1059,7 @@ pub fn document(d: &Deployment) -> Value {
             responses.insert("200".into(), json!({ "description": "a replay: the Idempotency-Key was seen with the same body", "content": { "application/json": { "schema": op.ok.1.clone().unwrap_or(Value::Null) } } }));
         }
         let mut errs: Vec<&str> = op.errors.to_vec();
-        if op.auth == Auth::Staff {
+        if op.auth != Auth::Public {
             errs.push("401");
             if op.method != "get" {
                 errs.push("403");
@@ -851,6 +1081,7 @@ pub fn document(d: &Deployment) -> Value {
         o["security"] = match op.auth {
             Auth::Public => json!([]),
             Auth::Staff => json!([{ "bearer": [] }, { "session": [], "csrf": [] }]),
+            Auth::Resident => json!([{ "resident": [], "csrf": [] }]),
         };
         if let Some(b) = op.body {
             let mut media = json!({ "schema": b });
@@ -878,6 +1109,7 @@ pub fn document(d: &Deployment) -> Value {
                 "bearer": { "type": "http", "scheme": "bearer", "description": "an API token issued to a staff user" },
                 "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE, "description": "set by POST /api/v1/session" },
                 "csrf": { "type": "apiKey", "in": "header", "name": "X-CSRF-Token", "description": "the session's csrf_token; required with the cookie on every non-GET request" },
+                "resident": { "type": "apiKey", "in": "cookie", "name": crate::residents::RESIDENT_COOKIE, "description": "a resident's session, set by POST /api/v1/resident/session" },
             },
         },
     })

@@ -41,6 +41,8 @@ pub struct Config {
     /// A slippy-map tile URL (`https://tiles.example/{z}/{x}/{y}.png`) drawn behind the
     /// maps; its origin is then allowed as an image source. Unset: boundaries only.
     pub map_tile_url: Option<String>,
+    /// Text messages to residents (`[sms]`): provider `file`, `http` or `none`.
+    pub sms: fengqiao_store::SmsConfig,
 }
 
 impl Default for Config {
@@ -66,6 +68,7 @@ impl Default for Config {
             escalation: Default::default(),
             scheduler: Default::default(),
             map_tile_url: None,
+            sms: Default::default(),
         }
     }
 }
@@ -122,9 +125,28 @@ impl Config {
         if let Some(v) = env("MAP_TILE_URL") {
             cfg.map_tile_url = Some(v);
         }
+        if let Some(v) = env("SMS_PROVIDER") {
+            cfg.sms.provider = v;
+        }
         // A bad template is a configuration error, reported before anything starts.
         cfg.map_tiles()?;
+        cfg.sms_provider()?;
         Ok(cfg)
+    }
+
+    /// The configured SMS provider, checked (a bad gateway setting fails at start-up).
+    pub fn sms_provider(&self) -> anyhow::Result<std::sync::Arc<dyn fengqiao_store::SmsProvider>> {
+        Ok(match self.sms.provider.as_str() {
+            "none" | "" => std::sync::Arc::new(fengqiao_store::residents::NoSms),
+            "file" => std::sync::Arc::new(fengqiao_store::residents::FileSms::new(self.sms_file())),
+            "http" => std::sync::Arc::new(fengqiao_web::sms_gateway::HttpSms::from_config(&self.sms).map_err(anyhow::Error::msg)?),
+            other => bail!("sms.provider: file, http or none, not '{other}'"),
+        })
+    }
+
+    /// Where the file provider writes: `sms.file`, else `DATA/sms.jsonl`.
+    pub fn sms_file(&self) -> PathBuf {
+        self.sms.file.clone().unwrap_or_else(|| self.data.join("sms.jsonl"))
     }
 
     /// The checked tile server, if one is configured.

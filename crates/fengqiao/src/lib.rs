@@ -190,6 +190,11 @@ pub async fn serve(svc: Arc<Service>, cfg: &Config, listen: &str) -> anyhow::Res
     let mut state = fengqiao_web::AppState::new(svc.clone(), cfg.time_zone()?);
     state.secure_cookies = cfg.secure_cookies;
     state.map_tiles = cfg.map_tiles()?.map(Arc::new);
+    // Text messages: codes are sent at once, the outbox in the background.
+    let sms = cfg.sms_provider()?;
+    state.sms = sms.clone();
+    let sms_sender = (!matches!(cfg.sms.provider.as_str(), "none" | ""))
+        .then(|| fengqiao_store::SmsSender::new(svc.clone(), sms, cfg.sms.clone()).spawn());
     let app = fengqiao_web::router(state);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
@@ -229,6 +234,9 @@ pub async fn serve(svc: Arc<Service>, cfg: &Config, listen: &str) -> anyhow::Res
     ticker.abort();
     triage.abort();
     if let Some(s) = scheduler {
+        s.abort();
+    }
+    if let Some(s) = sms_sender {
         s.abort();
     }
     svc.checkpoint().await.map_err(err)?;

@@ -232,6 +232,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("  {what:<24} demo-{who}");
             }
             if !no_serve {
+                // The demo texts residents into a file under its data folder.
+                if cfg.sms.provider == "none" {
+                    cfg.sms.provider = "file".into();
+                    eprintln!("text messages (and sign-in codes) are written to {}", cfg.sms_file().display());
+                }
                 fengqiao::serve(svc, &cfg, &listen).await?;
             }
         }

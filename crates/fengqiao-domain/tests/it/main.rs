@@ -2,4 +2,6 @@
 //! and the business calendar with the deadlines computed on it.
 
 mod calendar;
+// Community consultation and residents by phone.
+mod consultation;
 mod lifecycle;

@@ -143,6 +143,8 @@ async fn restore_across_backends() {
     let case = svc.store.case(&fengqiao_store::Scope::All, first).await.unwrap().unwrap();
     s.run_due(case.response_due.unwrap().plus_ms(1)).await.unwrap();
     assert_eq!(svc.store.jobs_of(first).await.unwrap().len(), 1);
+    // Residents by phone and community consultation come along too.
+    fengqiao_store::contract::residents::some_residents_and_a_consultation(&svc).await;
     svc.checkpoint().await.unwrap();
     let dst = fresh_sqlite().await;
     fengqiao_store::contract::restore_matches(&src.store, &dst.store).await;

@@ -85,6 +85,15 @@ const DOMAIN_MESSAGES: &[(&str, &str)] = &[
     ("expected routine, urgent or emergency", "domain.urgency"),
     ("expected minor, ordinary, serious or major", "domain.severity"),
     ("the FeatureCollection has no features", "domain.no_features"),
+    // Residents by phone and community consultation.
+    ("you have already given your support in this consultation", "domain.already_supported"),
+    ("this consultation no longer takes proposals, comments or supports", "domain.consult_closed"),
+    ("record where you live first", "domain.region_first"),
+    ("this consultation is for residents of another region", "domain.other_region"),
+    ("a resident lives in a village or community (or a grid in one)", "domain.resident_region"),
+    ("the period must end in the future", "domain.period_future"),
+    ("no such proposal in this consultation", "domain.no_proposal"),
+    ("your region was recorded in person; ask the community to change it", "domain.region_by_staff"),
 ];
 
 /// A translator for one language; templates call `t.s("key")`.

@@ -113,7 +113,7 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
                        frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
 /// Language, security headers and error pages for every page.
-async fn page_layer(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn page_layer(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let (lang, chosen) = lang_of(&parts);
     parts.extensions.insert(Tr(lang));
@@ -378,7 +378,7 @@ fn retry_after(mut r: Response, wait: u64) -> Response {
     r
 }
 
-async fn rate_limit(State(limiter): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
+pub(crate) async fn rate_limit(State(limiter): State<Arc<RateLimiter>>, req: Request, next: Next) -> Response {
     let submission = req.method() == axum::http::Method::POST;
     if let Some(wait) = limiter.hit(client_ip(&req), submission) {
         return retry_after(PageError::new(StatusCode::TOO_MANY_REQUESTS, "error.rate_limited").into_response(), wait);

@@ -11,6 +11,9 @@ mod openapi;
 mod pages;
 mod supervision;
 mod triage;
+// Residents by phone and community consultation.
+mod consultation;
+mod residents;
 
 use std::sync::Arc;
 

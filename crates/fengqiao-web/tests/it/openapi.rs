@@ -20,6 +20,8 @@ fn registered() -> BTreeSet<(String, String)> {
         include_str!("../../src/supervision.rs"),
         include_str!("../../src/duty.rs"),
         include_str!("../../src/triage.rs"),
+        include_str!("../../src/residents.rs"),
+        include_str!("../../src/consultation.rs"),
     ] {
         for chunk in src.split(".route(\"").skip(1) {
             let Some((path, rest)) = chunk.split_once('"') else { continue };

@@ -4,6 +4,8 @@ mod analyze;
 mod api_keys;
 mod calendar;
 mod text;
+// Residents by phone: the SMS configuration.
+mod sms;
 
 use std::path::Path;
 use std::process::{Command, Output};
