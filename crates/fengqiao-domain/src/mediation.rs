@@ -737,7 +737,13 @@ impl Mediation {
         let mut out = Vec::new();
         for s in self.held_or_planned() {
             if let Place::Room(r) = &s.place {
-                out.push(Booking { mediation_id: self.id, session: s.no, resource: format!("room:{r}"), start: s.start, end: s.end });
+                out.push(Booking {
+                    mediation_id: self.id,
+                    session: s.no,
+                    resource: format!("room:{}/{r}", self.unit),
+                    start: s.start,
+                    end: s.end,
+                });
             }
             for m in &s.mediators {
                 out.push(Booking { mediation_id: self.id, session: s.no, resource: format!("member:{m}"), start: s.start, end: s.end });
@@ -798,6 +804,7 @@ impl Mediation {
                     // The law: a party's clear refusal ends the mediation.
                     self.status = S::Refused;
                     self.ended_at = Some(now);
+                    self.call_off_sessions("mediation ended: a party refused");
                     self.outcome_note = Some(format!("party #{party} refused mediation"));
                     return Ok(("mediation_refused", Effect::Refused));
                 }
@@ -996,6 +1003,7 @@ impl Mediation {
                 if *outcome == SessionOutcome::Failed {
                     self.status = S::Failed;
                     self.ended_at = Some(now);
+                    self.call_off_sessions("mediation ended without agreement");
                     self.outcome_note = Some(format!("no agreement at session {session}"));
                     return Ok(("mediation_failed", Effect::Failed));
                 }
@@ -1183,6 +1191,15 @@ impl Mediation {
                 self.prevented_criminal = *prevented_criminal;
                 self.prevented_group_petition = *prevented_group_petition;
                 Ok(("mediation_judged", Effect::None))
+            }
+        }
+    }
+
+    /// Sessions planned but not held are cancelled when the mediation ends, freeing their rooms.
+    fn call_off_sessions(&mut self, why: &str) {
+        for s in &mut self.sessions {
+            if s.outcome.is_none() && s.cancelled.is_none() {
+                s.cancelled = Some(why.to_string());
             }
         }
     }

@@ -22,6 +22,8 @@ use crate::{
     Service, ServiceConfig, Store, StoreError,
 };
 
+mod mediation;
+
 pub type Check = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Every check, by name.
@@ -47,6 +49,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("scheduler_runs_each_job_once", |s| Box::pin(scheduler_runs_each_job_once(s))),
         ("scheduler_resumes_after_a_restart", |s| Box::pin(scheduler_resumes_after_a_restart(s))),
         ("calendar_years_load_whole_or_not_at_all", |s| Box::pin(calendar_years_load_whole_or_not_at_all(s))),
+        ("mediations", |s| Box::pin(mediation::mediations(s))),
     ]
 }
 

@@ -191,6 +191,7 @@ pub enum BackupRecord {
     },
     /// A scheduled job that ran, so a restored deployment does not run it again.
     Job(JobRun),
+    Mediation(Box<fengqiao_domain::mediation::Mediation>),
 }
 
 pub const BACKUP_FORMAT: u32 = 1;
@@ -369,4 +370,19 @@ pub struct InboxItem {
     pub message: String,
     pub due_at: Option<Timestamp>,
     pub created_at: Timestamp,
+}
+
+/// Which mediations to list (within the reader's scope).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MediationFilter {
+    pub case_id: Option<i64>,
+    pub status: Option<fengqiao_domain::mediation::MediationStatus>,
+    pub unit: Option<String>,
+    /// A region code: mediations in its subtree.
+    pub region: Option<String>,
+    /// A category code (the dispute type).
+    pub category: Option<String>,
+    pub opened_from: Option<Timestamp>,
+    pub opened_to: Option<Timestamp>,
+    pub limit: i64,
 }

@@ -39,6 +39,8 @@ pub struct Config {
     /// A slippy-map tile URL (`https://tiles.example/{z}/{x}/{y}.png`) drawn behind the
     /// maps; its origin is then allowed as an image source. Unset: boundaries only.
     pub map_tile_url: Option<String>,
+    /// Police mediation limits and the judicial-confirmation window (`[mediation]`).
+    pub mediation: fengqiao_domain::mediation::MediationConfig,
 }
 
 impl Default for Config {
@@ -63,6 +65,7 @@ impl Default for Config {
             escalation: Default::default(),
             scheduler: Default::default(),
             map_tile_url: None,
+            mediation: Default::default(),
         }
     }
 }
@@ -176,6 +179,7 @@ impl Config {
             },
             ladder: self.escalation.clone(),
             scheduler: self.scheduler.clone(),
+            mediation: self.mediation.clone(),
         }
     }
 }
