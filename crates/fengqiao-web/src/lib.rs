@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod deadlines;
 mod error;
+mod mediation;
 mod metrics;
 pub mod open311;
 pub mod openapi;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes(state.clone()))
         .merge(open311::routes())
         .merge(supervision::routes())
+        .merge(mediation::routes())
         .merge(triage::routes())
         .merge(openapi::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -4,6 +4,7 @@ mod admin_pages;
 mod api;
 mod deadlines;
 mod geo;
+mod mediation;
 mod open311;
 mod openapi;
 mod pages;

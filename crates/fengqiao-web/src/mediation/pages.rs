@@ -1,0 +1,1 @@
+//! Staff pages of mediation and the printable agreement.
