@@ -390,3 +390,117 @@ async fn a_breach_reopens_the_closed_case_and_is_counted() {
     let r = app.get("/api/v1/cases?status=in_progress", "sup").await;
     assert!(r.body["items"].as_array().unwrap().iter().any(|c| c["id"].as_i64() == Some(cid)), "{}", r.text);
 }
+
+#[tokio::test]
+async fn the_pages_take_a_dispute_to_a_printable_agreement() {
+    use crate::pages::{Browser, PASSWORD};
+    let (app, clock) = app_with_clock().await;
+    let hash = fengqiao_web::hash_password(PASSWORD).unwrap();
+    for u in staff() {
+        let creds = Credentials { token_hash: Some(token_hash(&format!("tok-{}", u.id))), password_hash: Some(hash.clone()) };
+        app.svc.store.put_user(&u, &creds, "system:test", T0).await.unwrap();
+    }
+    let (cid, p1, p2) = dispute(&app).await;
+    // Sessions last hours: the whole visit happens on one morning.
+    clock.set(at("2026-01-05T00:30:00Z"));
+    let mut b = Browser::new(&app);
+    b.sign_in("handler-a1").await;
+    let csrf = b.csrf("/mediations").await;
+    // Without the token nothing happens.
+    let r = b.post_form("/mediations", &[("case_id", &cid.to_string()), ("kind", "people"), ("source", "party_applied")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = b
+        .post_form(
+            "/mediations",
+            &[("csrf", &csrf), ("case_id", &cid.to_string()), ("kind", "people"), ("source", "party_applied"), ("amount", "3000")],
+        )
+        .await;
+    assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/mediations/1"), "{}", r.text);
+    let form = |action: &str, extra: &[(&str, &str)]| {
+        let mut f: Vec<(String, String)> = vec![("csrf".into(), csrf.clone())];
+        f.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        (format!("/mediations/1/act/{action}"), f)
+    };
+    let post = |(uri, f): (String, Vec<(String, String)>)| {
+        let b = &b;
+        async move {
+            let fields: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            b.post_form(&uri, &fields).await
+        }
+    };
+    for p in [p1, p2] {
+        let r = post(form("consent", &[("party", &p.to_string()), ("agree", "yes")])).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    }
+    assert_eq!(
+        post(form("assign", &[("name", "王调解"), ("role", "peoples_mediator"), ("user_id", "handler-a1"), ("lead", "yes")])).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let r = post(form("schedule", &[("start", "2026-01-05T10:00"), ("end", "2026-01-05T11:00"), ("room", "第一调解室")])).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    clock.set(at("2026-01-05T03:00:00Z"));
+    let r = post(form(
+        "record_session",
+        &[("session", "1"), ("present", &p1.to_string()), ("present", &p2.to_string()), ("minutes", "双方同意"), ("outcome", "agreed")],
+    ))
+    .await;
+    assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/mediations/1?done=record_session"), "{}", r.text);
+    let terms = [
+        ("facts", "屋檐滴水"),
+        ("matters", "赔偿"),
+        ("responsibility", "李四负责"),
+        ("term_text", "赔偿3000元"),
+        ("term_how", "转账"),
+        ("term_due", "2026-01-20"),
+        ("term_text", ""),
+        ("term_how", ""),
+        ("term_due", ""),
+    ];
+    assert_eq!(post(form("draft", &terms)).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(post(form("sign", &[("signer", &format!("party:{p1}"))])).await.status, StatusCode::SEE_OTHER);
+    // Editing a signed text is refused on the page, in the reader's language.
+    let m = app.get("/api/v1/mediations/1", "sup").await;
+    assert_eq!(m.body["agreements"][0]["party_signatures"].as_array().map(|a| a.len()), Some(1), "{}", m.text);
+    let r = post(form("draft", &terms)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(r.text.contains("id=\"flash\"") && r.text.contains("frozen"), "{}", r.text);
+    for s in [format!("party:{p2}"), "mediator".into(), "seal".into()] {
+        assert_eq!(post(form("sign", &[("signer", &s)])).await.status, StatusCode::SEE_OTHER);
+    }
+    let panel = b.get("/mediations/1").await;
+    assert!(panel.text.contains("已达成协议") && panel.text.contains("2026-02-04"), "{}", panel.text);
+    // The printable agreement, in Chinese and English, with every signature.
+    let doc = b.get("/mediations/1/agreement").await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert!(doc.headers.get("content-security-policy").is_some());
+    // A handler sees people masked, as on the case page; a supervisor sees them whole.
+    assert!(doc.text.contains("张*") && !doc.text.contains("张三"), "{}", doc.text);
+    let mut sup = Browser::new(&app);
+    sup.sign_in("sup").await;
+    let doc = sup.get("/mediations/1/agreement").await;
+    for s in [
+        "人民调解协议书",
+        "张三",
+        "李四",
+        "甲一村3号",
+        "赔偿3000元",
+        "2026-01-20",
+        "签署于 2026-01-05",
+        "2026-02-04",
+        "/assets/mediation.css",
+    ] {
+        assert!(doc.text.contains(s), "{s} missing: {}", doc.text);
+    }
+    assert!(!doc.text.contains("not-effective"));
+    let en = b.get("/mediations/1/agreement?lang=en").await;
+    assert!(en.text.contains("People&#39;s Mediation Agreement") && en.text.contains("lang=\"en\""), "{}", en.text);
+    let css = b.get("/assets/mediation.css").await;
+    assert!(css.text.contains("@media print"));
+    // Figures on the list page; another village's handler sees nothing of it.
+    let list = b.get("/mediations?by=type").await;
+    assert!(list.text.contains("id=\"mediation-figures\"") && list.text.contains("邻里纠纷"), "{}", list.text);
+    let mut other = Browser::new(&app);
+    other.sign_in("handler-b1").await;
+    assert_eq!(other.get("/mediations/1").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(other.get("/mediations/1/agreement").await.status, StatusCode::NOT_FOUND);
+}
