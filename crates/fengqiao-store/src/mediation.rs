@@ -58,8 +58,8 @@ impl Service {
         let m = Mediation::open(actor, &cx, input, &self.config.mediation, &self.calendar(), now)?;
         let open =
             self.store.mediations(&Scope::All, &MediationFilter { case_id: Some(case_id.0), limit: 100, ..Default::default() }).await?;
-        if open.iter().any(|o| !o.status.is_ended()) {
-            return Err(DomainError::Precondition(format!("mediation #{} of this case is still under way", open[0].id)).into());
+        if let Some(o) = open.iter().find(|o| !o.status.is_ended()) {
+            return Err(DomainError::Precondition(format!("mediation #{} of this case is still under way", o.id)).into());
         }
         let saved = self.store.save_mediation(&m, None, "mediation_opened", &actor.label(), now, None).await?;
         self.note_written(1).await;
