@@ -115,6 +115,8 @@ test('mediations are listed with figures and a signed agreement prints in both l
   assert.ok(rows >= 5, 'the demo made mediations: ' + rows);
   const total = await page.locator('#figures-total td').first().textContent();
   assert.equal(Number(total), rows);
+  // The room calendar holds the session the demo planned.
+  assert.ok(await page.locator('#room-calendar tbody tr').count() >= 1, 'a booked room');
   await page.screenshot({ path: join(shots, 'mediations-zh.png'), fullPage: true });
   await page.locator('#fig-by').selectOption('type');
   await Promise.all([page.waitForURL(/by=type/), page.getByRole('button', { name: '显示' }).click()]);

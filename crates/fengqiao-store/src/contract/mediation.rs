@@ -134,6 +134,20 @@ pub(super) async fn mediations(store: Arc<dyn Store>) {
     assert!(matches!(e, StoreError::Domain(DomainError::Precondition(ref s)) if s.contains("already booked")), "{e}");
     assert_eq!(event_count(&store).await, before);
     svc.act_mediation(&h_a1, m2.id, None, &schedule(s1.plus_hours(2), "调解室"), None, None).await.unwrap();
+    // Two mediations asking for the same room at the same time at once: one gets it.
+    let slot = s1.plus_hours(30);
+    let (first, second) = (schedule(slot, "调解室"), schedule(slot.plus_hours(1), "调解室"));
+    let (a, b) =
+        tokio::join!(svc.act_mediation(&h_a1, 1, None, &first, None, None), svc.act_mediation(&h_a1, m2.id, None, &second, None, None));
+    assert!(a.is_ok() != b.is_ok(), "exactly one booking wins: {a:?} {b:?}");
+    let winner = if a.is_ok() { 1 } else { m2.id };
+    let (no, v) = {
+        let m = svc.store.mediation(&Scope::All, winner).await.unwrap().unwrap();
+        (m.sessions.last().unwrap().no, m.version)
+    };
+    svc.act_mediation(&h_a1, winner, Some(v), &MediationCommand::CancelSession { session: no, reason: "改期".into() }, None, None)
+        .await
+        .unwrap();
     // The calendar is read in scope.
     let day = (T0, T0.plus_hours(72));
     assert_eq!(

@@ -115,9 +115,17 @@ fn fig_row(key: String, f: &MediationFigures) -> FigRow {
     }
 }
 
+pub struct BookingRow {
+    pub what: String,
+    pub when: String,
+    pub mediation: i64,
+    pub session: u32,
+}
+
 #[derive(Template)]
 #[template(path = "mediation_list.html")]
 struct ListPage {
+    bookings: Vec<BookingRow>,
     c: Chrome,
     t: Tr,
     rows: Vec<Row>,
@@ -166,7 +174,27 @@ async fn list(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(q): Que
         .await
         .map_err(|e| PageError { status: e.status, key: "error.invalid", detail: Some(e.message) })?;
     let ms = st.svc.store.mediations(&Scope::for_actor(&staff.actor), &MediationFilter { limit: 200, ..Default::default() }).await?;
+    // The room calendar: what is booked in the next two weeks.
+    let booked =
+        st.svc.store.mediation_bookings(&Scope::for_actor(&staff.actor), now, now.plus_ms(14 * fengqiao_domain::clock::DAY_MS)).await?;
+    let bookings = booked
+        .iter()
+        .map(|b| {
+            let (kind, name) = b.resource.split_once(':').unwrap_or(("", &b.resource));
+            let what = match kind {
+                "room" => format!("{} {}", t.s("mediation.room"), name.split_once('/').map(|(_, r)| r).unwrap_or(name)),
+                _ => format!("{} {}", t.s("mediation.mediator"), name.trim_start_matches("user:")),
+            };
+            BookingRow {
+                what,
+                when: format!("{} – {}", local_time(b.start, &st.tz), local_time(b.end, &st.tz)),
+                mediation: b.mediation_id,
+                session: b.session,
+            }
+        })
+        .collect();
     let page = ListPage {
+        bookings,
         c: Chrome::staff("/mediations", &staff),
         t,
         rows: ms.iter().map(|m| row(m, t, &st)).collect(),
