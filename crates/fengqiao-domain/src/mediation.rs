@@ -101,7 +101,7 @@ med_enum!(TermStatus { Pending = "pending", Fulfilled = "fulfilled", Breached = 
 /// first within a number of working days of acceptance, the second within a number of working
 /// days of the first. Configuration, recorded on the mediation when it opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PolicePolicy {
     pub max_sessions: u32,
     pub first_within_working_days: u32,
@@ -116,7 +116,7 @@ impl Default for PolicePolicy {
 
 /// Mediation rules an administrator may tune.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct MediationConfig {
     pub police: PolicePolicy,
     /// Calendar days after the day an agreement takes effect for the joint application.

@@ -165,3 +165,16 @@ pub async fn mediations(svc: &Service) -> anyhow::Result<usize> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_mediation_policy_is_configuration() {
+        let cfg: crate::config::Config =
+            toml::from_str("[mediation]\nconfirmation_reminder_hours = 48\n[mediation.police]\nmax_sessions = 3\n").unwrap();
+        let svc = cfg.service_config(None);
+        assert_eq!((svc.mediation.police.max_sessions, svc.mediation.police.first_within_working_days), (3, 3));
+        assert_eq!((svc.mediation.confirmation_reminder_hours, svc.mediation.confirmation_days), (48, 30));
+        assert!(toml::from_str::<crate::config::Config>("[mediation]\nconfirmation_day = 30\n").is_err(), "unknown keys are refused");
+    }
+}
