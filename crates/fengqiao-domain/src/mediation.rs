@@ -752,6 +752,22 @@ impl Mediation {
         out
     }
 
+    /// The earliest due date of a term not yet settled, while the agreement is being fulfilled.
+    pub fn next_term_due(&self) -> Option<Timestamp> {
+        if self.status != MediationStatus::Agreed {
+            return None;
+        }
+        self.effective_agreement()?.terms.iter().filter(|t| t.status == TermStatus::Pending).map(|t| t.due).min()
+    }
+
+    /// Terms past their due date with no fulfilment recorded.
+    pub fn overdue_terms(&self, now: Timestamp) -> usize {
+        if self.status != MediationStatus::Agreed {
+            return 0;
+        }
+        self.effective_agreement().map(|a| a.terms.iter().filter(|t| t.status == TermStatus::Pending && t.due < now).count()).unwrap_or(0)
+    }
+
     /// The judicial-confirmation deadline still open at `now` (not applied yet).
     pub fn confirmation_open(&self, now: Timestamp) -> bool {
         self.confirmation.applied.is_none() && self.confirmation.due.is_some_and(|d| now < d)

@@ -1756,13 +1756,14 @@ impl fengqiao_store::Store for SqlStore {
                 Self::insert_mediation(&mut tx, &m).await?;
             }
             Some(v) => {
-                let done = sqlx::query("UPDATE mediations SET status = $1, confirm_due = $2, version = $3, body = $4 WHERE id = $5 AND version = $6")
+                let done = sqlx::query("UPDATE mediations SET status = $1, confirm_due = $2, term_due = $7, version = $3, body = $4 WHERE id = $5 AND version = $6")
                     .bind(m.status.as_str())
                     .bind(mediation_confirm_due(&m))
                     .bind(m.version)
                     .bind(to_json(&m)?)
                     .bind(m.id)
                     .bind(v)
+                    .bind(m.next_term_due().map(|t| t.0))
                     .execute(&mut *tx)
                     .await
                     .map_err(backend_err)?;
@@ -1833,6 +1834,22 @@ impl fengqiao_store::Store for SqlStore {
             .collect())
     }
 
+    async fn mediations_term_due(&self, from: Timestamp, to: Timestamp, job_kind: &str, limit: i64) -> Result<Vec<fengqiao_domain::mediation::Mediation>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT m.body FROM mediations m WHERE m.term_due >= $1 AND m.term_due < $2 \
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = $3 AND j.case_id = m.case_id AND j.due_at = m.term_due) \
+             ORDER BY m.term_due, m.id LIMIT $4",
+        )
+        .bind(from.0)
+        .bind(to.0)
+        .bind(job_kind)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        rows.iter().map(|b| from_json(b)).collect()
+    }
+
     async fn mediations_confirmation_due(&self, from: Timestamp, to: Timestamp, job_kind: &str, limit: i64) -> Result<Vec<fengqiao_domain::mediation::Mediation>, StoreError> {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT m.body FROM mediations m WHERE m.confirm_due >= $1 AND m.confirm_due < $2 \
@@ -1858,7 +1875,7 @@ fn mediation_confirm_due(m: &fengqiao_domain::mediation::Mediation) -> Option<i6
 impl SqlStore {
     /// Inserts a mediation row (a new one, or one being restored).
     async fn insert_mediation(tx: &mut Tx<'_>, m: &fengqiao_domain::mediation::Mediation) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO mediations (id, case_id, region, unit, category, status, opened_at, confirm_due, version, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+        sqlx::query("INSERT INTO mediations (id, case_id, region, unit, category, status, opened_at, confirm_due, version, body, term_due) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(m.id)
             .bind(m.case_id.0)
             .bind(m.region.as_str())
@@ -1869,6 +1886,7 @@ impl SqlStore {
             .bind(mediation_confirm_due(m))
             .bind(m.version)
             .bind(to_json(m)?)
+            .bind(m.next_term_due().map(|t| t.0))
             .execute(&mut **tx)
             .await
             .map_err(backend_err)?;

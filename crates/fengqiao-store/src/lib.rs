@@ -219,6 +219,15 @@ pub trait Store: Send + Sync + 'static {
         from: fengqiao_domain::Timestamp,
         to: fengqiao_domain::Timestamp,
     ) -> Result<Vec<fengqiao_domain::mediation::Booking>, StoreError>;
+    /// Mediations being fulfilled whose earliest unsettled term falls due in `[from, to)`,
+    /// leaving out those whose job `job_kind` already ran for (case, that due date).
+    async fn mediations_term_due(
+        &self,
+        from: fengqiao_domain::Timestamp,
+        to: fengqiao_domain::Timestamp,
+        job_kind: &str,
+        limit: i64,
+    ) -> Result<Vec<fengqiao_domain::mediation::Mediation>, StoreError>;
     /// Mediations whose judicial-confirmation window (not yet applied for) ends in `[from, to)`,
     /// leaving out those whose job `job_kind` already ran for (case, window end).
     async fn mediations_confirmation_due(

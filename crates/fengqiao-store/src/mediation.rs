@@ -40,6 +40,7 @@ pub struct MemberIdentity {
 }
 
 const REMINDER_JOB: &str = "reminder_mediation_confirmation";
+const TERM_JOB: &str = "breach_mediation_term";
 
 impl Service {
     /// Opens a mediation on a dispute case the actor may see.
@@ -219,9 +220,44 @@ impl Service {
         Ok(Some(JobCommit { expected_version: case.version, events, state }))
     }
 
+    /// The mediation jobs of a sweep: a notice to the unit when a term's due date passed
+    /// (`[from, now)`) with no fulfilment recorded, and the confirmation reminders.
+    pub async fn remind_mediations(&self, from: Timestamp, now: Timestamp, report: &mut SweepReport) -> Result<(), StoreError> {
+        let tz = self.calendar().time_zone().clone();
+        for m in self.store.mediations_term_due(from, now, TERM_JOB, self.config.scheduler.batch).await? {
+            let Some(due) = m.next_term_due() else { continue };
+            let message = format!(
+                "调解 #{} （案件 #{}）的协议条款已到履行期限 {}，请核实并记录履行情况 / a term of the agreement of mediation #{} (case #{}) fell due at {}: check and record whether it was fulfilled",
+                m.id,
+                m.case_id.0,
+                due.to_rfc3339_in(&tz),
+                m.id,
+                m.case_id.0,
+                due.to_rfc3339_in(&tz)
+            );
+            let outcome = format!("noticed unit:{}", m.unit);
+            let notice = InboxItem {
+                id: 0,
+                recipient: format!("unit:{}", m.unit),
+                case_id: Some(m.case_id.0),
+                kind: "breach".into(),
+                message,
+                due_at: Some(due),
+                created_at: now,
+            };
+            let job = JobRun { kind: TERM_JOB.into(), case_id: m.case_id.0, due_at: due, done_at: now, outcome: outcome.clone() };
+            match self.store.run_job(&job, None, &[notice]).await {
+                Ok(true) => report.done.push(JobDone { kind: TERM_JOB.into(), case_id: m.case_id.0, due_at: due, outcome }),
+                Ok(false) => report.already_done += 1,
+                Err(e) => report.failed.push(format!("{TERM_JOB} case {}: {e}", m.case_id.0)),
+            }
+        }
+        self.remind_confirmations(now, report).await
+    }
+
     /// Reminds the unit of each agreement whose judicial-confirmation window closes within the
     /// configured lead and has no joint application yet; once per (case, window end).
-    pub async fn remind_confirmations(&self, now: Timestamp, report: &mut SweepReport) -> Result<(), StoreError> {
+    async fn remind_confirmations(&self, now: Timestamp, report: &mut SweepReport) -> Result<(), StoreError> {
         let lead = self.config.mediation.confirmation_reminder_hours as i64 * fengqiao_domain::clock::HOUR_MS;
         if lead <= 0 {
             return Ok(());

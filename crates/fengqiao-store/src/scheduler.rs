@@ -114,8 +114,8 @@ impl Scheduler {
                 }
             }
         }
-        // Judicial-confirmation windows of mediation agreements closing soon.
-        self.svc.remind_confirmations(now, &mut report).await?;
+        // Mediation: agreement terms past due, confirmation windows closing soon.
+        self.svc.remind_mediations(from, now, &mut report).await?;
         store.set_swept_to(now).await?;
         if !report.done.is_empty() || !report.failed.is_empty() {
             tracing::info!(done = report.done.len(), already_done = report.already_done, failed = report.failed.len(), "deadline sweep");

@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
 pub(crate) fn view(m: &Mediation, st: &AppState) -> Value {
     let mut v = serde_json::to_value(m).unwrap_or_default();
     v["confirmation"]["open"] = json!(m.confirmation_open(st.svc.now()));
+    v["overdue_terms"] = json!(m.overdue_terms(st.svc.now()));
     if let Some(d) = m.confirmation.due {
         v["confirmation"]["due_local"] = json!(d.to_rfc3339_in(&st.tz));
     }

@@ -858,6 +858,7 @@ fn with_mediation_schemas(mut s: Value) -> Value {
             "police": or_null(json!({ "type": "object" })), "first_session_due": or_null(ms()), "second_session_due": or_null(ms()),
             "prevented_criminal": boolean(), "prevented_group_petition": boolean(), "court_referral": boolean(),
             "opened_at": ms(), "agreed_at": or_null(ms()), "ended_at": or_null(ms()), "version": int(),
+            "overdue_terms": { "type": "integer", "description": "terms past their due date with no fulfilment recorded" },
         }),
     );
     s["MediationFigures"] = obj(

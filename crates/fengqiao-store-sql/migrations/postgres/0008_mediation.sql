@@ -10,12 +10,15 @@ CREATE TABLE mediations (
     opened_at BIGINT NOT NULL,
     -- The end of the judicial-confirmation window while no application is recorded.
     confirm_due BIGINT,
+    -- The earliest due date of a term not yet settled, while the agreement is being fulfilled.
+    term_due BIGINT,
     version BIGINT NOT NULL,
     body TEXT NOT NULL
 );
 CREATE INDEX mediations_region ON mediations (region, opened_at);
 CREATE INDEX mediations_case ON mediations (case_id);
 CREATE INDEX mediations_confirm_due ON mediations (confirm_due);
+CREATE INDEX mediations_term_due ON mediations (term_due);
 -- Rooms and mediators held by sessions: no two overlap (checked under the chain head's lock).
 CREATE TABLE mediation_bookings (
     mediation_id BIGINT NOT NULL,

@@ -214,8 +214,17 @@ pub(super) async fn mediations(store: Arc<dyn Store>) {
     assert_eq!(m.status, MediationStatus::Agreed);
     assert_eq!(svc.store.case(&Scope::All, c.id).await.unwrap().unwrap().status, Status::Resolved);
     let due = m.confirmation.due.unwrap();
-    // The reminder goes out once, within the lead before the window closes.
+    // A term past its due date with nothing recorded: the unit is told once.
     let sched = Scheduler::new(svc.clone());
+    let term_due = m.next_term_due().unwrap();
+    let r = sched.run_due(term_due.plus_ms(-HOUR_MS)).await.unwrap();
+    assert!(!r.done.iter().any(|d| d.kind == "breach_mediation_term"));
+    let r = sched.run_due(term_due.plus_ms(HOUR_MS)).await.unwrap();
+    assert_eq!(r.done.iter().filter(|d| d.kind == "breach_mediation_term").count(), 1, "{r:?}");
+    let r = sched.run_due(term_due.plus_ms(2 * HOUR_MS)).await.unwrap();
+    assert!(!r.done.iter().any(|d| d.kind == "breach_mediation_term"));
+    assert_eq!(m.overdue_terms(term_due.plus_ms(1)), 1);
+    // The reminder goes out once, within the lead before the window closes.
     let r = sched.run_due(due.plus_ms(-200 * HOUR_MS)).await.unwrap();
     assert!(!r.done.iter().any(|d| d.kind == "reminder_mediation_confirmation"));
     let r = sched.run_due(due.plus_ms(-100 * HOUR_MS)).await.unwrap();

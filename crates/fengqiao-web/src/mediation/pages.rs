@@ -478,14 +478,17 @@ async fn panel_page(
             a.terms
                 .iter()
                 .enumerate()
-                .map(|(i, x)| TermRow {
-                    index: i,
-                    no: i + 1,
-                    text: x.text.clone(),
-                    how: x.how.clone(),
-                    due: local_time(x.due, tz),
-                    status: t.k("term_status", x.status.as_str()),
-                    status_code: x.status.as_str(),
+                .map(|(i, x)| {
+                    let late = x.status == fengqiao_domain::mediation::TermStatus::Pending && x.due < st.svc.now();
+                    TermRow {
+                        index: i,
+                        no: i + 1,
+                        text: x.text.clone(),
+                        how: x.how.clone(),
+                        due: local_time(x.due, tz),
+                        status: if late { t.s("mediation.term_overdue").to_string() } else { t.k("term_status", x.status.as_str()) },
+                        status_code: x.status.as_str(),
+                    }
                 })
                 .collect()
         })
