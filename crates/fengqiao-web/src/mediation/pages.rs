@@ -331,6 +331,9 @@ struct PanelPage {
     tiers: Vec<Opt>,
     units: Vec<Opt>,
     draft: Option<fengqiao_domain::mediation::AgreementContent>,
+    /// The case's return visits, each party rating separately (the case's own records).
+    visits: Vec<(String, String, String)>,
+    case_status: String,
     flash: Option<String>,
     ok: bool,
 }
@@ -520,6 +523,25 @@ async fn panel_page(
             signers.push(Opt { value: "seal".into(), label: t.s("mediation.seal").to_string(), selected: false });
         }
     }
+    let case = st.svc.store.case(&Scope::for_actor(&staff.actor), m.case_id).await?;
+    let visits = case
+        .as_ref()
+        .map(|c| {
+            c.visits
+                .iter()
+                .map(|v| {
+                    let who = v.party.map(name).unwrap_or_default();
+                    let rating = match (v.reached, v.rating) {
+                        (_, Some(r)) => t.k("rating", r.as_str()),
+                        (true, None) => "—".to_string(),
+                        (false, None) => t.s("mediation.unreached").to_string(),
+                    };
+                    (local_time(v.at, tz), who, rating)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let case_status = case.as_ref().map(|c| t.k("status", c.status.as_str())).unwrap_or_default();
     let r = st.svc.reference();
     let mut units: Vec<Opt> = r
         .units
@@ -570,6 +592,8 @@ async fn panel_page(
         tiers: opts(fengqiao_domain::Tier::ALL, fengqiao_domain::Tier::as_str, t, "tier", None),
         units,
         draft: current.filter(|a| !a.is_frozen() || a.effective_at.is_none()).map(|a| a.content.clone()),
+        visits,
+        case_status,
         flash,
         ok,
     })

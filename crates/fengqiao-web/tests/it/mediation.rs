@@ -504,3 +504,50 @@ async fn the_pages_take_a_dispute_to_a_printable_agreement() {
     assert_eq!(other.get("/mediations/1").await.status, StatusCode::NOT_FOUND);
     assert_eq!(other.get("/mediations/1/agreement").await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_oral_agreement_is_recorded_by_the_mediator_and_the_visits_show_on_the_panel() {
+    use crate::pages::{Browser, PASSWORD};
+    let (app, clock) = app_with_clock().await;
+    let (cid, mid, p1, p2) = ready(&app, "people").await;
+    // Intake may see a mediation in its region but not act on it.
+    let r = act(&app, mid, "intake", json!({"action": "record_oral", "content": content("2026-01-20")})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    let r = act(&app, mid, "handler-a1", json!({"action": "record_oral", "content": {"facts": "口角", "matters": "道歉", "responsibility": "", "terms": [{"text": "李四当面道歉", "how": "当面", "due": "2026-01-03"}]}})).await;
+    ok(&r);
+    assert_eq!((r.body["status"].as_str(), r.body["agreements"][0]["form"].as_str()), (Some("agreed"), Some("oral")));
+    assert_eq!(case_status(&app, cid).await, "resolved");
+    // Signing an oral agreement is not a thing.
+    assert_eq!(act(&app, mid, "handler-a1", json!({"action": "sign", "signer": "seal"})).await.status, StatusCode::CONFLICT);
+    ok(&app
+        .post(
+            &format!("/api/v1/cases/{cid}/transitions/record_visit"),
+            "intake",
+            &json!({"party": p1, "channel": "phone", "reached": true, "rating": "satisfied"}).to_string(),
+        )
+        .await);
+    ok(&app
+        .post(
+            &format!("/api/v1/cases/{cid}/transitions/record_visit"),
+            "intake",
+            &json!({"party": p2, "channel": "sms", "reached": false}).to_string(),
+        )
+        .await);
+    clock.set(at("2026-01-01T01:00:00Z"));
+    let hash = fengqiao_web::hash_password(PASSWORD).unwrap();
+    for u in staff() {
+        let creds = Credentials { token_hash: Some(token_hash(&format!("tok-{}", u.id))), password_hash: Some(hash.clone()) };
+        app.svc.store.put_user(&u, &creds, "system:test", T0).await.unwrap();
+    }
+    let mut b = Browser::new(&app);
+    b.sign_in("sup").await;
+    let panel = b.get(&format!("/mediations/{mid}")).await;
+    assert!(panel.text.contains("id=\"visits\"") && panel.text.contains("满意") && panel.text.contains("未联系上"), "{}", panel.text);
+    let doc = b.get(&format!("/mediations/{mid}/agreement")).await;
+    assert!(
+        doc.text.contains("口头调解协议记录") && doc.text.contains("李四当面道歉") && !doc.text.contains("not-effective"),
+        "{}",
+        doc.text
+    );
+    assert!(!doc.text.contains("（印章）"), "an oral agreement carries no seal");
+}
