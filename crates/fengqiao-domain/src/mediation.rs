@@ -1032,10 +1032,9 @@ impl Mediation {
                 let content = check_content(content, now, false)?;
                 match self.agreements.last_mut() {
                     Some(a) if a.is_frozen() => {
-                        return Err(DomainError::Precondition(format!(
-                            "agreement version {} has been signed and its text is frozen: correct it with a new version",
-                            a.version
-                        )));
+                        return Err(DomainError::Precondition(
+                            "the agreement has been signed and its text is frozen: correct it with a new version".into(),
+                        ));
                     }
                     Some(a) => {
                         a.content = content;

@@ -705,6 +705,8 @@ pub struct DocParty {
     pub address: String,
     pub phone: String,
     pub signed: String,
+    /// Signs the agreement (a representative acts for a party and does not).
+    pub signs: bool,
 }
 
 pub struct DocTerm {
@@ -784,6 +786,7 @@ async fn agreement(
                 address: v.and_then(|x| x.address.clone()).unwrap_or_default(),
                 phone: v.and_then(|x| x.phone.clone()).unwrap_or_default(),
                 signed,
+                signs: a.signers.contains(&p.person_id),
             }
         })
         .collect::<Vec<_>>();

@@ -85,6 +85,14 @@ const DOMAIN_MESSAGES: &[(&str, &str)] = &[
     ("expected routine, urgent or emergency", "domain.urgency"),
     ("expected minor, ordinary, serious or major", "domain.severity"),
     ("the FeatureCollection has no features", "domain.no_features"),
+    // Mediation.
+    ("the agreement has been signed and its text is frozen: correct it with a new version", "domain.mediation_frozen"),
+    ("every party must consent before a session is scheduled", "domain.mediation_consent_first"),
+    ("record the party's refusal in their words", "domain.mediation_refusal_words"),
+    ("name a room or an online meeting, one of them", "domain.mediation_place"),
+    ("the session has not started yet", "domain.mediation_not_started"),
+    ("only a dispute is mediated", "domain.mediation_dispute_only"),
+    ("a mediation needs at least two parties to the dispute", "domain.mediation_two_parties"),
 ];
 
 /// A translator for one language; templates call `t.s("key")`.

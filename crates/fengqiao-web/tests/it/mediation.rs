@@ -463,7 +463,7 @@ async fn the_pages_take_a_dispute_to_a_printable_agreement() {
     assert_eq!(m.body["agreements"][0]["party_signatures"].as_array().map(|a| a.len()), Some(1), "{}", m.text);
     let r = post(form("draft", &terms)).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
-    assert!(r.text.contains("id=\"flash\"") && r.text.contains("frozen"), "{}", r.text);
+    assert!(r.text.contains("id=\"flash\"") && r.text.contains("文本已锁定"), "{}", r.text);
     for s in [format!("party:{p2}"), "mediator".into(), "seal".into()] {
         assert_eq!(post(form("sign", &[("signer", &s)])).await.status, StatusCode::SEE_OTHER);
     }
