@@ -383,6 +383,19 @@ fn check_invariants(m: &Mediation) {
         assert!(m.held_or_planned().count() as u32 <= p.max_sessions);
     }
     assert!(m.confirmation.decision.is_none() || m.confirmation.applied.is_some());
+    // The scheduler's term column: set exactly while a term of the agreement in effect is open.
+    let pending = m.effective_agreement().map(|a| a.terms.iter().any(|t| t.status == TermStatus::Pending)).unwrap_or(false);
+    assert_eq!(m.next_term_due().is_some(), m.status == S::Agreed && pending);
+    if m.status == S::Agreed {
+        assert!(pending, "an agreement being fulfilled has an open term");
+    }
+    // Police deadlines: the first from the opening, the second once a session was held.
+    if m.police.is_some() {
+        assert!(m.first_session_due.is_some());
+        assert_eq!(m.second_session_due.is_some(), m.sessions.iter().any(|s| s.outcome.is_some()));
+    } else {
+        assert!(m.first_session_due.is_none() && m.second_session_due.is_none());
+    }
     // No room or mediator is booked twice at once within the mediation.
     let b = m.bookings();
     for (i, x) in b.iter().enumerate() {
