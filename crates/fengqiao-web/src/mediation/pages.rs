@@ -126,6 +126,7 @@ pub struct BookingRow {
 #[template(path = "mediation_list.html")]
 struct ListPage {
     bookings: Vec<BookingRow>,
+    case: String,
     c: Chrome,
     t: Tr,
     rows: Vec<Row>,
@@ -141,6 +142,8 @@ struct ListPage {
 pub struct ListQuery {
     by: Option<String>,
     error: Option<String>,
+    /// Only this case's mediations, and the opening form filled with it.
+    case: Option<i64>,
 }
 
 fn row(m: &Mediation, t: Tr, st: &AppState) -> Row {
@@ -173,7 +176,11 @@ async fn list(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(q): Que
     let (total, groups) = super::compute_figures(&st, &staff.actor, from, now.plus_ms(1), by, MediationFilter::default())
         .await
         .map_err(|e| PageError { status: e.status, key: "error.invalid", detail: Some(e.message) })?;
-    let ms = st.svc.store.mediations(&Scope::for_actor(&staff.actor), &MediationFilter { limit: 200, ..Default::default() }).await?;
+    let ms = st
+        .svc
+        .store
+        .mediations(&Scope::for_actor(&staff.actor), &MediationFilter { case_id: q.case, limit: 200, ..Default::default() })
+        .await?;
     // The room calendar: what is booked in the next two weeks.
     let booked =
         st.svc.store.mediation_bookings(&Scope::for_actor(&staff.actor), now, now.plus_ms(14 * fengqiao_domain::clock::DAY_MS)).await?;
@@ -195,6 +202,7 @@ async fn list(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(q): Que
         .collect();
     let page = ListPage {
         bookings,
+        case: q.case.map(|c| c.to_string()).unwrap_or_default(),
         c: Chrome::staff("/mediations", &staff),
         t,
         rows: ms.iter().map(|m| row(m, t, &st)).collect(),

@@ -405,6 +405,11 @@ async fn the_pages_take_a_dispute_to_a_printable_agreement() {
     clock.set(at("2026-01-05T00:30:00Z"));
     let mut b = Browser::new(&app);
     b.sign_in("handler-a1").await;
+    // The dispute's page links its mediations; the opening form comes filled with the case.
+    let case_page = b.get(&format!("/cases/{cid}")).await;
+    assert!(case_page.text.contains(&format!("href=\"/mediations?case={cid}\"")), "{}", case_page.text);
+    let list = b.get(&format!("/mediations?case={cid}")).await;
+    assert!(list.text.contains(&format!("name=\"case_id\" type=\"text\" inputmode=\"numeric\" value=\"{cid}\"")), "{}", list.text);
     let csrf = b.csrf("/mediations").await;
     // Without the token nothing happens.
     let r = b.post_form("/mediations", &[("case_id", &cid.to_string()), ("kind", "people"), ("source", "party_applied")]).await;
