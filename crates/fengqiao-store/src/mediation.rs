@@ -88,7 +88,12 @@ impl Service {
             return Err(StoreError::Conflict { current: version });
         }
         let mut cmd = cmd.clone();
-        if let MediationCommand::Assign { name, conflicts, .. } = &mut cmd {
+        if let MediationCommand::Assign { name, conflicts, user_id, .. } = &mut cmd {
+            if let Some(u) = user_id.as_deref().map(str::trim).filter(|u| !u.is_empty())
+                && self.store.user_credentials(u).await?.is_none()
+            {
+                return Err(DomainError::invalid("user_id", format!("no staff account '{u}'")).into());
+            }
             *conflicts = self.member_conflicts(&m, name, identity.cloned().unwrap_or_default()).await?;
         }
         let now = self.now();

@@ -181,6 +181,9 @@ async fn a_dispute_from_application_to_a_confirmed_and_fulfilled_agreement() {
     .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
     assert!(r.text.contains("conflict of interest"), "{}", r.text);
+    let r =
+        act(&app, mid, "handler-a1", json!({"action": "assign", "user_id": "nobody", "name": "王调解", "role": "peoples_mediator"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
     ok(&act(
         &app,
         mid,
