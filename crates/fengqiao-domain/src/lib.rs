@@ -19,6 +19,7 @@ pub mod geo;
 pub mod geoindex;
 pub mod geojson;
 pub mod lifecycle;
+pub mod mediation;
 pub mod person;
 pub mod region;
 pub mod routing;

@@ -1493,6 +1493,13 @@ impl fengqiao_store::Store for SqlStore {
                 n += 1;
             }
         }
+        {
+            let rows: Vec<String> = sqlx::query_scalar("SELECT body FROM mediations ORDER BY id").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for body in rows {
+                sink(BackupRecord::Mediation(Box::new(from_json(&body)?)))?;
+                n += 1;
+            }
+        }
         for (sql, which) in [("SELECT body FROM api_keys ORDER BY name", 0), ("SELECT body FROM request_updates ORDER BY received_at, key_name, update_id", 1)] {
             let rows: Vec<String> = sqlx::query_scalar(sql).fetch_all(&mut *tx).await.map_err(backend_err)?;
             for body in rows {
@@ -1570,6 +1577,10 @@ impl fengqiao_store::Store for SqlStore {
                 }
                 BackupRecord::SupervisionOrder(o) => {
                     Self::insert_order(&mut tx, &o).await?;
+                }
+                BackupRecord::Mediation(m) => {
+                    Self::insert_mediation(&mut tx, &m).await?;
+                    Self::book_mediation(&mut tx, &m).await?;
                 }
                 BackupRecord::RoutingRules { rules, saved_at, actor } => {
                     sqlx::query("INSERT INTO routing_rules (version, body, saved_at, actor) VALUES ($1, $2, $3, $4)")
@@ -1897,6 +1908,137 @@ impl fengqiao_store::Store for SqlStore {
     async fn calendar_years(&self) -> Result<Vec<(i16, String)>, StoreError> {
         let rows: Vec<(i32, String)> = sqlx::query_as("SELECT year, body FROM calendar_years ORDER BY year").fetch_all(&self.pool).await.map_err(backend_err)?;
         Ok(rows.into_iter().map(|(y, b)| (y as i16, b)).collect())
+    }
+
+    // ---- mediation ----
+
+    async fn save_mediation(
+        &self,
+        m: &fengqiao_domain::mediation::Mediation,
+        expected_version: Option<i64>,
+        event: &str,
+        actor: &str,
+        at: Timestamp,
+        case: Option<&fengqiao_store::JobCommit>,
+    ) -> Result<fengqiao_domain::mediation::Mediation, StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let mut m = m.clone();
+        match expected_version {
+            None => {
+                // Writers are serialised by the head lock, so MAX + 1 cannot race.
+                m.id = sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM mediations").fetch_one(&mut *tx).await.map_err(backend_err)?;
+                Self::insert_mediation(&mut tx, &m).await?;
+            }
+            Some(v) => {
+                let done = sqlx::query("UPDATE mediations SET status = $1, confirm_due = $2, term_due = $7, version = $3, body = $4 WHERE id = $5 AND version = $6")
+                    .bind(m.status.as_str())
+                    .bind(mediation_confirm_due(&m))
+                    .bind(m.version)
+                    .bind(to_json(&m)?)
+                    .bind(m.id)
+                    .bind(v)
+                    .bind(m.next_term_due().map(|t| t.0))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+                if done.rows_affected() != 1 {
+                    let current: Option<i64> = sqlx::query_scalar("SELECT version FROM mediations WHERE id = $1").bind(m.id).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+                    return Err(match current {
+                        Some(c) => StoreError::Conflict { current: c },
+                        None => StoreError::NotFound,
+                    });
+                }
+            }
+        }
+        Self::book_mediation(&mut tx, &m).await?;
+        if let Some(c) = case {
+            Self::commit_in(&mut tx, &mut head, c.expected_version, &c.events, &c.state).await?;
+        }
+        Self::append(&mut tx, &mut head, None, at, actor, event, &to_json(&m)?).await?;
+        Self::finish_write(tx, head).await?;
+        Ok(m)
+    }
+
+    async fn mediation(&self, scope: &Scope, id: i64) -> Result<Option<fengqiao_domain::mediation::Mediation>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT body FROM mediations WHERE id = ");
+        q.push_bind(id);
+        push_scope(&mut q, scope, "case_id", "region");
+        let body: Option<String> = q.build_query_scalar().fetch_optional(&self.pool).await.map_err(backend_err)?;
+        body.map(|b| from_json(&b)).transpose()
+    }
+
+    async fn mediations(&self, scope: &Scope, f: &fengqiao_store::MediationFilter) -> Result<Vec<fengqiao_domain::mediation::Mediation>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT body FROM mediations WHERE 1 = 1");
+        push_scope(&mut q, scope, "case_id", "region");
+        if let Some(c) = f.case_id {
+            q.push(" AND case_id = ").push_bind(c);
+        }
+        if let Some(s) = f.status {
+            q.push(" AND status = ").push_bind(s.as_str());
+        }
+        if let Some(u) = &f.unit {
+            q.push(" AND unit = ").push_bind(u.clone());
+        }
+        if let Some(c) = &f.category {
+            q.push(" AND category = ").push_bind(c.clone());
+        }
+        push_region(&mut q, &f.region, "region")?;
+        if let Some(t) = f.opened_from {
+            q.push(" AND opened_at >= ").push_bind(t.0);
+        }
+        if let Some(t) = f.opened_to {
+            q.push(" AND opened_at < ").push_bind(t.0);
+        }
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit.clamp(1, 10_000));
+        let rows: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter().map(|b| from_json(b)).collect()
+    }
+
+    async fn mediation_bookings(&self, scope: &Scope, from: Timestamp, to: Timestamp) -> Result<Vec<fengqiao_domain::mediation::Booking>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new(
+            "SELECT b.mediation_id, b.session, b.resource, b.start_at, b.end_at FROM mediation_bookings b JOIN mediations m ON m.id = b.mediation_id WHERE b.start_at < ",
+        );
+        q.push_bind(to.0).push(" AND b.end_at > ").push_bind(from.0);
+        push_scope(&mut q, scope, "m.case_id", "m.region");
+        q.push(" ORDER BY b.start_at, b.resource LIMIT 5000");
+        let rows: Vec<(i64, i64, String, i64, i64)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(m, s, r, a, b)| fengqiao_domain::mediation::Booking { mediation_id: m, session: s as u32, resource: r, start: Timestamp(a), end: Timestamp(b) })
+            .collect())
+    }
+
+    async fn mediations_term_due(&self, from: Timestamp, to: Timestamp, job_kind: &str, limit: i64) -> Result<Vec<fengqiao_domain::mediation::Mediation>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT m.body FROM mediations m WHERE m.term_due >= $1 AND m.term_due < $2 \
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = $3 AND j.case_id = m.case_id AND j.due_at = m.term_due) \
+             ORDER BY m.term_due, m.id LIMIT $4",
+        )
+        .bind(from.0)
+        .bind(to.0)
+        .bind(job_kind)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        rows.iter().map(|b| from_json(b)).collect()
+    }
+
+    async fn mediations_confirmation_due(&self, from: Timestamp, to: Timestamp, job_kind: &str, limit: i64) -> Result<Vec<fengqiao_domain::mediation::Mediation>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT m.body FROM mediations m WHERE m.confirm_due >= $1 AND m.confirm_due < $2 \
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = $3 AND j.case_id = m.case_id AND j.due_at = m.confirm_due) \
+             ORDER BY m.confirm_due, m.id LIMIT $4",
+        )
+        .bind(from.0)
+        .bind(to.0)
+        .bind(job_kind)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend_err)?;
+        rows.iter().map(|b| from_json(b)).collect()
     }
 
     async fn put_rota(&self, unit: &UnitId, from: Timestamp, to: Timestamp, shifts: &[DutyShift], actor: &str, at: Timestamp) -> Result<(), StoreError> {
@@ -2435,4 +2577,63 @@ impl SqlStore {
 
 fn shift_from_row((unit, user, starts, ends): (String, String, i64, i64)) -> DutyShift {
     DutyShift { unit: UnitId(unit), user, starts_at: Timestamp(starts), ends_at: Timestamp(ends) }
+}
+
+/// The end of a mediation's judicial-confirmation window while no application is recorded.
+fn mediation_confirm_due(m: &fengqiao_domain::mediation::Mediation) -> Option<i64> {
+    if m.confirmation.applied.is_some() { None } else { m.confirmation.due.map(|d| d.0) }
+}
+
+impl SqlStore {
+    /// Inserts a mediation row (a new one, or one being restored).
+    async fn insert_mediation(tx: &mut Tx<'_>, m: &fengqiao_domain::mediation::Mediation) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO mediations (id, case_id, region, unit, category, status, opened_at, confirm_due, version, body, term_due) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            .bind(m.id)
+            .bind(m.case_id.0)
+            .bind(m.region.as_str())
+            .bind(m.unit.as_str())
+            .bind(&m.category)
+            .bind(m.status.as_str())
+            .bind(m.opened_at.0)
+            .bind(mediation_confirm_due(m))
+            .bind(m.version)
+            .bind(to_json(m)?)
+            .bind(m.next_term_due().map(|t| t.0))
+            .execute(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+
+    /// Replaces a mediation's bookings, refusing any room or mediator another mediation holds
+    /// at an overlapping time. Runs under the head lock, so two bookings cannot both pass.
+    async fn book_mediation(tx: &mut Tx<'_>, m: &fengqiao_domain::mediation::Mediation) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM mediation_bookings WHERE mediation_id = $1").bind(m.id).execute(&mut **tx).await.map_err(backend_err)?;
+        let bookings = m.bookings();
+        for b in &bookings {
+            let clash: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT mediation_id, start_at FROM mediation_bookings WHERE resource = $1 AND start_at < $2 AND end_at > $3 ORDER BY start_at LIMIT 1",
+            )
+            .bind(&b.resource)
+            .bind(b.end.0)
+            .bind(b.start.0)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+            if let Some((other, _)) = clash {
+                let what = b.resource.split_once(':').map(|(k, v)| if k == "room" { format!("room {v}") } else { format!("mediator {v}") }).unwrap_or_default();
+                return Err(StoreError::Domain(fengqiao_domain::DomainError::Precondition(format!(
+                    "{what} is already booked by mediation #{other} at that time"
+                ))));
+            }
+        }
+        if !bookings.is_empty() {
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO mediation_bookings (mediation_id, session, resource, start_at, end_at) ");
+            q.push_values(bookings.iter(), |mut r, b| {
+                r.push_bind(m.id).push_bind(b.session as i64).push_bind(b.resource.clone()).push_bind(b.start.0).push_bind(b.end.0);
+            });
+            q.build().execute(&mut **tx).await.map_err(backend_err)?;
+        }
+        Ok(())
+    }
 }

@@ -17,6 +17,7 @@ const MIGRATIONS: crate::Migrations = &[
     (5, include_str!("../migrations/postgres/0005_routing.sql")),
     (6, include_str!("../migrations/postgres/0006_attachments.sql")),
     (7, include_str!("../migrations/postgres/0007_supervision.sql")),
+    (8, include_str!("../migrations/postgres/0008_mediation.sql")),
     // Residents by phone and community consultation.
     (9, include_str!("../migrations/postgres/0009_residents.sql")),
     (11, include_str!("../migrations/postgres/0011_person_email.sql")),

@@ -18,6 +18,7 @@ const MIGRATIONS: crate::Migrations = &[
     (5, include_str!("../migrations/sqlite/0005_routing.sql")),
     (6, include_str!("../migrations/sqlite/0006_attachments.sql")),
     (7, include_str!("../migrations/sqlite/0007_supervision.sql")),
+    (8, include_str!("../migrations/sqlite/0008_mediation.sql")),
     // Residents by phone and community consultation.
     (9, include_str!("../migrations/sqlite/0009_residents.sql")),
     (11, include_str!("../migrations/sqlite/0011_person_email.sql")),

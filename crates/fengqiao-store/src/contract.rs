@@ -23,6 +23,7 @@ use crate::{
 };
 
 // Residents by phone and community consultation.
+mod mediation;
 pub mod residents;
 
 pub type Check = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -56,6 +57,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("sms_outbox_is_queued_with_the_case_and_sent_once", |s| Box::pin(residents::sms_outbox_is_queued_with_the_case_and_sent_once(s))),
         ("resident_roll_codes_and_my_cases", |s| Box::pin(residents::resident_roll_codes_and_my_cases(s))),
         ("consultation_takes_one_support_per_resident", |s| Box::pin(residents::consultation_takes_one_support_per_resident(s))),
+        ("mediations", |s| Box::pin(mediation::mediations(s))),
     ]
 }
 

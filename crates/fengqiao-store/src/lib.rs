@@ -13,6 +13,7 @@
 
 pub mod contract;
 pub mod duty;
+pub mod mediation;
 pub mod scheduler;
 mod service;
 pub mod triage;
@@ -196,6 +197,50 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a holiday schedule (one year's CSV) an administrator loaded; an audit event.
     async fn put_calendar_year(&self, year: i16, csv: &str, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
     async fn calendar_years(&self) -> Result<Vec<(i16, String)>, StoreError>;
+
+    // Mediation.
+    /// Inserts a new mediation (`expected_version` `None`; the store assigns its id) or updates
+    /// one still at `expected_version`, with its audit event, its room and mediator bookings and
+    /// the case change it causes (if any), in one transaction. A room or mediator another
+    /// mediation holds at an overlapping time is refused (`DomainError::Precondition`) and
+    /// nothing is written.
+    async fn save_mediation(
+        &self,
+        m: &fengqiao_domain::mediation::Mediation,
+        expected_version: Option<i64>,
+        event: &str,
+        actor: &str,
+        at: fengqiao_domain::Timestamp,
+        case: Option<&JobCommit>,
+    ) -> Result<fengqiao_domain::mediation::Mediation, StoreError>;
+    async fn mediation(&self, scope: &Scope, id: i64) -> Result<Option<fengqiao_domain::mediation::Mediation>, StoreError>;
+    /// Mediations in scope and filter, newest first.
+    async fn mediations(&self, scope: &Scope, filter: &MediationFilter) -> Result<Vec<fengqiao_domain::mediation::Mediation>, StoreError>;
+    /// Bookings overlapping `[from, to)` of the mediations in scope, by start.
+    async fn mediation_bookings(
+        &self,
+        scope: &Scope,
+        from: fengqiao_domain::Timestamp,
+        to: fengqiao_domain::Timestamp,
+    ) -> Result<Vec<fengqiao_domain::mediation::Booking>, StoreError>;
+    /// Mediations being fulfilled whose earliest unsettled term falls due in `[from, to)`,
+    /// leaving out those whose job `job_kind` already ran for (case, that due date).
+    async fn mediations_term_due(
+        &self,
+        from: fengqiao_domain::Timestamp,
+        to: fengqiao_domain::Timestamp,
+        job_kind: &str,
+        limit: i64,
+    ) -> Result<Vec<fengqiao_domain::mediation::Mediation>, StoreError>;
+    /// Mediations whose judicial-confirmation window (not yet applied for) ends in `[from, to)`,
+    /// leaving out those whose job `job_kind` already ran for (case, window end).
+    async fn mediations_confirmation_due(
+        &self,
+        from: fengqiao_domain::Timestamp,
+        to: fengqiao_domain::Timestamp,
+        job_kind: &str,
+        limit: i64,
+    ) -> Result<Vec<fengqiao_domain::mediation::Mediation>, StoreError>;
 
     // ---- On-duty rotas ----
     /// Replaces a unit's shifts that start in `[from, to)` with `shifts` (checked by the

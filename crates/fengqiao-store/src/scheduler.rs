@@ -115,6 +115,8 @@ impl Scheduler {
             }
         }
         self.follow_orders(from, now, lead, &mut report).await?;
+        // Mediation: agreement terms past due, confirmation windows closing soon.
+        self.svc.remind_mediations(from, now, &mut report).await?;
         store.set_swept_to(now).await?;
         if !report.done.is_empty() || !report.failed.is_empty() {
             tracing::info!(done = report.done.len(), already_done = report.already_done, failed = report.failed.len(), "deadline sweep");

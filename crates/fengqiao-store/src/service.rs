@@ -46,6 +46,8 @@ pub struct ServiceConfig {
     pub ladder: EscalationLadder,
     /// The deadline scheduler.
     pub scheduler: SchedulerConfig,
+    /// Police mediation limits and the judicial-confirmation window.
+    pub mediation: fengqiao_domain::mediation::MediationConfig,
 }
 
 impl Default for ServiceConfig {
@@ -60,6 +62,7 @@ impl Default for ServiceConfig {
             calendar: CalendarSettings::default(),
             ladder: EscalationLadder::default(),
             scheduler: SchedulerConfig::default(),
+            mediation: Default::default(),
         }
     }
 }

@@ -207,6 +207,7 @@ pub enum BackupRecord {
     /// A queued or sent text message (`phone` as stored: set only for messages to a phone
     /// rather than a person); its claim is not kept.
     Sms(crate::SmsMessage),
+    Mediation(Box<fengqiao_domain::mediation::Mediation>),
 }
 
 pub const BACKUP_FORMAT: u32 = 1;
@@ -391,4 +392,19 @@ pub struct InboxItem {
     pub message: String,
     pub due_at: Option<Timestamp>,
     pub created_at: Timestamp,
+}
+
+/// Which mediations to list (within the reader's scope).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MediationFilter {
+    pub case_id: Option<i64>,
+    pub status: Option<fengqiao_domain::mediation::MediationStatus>,
+    pub unit: Option<String>,
+    /// A region code: mediations in its subtree.
+    pub region: Option<String>,
+    /// A category code (the dispute type).
+    pub category: Option<String>,
+    pub opened_from: Option<Timestamp>,
+    pub opened_to: Option<Timestamp>,
+    pub limit: i64,
 }

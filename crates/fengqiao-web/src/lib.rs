@@ -11,6 +11,7 @@ mod auth;
 mod deadlines;
 mod duty;
 mod error;
+mod mediation;
 mod metrics;
 pub mod open311;
 pub mod openapi;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(open311::routes())
         .merge(supervision::routes())
         .merge(duty::routes())
+        .merge(mediation::routes())
         .merge(triage::routes())
         .merge(openapi::routes())
         .merge(residents::routes(state.clone()))

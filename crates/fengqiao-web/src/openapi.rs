@@ -1044,7 +1044,7 @@ const ERROR_TEXT: &[(&str, &str)] = &[
 /// The whole OpenAPI 3.1 document for a deployment.
 pub fn document(d: &Deployment) -> Value {
     let mut paths = Map::new();
-    for op in operations() {
+    for op in operations().into_iter().chain(mediation_operations()) {
         let mut responses = Map::new();
         let ok = match &op.ok.1 {
             Some(schema) => {
@@ -1104,7 +1104,7 @@ pub fn document(d: &Deployment) -> Value {
         "servers": [{ "url": "/" }],
         "paths": paths,
         "components": {
-            "schemas": schemas(d),
+            "schemas": with_mediation_schemas(schemas(d)),
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer", "description": "an API token issued to a staff user" },
                 "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE, "description": "set by POST /api/v1/session" },
@@ -1113,4 +1113,169 @@ pub fn document(d: &Deployment) -> Value {
             },
         },
     })
+}
+
+// ---- mediation ----
+
+fn with_mediation_schemas(mut s: Value) -> Value {
+    use fengqiao_domain::mediation::{MediationKind, MediationStatus, Source};
+    s["Mediation"] = obj(
+        &[
+            "id",
+            "case_id",
+            "unit",
+            "region",
+            "category",
+            "kind",
+            "source",
+            "parties",
+            "team",
+            "sessions",
+            "agreements",
+            "confirmation",
+            "status",
+            "opened_at",
+            "version",
+        ],
+        json!({
+            "id": int(), "case_id": int(), "unit": string(), "region": string(), "category": string(),
+            "kind": { "type": "string", "enum": names(MediationKind::ALL, MediationKind::as_str) },
+            "source": { "type": "string", "enum": names(Source::ALL, Source::as_str) },
+            "amount_fen": or_null(int()),
+            "parties": { "type": "array", "items": obj(&["person_id", "role", "consent"], json!({ "person_id": int(), "role": string(), "consent": { "type": "string", "enum": ["pending", "agreed", "refused"] } })) },
+            "team": { "type": "array", "items": obj(&["id", "name", "role", "lead"], json!({ "id": string(), "name": string(), "role": string(), "lead": boolean(), "conflicts": { "type": "array", "items": string() }, "override_reason": or_null(string()) })) },
+            "sessions": { "type": "array", "items": { "type": "object", "description": "no, start, end, place, mediators, invited, present, minutes, outcome, cancelled" } },
+            "agreements": { "type": "array", "items": { "type": "object", "description": "every version, oldest first: form, content (facts, matters, responsibility, terms), signers, party_signatures, mediator_signed, sealed, effective_at, superseded, terms with their fulfilment" } },
+            "confirmation": obj(&["open"], json!({ "last_day": or_null(string()), "due": or_null(ms()), "due_local": string(), "open": boolean(), "applied": or_null(json!({ "type": "object" })), "decision": or_null(json!({ "type": "object" })) })),
+            "status": { "type": "string", "enum": names(MediationStatus::ALL, MediationStatus::as_str) },
+            "police": or_null(json!({ "type": "object" })), "first_session_due": or_null(ms()), "second_session_due": or_null(ms()),
+            "prevented_criminal": boolean(), "prevented_group_petition": boolean(), "court_referral": boolean(),
+            "opened_at": ms(), "agreed_at": or_null(ms()), "ended_at": or_null(ms()), "version": int(),
+            "overdue_terms": { "type": "integer", "description": "terms past their due date with no fulfilment recorded" },
+        }),
+    );
+    s["MediationFigures"] = obj(
+        &["opened", "agreed", "fulfilled", "breached"],
+        json!({
+            "opened": int(), "concluded": int(), "agreed": int(), "refused": int(), "failed": int(), "fulfilled": int(), "breached": int(),
+            "agreement_rate": or_null(json!({ "type": "number" })), "fulfilment_rate": or_null(json!({ "type": "number" })),
+            "amount_fen": int(), "amount_agreed_fen": int(), "median_hours_to_agreement": or_null(json!({ "type": "number" })),
+            "prevented_criminal": int(), "prevented_group_petition": int(), "judicially_confirmed": int(),
+        }),
+    );
+    s
+}
+
+fn mediation_operations() -> Vec<Op> {
+    use fengqiao_domain::mediation::{FiguresBy, MediationCommand, MediationKind, MediationStatus, Source};
+    let id = path_param("id", json!({ "type": "integer", "minimum": 1 }), "the mediation id");
+    let date = json!({ "anyOf": [{ "type": "string", "format": "date" }, { "type": "string", "format": "date-time" }],
+        "description": "a local date YYYY-MM-DD or an RFC 3339 time" });
+    vec![
+        Op {
+            method: "post",
+            path: "/api/v1/mediations",
+            summary: "Open a mediation on a dispute case (its parties' consent is recorded next)",
+            auth: Auth::Staff,
+            params: json!([]),
+            body: Some(obj(
+                &["case_id", "kind", "source"],
+                json!({
+                    "case_id": int(),
+                    "kind": { "type": "string", "enum": names(MediationKind::ALL, MediationKind::as_str) },
+                    "source": { "type": "string", "enum": names(Source::ALL, Source::as_str) },
+                    "amount": or_null(json!({ "type": "number", "minimum": 0, "description": "the amount involved, in yuan" })),
+                }),
+            )),
+            ok: ("201", Some(r("Mediation"))),
+            errors: &["400", "403", "404", "409", "413", "415", "422"],
+        },
+        Op {
+            method: "get",
+            path: "/api/v1/mediations",
+            summary: "Mediations in the caller's scope, newest first",
+            auth: Auth::Staff,
+            params: json!([
+                query("case", int(), "mediations of this case"),
+                query("status", json!({ "type": "string", "enum": names(MediationStatus::ALL, MediationStatus::as_str) }), ""),
+                query("unit", string(), ""),
+                query("region", string(), "mediations in this region's subtree"),
+                query("category", string(), "the dispute type"),
+                query("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 }), ""),
+            ]),
+            body: None,
+            ok: ("200", Some(items(r("Mediation")))),
+            errors: &["422"],
+        },
+        Op {
+            method: "get",
+            path: "/api/v1/mediations/{id}",
+            summary: "One mediation, with every session and agreement version",
+            auth: Auth::Staff,
+            params: json!([id.clone()]),
+            body: None,
+            ok: ("200", Some(r("Mediation"))),
+            errors: &["404"],
+        },
+        Op {
+            method: "post",
+            path: "/api/v1/mediations/{id}/actions",
+            summary: "Act on a mediation: consent (a refusal ends it), assign (with the conflict check), schedule, cancel_session, record_session, draft, revise, sign, record_oral, apply_confirmation, decide_confirmation, fulfil, judge. `then` says where the case goes after a refusal, a failure or a breach (resolve, transfer, escalate); `member` carries a new member's identity data for the conflict check. Times may be RFC 3339, local YYYY-MM-DDTHH:MM, or milliseconds. Send If-Match: VERSION to act only on that version.",
+            auth: Auth::Staff,
+            params: json!([id.clone(), { "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string" }, "description": "the mediation version" }]),
+            body: Some(json!({
+                "type": "object",
+                "required": ["action"],
+                "properties": {
+                    "action": { "type": "string", "enum": MediationCommand::NAMES },
+                    "then": or_null(json!({ "type": "object", "required": ["to"], "properties": { "to": { "type": "string", "enum": ["resolve", "transfer", "escalate"] }, "unit": string(), "tier": r("Tier") } })),
+                    "member": or_null(json!({ "type": "object", "properties": { "id_number": string(), "phone": string(), "village": string(), "related_parties": { "type": "array", "items": int() } } })),
+                },
+                "additionalProperties": true,
+            })),
+            ok: ("200", Some(r("Mediation"))),
+            errors: &["400", "403", "404", "409", "413", "415", "422"],
+        },
+        Op {
+            method: "get",
+            path: "/api/v1/mediations/figures",
+            summary: "Mediation figures over mediations opened in a period (default: the last 365 days): agreement and fulfilment rates, amounts, time to agreement, disputes prevented from turning criminal or into group petitions, overall and by mediator, unit, type or region",
+            auth: Auth::Staff,
+            params: json!([
+                query("from", date.clone(), ""),
+                query("to", date.clone(), ""),
+                query("by", json!({ "type": "string", "enum": names(FiguresBy::ALL, FiguresBy::as_str), "default": "unit" }), ""),
+                query("unit", string(), ""),
+                query("region", string(), ""),
+                query("category", string(), ""),
+            ]),
+            body: None,
+            ok: (
+                "200",
+                Some(obj(
+                    &["figures", "groups"],
+                    json!({ "from": ms(), "to": ms(), "by": string(), "figures": r("MediationFigures"),
+                "groups": { "type": "array", "items": obj(&["key", "figures"], json!({ "key": string(), "figures": r("MediationFigures") })) } }),
+                )),
+            ),
+            errors: &["422"],
+        },
+        Op {
+            method: "get",
+            path: "/api/v1/mediations/calendar",
+            summary: "Rooms and mediators booked by sessions in a period (default: the next 14 days), in the caller's scope",
+            auth: Auth::Staff,
+            params: json!([query("from", date.clone(), ""), query("to", date, "")]),
+            body: None,
+            ok: (
+                "200",
+                Some(items(obj(
+                    &["mediation_id", "session", "resource", "start", "end"],
+                    json!({
+                "mediation_id": int(), "session": int(), "resource": { "type": "string", "description": "room:UNIT/NAME or member:ID" }, "start": ms(), "end": ms() }),
+                ))),
+            ),
+            errors: &["422"],
+        },
+    ]
 }

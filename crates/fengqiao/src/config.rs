@@ -43,6 +43,8 @@ pub struct Config {
     pub map_tile_url: Option<String>,
     /// Text messages to residents (`[sms]`): provider `file`, `http` or `none`.
     pub sms: fengqiao_store::SmsConfig,
+    /// Police mediation limits and the judicial-confirmation window (`[mediation]`).
+    pub mediation: fengqiao_domain::mediation::MediationConfig,
 }
 
 impl Default for Config {
@@ -69,6 +71,7 @@ impl Default for Config {
             scheduler: Default::default(),
             map_tile_url: None,
             sms: Default::default(),
+            mediation: Default::default(),
         }
     }
 }
@@ -202,6 +205,7 @@ impl Config {
             },
             ladder: self.escalation.clone(),
             scheduler: self.scheduler.clone(),
+            mediation: self.mediation.clone(),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod calendar_cli;
 pub mod config;
 pub mod demo;
+pub mod demo_mediation;
 pub mod regions_cli;
 
 use std::io::{BufRead, Write};
@@ -178,6 +179,7 @@ pub async fn load_demo(svc: &Service, opts: &demo::DemoOptions, quiet: bool) -> 
     pb.finish_and_clear();
     store.analyze().await.map_err(err)?;
     svc.reload().await.map_err(err)?;
+    demo_mediation::mediations(svc).await?;
     svc.checkpoint().await.map_err(err)?;
     Ok(n_cases)
 }

@@ -5,3 +5,4 @@ mod calendar;
 // Community consultation and residents by phone.
 mod consultation;
 mod lifecycle;
+mod mediation;

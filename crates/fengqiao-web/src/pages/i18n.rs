@@ -94,6 +94,14 @@ const DOMAIN_MESSAGES: &[(&str, &str)] = &[
     ("the period must end in the future", "domain.period_future"),
     ("no such proposal in this consultation", "domain.no_proposal"),
     ("your region was recorded in person; ask the community to change it", "domain.region_by_staff"),
+    // Mediation.
+    ("the agreement has been signed and its text is frozen: correct it with a new version", "domain.mediation_frozen"),
+    ("every party must consent before a session is scheduled", "domain.mediation_consent_first"),
+    ("record the party's refusal in their words", "domain.mediation_refusal_words"),
+    ("name a room or an online meeting, one of them", "domain.mediation_place"),
+    ("the session has not started yet", "domain.mediation_not_started"),
+    ("only a dispute is mediated", "domain.mediation_dispute_only"),
+    ("a mediation needs at least two parties to the dispute", "domain.mediation_two_parties"),
 ];
 
 /// A translator for one language; templates call `t.s("key")`.

@@ -76,7 +76,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/api-keys", get(keys::page).post(keys::create))
         .route("/admin/api-keys/{name}/revoke", axum::routing::post(keys::revoke))
         .merge(limited)
+        .merge(crate::mediation::pages::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), page_layer))
+        .merge(crate::mediation::pages::asset_routes())
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", CSS) }))
         .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", JS) }))
 }

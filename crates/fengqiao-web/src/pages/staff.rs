@@ -467,6 +467,8 @@ struct CasePage {
     route_preview: String,
     /// The recorded routing decision's trace: one line per rule looked at.
     routing: Vec<Fact>,
+    /// A dispute: its mediations are linked.
+    is_dispute: bool,
 }
 
 fn opt(value: &str, label: String) -> Opt {
@@ -731,6 +733,7 @@ async fn case_page_response(st: &AppState, staff: &PageStaff, t: Tr, id: CaseId,
         raters,
         route_preview,
         routing,
+        is_dispute: case.kind == fengqiao_domain::CategoryKind::Dispute,
     })
 }
 

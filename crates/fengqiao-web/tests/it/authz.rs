@@ -74,6 +74,24 @@ fn table() -> Vec<(&'static str, &'static str, &'static [&'static str], &'static
             SUPERVISORS,
             r#"{"action":"decide","text":"划定停车位","answer":"本月内完成"}"#,
         ),
+        // Mediation: {dispute} is a second dispute with no mediation yet, {mediation} one opened
+        // on the first by its lead unit, {party} that dispute's applicant.
+        (
+            "POST",
+            "/api/v1/mediations",
+            &["handler-a1", "sup-a", "sup", "admin"],
+            r#"{"case_id":{dispute},"kind":"people","source":"party_applied"}"#,
+        ),
+        ("GET", "/api/v1/mediations", ALL, ""),
+        ("GET", "/api/v1/mediations/{mediation}", &["intake", "handler-a1", "sup-a", "sup", "admin"], ""),
+        (
+            "POST",
+            "/api/v1/mediations/{mediation}/actions",
+            &["handler-a1", "sup-a", "sup", "admin"],
+            r#"{"action":"consent","party":{party},"agree":true}"#,
+        ),
+        ("GET", "/api/v1/mediations/figures", ALL, ""),
+        ("GET", "/api/v1/mediations/calendar", ALL, ""),
     ]
 }
 
@@ -100,6 +118,7 @@ async fn every_operation_against_every_role() {
             .replace("{order}", "{id}")
             .replace("{unit}", "{id}")
             .replace("{consult}", "{id}")
+            .replace("{mediation}", "{id}")
             .replace("/transitions/accept", "/transitions/{action}")
     };
     for ((method, path), secured) in &documented {
@@ -137,14 +156,40 @@ async fn every_operation_against_every_role() {
                 )
                 .await;
             assert_eq!(consult.status, StatusCode::CREATED, "{}", consult.text);
-            let uri = path
-                .replace("{case}", &id.to_string())
-                .replace("{order}", &order.body["id"].to_string())
-                .replace("{consult}", &consult.body["id"].to_string())
-                .replace("{unit}", "vc-a1")
-                .replace("{version}", "1");
+            // Two disputes of village A1 dispatched to its committee; a mediation on the first.
+            let mut disputes = Vec::new();
+            for _ in 0..2 {
+                let body = format!(
+                    r#"{{"category":"neighbour","description":"院墙滴水","region":"{VILLAGE_A1}","parties":[{{"role":"applicant","name":"张三","phone":"13900000001"}},{{"role":"respondent","name":"李四","phone":"13900000002"}}]}}"#
+                );
+                let d = app.post("/api/v1/cases", "intake", &body).await;
+                let did = d.body["id"].as_i64().unwrap();
+                assert_eq!(app.post(&format!("/api/v1/cases/{did}/transitions/file"), "intake", "{}").await.status, StatusCode::OK);
+                let r = app.post(&format!("/api/v1/cases/{did}/transitions/dispatch"), "intake", r#"{"lead_unit":"vc-a1"}"#).await;
+                assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+                disputes.push((did, d.body["parties"][0]["person_id"].as_i64().unwrap()));
+            }
+            let m = app
+                .post(
+                    "/api/v1/mediations",
+                    "handler-a1",
+                    &format!(r#"{{"case_id":{},"kind":"people","source":"party_applied"}}"#, disputes[0].0),
+                )
+                .await;
+            assert_eq!(m.status, StatusCode::CREATED, "{}", m.text);
+            let fill = |t: &str| {
+                t.replace("{case}", &id.to_string())
+                    .replace("{order}", &order.body["id"].to_string())
+                    .replace("{consult}", &consult.body["id"].to_string())
+                    .replace("{unit}", "vc-a1")
+                    .replace("{version}", "1")
+                    .replace("{dispute}", &disputes[1].0.to_string())
+                    .replace("{mediation}", &m.body["id"].to_string())
+                    .replace("{party}", &disputes[0].1.to_string())
+            };
+            let (uri, body) = (fill(path), fill(body));
             let before = app.events().await;
-            let r = app.call(method, &uri, who, (!body.is_empty()).then_some(body), &[]).await;
+            let r = app.call(method, &uri, who, (!body.is_empty()).then_some(body.as_str()), &[]).await;
             let label = format!("{method} {uri} by {}", who.unwrap_or("nobody"));
             let code = r.status.as_u16();
             let wrong = match who {

@@ -6,6 +6,7 @@ mod authz;
 mod deadlines;
 mod geo;
 mod joint;
+mod mediation;
 mod open311;
 mod openapi;
 mod pages;

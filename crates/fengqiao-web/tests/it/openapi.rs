@@ -22,6 +22,7 @@ fn registered() -> BTreeSet<(String, String)> {
         include_str!("../../src/triage.rs"),
         include_str!("../../src/residents.rs"),
         include_str!("../../src/consultation.rs"),
+        include_str!("../../src/mediation.rs"),
     ] {
         for chunk in src.split(".route(\"").skip(1) {
             let Some((path, rest)) = chunk.split_once('"') else { continue };
