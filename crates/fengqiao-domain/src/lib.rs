@@ -24,6 +24,9 @@ pub mod routing;
 pub mod supervision;
 pub mod unit;
 pub mod user;
+// Problem-solving records (SARA) and outbound notifications.
+pub mod problem;
+pub mod webhook;
 
 pub use calendar::{Calendar, Span};
 pub use case::*;

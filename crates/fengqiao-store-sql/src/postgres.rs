@@ -17,6 +17,7 @@ const MIGRATIONS: crate::Migrations = &[
     (5, include_str!("../migrations/postgres/0005_routing.sql")),
     (6, include_str!("../migrations/postgres/0006_attachments.sql")),
     (7, include_str!("../migrations/postgres/0007_supervision.sql")),
+    (10, include_str!("../migrations/postgres/0010_problems_webhooks.sql")),
 ];
 const SNAPSHOT_BEGIN: Option<&str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 /// Two servers starting at once must not both migrate.

@@ -18,6 +18,7 @@ const MIGRATIONS: crate::Migrations = &[
     (5, include_str!("../migrations/sqlite/0005_routing.sql")),
     (6, include_str!("../migrations/sqlite/0006_attachments.sql")),
     (7, include_str!("../migrations/sqlite/0007_supervision.sql")),
+    (10, include_str!("../migrations/sqlite/0010_problems_webhooks.sql")),
 ];
 /// SQLite gives a read transaction a snapshot from its first read; nothing to set.
 const SNAPSHOT_BEGIN: Option<&str> = None;

@@ -47,6 +47,9 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("scheduler_runs_each_job_once", |s| Box::pin(scheduler_runs_each_job_once(s))),
         ("scheduler_resumes_after_a_restart", |s| Box::pin(scheduler_resumes_after_a_restart(s))),
         ("calendar_years_load_whole_or_not_at_all", |s| Box::pin(calendar_years_load_whole_or_not_at_all(s))),
+        // Problem-solving records and the outbox.
+        ("problems_scope_and_versions", |s| Box::pin(crate::contract_sara::problems_scope_and_versions(s))),
+        ("outbox_in_the_transaction", |s| Box::pin(crate::contract_sara::outbox_in_the_transaction(s))),
     ]
 }
 

@@ -46,6 +46,8 @@ pub struct ServiceConfig {
     pub ladder: EscalationLadder,
     /// The deadline scheduler.
     pub scheduler: SchedulerConfig,
+    /// Webhook and e-mail delivery.
+    pub outbound: crate::webhooks::OutboundConfig,
 }
 
 impl Default for ServiceConfig {
@@ -60,6 +62,7 @@ impl Default for ServiceConfig {
             calendar: CalendarSettings::default(),
             ladder: EscalationLadder::default(),
             scheduler: SchedulerConfig::default(),
+            outbound: Default::default(),
         }
     }
 }
