@@ -170,18 +170,15 @@ impl Service {
             return Err(StoreError::Conflict { current: version });
         }
         let r = self.reference();
+        // Reference checks and the domain's are listed together.
+        let mut errs = Vec::new();
         match cmd {
             ProblemCommand::AddCases { case_ids } => {
-                let mut errs = Vec::new();
                 let ids: Vec<i64> = case_ids.iter().map(|c| c.0).collect();
                 self.problem_cases(&scope, &ids, "case_ids", &mut errs).await?;
-                if !errs.is_empty() {
-                    return Err(DomainError::Invalid(errs).into());
-                }
             }
             ProblemCommand::SetResponsible { units, users } => {
                 let known: std::collections::HashSet<String> = self.store.users().await?.into_iter().map(|u| u.id).collect();
-                let mut errs = Vec::new();
                 for (i, u) in units.iter().enumerate() {
                     if !r.units.contains_key(u.as_str()) {
                         errs.push(FieldError::new(format!("units[{i}]"), format!("unknown unit '{u}'")));
@@ -192,9 +189,6 @@ impl Service {
                         errs.push(FieldError::new(format!("users[{i}]"), format!("unknown user '{u}'")));
                     }
                 }
-                if !errs.is_empty() {
-                    return Err(DomainError::Invalid(errs).into());
-                }
             }
             ProblemCommand::AddAction { owner, .. } => {
                 let ok = match owner {
@@ -202,12 +196,20 @@ impl Service {
                     Owner::User(u) => self.store.users().await?.iter().any(|x| &x.id == u),
                 };
                 if !ok {
-                    return Err(DomainError::invalid("owner", format!("unknown {}", owner.label())).into());
+                    errs.push(FieldError::new("owner", format!("unknown {}", owner.label())));
                 }
             }
             _ => {}
         }
-        let event = p.act(actor, cmd, self.now())?;
+        let event = match p.act(actor, cmd, self.now()) {
+            Ok(e) if errs.is_empty() => e,
+            Ok(_) => return Err(DomainError::Invalid(errs).into()),
+            Err(DomainError::Invalid(more)) => {
+                errs.extend(more);
+                return Err(DomainError::Invalid(errs).into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         self.store.save_problem(&p, Some(version), event, &actor.label(), self.now()).await
     }
 

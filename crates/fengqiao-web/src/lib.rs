@@ -16,6 +16,9 @@ pub mod openapi;
 pub mod pages;
 mod supervision;
 mod triage;
+// Problem-solving records (SARA), webhooks and the outbox.
+mod problems;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -72,6 +75,8 @@ pub fn router(state: AppState) -> Router {
         .merge(open311::routes())
         .merge(supervision::routes())
         .merge(triage::routes())
+        .merge(problems::routes())
+        .merge(webhooks::routes())
         .merge(openapi::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))

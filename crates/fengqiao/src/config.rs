@@ -39,6 +39,9 @@ pub struct Config {
     /// A slippy-map tile URL (`https://tiles.example/{z}/{x}/{y}.png`) drawn behind the
     /// maps; its origin is then allowed as an image source. Unset: boundaries only.
     pub map_tile_url: Option<String>,
+    /// Webhook and e-mail delivery (`[outbound]`: retries, timeout; `[outbound.smtp]`: the
+    /// relay staff notices are e-mailed through, if any).
+    pub outbound: fengqiao_store::webhooks::OutboundConfig,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             escalation: Default::default(),
             scheduler: Default::default(),
             map_tile_url: None,
+            outbound: Default::default(),
         }
     }
 }
@@ -118,6 +122,9 @@ impl Config {
         }
         if let Some(v) = env("MAP_TILE_URL") {
             cfg.map_tile_url = Some(v);
+        }
+        if let (Some(v), Some(smtp)) = (env("SMTP_PASSWORD"), cfg.outbound.smtp.as_mut()) {
+            smtp.password = Some(v);
         }
         // A bad template is a configuration error, reported before anything starts.
         cfg.map_tiles()?;
@@ -176,6 +183,7 @@ impl Config {
             },
             ladder: self.escalation.clone(),
             scheduler: self.scheduler.clone(),
+            outbound: self.outbound.clone(),
         }
     }
 }

@@ -9,6 +9,9 @@ mod openapi;
 mod pages;
 mod supervision;
 mod triage;
+// Problem-solving records, webhooks and e-mail.
+mod outbound;
+mod problems;
 
 use std::sync::Arc;
 

@@ -19,6 +19,8 @@ fn registered() -> BTreeSet<(String, String)> {
         include_str!("../../src/openapi.rs"),
         include_str!("../../src/supervision.rs"),
         include_str!("../../src/triage.rs"),
+        include_str!("../../src/problems.rs"),
+        include_str!("../../src/webhooks.rs"),
     ] {
         for chunk in src.split(".route(\"").skip(1) {
             let Some((path, rest)) = chunk.split_once('"') else { continue };
