@@ -312,7 +312,7 @@ pub async fn smtp_send(smtp: &SmtpConfig, to: &str, subject: &str, text: &str, n
         msg.push_str(std::str::from_utf8(chunk).unwrap_or_default());
         msg.push_str("\r\n");
     }
-    msg.push_str(".");
+    msg.push('.');
     cmd(&mut r, &msg, b'2').await?;
     let _ = cmd(&mut r, "QUIT", b'2').await;
     Ok(())
