@@ -11,6 +11,7 @@ mod supervision;
 mod triage;
 // Problem-solving records, webhooks and e-mail.
 mod outbound;
+mod problem_pages;
 mod problems;
 
 use std::sync::Arc;
