@@ -1450,6 +1450,13 @@ impl fengqiao_store::Store for SqlStore {
                 n += 1;
             }
         }
+        {
+            let rows: Vec<String> = sqlx::query_scalar("SELECT body FROM problems ORDER BY id").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for body in rows {
+                sink(BackupRecord::Problem(Box::new(from_json(&body)?)))?;
+                n += 1;
+            }
+        }
         tx.rollback().await.map_err(backend_err)?;
         Ok(n)
     }
@@ -1473,6 +1480,9 @@ impl fengqiao_store::Store for SqlStore {
                 }
                 BackupRecord::SupervisionOrder(o) => {
                     Self::insert_order(&mut tx, &o).await?;
+                }
+                BackupRecord::Problem(p) => {
+                    Self::insert_problem(&mut tx, &p).await?;
                 }
                 BackupRecord::RoutingRules { rules, saved_at, actor } => {
                     sqlx::query("INSERT INTO routing_rules (version, body, saved_at, actor) VALUES ($1, $2, $3, $4)")
@@ -1758,16 +1768,7 @@ impl fengqiao_store::Store for SqlStore {
             None => {
                 // Writers are serialised by the head lock, so MAX + 1 cannot race.
                 p.id = sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM problems").fetch_one(&mut *tx).await.map_err(backend_err)?;
-                sqlx::query("INSERT INTO problems (id, region, stage, created_at, version, body) VALUES ($1, $2, $3, $4, $5, $6)")
-                    .bind(p.id)
-                    .bind(p.region.as_str())
-                    .bind(p.stage.as_str())
-                    .bind(p.created_at.0)
-                    .bind(p.version)
-                    .bind(to_json(&p)?)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend_err)?;
+                Self::insert_problem(&mut tx, &p).await?;
             }
             Some(v) => {
                 let done = sqlx::query("UPDATE problems SET stage = $1, version = $2, body = $3 WHERE id = $4 AND version = $5")
@@ -2033,6 +2034,21 @@ impl SqlStore {
             q.build().execute(&mut **tx).await.map_err(backend_err)?;
         }
         Ok(())
+    }
+
+    /// Inserts a problem row and its units (a new problem, or one being restored).
+    async fn insert_problem(tx: &mut Tx<'_>, p: &fengqiao_domain::problem::Problem) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO problems (id, region, stage, created_at, version, body) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(p.id)
+            .bind(p.region.as_str())
+            .bind(p.stage.as_str())
+            .bind(p.created_at.0)
+            .bind(p.version)
+            .bind(to_json(p)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+        Self::write_problem_units(tx, p).await
     }
 
     async fn write_problem_units(tx: &mut Tx<'_>, p: &fengqiao_domain::problem::Problem) -> Result<(), StoreError> {

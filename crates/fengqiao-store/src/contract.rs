@@ -855,6 +855,9 @@ pub async fn restore_matches(source: &Arc<dyn Store>, target: &Arc<dyn Store>) {
     for c in source.list_cases(&Scope::All, &CaseFilter::default(), &all).await.unwrap() {
         assert_eq!(source.jobs_of(c.id).await.unwrap(), target.jobs_of(c.id).await.unwrap());
     }
+    // Problem-solving records come along too.
+    let every = crate::ProblemFilter { limit: 10_000, ..Default::default() };
+    assert_eq!(source.problems(&Scope::All, &every).await.unwrap(), target.problems(&Scope::All, &every).await.unwrap());
     let clock = ManualClock::new(T0);
     let svc = Service::new(target.clone(), Arc::new(clock), ServiceConfig::default()).await.unwrap();
     assert!(matches!(svc.verify_audit(AUDIT_KEY, |_| {}).await.unwrap(), VerifyOutcome::Ok { .. }));

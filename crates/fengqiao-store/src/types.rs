@@ -191,6 +191,8 @@ pub enum BackupRecord {
     },
     /// A scheduled job that ran, so a restored deployment does not run it again.
     Job(JobRun),
+    /// A problem-solving record (SARA).
+    Problem(Box<fengqiao_domain::problem::Problem>),
 }
 
 pub const BACKUP_FORMAT: u32 = 1;
