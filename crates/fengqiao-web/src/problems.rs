@@ -15,6 +15,22 @@ use crate::api::{ApiJson, ApiQuery, parse_time};
 use crate::auth::Staff;
 use crate::{ApiError, AppState};
 
+/// A JSON body that must be an object: serde would otherwise read a struct from an array by
+/// position.
+pub(crate) struct ObjJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for ObjJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ApiJson(v) = ApiJson::<Value>::from_request(req, state).await?;
+        if !v.is_object() {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "the body must be a JSON object"));
+        }
+        serde_json::from_value(v).map(ObjJson).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e.to_string()))
+    }
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/problems", post(open).get(list))
@@ -63,8 +79,9 @@ struct OpenBody {
     description: Option<String>,
     #[serde(default)]
     case_ids: Vec<i64>,
+    /// An object (read as a map first, so an array is refused rather than read by position).
     #[serde(default)]
-    filter: Option<FilterBody>,
+    filter: Option<serde_json::Map<String, Value>>,
     #[serde(default)]
     regions: Vec<String>,
     #[serde(default)]
@@ -74,19 +91,20 @@ struct OpenBody {
 }
 
 pub(crate) fn case_filter(f: &FilterBody, tz: &jiff::tz::TimeZone) -> Result<CaseFilter, ApiError> {
-    let time = |field: &str, v: &Option<String>| {
-        v.as_deref().filter(|s| !s.trim().is_empty()).map(|s| parse_time(field, s.trim(), tz)).transpose()
-    };
+    let time = |field: &str, v: &Option<String>| v.as_deref().map(|s| parse_time(field, s.trim(), tz)).transpose();
     let text = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
-    if let Some(s) = text(&f.status)
-        && fengqiao_domain::Status::parse(&s).is_none()
+    if let Some(s) = &f.status
+        && fengqiao_domain::Status::parse(s).is_none()
     {
         return Err(ApiError::invalid("filter.status", format!("unknown value '{s}'")));
     }
+    if let Some(r) = &f.region {
+        fengqiao_domain::RegionCode::parse(r).map_err(|e| ApiError::invalid("filter.region", e.message))?;
+    }
     Ok(CaseFilter {
-        status: text(&f.status),
+        status: f.status.clone(),
         category: text(&f.category),
-        region: text(&f.region),
+        region: f.region.clone(),
         lead_unit: text(&f.lead_unit),
         created_from: time("filter.created_from", &f.created_from)?,
         created_to: time("filter.created_to", &f.created_to)?,
@@ -94,8 +112,14 @@ pub(crate) fn case_filter(f: &FilterBody, tz: &jiff::tz::TimeZone) -> Result<Cas
     })
 }
 
-async fn open(State(st): State<AppState>, staff: Staff, ApiJson(b): ApiJson<OpenBody>) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let filter = b.filter.as_ref().map(|f| case_filter(f, &st.tz)).transpose()?;
+async fn open(State(st): State<AppState>, staff: Staff, ObjJson(b): ObjJson<OpenBody>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let filter = match b.filter {
+        Some(m) => {
+            let f: FilterBody = serde_json::from_value(Value::Object(m)).map_err(|e| ApiError::invalid("filter", e.to_string()))?;
+            Some(case_filter(&f, &st.tz)?)
+        }
+        None => None,
+    };
     let input = ProblemInput {
         title: b.title,
         description: b.description.unwrap_or_default(),
@@ -235,7 +259,7 @@ async fn command(
     staff: Staff,
     Path(id): Path<String>,
     headers: HeaderMap,
-    ApiJson(b): ApiJson<CommandBody>,
+    ObjJson(b): ObjJson<CommandBody>,
 ) -> Result<Json<Value>, ApiError> {
     let id = problem_id(&id)?;
     let cmd = b.into_command(&st.tz)?;

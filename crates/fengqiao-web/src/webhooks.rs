@@ -13,8 +13,9 @@ use fengqiao_store::webhooks::{OutboxFilter, OutboxItem};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::{ApiJson, ApiQuery};
+use crate::api::ApiQuery;
 use crate::auth::Staff;
+use crate::problems::ObjJson;
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -54,7 +55,7 @@ async fn list(State(st): State<AppState>, staff: Staff) -> Result<Json<Value>, A
 async fn create(
     State(st): State<AppState>,
     staff: Staff,
-    ApiJson(b): ApiJson<SubscriptionInput>,
+    ObjJson(b): ObjJson<SubscriptionInput>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     admin(&staff)?;
     let s = b.validate(None, st.svc.now())?;
@@ -66,7 +67,7 @@ async fn update(
     State(st): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    ApiJson(b): ApiJson<SubscriptionInput>,
+    ObjJson(b): ObjJson<SubscriptionInput>,
 ) -> Result<Json<Value>, ApiError> {
     admin(&staff)?;
     let id: i64 = id.parse().map_err(|_| ApiError::not_found())?;
@@ -134,7 +135,7 @@ async fn set_email(
     State(st): State<AppState>,
     staff: Staff,
     Path(id): Path<String>,
-    ApiJson(b): ApiJson<EmailBody>,
+    ObjJson(b): ObjJson<EmailBody>,
 ) -> Result<Json<Value>, ApiError> {
     admin(&staff)?;
     let email = b.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
