@@ -191,6 +191,30 @@ pub async fn outbox_in_the_transaction(store: Arc<dyn Store>) {
     assert_eq!(mails[0].target, "a1@example.org");
     assert!(mails[0].body.contains(&format!("#{}", c.id.0)));
 
+    // A second subscription hears of escalations, supervision orders and problem stages.
+    let watch =
+        Subscription { name: "watch".into(), ..sub(&[HookKind::Escalated, HookKind::SupervisionIssued, HookKind::ProblemStageChanged]) };
+    let watch = store.save_subscription(&watch, "user:admin", T0).await.unwrap();
+    let to_watch = |rows: Vec<crate::webhooks::OutboxItem>| {
+        rows.into_iter().filter(|r| r.target == watch.id.to_string()).map(|r| r.kind).collect::<Vec<_>>()
+    };
+    let sup = staff_actor("sup");
+    svc.issue_order(&sup, crate::OrderTarget::Case(c.id), c.response_due.unwrap().plus_ms(30 * DAY_MS), "限期办理").await.unwrap();
+    let p = svc.open_problem(&sup, &ProblemInput { title: "路灯".into(), case_ids: vec![c.id.0], ..Default::default() }).await.unwrap();
+    svc.act_problem(&sup, p.id, None, &ProblemCommand::Advance { note: None }).await.unwrap();
+    let c = store.case(&Scope::All, c.id).await.unwrap().unwrap();
+    let (events, next) = svc
+        .decide(
+            &svc.reference(),
+            &c,
+            &sup,
+            &Command::Escalate { to: UnitId("town-a".into()), tier: fengqiao_domain::Tier::Town, reason: "久拖不决".into() },
+            c.updated_at,
+        )
+        .unwrap();
+    store.commit(c.version, &events, &next).await.unwrap();
+    assert_eq!(to_watch(rows(&store, WEBHOOK).await), ["supervision_issued", "problem_stage_changed", "escalated"]);
+
     // Delivery bookkeeping: claim leases, failures back off, the last one is dead, an
     // administrator queues it again.
     let now = T0.plus_ms(30 * DAY_MS);

@@ -187,3 +187,33 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod outbound_tests {
+    use super::Config;
+
+    #[test]
+    fn the_outbound_section_and_its_smtp_relay_parse() {
+        let text = r#"
+[outbound]
+timeout_secs = 5
+retry = { max_attempts = 4, first_delay_secs = 10, max_delay_secs = 600 }
+
+[outbound.smtp]
+host = "smtp.internal"
+from = "noreply@fengqiao.example"
+username = "fengqiao"
+"#;
+        let c: Config = toml::from_str(text).unwrap();
+        let smtp = c.outbound.smtp.as_ref().unwrap();
+        assert_eq!((smtp.host.as_str(), smtp.port, smtp.helo.as_str()), ("smtp.internal", 25, "fengqiao"));
+        assert_eq!((c.outbound.timeout_secs, c.outbound.retry.max_attempts, c.outbound.batch), (5, 4, 200));
+        assert_eq!(c.service_config(None).outbound, c.outbound);
+        assert!(!format!("{smtp:?}").contains("fengqiao\""), "the account stays out of logs");
+        assert!(
+            toml::from_str::<Config>("[outbound.smtp]\nhost = \"x\"\nfrom = \"a@b\"\nsecret = \"typo\"\n").is_err(),
+            "unknown keys are refused"
+        );
+        assert!(Config::default().outbound.smtp.is_none());
+    }
+}
