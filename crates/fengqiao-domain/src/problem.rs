@@ -277,6 +277,31 @@ pub fn outermost(codes: &[RegionCode]) -> Vec<RegionCode> {
     keep
 }
 
+/// The outermost places of `codes`, each replaced by its parent, level by level, until at
+/// most `max` remain (or only the county is left).
+pub fn coarsen(codes: &[RegionCode], max: usize) -> Vec<RegionCode> {
+    use crate::region::RegionLevel;
+    let depth = |c: &RegionCode| match c.level() {
+        RegionLevel::County => 0,
+        RegionLevel::Town => 1,
+        RegionLevel::Village => 2,
+        RegionLevel::Grid => 3,
+    };
+    let mut v = outermost(codes);
+    while v.len() > max {
+        // Only the deepest places move up a level at a time.
+        let deepest = v.iter().map(depth).max().unwrap_or(0);
+        let up: Vec<RegionCode> =
+            v.iter().map(|c| if depth(c) == deepest { c.parent().unwrap_or_else(|| c.clone()) } else { c.clone() }).collect();
+        let next = outermost(&up);
+        if next == v {
+            break;
+        }
+        v = next;
+    }
+    v
+}
+
 fn who(actor: &Actor) -> Result<(crate::user::Role, Option<&UnitId>, &RegionCode, String), DomainError> {
     match actor {
         Actor::User { role, unit, jurisdiction, .. } => Ok((*role, unit.as_ref(), jurisdiction, actor.label())),
@@ -312,8 +337,13 @@ impl Problem {
         if !(1..=730).contains(&window_days) {
             errs.push(FieldError::new("window_days", "between 1 and 730"));
         }
-        let regions = if n.regions.is_empty() { n.cases.iter().map(|c| c.1.clone()).collect() } else { n.regions.clone() };
-        let regions = outermost(&regions);
+        // Named places are kept as named; the cases' own places are coarsened (grids to
+        // villages to towns) until there are few enough to count.
+        let regions = if n.regions.is_empty() {
+            coarsen(&n.cases.iter().map(|c| c.1.clone()).collect::<Vec<_>>(), MAX_REGIONS)
+        } else {
+            outermost(&n.regions)
+        };
         for (i, r) in regions.iter().enumerate() {
             if !jurisdiction.contains(r) {
                 errs.push(FieldError::new(format!("regions[{i}]"), format!("{r} lies outside your jurisdiction")));
@@ -607,6 +637,13 @@ mod tests {
         assert_eq!(v, vec![code("330681101000"), code("330681102001")]);
         assert_eq!(common_region(&v), Some(code("330681000000")));
         assert_eq!(common_region(&[code("330681101001"), code("330681101002")]), Some(code("330681101000")));
+        let many: Vec<RegionCode> = (1..=60).map(|i| code(&format!("330681{:03}{:03}", 100 + i % 3, i))).collect();
+        assert_eq!(
+            coarsen(&many, 50),
+            vec![code("330681100000"), code("330681101000"), code("330681102000")],
+            "villages become their towns"
+        );
+        assert_eq!(coarsen(&many[..2], 50), outermost(&many[..2]), "few enough stay as they are");
     }
 
     #[test]
