@@ -1885,7 +1885,7 @@ impl fengqiao_store::Store for SqlStore {
         if channels.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = QueryBuilder::<DB>::new(format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND next_at <= "));
+        let mut q = QueryBuilder::<DB>::new(format!("SELECT {OUTBOX_COLUMNS} FROM outbound_messages WHERE state = 'pending' AND next_at <= "));
         q.push_bind(now.0).push(" AND channel IN (");
         let mut sep = q.separated(", ");
         for c in channels {
@@ -1897,7 +1897,7 @@ impl fengqiao_store::Store for SqlStore {
         for r in &rows {
             let mut item = outbox_from_row(r)?;
             // The lease: only the server whose update finds the row still due sends it.
-            let claimed = sqlx::query("UPDATE outbox SET next_at = $1 WHERE id = $2 AND state = 'pending' AND next_at = $3")
+            let claimed = sqlx::query("UPDATE outbound_messages SET next_at = $1 WHERE id = $2 AND state = 'pending' AND next_at = $3")
                 .bind(lease_until.0)
                 .bind(item.id)
                 .bind(item.next_at.0)
@@ -1916,13 +1916,13 @@ impl fengqiao_store::Store for SqlStore {
     async fn outbox_attempted(&self, id: i64, attempt: &fengqiao_store::webhooks::Attempt) -> Result<(), StoreError> {
         use fengqiao_store::webhooks::Attempt;
         let q = match attempt {
-            Attempt::Delivered { at } => sqlx::query("UPDATE outbox SET state = 'delivered', attempts = attempts + 1, done_at = $1, last_error = NULL WHERE id = $2").bind(at.0).bind(id),
+            Attempt::Delivered { at } => sqlx::query("UPDATE outbound_messages SET state = 'delivered', attempts = attempts + 1, done_at = $1, last_error = NULL WHERE id = $2").bind(at.0).bind(id),
             Attempt::Failed { at, error, retry_at: Some(r) } => {
                 let _ = at;
-                sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_at = $1, last_error = $2 WHERE id = $3").bind(r.0).bind(error.clone()).bind(id)
+                sqlx::query("UPDATE outbound_messages SET attempts = attempts + 1, next_at = $1, last_error = $2 WHERE id = $3").bind(r.0).bind(error.clone()).bind(id)
             }
             Attempt::Failed { at, error, retry_at: None } => {
-                sqlx::query("UPDATE outbox SET state = 'dead', attempts = attempts + 1, done_at = $1, last_error = $2 WHERE id = $3").bind(at.0).bind(error.clone()).bind(id)
+                sqlx::query("UPDATE outbound_messages SET state = 'dead', attempts = attempts + 1, done_at = $1, last_error = $2 WHERE id = $3").bind(at.0).bind(error.clone()).bind(id)
             }
         };
         q.execute(&self.pool).await.map_err(backend_err)?;
@@ -1930,7 +1930,7 @@ impl fengqiao_store::Store for SqlStore {
     }
 
     async fn outbox(&self, f: &fengqiao_store::webhooks::OutboxFilter) -> Result<Vec<fengqiao_store::webhooks::OutboxItem>, StoreError> {
-        let mut q = QueryBuilder::<DB>::new(format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE 1 = 1"));
+        let mut q = QueryBuilder::<DB>::new(format!("SELECT {OUTBOX_COLUMNS} FROM outbound_messages WHERE 1 = 1"));
         if let Some(s) = &f.state {
             q.push(" AND state = ").push_bind(s.clone());
         }
@@ -1945,7 +1945,7 @@ impl fengqiao_store::Store for SqlStore {
     async fn requeue_outbox(&self, id: i64, actor: &str, at: Timestamp) -> Result<bool, StoreError> {
         let (mut tx, seq, h) = self.begin_write().await?;
         let mut head = (seq, h);
-        let done = sqlx::query("UPDATE outbox SET state = 'pending', attempts = 0, next_at = $1, done_at = NULL WHERE id = $2 AND state = 'dead'")
+        let done = sqlx::query("UPDATE outbound_messages SET state = 'pending', attempts = 0, next_at = $1, done_at = NULL WHERE id = $2 AND state = 'dead'")
             .bind(at.0)
             .bind(id)
             .execute(&mut *tx)
@@ -1989,7 +1989,7 @@ impl SqlStore {
         if subs.is_empty() || events.is_empty() {
             return Ok(());
         }
-        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox").fetch_one(&mut **tx).await.map_err(backend_err)?;
+        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbound_messages").fetch_one(&mut **tx).await.map_err(backend_err)?;
         Self::insert_outbox(tx, &fengqiao_store::webhooks::webhook_rows(subs, events, next)).await
     }
 
@@ -2011,13 +2011,13 @@ impl SqlStore {
             return Ok(());
         }
         let users: Vec<(User, String)> = rows.iter().map(|(b, e)| Ok((from_json::<User>(b)?, e.clone()))).collect::<Result<_, StoreError>>()?;
-        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox").fetch_one(&mut **tx).await.map_err(backend_err)?;
+        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbound_messages").fetch_one(&mut **tx).await.map_err(backend_err)?;
         Self::insert_outbox(tx, &fengqiao_store::webhooks::email_rows(&users, notices, next)).await
     }
 
     async fn insert_outbox(tx: &mut Tx<'_>, items: &[fengqiao_store::webhooks::OutboxItem]) -> Result<(), StoreError> {
         for chunk in items.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<DB>::new("INSERT INTO outbox (id, channel, target, kind, body, state, attempts, next_at, last_error, created_at, done_at) ");
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO outbound_messages (id, channel, target, kind, body, state, attempts, next_at, last_error, created_at, done_at) ");
             q.push_values(chunk, |mut b, o| {
                 b.push_bind(o.id)
                     .push_bind(o.channel.clone())

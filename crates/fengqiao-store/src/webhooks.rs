@@ -418,9 +418,15 @@ pub fn email_rows(users: &[(fengqiao_domain::User, String)], notices: &[crate::I
             .collect();
         for addr in to {
             next_id += 1;
+            let what = match n.kind.as_str() {
+                "reminder" => "期限提醒 / deadline reminder",
+                "breach" => "期限已过 / deadline missed",
+                "escalation" => "案件升级 / escalated",
+                other => other,
+            };
             let subject = match n.case_id {
-                Some(c) => format!("[fengqiao] {} #{c}", n.kind),
-                None => format!("[fengqiao] {}", n.kind),
+                Some(c) => format!("[枫桥 fengqiao] {what} #{c}"),
+                None => format!("[枫桥 fengqiao] {what}"),
             };
             let body = serde_json::json!({ "to": addr, "subject": subject, "text": n.message });
             out.push(OutboxItem {

@@ -29,7 +29,7 @@ CREATE TABLE user_emails (
 );
 
 -- Outbound messages, queued in the transaction of the change they tell of.
-CREATE TABLE outbox (
+CREATE TABLE outbound_messages (
     id INTEGER PRIMARY KEY,
     channel TEXT NOT NULL,
     target TEXT NOT NULL,
@@ -42,4 +42,4 @@ CREATE TABLE outbox (
     created_at INTEGER NOT NULL,
     done_at INTEGER
 );
-CREATE INDEX outbox_due ON outbox (state, next_at);
+CREATE INDEX outbound_messages_due ON outbound_messages (state, next_at);

@@ -287,6 +287,8 @@ async fn staff_notices_are_emailed_through_smtp() {
     assert!(message.contains(&format!("#{id}")));
     let (head, body) = m.data.split_once("\r\n\r\n").unwrap();
     assert!(head.contains("To: <a1@example.org>") && head.contains("Content-Transfer-Encoding: base64"), "{head}");
+    let subject = format!("[枫桥 fengqiao] 期限已过 / deadline missed #{id}");
+    assert!(head.contains(&format!("Subject: =?UTF-8?B?{}?=", fengqiao_store::webhooks::base64(subject.as_bytes()))), "{head}");
     assert_eq!(body.replace("\r\n", ""), fengqiao_store::webhooks::base64(message.as_bytes()));
     let sent = outbox(&app, "?channel=email").await;
     assert_eq!((sent.len(), sent[0]["state"].as_str()), (1, Some("delivered")));
