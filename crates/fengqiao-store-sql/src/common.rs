@@ -1960,6 +1960,11 @@ impl fengqiao_store::Store for SqlStore {
         Self::finish_write(tx, head).await?;
         Ok(true)
     }
+
+    async fn prune_outbox(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM outbound_messages WHERE state = 'delivered' AND done_at < $1").bind(before.0).execute(&self.pool).await.map_err(backend_err)?;
+        Ok(done.rows_affected())
+    }
 }
 
 // Problem-solving records, webhooks and e-mail: helpers.

@@ -243,5 +243,11 @@ pub async fn outbox_in_the_transaction(store: Arc<dyn Store>) {
     assert_eq!(head(&store).await, before + 1, "a re-queue is an audit event");
     let back = store.outbox(&OutboxFilter { limit: 100, ..Default::default() }).await.unwrap().into_iter().find(|x| x.id == two).unwrap();
     assert_eq!((back.state.as_str(), back.attempts, back.next_at), ("pending", 0, now));
+    // Delivered messages are pruned after a while; pending and dead ones stay.
+    let total = store.outbox(&OutboxFilter { limit: 1000, ..Default::default() }).await.unwrap().len();
+    assert_eq!(store.prune_outbox(now).await.unwrap(), 0, "delivered at `now`, not before");
+    assert_eq!(store.prune_outbox(now.plus_ms(1)).await.unwrap(), 1);
+    assert_eq!(store.outbox(&OutboxFilter { limit: 1000, ..Default::default() }).await.unwrap().len(), total - 1);
+    assert!(store.outbox(&OutboxFilter { limit: 1000, ..Default::default() }).await.unwrap().iter().all(|o| o.id != one));
     assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
 }

@@ -248,4 +248,6 @@ pub trait Store: Send + Sync + 'static {
     /// Queues a dead message again (attempts reset, due now); an audit event. `false` when
     /// there is no dead message with that id.
     async fn requeue_outbox(&self, id: i64, actor: &str, at: fengqiao_domain::Timestamp) -> Result<bool, StoreError>;
+    /// Deletes delivered messages delivered before `before`; returns how many.
+    async fn prune_outbox(&self, before: fengqiao_domain::Timestamp) -> Result<u64, StoreError>;
 }

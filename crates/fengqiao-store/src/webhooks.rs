@@ -116,11 +116,13 @@ pub struct OutboundConfig {
     pub batch: i64,
     /// E-mail for staff notices; unset: e-mail stays queued.
     pub smtp: Option<SmtpConfig>,
+    /// Delivered messages are deleted after this many days (dead ones are kept).
+    pub keep_delivered_days: u32,
 }
 
 impl Default for OutboundConfig {
     fn default() -> Self {
-        OutboundConfig { retry: RetryPolicy::default(), timeout_secs: 10, batch: 200, smtp: None }
+        OutboundConfig { retry: RetryPolicy::default(), timeout_secs: 10, batch: 200, smtp: None, keep_delivered_days: 30 }
     }
 }
 
@@ -152,6 +154,7 @@ impl Outbound {
         if cfg.smtp.is_some() {
             channels.push(EMAIL);
         }
+        self.svc.store.prune_outbox(now.plus_ms(-(cfg.keep_delivered_days as i64) * fengqiao_domain::clock::DAY_MS)).await?;
         let due = self.svc.store.claim_outbox(&channels, now, now.plus_ms(LEASE_MS), cfg.batch.max(1)).await?;
         let mut report = OutboundReport::default();
         if due.is_empty() {
