@@ -190,8 +190,8 @@ pub struct NewProblem {
 }
 
 pub const MAX_CASES: usize = 1000;
-pub const MAX_REGIONS: usize = 50;
-pub const MAX_CATEGORIES: usize = 20;
+pub const MAX_REGIONS: usize = 20;
+pub const MAX_CATEGORIES: usize = 5;
 pub const DEFAULT_WINDOW_DAYS: u32 = 90;
 
 /// What may be done to a problem.
