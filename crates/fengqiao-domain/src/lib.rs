@@ -29,6 +29,9 @@ pub mod user;
 // Residents by phone and community consultation.
 pub mod consultation;
 pub mod resident;
+// Problem-solving records (SARA) and outbound notifications.
+pub mod problem;
+pub mod webhook;
 
 pub use calendar::{Calendar, Span};
 pub use case::*;

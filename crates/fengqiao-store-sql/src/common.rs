@@ -82,6 +82,8 @@ impl SqlStore {
     }
 
     async fn finish_write(mut tx: Tx<'_>, head: (i64, String)) -> Result<(), StoreError> {
+        // Webhooks are queued in the transaction of the change they tell of.
+        Self::queue_webhooks(&mut tx, head.0).await?;
         sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1").bind(head.0).bind(&head.1).execute(&mut *tx).await.map_err(backend_err)?;
         tx.commit().await.map_err(backend_err)
     }
@@ -1554,6 +1556,13 @@ impl fengqiao_store::Store for SqlStore {
                 n += 1;
             }
         }
+        {
+            let rows: Vec<String> = sqlx::query_scalar("SELECT body FROM problems ORDER BY id").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for body in rows {
+                sink(BackupRecord::Problem(Box::new(from_json(&body)?)))?;
+                n += 1;
+            }
+        }
         tx.rollback().await.map_err(backend_err)?;
         Ok(n)
     }
@@ -1577,6 +1586,9 @@ impl fengqiao_store::Store for SqlStore {
                 }
                 BackupRecord::SupervisionOrder(o) => {
                     Self::insert_order(&mut tx, &o).await?;
+                }
+                BackupRecord::Problem(p) => {
+                    Self::insert_problem(&mut tx, &p).await?;
                 }
                 BackupRecord::Mediation(m) => {
                     Self::insert_mediation(&mut tx, &m).await?;
@@ -1831,6 +1843,22 @@ impl fengqiao_store::Store for SqlStore {
             });
             q.build().execute(&mut *tx).await.map_err(backend_err)?;
         }
+        // A missed deadline is heard of by webhooks, and notices go out by e-mail too.
+        if job.kind.starts_with("breach_") {
+            let subs = Self::active_subscriptions(&mut tx).await?;
+            let e = fengqiao_store::webhooks::HookEvent {
+                kinds: vec![fengqiao_domain::webhook::HookKind::Breached],
+                seq: None,
+                case_id: Some(job.case_id),
+                at: job.done_at,
+                actor: "system:deadline".into(),
+                event: job.kind.clone(),
+                payload: serde_json::json!({ "due_at": job.due_at.0, "outcome": job.outcome }),
+                status: None,
+            };
+            Self::queue_hook_events(&mut tx, &subs, &[e]).await?;
+        }
+        Self::queue_emails(&mut tx, notices).await?;
         Self::finish_write(tx, head).await?;
         Ok(true)
     }
@@ -1908,6 +1936,220 @@ impl fengqiao_store::Store for SqlStore {
     async fn calendar_years(&self) -> Result<Vec<(i16, String)>, StoreError> {
         let rows: Vec<(i32, String)> = sqlx::query_as("SELECT year, body FROM calendar_years ORDER BY year").fetch_all(&self.pool).await.map_err(backend_err)?;
         Ok(rows.into_iter().map(|(y, b)| (y as i16, b)).collect())
+    }
+
+    // Problem-solving records (SARA), webhooks and e-mail.
+    async fn save_problem(
+        &self,
+        p: &fengqiao_domain::problem::Problem,
+        expected_version: Option<i64>,
+        event: &str,
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<fengqiao_domain::problem::Problem, StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let mut p = p.clone();
+        match expected_version {
+            None => {
+                // Writers are serialised by the head lock, so MAX + 1 cannot race.
+                p.id = sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM problems").fetch_one(&mut *tx).await.map_err(backend_err)?;
+                Self::insert_problem(&mut tx, &p).await?;
+            }
+            Some(v) => {
+                let done = sqlx::query("UPDATE problems SET stage = $1, version = $2, body = $3 WHERE id = $4 AND version = $5")
+                    .bind(p.stage.as_str())
+                    .bind(p.version)
+                    .bind(to_json(&p)?)
+                    .bind(p.id)
+                    .bind(v)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+                if done.rows_affected() != 1 {
+                    let current: Option<i64> = sqlx::query_scalar("SELECT version FROM problems WHERE id = $1").bind(p.id).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+                    return Err(match current {
+                        Some(c) => StoreError::Conflict { current: c },
+                        None => StoreError::NotFound,
+                    });
+                }
+            }
+        }
+        Self::write_problem_units(&mut tx, &p).await?;
+        Self::append(&mut tx, &mut head, None, at, actor, event, &to_json(&p)?).await?;
+        Self::finish_write(tx, head).await?;
+        Ok(p)
+    }
+
+    async fn problem(&self, scope: &Scope, id: i64) -> Result<Option<fengqiao_domain::problem::Problem>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT body FROM problems WHERE id = ");
+        q.push_bind(id);
+        push_problem_scope(&mut q, scope);
+        let body: Option<String> = q.build_query_scalar().fetch_optional(&self.pool).await.map_err(backend_err)?;
+        body.map(|b| from_json(&b)).transpose()
+    }
+
+    async fn problems(&self, scope: &Scope, f: &fengqiao_store::ProblemFilter) -> Result<Vec<fengqiao_domain::problem::Problem>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT body FROM problems WHERE 1 = 1");
+        push_problem_scope(&mut q, scope);
+        if let Some(s) = f.stage {
+            q.push(" AND stage = ").push_bind(s.as_str());
+        }
+        push_region(&mut q, &f.region, "region")?;
+        q.push(" ORDER BY id DESC");
+        let rows: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await.map_err(backend_err)?;
+        let mut out = Vec::new();
+        for b in &rows {
+            let p: fengqiao_domain::problem::Problem = from_json(b)?;
+            if f.case_id.is_some_and(|c| !p.case_ids.contains(&CaseId(c))) {
+                continue;
+            }
+            out.push(p);
+            if out.len() as i64 >= f.limit.clamp(1, 10_000) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn save_subscription(&self, s: &fengqiao_domain::webhook::Subscription, actor: &str, at: Timestamp) -> Result<fengqiao_domain::webhook::Subscription, StoreError> {
+        let (mut tx, seq, h) = self.begin_write().await?;
+        let mut head = (seq, h);
+        let mut s = s.clone();
+        if s.id == 0 {
+            s.id = sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM webhook_subscriptions").fetch_one(&mut *tx).await.map_err(backend_err)?;
+        }
+        sqlx::query("INSERT INTO webhook_subscriptions (id, active, body) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET active = excluded.active, body = excluded.body")
+            .bind(s.id)
+            .bind(s.active)
+            .bind(to_json(&s)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        // The log names the subscription, never its secret.
+        let payload = to_json(&serde_json::json!({ "id": s.id, "name": s.name, "url": s.url, "kinds": s.kinds, "active": s.active }))?;
+        Self::append(&mut tx, &mut head, None, at, actor, "webhook_saved", &payload).await?;
+        Self::finish_write(tx, head).await?;
+        Ok(s)
+    }
+
+    async fn subscriptions(&self) -> Result<Vec<fengqiao_domain::webhook::Subscription>, StoreError> {
+        self.bodies("SELECT body FROM webhook_subscriptions ORDER BY id").await
+    }
+
+    async fn set_user_email(&self, user_id: &str, email: Option<&str>, actor: &str, at: Timestamp) -> Result<(), StoreError> {
+        let (mut tx, seq, h) = self.begin_write().await?;
+        let mut head = (seq, h);
+        let exists: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1").bind(user_id).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        match email {
+            Some(e) => {
+                sqlx::query("INSERT INTO user_emails (user_id, email) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET email = excluded.email")
+                    .bind(user_id)
+                    .bind(e)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend_err)?;
+            }
+            None => {
+                sqlx::query("DELETE FROM user_emails WHERE user_id = $1").bind(user_id).execute(&mut *tx).await.map_err(backend_err)?;
+            }
+        }
+        // The address is personal data: the log records only that it changed.
+        let payload = to_json(&serde_json::json!({ "user": user_id, "email_set": email.is_some() }))?;
+        Self::append(&mut tx, &mut head, None, at, actor, "user_email_saved", &payload).await?;
+        Self::finish_write(tx, head).await
+    }
+
+    async fn user_emails(&self) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as("SELECT user_id, email FROM user_emails ORDER BY user_id").fetch_all(&self.pool).await.map_err(backend_err)
+    }
+
+    async fn claim_outbox(&self, channels: &[&str], now: Timestamp, lease_until: Timestamp, limit: i64) -> Result<Vec<fengqiao_store::webhooks::OutboxItem>, StoreError> {
+        if channels.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<DB>::new(format!("SELECT {OUTBOX_COLUMNS} FROM outbound_messages WHERE state = 'pending' AND next_at <= "));
+        q.push_bind(now.0).push(" AND channel IN (");
+        let mut sep = q.separated(", ");
+        for c in channels {
+            sep.push_bind(c.to_string());
+        }
+        q.push(") ORDER BY next_at, id LIMIT ").push_bind(limit);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(backend_err)?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let mut item = outbox_from_row(r)?;
+            // The lease: only the server whose update finds the row still due sends it.
+            let claimed = sqlx::query("UPDATE outbound_messages SET next_at = $1 WHERE id = $2 AND state = 'pending' AND next_at = $3")
+                .bind(lease_until.0)
+                .bind(item.id)
+                .bind(item.next_at.0)
+                .execute(&self.pool)
+                .await
+                .map_err(backend_err)?
+                .rows_affected();
+            if claimed == 1 {
+                item.next_at = lease_until;
+                out.push(item);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn outbox_attempted(&self, id: i64, attempt: &fengqiao_store::webhooks::Attempt) -> Result<(), StoreError> {
+        use fengqiao_store::webhooks::Attempt;
+        let q = match attempt {
+            Attempt::Delivered { at } => sqlx::query("UPDATE outbound_messages SET state = 'delivered', attempts = attempts + 1, done_at = $1, last_error = NULL WHERE id = $2").bind(at.0).bind(id),
+            Attempt::Failed { at, error, retry_at: Some(r) } => {
+                let _ = at;
+                sqlx::query("UPDATE outbound_messages SET attempts = attempts + 1, next_at = $1, last_error = $2 WHERE id = $3").bind(r.0).bind(error.clone()).bind(id)
+            }
+            Attempt::Failed { at, error, retry_at: None } => {
+                sqlx::query("UPDATE outbound_messages SET state = 'dead', attempts = attempts + 1, done_at = $1, last_error = $2 WHERE id = $3").bind(at.0).bind(error.clone()).bind(id)
+            }
+        };
+        q.execute(&self.pool).await.map_err(backend_err)?;
+        Ok(())
+    }
+
+    async fn outbox(&self, f: &fengqiao_store::webhooks::OutboxFilter) -> Result<Vec<fengqiao_store::webhooks::OutboxItem>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new(format!("SELECT {OUTBOX_COLUMNS} FROM outbound_messages WHERE 1 = 1"));
+        if let Some(s) = &f.state {
+            q.push(" AND state = ").push_bind(s.clone());
+        }
+        if let Some(c) = &f.channel {
+            q.push(" AND channel = ").push_bind(c.clone());
+        }
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit.clamp(1, 10_000));
+        let rows = q.build().fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    async fn requeue_outbox(&self, id: i64, actor: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let (mut tx, seq, h) = self.begin_write().await?;
+        let mut head = (seq, h);
+        let done = sqlx::query("UPDATE outbound_messages SET state = 'pending', attempts = 0, next_at = $1, done_at = NULL WHERE id = $2 AND state = 'dead'")
+            .bind(at.0)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?
+            .rows_affected();
+        if done != 1 {
+            tx.rollback().await.map_err(backend_err)?;
+            return Ok(false);
+        }
+        Self::append(&mut tx, &mut head, None, at, actor, "outbox_requeued", &to_json(&serde_json::json!({ "id": id }))?).await?;
+        Self::finish_write(tx, head).await?;
+        Ok(true)
+    }
+
+    async fn prune_outbox(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM outbound_messages WHERE state = 'delivered' AND done_at < $1").bind(before.0).execute(&self.pool).await.map_err(backend_err)?;
+        Ok(done.rows_affected())
     }
 
     // ---- mediation ----
@@ -2637,3 +2879,149 @@ impl SqlStore {
         Ok(())
     }
 }
+
+// Problem-solving records, webhooks and e-mail: helpers.
+impl SqlStore {
+    /// Queues the webhooks the events of this transaction (those after the stored head, up to
+    /// `new_seq`) call for, in the same transaction.
+    async fn queue_webhooks(tx: &mut Tx<'_>, new_seq: i64) -> Result<(), StoreError> {
+        let subs = Self::active_subscriptions(tx).await?;
+        if subs.is_empty() {
+            return Ok(());
+        }
+        let rows = sqlx::query("SELECT seq, case_id, at, actor, kind, payload, prev_hash, hash FROM events WHERE seq > (SELECT seq FROM audit_head WHERE id = 1) AND seq <= $1 ORDER BY seq")
+            .bind(new_seq)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+        let mut events = Vec::new();
+        for r in &rows {
+            if let Some(e) = fengqiao_store::webhooks::HookEvent::of(&event_from_row(r)?) {
+                events.push(e);
+            }
+        }
+        Self::queue_hook_events(tx, &subs, &events).await
+    }
+
+    async fn queue_hook_events(tx: &mut Tx<'_>, subs: &[fengqiao_domain::webhook::Subscription], events: &[fengqiao_store::webhooks::HookEvent]) -> Result<(), StoreError> {
+        if subs.is_empty() || events.is_empty() {
+            return Ok(());
+        }
+        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbound_messages").fetch_one(&mut **tx).await.map_err(backend_err)?;
+        Self::insert_outbox(tx, &fengqiao_store::webhooks::webhook_rows(subs, events, next)).await
+    }
+
+    async fn active_subscriptions(tx: &mut Tx<'_>) -> Result<Vec<fengqiao_domain::webhook::Subscription>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT body FROM webhook_subscriptions WHERE active = TRUE ORDER BY id").fetch_all(&mut **tx).await.map_err(backend_err)?;
+        rows.iter().map(|b| from_json(b)).collect()
+    }
+
+    /// Queues the e-mail copies of inbox messages written in this transaction.
+    async fn queue_emails(tx: &mut Tx<'_>, notices: &[InboxItem]) -> Result<(), StoreError> {
+        if notices.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT u.body, e.email FROM user_emails e JOIN users u ON u.id = e.user_id ORDER BY e.user_id")
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let users: Vec<(User, String)> = rows.iter().map(|(b, e)| Ok((from_json::<User>(b)?, e.clone()))).collect::<Result<_, StoreError>>()?;
+        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbound_messages").fetch_one(&mut **tx).await.map_err(backend_err)?;
+        Self::insert_outbox(tx, &fengqiao_store::webhooks::email_rows(&users, notices, next)).await
+    }
+
+    async fn insert_outbox(tx: &mut Tx<'_>, items: &[fengqiao_store::webhooks::OutboxItem]) -> Result<(), StoreError> {
+        for chunk in items.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO outbound_messages (id, channel, target, kind, body, state, attempts, next_at, last_error, created_at, done_at) ");
+            q.push_values(chunk, |mut b, o| {
+                b.push_bind(o.id)
+                    .push_bind(o.channel.clone())
+                    .push_bind(o.target.clone())
+                    .push_bind(o.kind.clone())
+                    .push_bind(o.body.clone())
+                    .push_bind(o.state.clone())
+                    .push_bind(o.attempts as i64)
+                    .push_bind(o.next_at.0)
+                    .push_bind(o.last_error.clone())
+                    .push_bind(o.created_at.0)
+                    .push_bind(ts(o.done_at));
+            });
+            q.build().execute(&mut **tx).await.map_err(backend_err)?;
+        }
+        Ok(())
+    }
+
+    /// Inserts a problem row and its units (a new problem, or one being restored).
+    async fn insert_problem(tx: &mut Tx<'_>, p: &fengqiao_domain::problem::Problem) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO problems (id, region, stage, created_at, version, body) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(p.id)
+            .bind(p.region.as_str())
+            .bind(p.stage.as_str())
+            .bind(p.created_at.0)
+            .bind(p.version)
+            .bind(to_json(p)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+        Self::write_problem_units(tx, p).await
+    }
+
+    async fn write_problem_units(tx: &mut Tx<'_>, p: &fengqiao_domain::problem::Problem) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM problem_units WHERE problem_id = $1").bind(p.id).execute(&mut **tx).await.map_err(backend_err)?;
+        let mut units: Vec<String> = p.units.iter().map(|u| u.0.clone()).collect();
+        units.extend(p.actions.iter().filter_map(|a| match &a.owner {
+            fengqiao_domain::problem::Owner::Unit(u) => Some(u.0.clone()),
+            _ => None,
+        }));
+        units.sort();
+        units.dedup();
+        if units.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::<DB>::new("INSERT INTO problem_units (problem_id, unit_id) ");
+        q.push_values(&units, |mut b, u| {
+            b.push_bind(p.id).push_bind(u.clone());
+        });
+        q.build().execute(&mut **tx).await.map_err(backend_err)?;
+        Ok(())
+    }
+}
+
+/// Problems belong to a region and name units: a region scope sees its subtree's, a unit
+/// scope those naming the unit.
+fn push_problem_scope(q: &mut QueryBuilder<'_, DB>, scope: &Scope) {
+    match scope {
+        Scope::All => {}
+        Scope::Nothing => {
+            q.push(" AND 1 = 0");
+        }
+        Scope::Region { prefix } => {
+            let (lo, hi) = Scope::prefix_range(prefix);
+            q.push(" AND region >= ").push_bind(lo).push(" AND region < ").push_bind(hi);
+        }
+        Scope::Unit { unit } => {
+            q.push(" AND id IN (SELECT problem_id FROM problem_units WHERE unit_id = ").push_bind(unit.0.clone()).push(")");
+        }
+    }
+}
+
+fn outbox_from_row(r: &<DB as sqlx::Database>::Row) -> Result<fengqiao_store::webhooks::OutboxItem, StoreError> {
+    Ok(fengqiao_store::webhooks::OutboxItem {
+        id: r.try_get("id").map_err(backend_err)?,
+        channel: r.try_get("channel").map_err(backend_err)?,
+        target: r.try_get("target").map_err(backend_err)?,
+        kind: r.try_get("kind").map_err(backend_err)?,
+        body: r.try_get("body").map_err(backend_err)?,
+        state: r.try_get("state").map_err(backend_err)?,
+        attempts: r.try_get::<i64, _>("attempts").map_err(backend_err)? as u32,
+        next_at: Timestamp(r.try_get("next_at").map_err(backend_err)?),
+        last_error: r.try_get("last_error").map_err(backend_err)?,
+        created_at: Timestamp(r.try_get("created_at").map_err(backend_err)?),
+        done_at: r.try_get::<Option<i64>, _>("done_at").map_err(backend_err)?.map(Timestamp),
+    })
+}
+
+const OUTBOX_COLUMNS: &str = "id, channel, target, kind, body, state, attempts, next_at, last_error, created_at, done_at";

@@ -20,6 +20,7 @@ const MIGRATIONS: crate::Migrations = &[
     (8, include_str!("../migrations/postgres/0008_mediation.sql")),
     // Residents by phone and community consultation.
     (9, include_str!("../migrations/postgres/0009_residents.sql")),
+    (10, include_str!("../migrations/postgres/0010_problems_webhooks.sql")),
     (11, include_str!("../migrations/postgres/0011_person_email.sql")),
     (12, include_str!("../migrations/postgres/0012_duty.sql")),
     (13, include_str!("../migrations/postgres/0013_order_due.sql")),

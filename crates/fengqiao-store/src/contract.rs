@@ -58,6 +58,9 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("resident_roll_codes_and_my_cases", |s| Box::pin(residents::resident_roll_codes_and_my_cases(s))),
         ("consultation_takes_one_support_per_resident", |s| Box::pin(residents::consultation_takes_one_support_per_resident(s))),
         ("mediations", |s| Box::pin(mediation::mediations(s))),
+        // Problem-solving records and the outbox.
+        ("problems_scope_and_versions", |s| Box::pin(crate::contract_sara::problems_scope_and_versions(s))),
+        ("outbox_in_the_transaction", |s| Box::pin(crate::contract_sara::outbox_in_the_transaction(s))),
     ]
 }
 
@@ -880,6 +883,9 @@ pub async fn restore_matches(source: &Arc<dyn Store>, target: &Arc<dyn Store>) {
     // Residents by phone and community consultation: the roll, consultations with their
     // input, and the text messages.
     residents::restored_alike(source, target).await;
+    // Problem-solving records come along too.
+    let every = crate::ProblemFilter { limit: 10_000, ..Default::default() };
+    assert_eq!(source.problems(&Scope::All, &every).await.unwrap(), target.problems(&Scope::All, &every).await.unwrap());
     let clock = ManualClock::new(T0);
     let svc = Service::new(target.clone(), Arc::new(clock), ServiceConfig::default()).await.unwrap();
     assert!(matches!(svc.verify_audit(AUDIT_KEY, |_| {}).await.unwrap(), VerifyOutcome::Ok { .. }));

@@ -12,15 +12,20 @@
 //!   after that commit returns.
 
 pub mod contract;
+pub mod contract_sara;
 pub mod duty;
 pub mod mediation;
 pub mod scheduler;
 mod service;
 pub mod triage;
 mod types;
+// Problem-solving records (SARA) and outbound delivery.
+mod problems;
+pub mod webhooks;
 // Residents by phone: SMS, the resident roll, consultations.
 pub mod residents;
 
+pub use problems::{ProblemFigures, ProblemFilter, ProblemInput, WindowFigures};
 pub use residents::{ResidentSession, SmsConfig, SmsMessage, SmsOutcome, SmsProvider, SmsSender};
 pub use scheduler::{Scheduler, SchedulerConfig, SweepReport};
 pub use service::{CommitStats, OrderTarget, Reference, Service, ServiceConfig, new_tracking_code};
@@ -197,6 +202,59 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a holiday schedule (one year's CSV) an administrator loaded; an audit event.
     async fn put_calendar_year(&self, year: i16, csv: &str, actor: &str, at: fengqiao_domain::Timestamp) -> Result<(), StoreError>;
     async fn calendar_years(&self) -> Result<Vec<(i16, String)>, StoreError>;
+
+    // Problem-solving records (SARA), webhooks and e-mail.
+    /// Inserts a new problem (`expected_version` `None`; the store assigns its id) or updates
+    /// one still at `expected_version`, with its audit event, in one transaction.
+    async fn save_problem(
+        &self,
+        p: &fengqiao_domain::problem::Problem,
+        expected_version: Option<i64>,
+        event: &str,
+        actor: &str,
+        at: fengqiao_domain::Timestamp,
+    ) -> Result<fengqiao_domain::problem::Problem, StoreError>;
+    /// A problem in scope: a region scope sees problems in its subtree, a unit scope those
+    /// naming the unit (responsible, or owner of an action).
+    async fn problem(&self, scope: &Scope, id: i64) -> Result<Option<fengqiao_domain::problem::Problem>, StoreError>;
+    /// Problems in scope and filter, newest first.
+    async fn problems(&self, scope: &Scope, filter: &ProblemFilter) -> Result<Vec<fengqiao_domain::problem::Problem>, StoreError>;
+    /// Inserts (`id` 0) or replaces a webhook subscription; an audit event without the secret.
+    async fn save_subscription(
+        &self,
+        s: &fengqiao_domain::webhook::Subscription,
+        actor: &str,
+        at: fengqiao_domain::Timestamp,
+    ) -> Result<fengqiao_domain::webhook::Subscription, StoreError>;
+    async fn subscriptions(&self) -> Result<Vec<fengqiao_domain::webhook::Subscription>, StoreError>;
+    /// Sets (or with `None` removes) a user's e-mail address; an audit event.
+    async fn set_user_email(
+        &self,
+        user_id: &str,
+        email: Option<&str>,
+        actor: &str,
+        at: fengqiao_domain::Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Every `(user id, address)`.
+    async fn user_emails(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Claims up to `limit` pending messages of these channels due at `now`, leasing each
+    /// until `lease_until` so no other server sends it meanwhile.
+    async fn claim_outbox(
+        &self,
+        channels: &[&str],
+        now: fengqiao_domain::Timestamp,
+        lease_until: fengqiao_domain::Timestamp,
+        limit: i64,
+    ) -> Result<Vec<webhooks::OutboxItem>, StoreError>;
+    /// Records an attempt: delivered, retry later, or dead.
+    async fn outbox_attempted(&self, id: i64, attempt: &webhooks::Attempt) -> Result<(), StoreError>;
+    /// Outbox messages, newest first.
+    async fn outbox(&self, filter: &webhooks::OutboxFilter) -> Result<Vec<webhooks::OutboxItem>, StoreError>;
+    /// Queues a dead message again (attempts reset, due now); an audit event. `false` when
+    /// there is no dead message with that id.
+    async fn requeue_outbox(&self, id: i64, actor: &str, at: fengqiao_domain::Timestamp) -> Result<bool, StoreError>;
+    /// Deletes delivered messages delivered before `before`; returns how many.
+    async fn prune_outbox(&self, before: fengqiao_domain::Timestamp) -> Result<u64, StoreError>;
 
     // Mediation.
     /// Inserts a new mediation (`expected_version` `None`; the store assigns its id) or updates

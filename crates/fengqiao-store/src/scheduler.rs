@@ -254,6 +254,10 @@ impl Scheduler {
                 if let Err(e) = self.run_due(self.svc.now()).await {
                     tracing::warn!(error = %e, "the deadline sweep failed; retrying at the next tick");
                 }
+                // Then the webhooks and e-mail that are due, including what the sweep queued.
+                if let Err(e) = crate::webhooks::Outbound::new(self.svc.clone()).run_due(self.svc.now()).await {
+                    tracing::warn!(error = %e, "outbound delivery failed; retrying at the next tick");
+                }
             }
         })
     }

@@ -48,6 +48,8 @@ pub struct ServiceConfig {
     pub scheduler: SchedulerConfig,
     /// Police mediation limits and the judicial-confirmation window.
     pub mediation: fengqiao_domain::mediation::MediationConfig,
+    /// Webhook and e-mail delivery.
+    pub outbound: crate::webhooks::OutboundConfig,
 }
 
 impl Default for ServiceConfig {
@@ -63,6 +65,7 @@ impl Default for ServiceConfig {
             ladder: EscalationLadder::default(),
             scheduler: SchedulerConfig::default(),
             mediation: Default::default(),
+            outbound: Default::default(),
         }
     }
 }

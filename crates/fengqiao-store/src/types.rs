@@ -208,6 +208,8 @@ pub enum BackupRecord {
     /// rather than a person); its claim is not kept.
     Sms(crate::SmsMessage),
     Mediation(Box<fengqiao_domain::mediation::Mediation>),
+    /// A problem-solving record (SARA).
+    Problem(Box<fengqiao_domain::problem::Problem>),
 }
 
 pub const BACKUP_FORMAT: u32 = 1;

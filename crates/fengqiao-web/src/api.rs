@@ -288,6 +288,29 @@ async fn timeline(State(st): State<AppState>, staff: Staff, Path(id): Path<Strin
     Ok(Json(json!({ "items": items })))
 }
 
+/// The types of the fields a transition body may carry (the OpenAPI `Transition` schema).
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct TransitionFields {
+    reason: Option<String>,
+    note: Option<String>,
+    severity: Option<String>,
+    lead_unit: Option<String>,
+    co_units: Option<Vec<String>>,
+    to: Option<String>,
+    tier: Option<String>,
+    hours: Option<u64>,
+    approve: Option<bool>,
+    feedback: Option<String>,
+    ok: Option<bool>,
+    party: Option<i64>,
+    channel: Option<String>,
+    reached: Option<bool>,
+    rating: Option<String>,
+    comment: Option<String>,
+    into: Option<i64>,
+}
+
 async fn transition(
     State(st): State<AppState>,
     staff: Staff,
@@ -313,6 +336,9 @@ async fn transition(
         .map(|s| s.parse::<i64>().map_err(|_| ApiError::invalid("If-Match", "expected a case version number")))
         .transpose()?;
     obj.insert("action".into(), Value::String(action.clone()));
+    // Every documented field has its documented type, whether or not this action reads it.
+    serde_json::from_value::<TransitionFields>(v.clone())
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e.to_string()))?;
     let cmd: Command = serde_json::from_value(v).map_err(|e| {
         if e.to_string().contains("unknown variant") {
             ApiError::new(StatusCode::NOT_FOUND, "unknown_action", format!("no such transition '{action}'"))

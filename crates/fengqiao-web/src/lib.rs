@@ -22,6 +22,9 @@ mod triage;
 mod consultation;
 mod residents;
 pub mod sms_gateway;
+// Problem-solving records (SARA), webhooks and the outbox.
+mod problems;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -86,6 +89,8 @@ pub fn router(state: AppState) -> Router {
         .merge(duty::routes())
         .merge(mediation::routes())
         .merge(triage::routes())
+        .merge(problems::routes())
+        .merge(webhooks::routes())
         .merge(openapi::routes())
         .merge(residents::routes(state.clone()))
         .merge(consultation::routes(state.clone()))

@@ -19,6 +19,9 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 
+// Problem-solving records, webhooks and the outbox.
+mod sara;
+
 const DOCS_HTML: &str = include_str!("../assets/api-docs.html");
 const DOCS_JS: &str = include_str!("../assets/api-docs.js");
 
@@ -1044,7 +1047,7 @@ const ERROR_TEXT: &[(&str, &str)] = &[
 /// The whole OpenAPI 3.1 document for a deployment.
 pub fn document(d: &Deployment) -> Value {
     let mut paths = Map::new();
-    for op in operations().into_iter().chain(mediation_operations()) {
+    for op in operations().into_iter().chain(mediation_operations()).chain(sara::ops()) {
         let mut responses = Map::new();
         let ok = match &op.ok.1 {
             Some(schema) => {
@@ -1104,7 +1107,7 @@ pub fn document(d: &Deployment) -> Value {
         "servers": [{ "url": "/" }],
         "paths": paths,
         "components": {
-            "schemas": with_mediation_schemas(schemas(d)),
+            "schemas": sara::with_schemas(with_mediation_schemas(schemas(d))),
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer", "description": "an API token issued to a staff user" },
                 "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE, "description": "set by POST /api/v1/session" },

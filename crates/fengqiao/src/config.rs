@@ -45,6 +45,9 @@ pub struct Config {
     pub sms: fengqiao_store::SmsConfig,
     /// Police mediation limits and the judicial-confirmation window (`[mediation]`).
     pub mediation: fengqiao_domain::mediation::MediationConfig,
+    /// Webhook and e-mail delivery (`[outbound]`: retries, timeout; `[outbound.smtp]`: the
+    /// relay staff notices are e-mailed through, if any).
+    pub outbound: fengqiao_store::webhooks::OutboundConfig,
 }
 
 impl Default for Config {
@@ -72,6 +75,7 @@ impl Default for Config {
             map_tile_url: None,
             sms: Default::default(),
             mediation: Default::default(),
+            outbound: Default::default(),
         }
     }
 }
@@ -130,6 +134,9 @@ impl Config {
         }
         if let Some(v) = env("SMS_PROVIDER") {
             cfg.sms.provider = v;
+        }
+        if let (Some(v), Some(smtp)) = (env("SMTP_PASSWORD"), cfg.outbound.smtp.as_mut()) {
+            smtp.password = Some(v);
         }
         // A bad template is a configuration error, reported before anything starts.
         cfg.map_tiles()?;
@@ -206,6 +213,37 @@ impl Config {
             ladder: self.escalation.clone(),
             scheduler: self.scheduler.clone(),
             mediation: self.mediation.clone(),
+            outbound: self.outbound.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod outbound_tests {
+    use super::Config;
+
+    #[test]
+    fn the_outbound_section_and_its_smtp_relay_parse() {
+        let text = r#"
+[outbound]
+timeout_secs = 5
+retry = { max_attempts = 4, first_delay_secs = 10, max_delay_secs = 600 }
+
+[outbound.smtp]
+host = "smtp.internal"
+from = "noreply@fengqiao.example"
+username = "fengqiao"
+"#;
+        let c: Config = toml::from_str(text).unwrap();
+        let smtp = c.outbound.smtp.as_ref().unwrap();
+        assert_eq!((smtp.host.as_str(), smtp.port, smtp.helo.as_str()), ("smtp.internal", 25, "fengqiao"));
+        assert_eq!((c.outbound.timeout_secs, c.outbound.retry.max_attempts, c.outbound.batch), (5, 4, 200));
+        assert_eq!(c.service_config(None).outbound, c.outbound);
+        assert!(!format!("{smtp:?}").contains("fengqiao\""), "the account stays out of logs");
+        assert!(
+            toml::from_str::<Config>("[outbound.smtp]\nhost = \"x\"\nfrom = \"a@b\"\nsecret = \"typo\"\n").is_err(),
+            "unknown keys are refused"
+        );
+        assert!(Config::default().outbound.smtp.is_none());
     }
 }

@@ -1035,3 +1035,82 @@ pub fn rules() -> fengqiao_domain::routing::RuleSet {
     set.rules.extend(serde_json::from_value::<Vec<fengqiao_domain::routing::Rule>>(owned).expect("the demo rules are well-formed"));
     set
 }
+
+/// Two problem-solving records over the generated casework, as a county supervisor would open
+/// them: the category with most cases in the busiest town over the last four months (worked
+/// into the response stage, so its before-and-after figures have both windows), and that
+/// town's second category (still in analysis). Built with the domain's own commands.
+pub fn problems(d: &Demo, now: Timestamp) -> Vec<fengqiao_domain::problem::Problem> {
+    use fengqiao_domain::problem::{NewProblem, Owner, Problem, ProblemCommand};
+    let Some((sup, _)) = d.users.iter().find(|(u, _)| u.id == "county-supervisor") else { return Vec::new() };
+    let actor = Actor::from_user(sup);
+    let from = now.plus_ms(-120 * DAY_MS);
+    let recent: Vec<&Case> = d.cases.iter().filter(|c| c.created_at >= from && c.created_at < now.plus_ms(-60 * DAY_MS)).collect();
+    // The busiest town and its two largest categories.
+    let town_of = |c: &Case| c.region.ancestor_at(fengqiao_domain::RegionLevel::Town).map(|t| t.as_str().to_string()).unwrap_or_default();
+    let mut by_town: HashMap<String, HashMap<String, Vec<&Case>>> = HashMap::new();
+    for c in &recent {
+        by_town.entry(town_of(c)).or_default().entry(c.category.clone()).or_default().push(c);
+    }
+    let Some((town, cats)) = by_town.iter().max_by_key(|(t, cats)| (cats.values().map(Vec::len).sum::<usize>(), t.to_string())) else {
+        return Vec::new();
+    };
+    let mut cats: Vec<(&String, &Vec<&Case>)> = cats.iter().collect();
+    cats.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+    let lead = d.units.iter().find(|u| u.region.as_str() == town.as_str()).map(|u| u.id.clone());
+    let mut out = Vec::new();
+    for (i, (category, cases)) in cats.into_iter().take(2).enumerate() {
+        let name = d.categories.iter().find(|c| &c.code == category).map(|c| c.name_zh.clone()).unwrap_or(category.clone());
+        let n = NewProblem {
+            title: format!("{name}集中反映 / repeated {category} cases"),
+            description: "演示数据：按镇和类别归并的同类案件。Demo data: cases of one category in one town.".into(),
+            cases: cases.iter().take(fengqiao_domain::problem::MAX_CASES).map(|c| (c.id, c.region.clone(), c.category.clone())).collect(),
+            regions: vec![RegionCode::parse(town).expect("a town code")],
+            categories: vec![category.clone()],
+            window_days: Some(60),
+        };
+        let opened = now.plus_ms(-60 * DAY_MS);
+        let Ok(mut p) = Problem::open(&actor, &n, opened) else { continue };
+        p.id = i as i64 + 1;
+        let mut t = opened;
+        let mut run = |p: &mut Problem, cmd: ProblemCommand| {
+            t = t.plus_ms(DAY_MS);
+            let _ = p.act(&actor, &cmd, t);
+        };
+        run(&mut p, ProblemCommand::Advance { note: Some("同类案件集中 / a cluster of similar cases".into()) });
+        if let Some(u) = &lead {
+            run(&mut p, ProblemCommand::SetResponsible { units: vec![u.clone()], users: vec!["county-supervisor".into()] });
+        }
+        if i == 0 {
+            run(
+                &mut p,
+                ProblemCommand::Write {
+                    analysis: Some(
+                        "多发于夜间和周末，集中在人口密集的村社。Mostly at night and at weekends, in the most populous villages.".into(),
+                    ),
+                    assessment: None,
+                },
+            );
+            let owner = lead.clone().map(Owner::Unit).unwrap_or(Owner::User("county-supervisor".into()));
+            run(
+                &mut p,
+                ProblemCommand::AddAction {
+                    text: "联合巡查并公示举报电话 / joint patrols and a published hotline".into(),
+                    owner: owner.clone(),
+                    due: now.plus_ms(30 * DAY_MS),
+                },
+            );
+            run(
+                &mut p,
+                ProblemCommand::AddAction {
+                    text: "召开村民议事会 / a residents' council meeting".into(),
+                    owner,
+                    due: now.plus_ms(-20 * DAY_MS),
+                },
+            );
+            run(&mut p, ProblemCommand::Advance { note: None });
+        }
+        out.push(p);
+    }
+    out
+}

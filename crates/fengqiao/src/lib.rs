@@ -125,6 +125,7 @@ pub async fn load_demo(svc: &Service, opts: &demo::DemoOptions, quiet: bool) -> 
     }
     let d = demo::generate(opts);
     let n_cases = d.cases.len();
+    let problems = demo::problems(&d, opts.now);
     let sys = "system:demo";
     let at = opts.now.plus_ms(-366 * fengqiao_domain::clock::DAY_MS);
     store.put_regions(&d.regions, sys, at).await.map_err(err)?;
@@ -178,6 +179,9 @@ pub async fn load_demo(svc: &Service, opts: &demo::DemoOptions, quiet: bool) -> 
     }
     pb.finish_and_clear();
     store.analyze().await.map_err(err)?;
+    for p in &problems {
+        store.save_problem(p, None, "problem_opened", "user:county-supervisor", opts.now).await.map_err(err)?;
+    }
     svc.reload().await.map_err(err)?;
     demo_mediation::mediations(svc).await?;
     svc.checkpoint().await.map_err(err)?;

@@ -145,6 +145,13 @@ async fn restore_across_backends() {
     assert_eq!(svc.store.jobs_of(first).await.unwrap().len(), 1);
     // Residents by phone and community consultation come along too.
     fengqiao_store::contract::residents::some_residents_and_a_consultation(&svc).await;
+    // A problem-solving record with a responsible unit.
+    let sup = fengqiao_store::contract::actor(&fengqiao_store::contract::staff()[5]);
+    let input = fengqiao_store::ProblemInput { title: "噪声".into(), case_ids: vec![1, 2], ..Default::default() };
+    let p = svc.open_problem(&sup, &input).await.unwrap();
+    let set =
+        fengqiao_domain::problem::ProblemCommand::SetResponsible { units: vec![fengqiao_domain::UnitId("vc-a1".into())], users: vec![] };
+    svc.act_problem(&sup, p.id, None, &set).await.unwrap();
     svc.checkpoint().await.unwrap();
     let dst = fresh_sqlite().await;
     fengqiao_store::contract::restore_matches(&src.store, &dst.store).await;
@@ -152,4 +159,7 @@ async fn restore_across_backends() {
         let pg = fresh_postgres(&base).await;
         fengqiao_store::contract::restore_matches(&src.store, &pg.store).await;
     }
+    // The responsible unit still sees the restored problem.
+    let vc = fengqiao_store::Scope::Unit { unit: fengqiao_domain::UnitId("vc-a1".into()) };
+    assert!(dst.store.problem(&vc, 1).await.unwrap().is_some());
 }

@@ -18,6 +18,9 @@ mod map;
 pub(crate) mod public;
 mod routing;
 mod staff;
+// Problem-solving records (SARA) and the notifications page.
+mod problems;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -75,6 +78,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/routing", get(routing::page).post(routing::save))
         .route("/admin/api-keys", get(keys::page).post(keys::create))
         .route("/admin/api-keys/{name}/revoke", axum::routing::post(keys::revoke))
+        .route("/problems", get(problems::list))
+        .route("/problems/new", get(problems::new_form).post(problems::new_submit))
+        .route("/problems/{id}", get(problems::page))
+        .route("/problems/{id}/act/{command}", axum::routing::post(problems::act))
+        .route("/admin/webhooks", get(webhooks::page).post(webhooks::create))
+        .route("/admin/webhooks/{id}/toggle", axum::routing::post(webhooks::toggle))
+        .route("/admin/outbox/{id}/requeue", axum::routing::post(webhooks::requeue))
+        .route("/admin/user-emails", axum::routing::post(webhooks::set_email))
         .merge(limited)
         .merge(crate::mediation::pages::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), page_layer))

@@ -92,6 +92,30 @@ fn table() -> Vec<(&'static str, &'static str, &'static [&'static str], &'static
         ),
         ("GET", "/api/v1/mediations/figures", ALL, ""),
         ("GET", "/api/v1/mediations/calendar", ALL, ""),
+        // Problem-solving records ({problem}: opened by the county supervisor on the case).
+        ("POST", "/api/v1/problems", &["intake", "sup-a", "sup", "admin"], r#"{"title":"路灯集中故障","case_ids":[{case}]}"#),
+        ("GET", "/api/v1/problems", ALL, ""),
+        ("GET", "/api/v1/problems/{problem}", &["intake", "sup-a", "sup", "admin"], ""),
+        ("GET", "/api/v1/problems/{problem}/figures", &["intake", "sup-a", "sup", "admin"], ""),
+        (
+            "POST",
+            "/api/v1/problems/{problem}/commands",
+            &["intake", "sup-a", "sup", "admin"],
+            r#"{"command":"write","analysis":"线路老化"}"#,
+        ),
+        // Outbound delivery: administrators only. `{missing}` names no message, so the
+        // administrator's answer is 404 while everyone else is refused first.
+        ("GET", "/api/v1/webhooks", &["admin"], ""),
+        (
+            "POST",
+            "/api/v1/webhooks",
+            &["admin"],
+            r#"{"name":"city","url":"http://127.0.0.1:9/hook","secret":"s3cret-s3cret-s3cret","kinds":["case_created"]}"#,
+        ),
+        ("PUT", "/api/v1/webhooks/{webhook}", &["admin"], r#"{"name":"city","url":"http://127.0.0.1:9/hook2","kinds":["case_created"]}"#),
+        ("GET", "/api/v1/outbox", &["admin"], ""),
+        ("POST", "/api/v1/outbox/{missing}/requeue", &["admin"], ""),
+        ("PUT", "/api/v1/users/{user}/email", &["admin"], r#"{"email":"handler@example.org"}"#),
     ]
 }
 
@@ -119,6 +143,10 @@ async fn every_operation_against_every_role() {
             .replace("{unit}", "{id}")
             .replace("{consult}", "{id}")
             .replace("{mediation}", "{id}")
+            .replace("{problem}", "{id}")
+            .replace("{webhook}", "{id}")
+            .replace("{missing}", "{id}")
+            .replace("{user}", "{id}")
             .replace("/transitions/accept", "/transitions/{action}")
     };
     for ((method, path), secured) in &documented {
@@ -177,6 +205,16 @@ async fn every_operation_against_every_role() {
                 )
                 .await;
             assert_eq!(m.status, StatusCode::CREATED, "{}", m.text);
+            let problem = app.post("/api/v1/problems", "sup", &format!(r#"{{"title":"路灯","case_ids":[{id}]}}"#)).await;
+            assert_eq!(problem.status, StatusCode::CREATED, "{}", problem.text);
+            let hook = app
+                .post(
+                    "/api/v1/webhooks",
+                    "admin",
+                    r#"{"name":"hook","url":"http://127.0.0.1:9/h","secret":"s3cret-s3cret-s3cret","kinds":["case_created"]}"#,
+                )
+                .await;
+            assert!(hook.status.is_success(), "{}", hook.text);
             let fill = |t: &str| {
                 t.replace("{case}", &id.to_string())
                     .replace("{order}", &order.body["id"].to_string())
@@ -186,6 +224,10 @@ async fn every_operation_against_every_role() {
                     .replace("{dispute}", &disputes[1].0.to_string())
                     .replace("{mediation}", &m.body["id"].to_string())
                     .replace("{party}", &disputes[0].1.to_string())
+                    .replace("{problem}", &problem.body["id"].to_string())
+                    .replace("{webhook}", &hook.body["id"].to_string())
+                    .replace("{missing}", "999999")
+                    .replace("{user}", "handler-a1")
             };
             let (uri, body) = (fill(path), fill(body));
             let before = app.events().await;
@@ -195,6 +237,7 @@ async fn every_operation_against_every_role() {
             let wrong = match who {
                 _ if code >= 500 => Some("a server error"),
                 None if code != 401 => Some("must be 401"),
+                Some(w) if may.contains(&w) && path.contains("{missing}") && code == 404 => None,
                 Some(w) if may.contains(&w) && matches!(code, 401 | 403 | 404) => Some("must be allowed"),
                 Some(w) if !may.contains(&w) && !matches!(code, 403 | 404) => Some("must be refused"),
                 Some(w) if !may.contains(&w) && app.events().await != before => Some("a refusal wrote"),

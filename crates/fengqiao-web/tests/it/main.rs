@@ -15,6 +15,10 @@ mod triage;
 // Residents by phone and community consultation.
 mod consultation;
 mod residents;
+// Problem-solving records, webhooks and e-mail.
+mod outbound;
+mod problem_pages;
+mod problems;
 
 use std::sync::Arc;
 

@@ -179,6 +179,23 @@ fn figures_agree_with_their_definition_on_the_demo_county() {
             90,
         );
         assert!(f.cohort > 1000 && f.rated > 0 && f.satisfied < f.rated, "the demo has dissatisfied first ratings: {f:?}");
+        // Two problem-solving records; the first is in its response, with both windows.
+        let ps = svc
+            .store
+            .problems(&fengqiao_store::Scope::All, &fengqiao_store::ProblemFilter { limit: 10, ..Default::default() })
+            .await
+            .unwrap();
+        assert_eq!(ps.len(), 2);
+        let first = ps.iter().find(|p| p.id == 1).unwrap();
+        assert_eq!(first.stage, fengqiao_domain::problem::Stage::Response);
+        assert!(first.case_ids.len() > 5 && first.actions.len() == 2 && !first.units.is_empty());
+        let admin = fengqiao_domain::Actor::System { job: "test".into() };
+        let figs = svc.problem_figures(&admin, first).await.unwrap();
+        assert!(figs.before.counts.cohort > 0 && figs.after.as_ref().is_some_and(|a| a.counts.cohort > 0), "{figs:?}");
+        assert!(matches!(
+            svc.verify_audit(svc.config.audit_key.as_deref().unwrap(), |_| {}).await.unwrap(),
+            fengqiao_domain::audit::VerifyOutcome::Ok { .. }
+        ));
     });
 }
 
