@@ -460,6 +460,11 @@ impl Service {
             match self.store.commit(case.version, &events, &next).await {
                 Ok(()) => {
                     self.unsigned.fetch_add(events.len() as i64, std::sync::atomic::Ordering::Relaxed);
+                    if events.iter().any(|e| matches!(e.kind, fengqiao_domain::EventKind::TransferRejected { .. }))
+                        && let Err(e) = self.ask_arbitrators(&r, &next).await
+                    {
+                        tracing::warn!(case = next.id.0, "the arbitration request could not be recorded: {e}");
+                    }
                     self.maybe_checkpoint().await;
                     return Ok(next);
                 }
@@ -766,4 +771,58 @@ fn check_arbitrator(r: &Reference, case: &fengqiao_domain::Case, actor: &Actor, 
         }
     }
     Ok(())
+}
+
+impl Service {
+    /// Tells the common supervisors of a contested transfer's two units that they must
+    /// arbitrate, and by when: the supervisors whose jurisdiction covers both service areas,
+    /// the most local level only. Once per rejection (a job keyed by the case and the deadline).
+    async fn ask_arbitrators(&self, r: &Reference, case: &fengqiao_domain::Case) -> Result<(), StoreError> {
+        let Some(t) = &case.transfer else { return Ok(()) };
+        let Some(rj) = &t.rejection else { return Ok(()) };
+        let area = |u: &fengqiao_domain::UnitId| r.units.get(&u.0).map(|u| u.region.clone());
+        let (Some(a), Some(b)) = (t.from.as_ref().and_then(area), area(&t.to)) else { return Ok(()) };
+        let users = self.store.users().await?;
+        let covering: Vec<&fengqiao_domain::User> = users
+            .iter()
+            .filter(|u| u.role == fengqiao_domain::Role::Supervisor && u.jurisdiction.contains(&a) && u.jurisdiction.contains(&b))
+            .collect();
+        let depth = covering.iter().map(|u| u.jurisdiction.prefix().len()).max();
+        let to: Vec<String> =
+            covering.iter().filter(|u| Some(u.jurisdiction.prefix().len()) == depth).map(|u| format!("user:{}", u.id)).collect();
+        if to.is_empty() {
+            return Ok(());
+        }
+        let when = rj.arbitration_due.to_rfc3339_in(r.calendar.time_zone());
+        let unit = |u: &fengqiao_domain::UnitId| r.units.get(&u.0).map(|x| x.name.clone()).unwrap_or_else(|| u.0.clone());
+        let from = t.from.as_ref().map(unit).unwrap_or_default();
+        let message = format!(
+            "案件 #{id} 转办争议：{from} → {to_unit}，接收单位拒绝（{why}），请于 {when} 前裁定 / case #{id}: the transfer from {from} to {to_unit} was rejected ({why}); arbitrate by {when}",
+            id = case.id.0,
+            to_unit = unit(&t.to),
+            why = rj.reason,
+        );
+        let now = self.now();
+        let notices: Vec<crate::InboxItem> = to
+            .iter()
+            .map(|who| crate::InboxItem {
+                id: 0,
+                recipient: who.clone(),
+                case_id: Some(case.id.0),
+                kind: "arbitration".into(),
+                message: message.clone(),
+                due_at: Some(rj.arbitration_due),
+                created_at: now,
+            })
+            .collect();
+        let job = crate::JobRun {
+            kind: "arbitration".into(),
+            case_id: case.id.0,
+            due_at: rj.arbitration_due,
+            done_at: now,
+            outcome: format!("asked {}", to.join(", ")),
+        };
+        self.store.run_job(&job, None, &notices).await?;
+        Ok(())
+    }
 }

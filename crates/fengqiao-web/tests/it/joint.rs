@@ -38,6 +38,15 @@ async fn contested_transfer_goes_to_the_common_supervisor() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let due = r.body["transfer"]["rejection"]["arbitration_due"].as_i64().unwrap();
     assert!(due > r.body["updated_at"].as_i64().unwrap());
+    // The common supervisor (the county's, over both villages) is asked at once, with the
+    // deadline; the town A supervisor, who sees only one side, is not.
+    let asked = app.get("/api/v1/inbox", "sup").await;
+    let items: Vec<&serde_json::Value> = asked.body["items"].as_array().unwrap().iter().filter(|i| i["kind"] == "arbitration").collect();
+    assert_eq!(items.len(), 1, "{}", asked.text);
+    assert_eq!((items[0]["case_id"].as_i64(), items[0]["due_at"].as_i64()), (Some(id), Some(due)));
+    assert!(items[0]["message"].as_str().unwrap().contains("工地在甲一村地界内"));
+    let town = app.get("/api/v1/inbox", "sup-a").await;
+    assert!(town.body["items"].as_array().unwrap().iter().all(|i| i["kind"] != "arbitration"), "{}", town.text);
 
     // While contested, the target cannot accept it after all.
     let early = app.post(&path("accept"), "handler-b1", "{}").await;
