@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod calendar_cli;
 pub mod config;
 pub mod demo;
+pub mod demo_consult;
 pub mod demo_mediation;
 pub mod regions_cli;
 
@@ -184,6 +185,7 @@ pub async fn load_demo(svc: &Service, opts: &demo::DemoOptions, quiet: bool) -> 
     }
     svc.reload().await.map_err(err)?;
     demo_mediation::mediations(svc).await?;
+    demo_consult::consultations(svc).await?;
     svc.checkpoint().await.map_err(err)?;
     Ok(n_cases)
 }

@@ -189,6 +189,12 @@ fn figures_agree_with_their_definition_on_the_demo_county() {
         let first = ps.iter().find(|p| p.id == 1).unwrap();
         assert_eq!(first.stage, fengqiao_domain::problem::Stage::Response);
         assert!(first.case_ids.len() > 5 && first.actions.len() == 2 && !first.units.is_empty());
+        // Two consultations on one village's roll: one open with proposals and supports, one
+        // decided and half carried out.
+        let cs = svc.store.consultations(&fengqiao_store::Scope::All, 10).await.unwrap();
+        assert_eq!(cs.len(), 2);
+        let statuses: Vec<&str> = cs.iter().map(|c| c.status.as_str()).collect();
+        assert!(statuses.contains(&"open") && statuses.len() == 2 && statuses[0] != statuses[1], "{statuses:?}");
         let admin = fengqiao_domain::Actor::System { job: "test".into() };
         let figs = svc.problem_figures(&admin, first).await.unwrap();
         assert!(figs.before.counts.cohort > 0 && figs.after.as_ref().is_some_and(|a| a.counts.cohort > 0), "{figs:?}");
