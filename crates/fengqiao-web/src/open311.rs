@@ -406,7 +406,14 @@ async fn service_definition(State(st): State<AppState>, Path(file): Path<String>
 }
 
 /// Blanks runs of seven or more digits (phone and ID numbers) in text shown to the public.
-fn redact(s: &str) -> String {
+/// Public text without the personal data it may carry: the reporter's own name and address
+/// where the text repeats them (each becomes `**`), then digit runs of seven or more (phones,
+/// ID numbers) as `***`.
+fn redact(s: &str, names: &[String]) -> String {
+    let mut s = s.to_string();
+    for n in names.iter().filter(|n| n.chars().count() >= 2) {
+        s = s.replace(n.as_str(), "**");
+    }
     let mut out = String::with_capacity(s.len());
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
@@ -492,7 +499,24 @@ fn emergency_notice(c: &Category) -> Option<&'static str> {
 }
 
 /// A case as the public sees it.
-fn request_view(st: &AppState, r: &Reference, c: &Case, en: bool, history: Option<&[StoredEvent]>) -> Value {
+/// The names and addresses of the cases' reporters, to blank in public text.
+async fn reporters_data(st: &AppState, cases: &[Case]) -> Result<std::collections::HashMap<i64, Vec<String>>, Fail> {
+    let mut ids: Vec<i64> = cases.iter().filter_map(|c| c.reporter).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(400) {
+        for p in st.svc.store.persons(chunk).await? {
+            let mut v: Vec<String> = [p.name, p.address].into_iter().flatten().collect();
+            // Longest first, so a full address is blanked before a name inside it.
+            v.sort_by_key(|x| std::cmp::Reverse(x.chars().count()));
+            out.insert(p.id, v);
+        }
+    }
+    Ok(out)
+}
+
+fn request_view(st: &AppState, r: &Reference, c: &Case, en: bool, history: Option<&[StoredEvent]>, names: &[String]) -> Value {
     let cat = r.categories.get(&c.category);
     let coarse = COARSE_LOCATION.contains(&c.category.as_str());
     let point = if coarse {
@@ -520,13 +544,13 @@ fn request_view(st: &AppState, r: &Reference, c: &Case, en: bool, history: Optio
         "status_notes": status_label(c.status),
         "service_name": cat.map(|k| name(k, en)).unwrap_or(&c.category),
         "service_code": c.category,
-        "description": redact(&c.description),
+        "description": redact(&c.description, names),
         "agency_responsible": unit,
         "service_notice": cat.and_then(emergency_notice),
         "requested_datetime": c.created_at.to_rfc3339_in(&st.tz),
         "updated_datetime": c.updated_at.to_rfc3339_in(&st.tz),
         "expected_datetime": c.handling_due.filter(|_| c.status.is_open()).map(|t| t.to_rfc3339_in(&st.tz)),
-        "address": if coarse { None } else { c.location.address.as_deref().map(redact) },
+        "address": if coarse { None } else { c.location.address.as_deref().map(|a| redact(a, names)) },
         "address_id": c.region.as_str(),
         "zipcode": Value::Null,
         "lat": point.map(|p| p.lat),
@@ -542,8 +566,11 @@ fn request_view(st: &AppState, r: &Reference, c: &Case, en: bool, history: Optio
             })
             .collect();
         // Free-text answers are shown like descriptions.
-        let answers =
-            c.answers.iter().map(|(k, a)| (k.clone(), a.as_str().map(|t| Value::String(redact(t))).unwrap_or_else(|| a.clone()))).collect();
+        let answers = c
+            .answers
+            .iter()
+            .map(|(k, a)| (k.clone(), a.as_str().map(|t| Value::String(redact(t, names))).unwrap_or_else(|| a.clone())))
+            .collect();
         v["attributes"] = Value::Object(answers);
         v["extended_attributes"] = json!({
             "status": c.status.as_str(),
@@ -664,9 +691,11 @@ async fn list_requests(st: &AppState, headers: &HeaderMap, p: &Params) -> Result
     let cases = st.svc.store.public_cases(&q).await?;
     let en = english(headers, p);
     let mut list = Vec::with_capacity(cases.len());
+    let people = reporters_data(st, &cases).await?;
     for c in &cases {
         let history = if extensions { st.svc.store.case_events(&Scope::All, c.id).await?.map(public_events) } else { None };
-        list.push(request_view(st, &r, c, en, history.as_deref()));
+        let names = c.reporter.and_then(|p| people.get(&p)).map(Vec::as_slice).unwrap_or(&[]);
+        list.push(request_view(st, &r, c, en, history.as_deref(), names));
     }
     ok("service_requests", Value::Array(list))
 }
@@ -694,7 +723,9 @@ async fn one_request(State(st): State<AppState>, Path(file): Path<String>, heade
         let c = public_case(&st, id).await?;
         let extensions = p.get("extensions") == Some("true");
         let history = if extensions { st.svc.store.case_events(&Scope::All, c.id).await?.map(public_events) } else { None };
-        let v = request_view(&st, &st.svc.reference(), &c, english(&headers, &p), history.as_deref());
+        let people = reporters_data(&st, std::slice::from_ref(&c)).await?;
+        let names = c.reporter.and_then(|p| people.get(&p)).map(Vec::as_slice).unwrap_or(&[]);
+        let v = request_view(&st, &st.svc.reference(), &c, english(&headers, &p), history.as_deref(), names);
         ok("service_requests", json!([v]))
     }
     .await;

@@ -255,7 +255,7 @@ async fn submit_list_and_fetch() {
             ("lat", "29.1"),
             ("long", "120.1"),
             ("address_string", "甲一村村口"),
-            ("description", "路面塌陷，联系电话 13800138000"),
+            ("description", "王五报告：路面塌陷，联系电话 13800138000"),
             ("attribute[road_kind]", "village"),
             ("first_name", "五"),
             ("last_name", "王"),
@@ -323,7 +323,7 @@ async fn submit_list_and_fetch() {
         (r["status"].as_str(), r["service_code"].as_str(), r["lat"].as_f64(), r["long"].as_f64()),
         (Some("open"), Some("road_damage"), Some(29.1), Some(120.1))
     );
-    assert_eq!(r["description"], "路面塌陷，联系电话 ***", "phone numbers are blanked");
+    assert_eq!(r["description"], "**报告：路面塌陷，联系电话 ***", "the reporter's name and phone numbers are blanked");
     assert_eq!(r["address"], "甲一村村口");
     assert!(!rj.text.contains("王") && !rj.text.contains("13800138000") && !rj.text.contains("wang@"), "no personal data: {}", rj.text);
     checks.add("one request", Some("requests.json"), &rj, Some(&rx), "service_requests");
