@@ -10,6 +10,13 @@ use std::path::Path;
 
 use super::{Options, backends, bench_dir, fq, generate, verdict};
 
+/// The number of jobs a sweep did, from `fengqiao calendar sweep`'s line (`…: N jobs (…`).
+fn jobs(out: &str) -> anyhow::Result<u64> {
+    out.split(": ")
+        .find_map(|part| part.split_once(" jobs").and_then(|(n, _)| n.trim().parse::<u64>().ok()))
+        .ok_or_else(|| anyhow::anyhow!("unexpected sweep output: {out}"))
+}
+
 fn millis(out: &str) -> anyhow::Result<f64> {
     out.rsplit(" in ")
         .next()
@@ -22,17 +29,27 @@ pub fn run(bin: &Path, o: &Options) -> anyhow::Result<()> {
     for (name, url) in backends("sweep benchmark", "fengqiao_sweep")? {
         let dir = bench_dir(&format!("sweep-{name}"))?;
         let took = generate(bin, &dir, url.as_deref(), scale)?;
-        let first = fq(bin, &dir, url.as_deref(), &["calendar", "sweep"])?;
-        let second = fq(bin, &dir, url.as_deref(), &["calendar", "sweep"])?;
-        let (a, b) = (millis(&first)?, millis(&second)?);
         println!(
             "\n== deadline sweep on {name} (demo county at scale {scale}, about {:.0} cases, generated in {:.0} s) ==",
             30_000.0 * scale,
             took.as_secs_f64()
         );
-        println!("first sweep (does the due work): {}", first.trim());
-        println!("steady-state sweep: {b:.1} ms (target < 1000 ms at 1,000,000 cases): {}", verdict(b < 1000.0));
-        println!("first sweep {a:.1} ms");
+        // A sweep does at most `batch` jobs of each kind, so after generating a county the
+        // backlog can take several sweeps; the steady state is a sweep that finds nothing left.
+        let mut steady = None;
+        for i in 1..=10 {
+            let out = fq(bin, &dir, url.as_deref(), &["calendar", "sweep"])?;
+            let ms = millis(&out)?;
+            println!("sweep {i}: {}", out.trim());
+            if jobs(&out)? == 0 {
+                steady = Some(ms);
+                break;
+            }
+        }
+        match steady {
+            Some(b) => println!("steady-state sweep: {b:.1} ms (target < 1000 ms at 1,000,000 cases): {}", verdict(b < 1000.0)),
+            None => println!("steady-state sweep: not reached in 10 sweeps: MISS"),
+        }
         let _ = std::fs::remove_dir_all(&dir);
         if url.is_some()
             && let Some(base) = crate::postgres_url()
