@@ -6,104 +6,12 @@
 // Needs FENGQIAO_BIN (the fengqiao binary; default: ../target/debug/fengqiao) and Debian's
 // chromium at /usr/bin/chromium. Run with `node --test` in this folder.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import net from 'node:net';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import { useDemo, shoot, shots } from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..');
-const bin = process.env.FENGQIAO_BIN || join(repo, 'target', 'debug', 'fengqiao');
-const shots = join(repo, 'target', 'e2e-screenshots');
-const PASSWORD = 'e2e-password-123';
-
-let data, server, base, browser;
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = net.createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-async function waitHealthy(url, seconds) {
-  for (let i = 0; i < seconds * 4; i++) {
-    try {
-      const r = await fetch(url + '/healthz');
-      if (r.ok) return;
-    } catch { /* not up yet */ }
-    if (server.exitCode !== null) throw new Error('the server exited early with ' + server.exitCode);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error('the server did not become healthy');
-}
-
-/** Gives a demo user a password, keeping their account as the demo made it. */
-async function setPassword(id) {
-  const r = await fetch(base + '/api/v1/me', { headers: { authorization: 'Bearer demo-' + id } });
-  assert.equal(r.status, 200, 'demo token of ' + id);
-  const { user } = await r.json();
-  const args = ['--data', data, 'user', '--id', user.id, '--name', user.name, '--role', user.role, '--jurisdiction', user.jurisdiction, '--password-stdin'];
-  if (user.unit) args.push('--unit', user.unit);
-  execFileSync(bin, args, { input: PASSWORD + '\n', stdio: ['pipe', 'ignore', 'inherit'] });
-  return user;
-}
-
-before(async () => {
-  assert.ok(existsSync(bin), 'no fengqiao binary at ' + bin + ' (set FENGQIAO_BIN)');
-  mkdirSync(shots, { recursive: true });
-  data = mkdtempSync(join(tmpdir(), 'fengqiao-e2e-'));
-  const port = await freePort();
-  base = 'http://127.0.0.1:' + port;
-  server = spawn(bin, ['--data', data, 'demo', '--scale', '0.02', '--listen', '127.0.0.1:' + port], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitHealthy(base, 300);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  if (data) rmSync(data, { recursive: true, force: true });
-});
-
-async function shoot(page, name) {
-  for (const lang of ['zh', 'en']) {
-    const url = new URL(page.url());
-    url.searchParams.set('lang', lang);
-    await page.goto(url.toString());
-    await page.screenshot({ path: join(shots, `${name}-${lang}.png`), fullPage: true });
-  }
-  // Back to Chinese for the rest of the journey.
-  const url = new URL(page.url());
-  url.searchParams.set('lang', 'zh');
-  await page.goto(url.toString());
-}
-
-async function signIn(user) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await ctx.newPage();
-  await page.goto(base + '/login');
-  await page.getByLabel('账号').fill(user);
-  await page.getByLabel('密码').fill(PASSWORD);
-  await page.getByRole('button', { name: '登录' }).click();
-  await page.waitForURL(/\/work/);
-  return page;
-}
+const demo = useDemo();
 
 async function act(page, action, fill) {
   const form = page.locator('#act-' + action);
@@ -114,22 +22,22 @@ async function act(page, action, fill) {
 }
 
 async function cohort(page) {
-  await page.goto(base + '/dashboard?days=30');
+  await page.goto(demo.base + '/dashboard?days=30');
   return Number(await page.locator('#kpi-cohort').textContent());
 }
 
 test('a report goes round the closed loop and shows on the dashboard', { timeout: 600_000 }, async () => {
-  const intakeUser = await setPassword('town03-intake');
-  const police = await setPassword('town03-police');
-  await setPassword('county-supervisor');
+  const intakeUser = await demo.setPassword('town03-intake');
+  const police = await demo.setPassword('town03-police');
+  await demo.setPassword('county-supervisor');
   const town = intakeUser.jurisdiction.slice(0, 9);
 
-  const supervisor = await signIn('county-supervisor');
+  const supervisor = await demo.signIn('county-supervisor');
   const before = await cohort(supervisor);
 
   // The resident, on a phone-sized screen.
-  const resident = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
-  await resident.goto(base + '/');
+  const resident = await (await demo.browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
+  await resident.goto(demo.base + '/');
   await shoot(resident, 'landing');
   await resident.getByRole('link', { name: '我要反映问题' }).click();
   await shoot(resident, 'report');
@@ -149,8 +57,8 @@ test('a report goes round the closed loop and shows on the dashboard', { timeout
   assert.match(code, /^[0-9A-Z]{12}$/);
   await resident.screenshot({ path: join(shots, 'report-done-zh.png'), fullPage: true });
   // The same page in English, from an anonymous report by another resident.
-  const english = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
-  await english.goto(base + '/report?lang=en');
+  const english = await (await demo.browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
+  await english.goto(demo.base + '/report?lang=en');
   await english.locator('#category').selectOption('noise');
   await english.getByLabel('Night').check();
   await english.locator('#description').fill('Loud music every night after midnight.');
@@ -165,7 +73,7 @@ test('a report goes round the closed loop and shows on the dashboard', { timeout
   await shoot(resident, 'track');
 
   // Intake files and dispatches to the town's police station.
-  const intake = await signIn('town03-intake');
+  const intake = await demo.signIn('town03-intake');
   await intake.locator('#f-q').fill(code);
   await intake.locator('#f-q').press('Enter');
   await intake.getByRole('link', { name: /村口路灯/ }).first().click();
@@ -177,7 +85,7 @@ test('a report goes round the closed loop and shows on the dashboard', { timeout
   assert.equal(await intake.locator('#case-status').textContent(), '已分派');
 
   // The police station accepts and resolves.
-  const handler = await signIn('town03-police');
+  const handler = await demo.signIn('town03-police');
   await shoot(handler, 'work');
   await handler.goto(caseUrl);
   await act(handler, 'accept');
@@ -193,27 +101,27 @@ test('a report goes round the closed loop and shows on the dashboard', { timeout
   await act(intake, 'close');
   assert.equal(await intake.locator('#case-status').textContent(), '已结案');
   await shoot(intake, 'case-closed');
-  await intake.goto(base + '/cases/new');
+  await intake.goto(demo.base + '/cases/new');
   await shoot(intake, 'new-case');
 
   // The resident sees it closed; the dashboard counts it.
-  await resident.goto(base + '/track/' + code);
+  await resident.goto(demo.base + '/track/' + code);
   assert.equal(await resident.locator('#status').textContent(), '已结案');
   const after = await cohort(supervisor);
   assert.equal(after, before + 1, 'the dispatched case joined the period\'s cohort');
   await shoot(supervisor, 'dashboard');
-  const login = await (await browser.newContext()).newPage();
-  await login.goto(base + '/login');
+  const login = await (await demo.browser.newContext()).newPage();
+  await login.goto(demo.base + '/login');
   await shoot(login, 'login');
-  await login.goto(base + '/figures');
+  await login.goto(demo.base + '/figures');
   assert.ok(await login.locator('#public-figures tbody tr').count() > 1, 'the county and its towns');
   await shoot(login, 'public-figures');
 
   // The administrator's pages.
-  await setPassword('admin');
-  const admin = await signIn('admin');
+  await demo.setPassword('admin');
+  const admin = await demo.signIn('admin');
   for (const section of ['units', 'users', 'categories', 'regions']) {
-    await admin.goto(base + '/admin/' + section);
+    await admin.goto(demo.base + '/admin/' + section);
     await shoot(admin, 'admin-' + section);
   }
 });

@@ -6,51 +6,19 @@
 // Needs FENGQIAO_BIN (the fengqiao binary; default: ../target/debug/fengqiao) and Debian's
 // chromium at /usr/bin/chromium. Run with `node --test` in this folder.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import net from 'node:net';
-import { chromium } from 'playwright-core';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { useDemo, shoot } from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..');
-const bin = process.env.FENGQIAO_BIN || join(repo, 'target', 'debug', 'fengqiao');
-const shots = join(repo, 'target', 'e2e-screenshots');
 const PHONE = '13912345678';
-const PASSWORD = 'e2e-password-123';
 
-let data, server, base, browser;
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = net.createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-async function waitHealthy(url, seconds) {
-  for (let i = 0; i < seconds * 4; i++) {
-    try {
-      const r = await fetch(url + '/healthz');
-      if (r.ok) return;
-    } catch { /* not up yet */ }
-    if (server.exitCode !== null) throw new Error('the server exited early with ' + server.exitCode);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error('the server did not become healthy');
-}
+const demo = useDemo({ prefix: 'fengqiao-e2e-consult-' });
 
 /** The newest sign-in code texted to a phone, waiting for it to arrive. */
 async function codeFor(phone) {
-  const file = join(data, 'sms.jsonl');
+  const file = join(demo.data, 'sms.jsonl');
   for (let i = 0; i < 80; i++) {
     if (existsSync(file)) {
       const texts = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l))
@@ -63,7 +31,7 @@ async function codeFor(phone) {
 }
 
 async function api(method, path, body) {
-  const r = await fetch(base + path, {
+  const r = await fetch(demo.base + path, {
     method,
     headers: { authorization: 'Bearer demo-county-supervisor', 'content-type': 'application/json' },
     body: body ? JSON.stringify(body) : undefined,
@@ -72,52 +40,6 @@ async function api(method, path, body) {
   assert.ok(r.ok, `${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
   return json;
 }
-
-/** Gives a demo user a password, keeping their account as the demo made it. */
-async function setPassword(id) {
-  const r = await fetch(base + '/api/v1/me', { headers: { authorization: 'Bearer demo-' + id } });
-  assert.equal(r.status, 200, 'demo token of ' + id);
-  const { user } = await r.json();
-  const args = ['--data', data, 'user', '--id', user.id, '--name', user.name, '--role', user.role, '--jurisdiction', user.jurisdiction, '--password-stdin'];
-  if (user.unit) args.push('--unit', user.unit);
-  execFileSync(bin, args, { input: PASSWORD + '\n', stdio: ['pipe', 'ignore', 'inherit'] });
-  return user;
-}
-
-async function shoot(page, name) {
-  for (const lang of ['zh', 'en']) {
-    const url = new URL(page.url());
-    url.searchParams.set('lang', lang);
-    await page.goto(url.toString());
-    await page.screenshot({ path: join(shots, `consult-${name}-${lang}.png`), fullPage: true });
-  }
-  const url = new URL(page.url());
-  url.searchParams.set('lang', 'zh');
-  await page.goto(url.toString());
-}
-
-before(async () => {
-  assert.ok(existsSync(bin), 'no fengqiao binary at ' + bin + ' (set FENGQIAO_BIN)');
-  mkdirSync(shots, { recursive: true });
-  data = mkdtempSync(join(tmpdir(), 'fengqiao-e2e-consult-'));
-  const port = await freePort();
-  base = 'http://127.0.0.1:' + port;
-  server = spawn(bin, ['--data', data, 'demo', '--scale', '0.02', '--listen', '127.0.0.1:' + port], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitHealthy(base, 300);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  if (data) rmSync(data, { recursive: true, force: true });
-});
 
 test('a resident signs in by code, supports a proposal once, and the public page shows it', { timeout: 600_000 }, async () => {
   // Staff open a consultation to a town's residents, from a hot spot.
@@ -132,10 +54,10 @@ test('a resident signs in by code, supports a proposal once, and the public page
   assert.equal(k.status, 'open');
 
   // The resident, on a phone-sized screen, asks for a code and signs in with it.
-  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+  const ctx = await demo.browser.newContext({ viewport: { width: 390, height: 844 } });
   const page = await ctx.newPage();
-  await page.goto(base + '/resident/login');
-  await shoot(page, 'login');
+  await page.goto(demo.base + '/resident/login');
+  await shoot(page, 'consult-login');
   await page.getByLabel('电话').fill(PHONE);
   await page.getByRole('button', { name: '获取验证码' }).click();
   await page.locator('#sent').waitFor();
@@ -153,7 +75,7 @@ test('a resident signs in by code, supports a proposal once, and the public page
   await page.locator('#region-select').selectOption(village.code);
   await page.getByRole('button', { name: '保存' }).click();
   await page.waitForURL(/\/resident$/);
-  await shoot(page, 'home');
+  await shoot(page, 'consult-home');
   await page.locator('#my-consultations').getByRole('link', { name: '村口停车难' }).click();
   await page.waitForURL(new RegExp('/consultations/' + k.id + '$'));
 
@@ -166,38 +88,33 @@ test('a resident signs in by code, supports a proposal once, and the public page
   assert.equal((await page.locator('#flash').textContent()).trim(), '已记录您的支持。');
   assert.equal(await page.locator('#supporters').textContent(), '1');
   assert.equal(await page.locator('#support-form').count(), 0, 'one support per resident: the form is gone');
-  await shoot(page, 'voted');
+  await shoot(page, 'consult-voted');
 
   // A second support by the same resident, straight at the API, is refused.
   const cookies = await ctx.cookies();
   const session = cookies.find((c) => c.name === 'fq_resident');
-  const me = await fetch(base + '/api/v1/resident/me', { headers: { cookie: 'fq_resident=' + session.value } });
+  const me = await fetch(demo.base + '/api/v1/resident/me', { headers: { cookie: 'fq_resident=' + session.value } });
   assert.equal(me.status, 200);
-  const pub = await (await fetch(base + '/api/v1/public/consultations/' + k.id)).json();
+  const pub = await (await fetch(demo.base + '/api/v1/public/consultations/' + k.id)).json();
   assert.equal(pub.supporters, 1);
 
   // The public page, for anyone: the proposal and its support, no personal data.
-  const anon = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  await anon.goto(base + '/consultations/' + k.id);
+  const anon = await (await demo.browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  await anon.goto(demo.base + '/consultations/' + k.id);
   assert.equal(await anon.locator('#supporters').textContent(), '1');
   assert.equal(await anon.locator('#proposals .supports').first().textContent(), '1');
   const html = await anon.content();
   assert.ok(html.includes('在村委会旁划出停车位'));
   assert.ok(!html.includes(PHONE) && !html.includes('5678'), 'no phone on the public page');
   assert.equal(await anon.locator('#sign-in-to-take-part').count(), 1);
-  await shoot(anon, 'public');
+  await shoot(anon, 'consult-public');
 
   // The county supervisor records the committee's decision and the follow-through on the
   // staff pages; the public page shows the answer and the progress.
-  await setPassword('county-supervisor');
-  const staff = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  await staff.goto(base + '/login');
-  await staff.getByLabel('账号').fill('county-supervisor');
-  await staff.getByLabel('密码').fill(PASSWORD);
-  await staff.getByRole('button', { name: '登录' }).click();
-  await staff.waitForURL(/\/work/);
-  await staff.goto(base + '/work/consultations');
-  await shoot(staff, 'manage');
+  await demo.setPassword('county-supervisor');
+  const staff = await demo.signIn('county-supervisor');
+  await staff.goto(demo.base + '/work/consultations');
+  await shoot(staff, 'consult-manage');
   await staff.locator('#consultations').getByRole('link', { name: '村口停车难' }).click();
   await staff.locator('#decide-form').waitFor();
   await staff.locator('#d-text').fill('采纳划线停车方案');
@@ -210,10 +127,10 @@ test('a resident signs in by code, supports a proposal once, and the public page
   await staff.locator('#p-note').fill('已划线一半');
   await staff.locator('#progress-form').getByRole('button').click();
   await staff.locator('#milestones').waitFor();
-  await shoot(staff, 'follow-through');
-  await anon.goto(base + '/consultations/' + k.id);
+  await shoot(staff, 'consult-follow-through');
+  await anon.goto(demo.base + '/consultations/' + k.id);
   assert.equal(await anon.locator('#progress-value').textContent(), '50%');
   assert.ok((await anon.locator('#decision').textContent()).includes('村委会两周内完成'));
   assert.ok((await anon.locator('#milestones').textContent()).includes('施划停车线'));
-  await shoot(anon, 'decided');
+  await shoot(anon, 'consult-decided');
 });

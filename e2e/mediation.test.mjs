@@ -6,106 +6,23 @@
 // Needs FENGQIAO_BIN (the fengqiao binary; default: ../target/debug/fengqiao) and Debian's
 // chromium at /usr/bin/chromium. Run with `node --test mediation.test.mjs` in this folder.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import net from 'node:net';
-import { chromium } from 'playwright-core';
+import { join } from 'node:path';
+import { useDemo, shots } from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..');
-const bin = process.env.FENGQIAO_BIN || join(repo, 'target', 'debug', 'fengqiao');
-const shots = join(repo, 'target', 'e2e-screenshots');
-const PASSWORD = 'e2e-password-123';
-
-let data, server, base, browser;
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = net.createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-async function waitHealthy(url, seconds) {
-  for (let i = 0; i < seconds * 4; i++) {
-    try {
-      const r = await fetch(url + '/healthz');
-      if (r.ok) return;
-    } catch { /* not up yet */ }
-    if (server.exitCode !== null) throw new Error('the server exited early with ' + server.exitCode);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error('the server did not become healthy');
-}
-
-/** Gives a demo user a password, keeping their account as the demo made it. */
-async function setPassword(id) {
-  const r = await fetch(base + '/api/v1/me', { headers: { authorization: 'Bearer demo-' + id } });
-  assert.equal(r.status, 200, 'demo token of ' + id);
-  const { user } = await r.json();
-  const args = ['--data', data, 'user', '--id', user.id, '--name', user.name, '--role', user.role, '--jurisdiction', user.jurisdiction, '--password-stdin'];
-  if (user.unit) args.push('--unit', user.unit);
-  execFileSync(bin, args, { input: PASSWORD + '\n', stdio: ['pipe', 'ignore', 'inherit'] });
-  return user;
-}
+const demo = useDemo({ prefix: 'fengqiao-e2e-mediation-' });
 
 async function api(path) {
-  const r = await fetch(base + path, { headers: { authorization: 'Bearer demo-county-supervisor' } });
+  const r = await fetch(demo.base + path, { headers: { authorization: 'Bearer demo-county-supervisor' } });
   assert.equal(r.status, 200, path);
   return r.json();
 }
 
-before(async () => {
-  assert.ok(existsSync(bin), 'no fengqiao binary at ' + bin + ' (set FENGQIAO_BIN)');
-  mkdirSync(shots, { recursive: true });
-  data = mkdtempSync(join(tmpdir(), 'fengqiao-e2e-mediation-'));
-  const port = await freePort();
-  base = 'http://127.0.0.1:' + port;
-  server = spawn(bin, ['--data', data, 'demo', '--scale', '0.02', '--listen', '127.0.0.1:' + port], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitHealthy(base, 300);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  if (data) rmSync(data, { recursive: true, force: true });
-});
-
-async function signIn(user) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await ctx.newPage();
-  const problems = [];
-  // A failed load is reported by its address (the browser's own favicon request aside).
-  page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text()); });
-  page.on('response', (r) => { if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) problems.push(r.status() + ' ' + r.url()); });
-  page.on('pageerror', (e) => problems.push(String(e)));
-  await page.goto(base + '/login');
-  await page.getByLabel('账号').fill(user);
-  await page.getByLabel('密码').fill(PASSWORD);
-  await page.getByRole('button', { name: '登录' }).click();
-  await page.waitForURL(/\/work/);
-  return { page, problems };
-}
-
 test('mediations are listed with figures and a signed agreement prints in both languages', { timeout: 600_000 }, async () => {
-  await setPassword('county-supervisor');
-  const { page, problems } = await signIn('county-supervisor');
+  await demo.setPassword('county-supervisor');
+  const problems = [];
+  const page = await demo.signIn('county-supervisor', { problems });
 
   // The list and the figures.
   await page.getByRole('link', { name: '调解' }).first().click();
@@ -122,13 +39,13 @@ test('mediations are listed with figures and a signed agreement prints in both l
   await Promise.all([page.waitForURL(/by=type/), page.getByRole('button', { name: '显示' }).click()]);
   await page.goto(page.url() + '&lang=en');
   await page.screenshot({ path: join(shots, 'mediations-en.png'), fullPage: true });
-  await page.goto(base + '/mediations?lang=zh');
+  await page.goto(demo.base + '/mediations?lang=zh');
 
   // A step through the panel's form: the recorded judgements.
   const { items } = await api('/api/v1/mediations?status=mediating');
   assert.ok(items.length >= 1, 'a mediation under way');
   const open = items[0].id;
-  await page.goto(base + '/mediations/' + open);
+  await page.goto(demo.base + '/mediations/' + open);
   const judge = page.locator('#act-judge');
   await judge.getByLabel('防止民转刑').check();
   await Promise.all([page.waitForURL(/done=judge/), judge.locator('button[type=submit]').click()]);
@@ -139,7 +56,7 @@ test('mediations are listed with figures and a signed agreement prints in both l
   // The fulfilled agreement: the panel links its printable document.
   const done = (await api('/api/v1/mediations?status=fulfilled')).items[0];
   assert.ok(done, 'a fulfilled mediation');
-  await page.goto(base + '/mediations/' + done.id);
+  await page.goto(demo.base + '/mediations/' + done.id);
   assert.match(await page.locator('#mediation-status').textContent(), /已履行/);
   await Promise.all([page.waitForURL(/\/agreement/), page.locator('#print-1').click()]);
   assert.equal(await page.locator('#agreement-title').textContent(), '人民调解协议书');
@@ -172,7 +89,7 @@ test('mediations are listed with figures and a signed agreement prints in both l
   // A draft shows it is not in effect yet.
   const draft = items.find((m) => m.agreements.length > 0);
   if (draft) {
-    await page.goto(base + '/mediations/' + draft.id + '/agreement?lang=zh');
+    await page.goto(demo.base + '/mediations/' + draft.id + '/agreement?lang=zh');
     await page.locator('#not-effective').waitFor();
   }
   assert.deepEqual(problems, [], 'no console error or CSP violation');

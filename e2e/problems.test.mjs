@@ -6,121 +6,29 @@
 // Needs FENGQIAO_BIN (the fengqiao binary; default: ../target/debug/fengqiao) and Debian's
 // chromium at /usr/bin/chromium. Run with `node --test` in this folder.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import net from 'node:net';
-import { chromium } from 'playwright-core';
+import { useDemo, shoot } from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '..');
-const bin = process.env.FENGQIAO_BIN || join(repo, 'target', 'debug', 'fengqiao');
-const shots = join(repo, 'target', 'e2e-screenshots');
-const PASSWORD = 'e2e-password-123';
-
-let data, server, base, browser;
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = net.createServer();
-    s.once('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-  });
-}
-
-async function waitHealthy(url, seconds) {
-  for (let i = 0; i < seconds * 4; i++) {
-    try {
-      const r = await fetch(url + '/healthz');
-      if (r.ok) return;
-    } catch { /* not up yet */ }
-    if (server.exitCode !== null) throw new Error('the server exited early with ' + server.exitCode);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error('the server did not become healthy');
-}
-
-/** Gives a demo user a password, keeping their account as the demo made it. */
-async function setPassword(id) {
-  const r = await fetch(base + '/api/v1/me', { headers: { authorization: 'Bearer demo-' + id } });
-  assert.equal(r.status, 200, 'demo token of ' + id);
-  const { user } = await r.json();
-  const args = ['--data', data, 'user', '--id', user.id, '--name', user.name, '--role', user.role, '--jurisdiction', user.jurisdiction, '--password-stdin'];
-  if (user.unit) args.push('--unit', user.unit);
-  execFileSync(bin, args, { input: PASSWORD + '\n', stdio: ['pipe', 'ignore', 'inherit'] });
-  return user;
-}
-
-before(async () => {
-  assert.ok(existsSync(bin), 'no fengqiao binary at ' + bin + ' (set FENGQIAO_BIN)');
-  mkdirSync(shots, { recursive: true });
-  data = mkdtempSync(join(tmpdir(), 'fengqiao-e2e-problems-'));
-  const port = await freePort();
-  base = 'http://127.0.0.1:' + port;
-  server = spawn(bin, ['--data', data, 'demo', '--scale', '0.05', '--listen', '127.0.0.1:' + port], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitHealthy(base, 300);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  if (data) rmSync(data, { recursive: true, force: true });
-});
-
-async function shoot(page, name) {
-  for (const lang of ['zh', 'en']) {
-    const url = new URL(page.url());
-    url.searchParams.set('lang', lang);
-    await page.goto(url.toString());
-    await page.screenshot({ path: join(shots, `${name}-${lang}.png`), fullPage: true });
-  }
-  const url = new URL(page.url());
-  url.searchParams.set('lang', 'zh');
-  await page.goto(url.toString());
-}
-
-async function signIn(user) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await ctx.newPage();
-  await page.goto(base + '/login');
-  await page.getByLabel('账号').fill(user);
-  await page.getByLabel('密码').fill(PASSWORD);
-  await page.getByRole('button', { name: '登录' }).click();
-  await page.waitForURL(/\/work/);
-  return page;
-}
+const demo = useDemo({ scale: '0.05', prefix: 'fengqiao-e2e-problems-' });
 
 test('a problem is read, opened from chosen cases and moved on; a webhook is registered', { timeout: 600_000 }, async () => {
-  await setPassword('county-supervisor');
-  const sup = await signIn('county-supervisor');
+  await demo.setPassword('county-supervisor');
+  const sup = await demo.signIn('county-supervisor');
 
   // The demo's problems, and the first one's before-and-after table.
   await sup.getByRole('link', { name: '问题治理' }).click();
   await sup.waitForURL(/\/problems$/);
   assert.ok(await sup.locator('#problems tbody tr').count() >= 1, 'the demo has problems');
   await shoot(sup, 'problems');
-  await sup.goto(base + '/problems/1');
+  await sup.goto(demo.base + '/problems/1');
   assert.equal(await sup.locator('#stage').textContent(), '响应');
   assert.equal(await sup.locator('#before-after tbody tr').count(), 8, 'cases and seven rates');
   assert.match(await sup.locator('#before-after tbody tr').first().locator('td').first().textContent(), /^\d+$/);
   await shoot(sup, 'problem');
 
   // A new problem from the cases a filter finds: all ticked, one unticked.
-  await sup.goto(base + '/problems/new');
+  await sup.goto(demo.base + '/problems/new');
   await sup.locator('#n-category').selectOption('neighbour');
   await Promise.all([sup.waitForURL(/category=neighbour/), sup.getByRole('button', { name: '查找案件' }).click()]);
   const boxes = sup.locator('#candidates input[name=case]');
@@ -138,9 +46,9 @@ test('a problem is read, opened from chosen cases and moved on; a webhook is reg
   assert.ok((await sup.locator('#history').textContent()).includes('同一村社反复发生'));
 
   // The administrator registers a webhook; its secret is never shown again.
-  await setPassword('admin');
-  const admin = await signIn('admin');
-  await admin.goto(base + '/admin/webhooks');
+  await demo.setPassword('admin');
+  const admin = await demo.signIn('admin');
+  await admin.goto(demo.base + '/admin/webhooks');
   await admin.locator('#h-name').fill('12345 热线');
   await admin.locator('#h-url').fill('http://127.0.0.1:9/hook');
   await admin.locator('#h-secret').fill('e2e-webhook-secret-0123');
