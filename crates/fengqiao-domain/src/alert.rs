@@ -208,10 +208,10 @@ pub struct CategoryFact {
 /// What the store reads for one evaluation.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlertFacts {
-    /// Dispute cases created in `[now − parties window, now)`.
+    /// Dispute cases created in `(now − parties window, now]`.
     pub parties: Vec<PartyFact>,
     pub overdue: Vec<OverdueFact>,
-    /// Cases created in `[now − (8 weeks + 7 days), now)`.
+    /// Cases created in `(now − (8 weeks + 7 days), now]`.
     pub categories: Vec<CategoryFact>,
 }
 
@@ -247,7 +247,7 @@ impl WarningRules {
         // The same parties again and again.
         let since = self.parties_since(now);
         let mut by_person: BTreeMap<i64, Vec<&PartyFact>> = BTreeMap::new();
-        for p in facts.parties.iter().filter(|p| p.created_at >= since && p.created_at < now) {
+        for p in facts.parties.iter().filter(|p| p.created_at > since && p.created_at <= now) {
             by_person.entry(p.person_id).or_default().push(p);
         }
         for (person, mut list) in by_person {
@@ -263,7 +263,10 @@ impl WarningRules {
                 AlertKind::SameParties,
                 region,
                 format!("same_parties:person:{person}:{}d", self.parties_window_days),
-                format!("同一当事人{}天内{}起纠纷 The same person in {n} disputes within {} days", self.parties_window_days, n, self.parties_window_days),
+                format!(
+                    "同一当事人{}天内{}起纠纷 The same person in {n} disputes within {} days",
+                    self.parties_window_days, n, self.parties_window_days
+                ),
                 Evidence {
                     case_ids: list.iter().map(|p| p.case_id).collect(),
                     count: n,
@@ -313,9 +316,9 @@ impl WarningRules {
         for c in &facts.categories {
             let Some(town) = c.region.ancestor_at(RegionLevel::Town) else { continue };
             let key = (town, c.category.clone());
-            if c.created_at >= recent_from && c.created_at < now {
+            if c.created_at > recent_from && c.created_at <= now {
                 recent.entry(key).or_default().push(c.case_id);
-            } else if c.created_at >= base_from && c.created_at < recent_from {
+            } else if c.created_at > base_from && c.created_at <= recent_from {
                 *baseline.entry(key).or_default() += 1;
             }
         }
@@ -406,13 +409,17 @@ mod tests {
         let f2 = AlertFacts { overdue: [f.overdue.clone(), vec![OverdueFact { case_id: 4, region: rc("330681101001") }]].concat(), ..f };
         let a = r.evaluate(NOW, &f2);
         assert_eq!(a.len(), 1);
-        assert_eq!((a[0].kind, a[0].region.as_str(), a[0].evidence.case_ids.clone()), (AlertKind::OverdueCluster, "330681101001", vec![1, 2, 4]));
+        assert_eq!(
+            (a[0].kind, a[0].region.as_str(), a[0].evidence.case_ids.clone()),
+            (AlertKind::OverdueCluster, "330681101001", vec![1, 2, 4])
+        );
     }
 
     #[test]
     fn burst_needs_both_the_minimum_and_the_factor() {
         let r = WarningRules::default();
-        let cat = |id: i64, d: f64| CategoryFact { case_id: id, region: rc("330681101001"), category: "noise".into(), created_at: days_ago(d) };
+        let cat =
+            |id: i64, d: f64| CategoryFact { case_id: id, region: rc("330681101001"), category: "noise".into(), created_at: days_ago(d) };
         // 5 in the last week, a baseline of 24 over 8 weeks (mean 3): 5 < 2 × 3.
         let mut f = AlertFacts::default();
         for i in 0..5 {
@@ -437,7 +444,8 @@ mod tests {
     #[test]
     fn lifecycle_steps_and_who_may_take_them() {
         let rules = WarningRules::default();
-        let f = AlertFacts { overdue: (1..=3).map(|i| OverdueFact { case_id: i, region: rc("330681101001") }).collect(), ..Default::default() };
+        let f =
+            AlertFacts { overdue: (1..=3).map(|i| OverdueFact { case_id: i, region: rc("330681101001") }).collect(), ..Default::default() };
         let mut a = rules.evaluate(NOW, &f).remove(0);
         let sup_b = Actor::User { id: "b".into(), role: Role::Supervisor, unit: None, jurisdiction: rc("330681102000") };
         let handler = Actor::User { id: "h".into(), role: Role::Handler, unit: Some(UnitId("u".into())), jurisdiction: rc("330681101001") };
