@@ -37,11 +37,20 @@ pub struct WarningRules {
     pub overdue_min_cases: u32,
     pub burst_min_count: u32,
     pub burst_factor: f64,
+    /// Reach: a grid with at least this many residents and no report in the period is silent.
+    pub silent_min_population: u32,
 }
 
 impl Default for WarningRules {
     fn default() -> Self {
-        WarningRules { parties_min_cases: 3, parties_window_days: 30, overdue_min_cases: 3, burst_min_count: 5, burst_factor: 2.0 }
+        WarningRules {
+            parties_min_cases: 3,
+            parties_window_days: 30,
+            overdue_min_cases: 3,
+            burst_min_count: 5,
+            burst_factor: 2.0,
+            silent_min_population: 500,
+        }
     }
 }
 

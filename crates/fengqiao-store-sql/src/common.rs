@@ -2896,6 +2896,14 @@ impl fengqiao_store::Store for SqlStore {
         let (raised, closed, open, unacknowledged): (i64, i64, i64, i64) = q.build_query_as().fetch_one(&self.pool).await.map_err(backend_err)?;
         Ok(fengqiao_domain::alert::AlertCounts { raised, closed, open, unacknowledged })
     }
+
+    async fn reports_by_region_channel(&self, scope: &Scope, from: Timestamp, to: Timestamp) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT region, channel, COUNT(*) FROM cases WHERE created_at >= ");
+        q.push_bind(from.0).push(" AND created_at < ").push_bind(to.0);
+        push_scope(&mut q, scope, "id", "region");
+        q.push(" GROUP BY region, channel ORDER BY region, channel");
+        q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)
+    }
 }
 
 const SMS_SELECT: &str = "SELECT o.id, o.person_id, COALESCE(o.phone, p.phone) AS phone, o.case_id, o.kind, o.body, o.created_at, o.attempts, o.next_at, o.sent_at, o.failed_at, o.last_error

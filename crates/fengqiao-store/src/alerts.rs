@@ -97,3 +97,98 @@ impl Service {
         self.store.alert_counts(&alert_scope(actor), from, to).await
     }
 }
+
+/// One place's reach over a period.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PlaceReach {
+    pub region: String,
+    pub name: String,
+    pub population: u32,
+    /// Cases reported in the place or below it.
+    pub reports: i64,
+    /// Reports per 1,000 residents (`None` without a population).
+    pub per_1000: Option<f64>,
+    /// Enough residents and no report: a quiet place may be an unheard one.
+    pub silent: bool,
+    pub by_channel: std::collections::BTreeMap<String, i64>,
+}
+
+/// Reports by channel over the whole jurisdiction.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ChannelReach {
+    pub channel: String,
+    pub reports: i64,
+    /// Per 1,000 residents of the jurisdiction.
+    pub per_1000: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Reach {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub level: fengqiao_domain::RegionLevel,
+    pub population: u64,
+    pub reports: i64,
+    pub silent_min_population: u32,
+    pub grids: Vec<PlaceReach>,
+    pub channels: Vec<ChannelReach>,
+}
+
+fn per_1000(reports: i64, population: u64) -> Option<f64> {
+    (population > 0).then(|| reports as f64 * 1000.0 / population as f64)
+}
+
+impl Service {
+    /// Reports per 1,000 residents by place (grids, or another level) and by channel over
+    /// `[from, to)` in a supervisor's jurisdiction, silent places flagged.
+    pub async fn reach(
+        &self,
+        actor: &Actor,
+        level: fengqiao_domain::RegionLevel,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Reach, StoreError> {
+        let root = match actor {
+            Actor::User { role: Role::Supervisor | Role::Admin, jurisdiction, .. } => jurisdiction.clone(),
+            _ => return Err(fengqiao_domain::DomainError::Forbidden("reach is for supervisors and administrators".into()).into()),
+        };
+        let r = self.reference();
+        let rows = self.store.reports_by_region_channel(&alert_scope(actor), from, to).await?;
+        let mut places: Vec<&fengqiao_domain::Region> =
+            r.regions.values().filter(|g| g.level() == level && root.contains(&g.code)).collect();
+        places.sort_by(|a, b| a.code.cmp(&b.code));
+        let min = self.config.warnings.silent_min_population;
+        let grids = places
+            .into_iter()
+            .map(|g| {
+                let mut by_channel = std::collections::BTreeMap::new();
+                for (region, channel, n) in &rows {
+                    if region.starts_with(g.code.prefix()) {
+                        *by_channel.entry(channel.clone()).or_insert(0) += n;
+                    }
+                }
+                let reports: i64 = by_channel.values().sum();
+                PlaceReach {
+                    region: g.code.as_str().to_string(),
+                    name: g.name.clone(),
+                    population: g.population,
+                    reports,
+                    per_1000: per_1000(reports, g.population as u64),
+                    silent: reports == 0 && g.population >= min && g.population > 0,
+                    by_channel,
+                }
+            })
+            .collect();
+        let population = r.regions.get(root.as_str()).map(|g| g.population as u64).unwrap_or(0);
+        let mut by_channel: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        for (_, channel, n) in &rows {
+            *by_channel.entry(channel.clone()).or_insert(0) += n;
+        }
+        let reports = by_channel.values().sum();
+        let channels = by_channel
+            .into_iter()
+            .map(|(channel, reports)| ChannelReach { channel, reports, per_1000: per_1000(reports, population) })
+            .collect();
+        Ok(Reach { from, to, level, population, reports, silent_min_population: min, grids, channels })
+    }
+}

@@ -442,4 +442,11 @@ pub trait Store: Send + Sync + 'static {
         from: fengqiao_domain::Timestamp,
         to: fengqiao_domain::Timestamp,
     ) -> Result<fengqiao_domain::alert::AlertCounts, StoreError>;
+    /// Cases in scope created in `[from, to)`, counted by (region, channel).
+    async fn reports_by_region_channel(
+        &self,
+        scope: &Scope,
+        from: fengqiao_domain::Timestamp,
+        to: fengqiao_domain::Timestamp,
+    ) -> Result<Vec<(String, String, i64)>, StoreError>;
 }

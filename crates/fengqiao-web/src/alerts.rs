@@ -1,4 +1,7 @@
-//! `/api/v1/alerts`: early warnings — list, read, acknowledge, close, and their figures.
+//! `/api/v1/alerts`: early warnings — list, read, acknowledge, close, and their figures;
+//! `/api/v1/reach`: reports per 1,000 residents by grid and channel, silent grids flagged.
+
+pub mod pages;
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -20,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/alerts/{id}", get(one))
         .route("/api/v1/alerts/{id}/acknowledge", post(acknowledge))
         .route("/api/v1/alerts/{id}/close", post(close))
+        .route("/api/v1/reach", get(reach))
 }
 
 pub(crate) fn view(a: &Alert, st: &AppState) -> Value {
@@ -130,9 +134,19 @@ struct PeriodQuery {
 }
 
 async fn figures(State(st): State<AppState>, staff: Staff, ApiQuery(q): ApiQuery<PeriodQuery>) -> Result<Json<Value>, ApiError> {
+    let (from, to) = period(&q, &st)?;
+    let counts = st.svc.alert_figures(&staff.actor, from, to).await?;
+    Ok(Json(json!({
+        "period": { "from": from.to_rfc3339_in(&st.tz), "to": to.to_rfc3339_in(&st.tz) },
+        "alerts": counts,
+    })))
+}
+
+fn period(q: &PeriodQuery, st: &AppState) -> Result<(fengqiao_domain::Timestamp, fengqiao_domain::Timestamp), ApiError> {
     let to = match &q.to {
         Some(s) => parse_time("to", s, &st.tz)?,
-        None => st.svc.now(),
+        // Up to and including now.
+        None => st.svc.now().plus_ms(1),
     };
     let from = match &q.from {
         Some(s) => parse_time("from", s, &st.tz)?,
@@ -141,9 +155,36 @@ async fn figures(State(st): State<AppState>, staff: Staff, ApiQuery(q): ApiQuery
     if from >= to {
         return Err(ApiError::invalid("from", "must be before `to`"));
     }
-    let counts = st.svc.alert_figures(&staff.actor, from, to).await?;
-    Ok(Json(json!({
-        "period": { "from": from.to_rfc3339_in(&st.tz), "to": to.to_rfc3339_in(&st.tz) },
-        "alerts": counts,
-    })))
+    Ok((from, to))
+}
+
+/// The reach of the caller's jurisdiction over a period, by grid (the lowest level) by default.
+pub(crate) async fn reach_for(
+    st: &AppState,
+    actor: &fengqiao_domain::Actor,
+    from: fengqiao_domain::Timestamp,
+    to: fengqiao_domain::Timestamp,
+) -> Result<fengqiao_store::alerts::Reach, fengqiao_store::StoreError> {
+    st.svc.reach(actor, fengqiao_domain::RegionLevel::Grid, from, to).await
+}
+
+#[derive(Deserialize)]
+struct ReachQuery {
+    from: Option<String>,
+    to: Option<String>,
+    level: Option<String>,
+}
+
+async fn reach(State(st): State<AppState>, staff: Staff, ApiQuery(q): ApiQuery<ReachQuery>) -> Result<Json<Value>, ApiError> {
+    let (from, to) = period(&PeriodQuery { from: q.from.clone(), to: q.to.clone() }, &st)?;
+    let level = match q.level.as_deref().unwrap_or("grid") {
+        "grid" => fengqiao_domain::RegionLevel::Grid,
+        "village" => fengqiao_domain::RegionLevel::Village,
+        "town" => fengqiao_domain::RegionLevel::Town,
+        _ => return Err(ApiError::invalid("level", "grid, village or town")),
+    };
+    let r = st.svc.reach(&staff.actor, level, from, to).await?;
+    let mut v = serde_json::to_value(&r).unwrap_or_default();
+    v["period"] = json!({ "from": from.to_rfc3339_in(&st.tz), "to": to.to_rfc3339_in(&st.tz) });
+    Ok(Json(v))
 }

@@ -25,6 +25,16 @@ pub(super) fn with_schemas(mut all: Value) -> Value {
                 "recipients": { "type": "array", "items": string() }, "version": int(),
             }),
         ),
+        "Reach": obj(&["from", "to", "level", "population", "reports", "silent_min_population", "grids", "channels"], json!({
+            "from": ms(), "to": ms(), "level": { "type": "string", "enum": ["town", "village", "grid"] },
+            "population": int(), "reports": int(), "silent_min_population": int(),
+            "period": obj(&["from", "to"], json!({ "from": string(), "to": string() })),
+            "grids": { "type": "array", "items": obj(&["region", "name", "population", "reports", "per_1000", "silent", "by_channel"], json!({
+                "region": string(), "name": string(), "population": int(), "reports": int(),
+                "per_1000": or_null(json!({ "type": "number" })), "silent": { "type": "boolean" },
+                "by_channel": { "type": "object", "additionalProperties": int() } })) },
+            "channels": { "type": "array", "items": obj(&["channel", "reports", "per_1000"], json!({
+                "channel": string(), "reports": int(), "per_1000": or_null(json!({ "type": "number" })) })) } })),
         "AlertCounts": obj(&["raised", "closed", "open", "unacknowledged"], json!({
             "raised": int(), "closed": int(), "open": int(), "unacknowledged": int() })),
     });
@@ -102,6 +112,20 @@ pub(super) fn ops() -> Vec<Op> {
             body: Some(note(&["note"])),
             ok: ("200", Some(r("Alert"))),
             errors: writes,
+        },
+        Op {
+            method: "get",
+            path: "/api/v1/reach",
+            summary: "Reports per 1,000 residents by grid (or village, town) and by channel over a period (default: the last 30 days) in a supervisor's jurisdiction, silent places flagged",
+            auth: Auth::Staff,
+            params: json!([
+                query("from", string(), "an RFC 3339 time or a local date"),
+                query("to", string(), "an RFC 3339 time or a local date (default: now)"),
+                query("level", json!({ "type": "string", "enum": ["grid", "village", "town"], "default": "grid" }), ""),
+            ]),
+            body: None,
+            ok: ("200", Some(r("Reach"))),
+            errors: &["403", "422"],
         },
     ]
 }

@@ -122,6 +122,7 @@ fn table() -> Vec<(&'static str, &'static str, &'static [&'static str], &'static
         ("GET", "/api/v1/alerts/{alert}", SUPERVISORS, ""),
         ("POST", "/api/v1/alerts/{alert}/acknowledge", SUPERVISORS, r#"{"note":"已联系"}"#),
         ("POST", "/api/v1/alerts/{alert}/close", SUPERVISORS, r#"{"note":"已处置"}"#),
+        ("GET", "/api/v1/reach", SUPERVISORS, ""),
     ]
 }
 
