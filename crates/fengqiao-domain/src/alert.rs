@@ -39,6 +39,8 @@ pub struct WarningRules {
     pub burst_factor: f64,
     /// Reach: a grid with at least this many residents and no report in the period is silent.
     pub silent_min_population: u32,
+    /// Minutes between evaluations in the scheduler (0: never).
+    pub every_minutes: u32,
 }
 
 impl Default for WarningRules {
@@ -50,6 +52,7 @@ impl Default for WarningRules {
             burst_min_count: 5,
             burst_factor: 2.0,
             silent_min_population: 500,
+            every_minutes: 60,
         }
     }
 }
