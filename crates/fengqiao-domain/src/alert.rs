@@ -473,4 +473,39 @@ mod tests {
         assert_eq!((a.status, a.version, a.closed.as_ref().unwrap().by.as_str()), (AlertStatus::Closed, 3, "user:s"));
         assert!(a.act(&sup, &AlertCommand::Close { note: "x".into() }, NOW).is_err());
     }
+
+    proptest::proptest! {
+        /// Random commands by random actors: a refusal changes nothing; a success moves the
+        /// status forward only, bumps the version by one and records who and when.
+        #[test]
+        fn the_lifecycle_only_moves_forward(steps in proptest::collection::vec((0usize..4, 0usize..2, 0usize..3), 0..12)) {
+            let rules = WarningRules::default();
+            let f = AlertFacts { overdue: (1..=3).map(|i| OverdueFact { case_id: i, region: rc("330681101001") }).collect(), ..Default::default() };
+            let mut a = rules.evaluate(NOW, &f).remove(0);
+            let actors = [
+                Actor::User { id: "s".into(), role: Role::Supervisor, unit: None, jurisdiction: rc("330681000000") },
+                Actor::User { id: "a".into(), role: Role::Admin, unit: None, jurisdiction: rc("330681101000") },
+                Actor::User { id: "b".into(), role: Role::Supervisor, unit: None, jurisdiction: rc("330681102000") },
+                Actor::User { id: "h".into(), role: Role::Handler, unit: Some(UnitId("u".into())), jurisdiction: rc("330681101001") },
+            ];
+            let rank = |s: AlertStatus| match s { AlertStatus::Open => 0, AlertStatus::Acknowledged => 1, AlertStatus::Closed => 2 };
+            for (i, (who, what, note)) in steps.into_iter().enumerate() {
+                let note = ["", " ", "已处置"][note].to_string();
+                let cmd = if what == 0 { AlertCommand::Acknowledge { note } } else { AlertCommand::Close { note } };
+                let before = a.clone();
+                let at = NOW.plus_ms(i as i64);
+                match a.act(&actors[who], &cmd, at) {
+                    Err(_) => proptest::prop_assert_eq!(&a, &before),
+                    Ok(_) => {
+                        proptest::prop_assert!(who < 2, "only supervisors over the place act");
+                        proptest::prop_assert!(rank(a.status) > rank(before.status));
+                        proptest::prop_assert_eq!(a.version, before.version + 1);
+                        let step = if a.status == AlertStatus::Closed { a.closed.as_ref() } else { a.acknowledged.as_ref() };
+                        proptest::prop_assert_eq!(step.map(|s| (s.by.clone(), s.at)), Some((actors[who].label(), at)));
+                        proptest::prop_assert!(a.status != AlertStatus::Closed || !a.closed.as_ref().unwrap().note.is_empty());
+                    }
+                }
+            }
+        }
+    }
 }

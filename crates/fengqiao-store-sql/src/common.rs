@@ -1563,6 +1563,13 @@ impl fengqiao_store::Store for SqlStore {
                 n += 1;
             }
         }
+        {
+            let rows: Vec<String> = sqlx::query_scalar("SELECT body FROM alerts ORDER BY id").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for body in rows {
+                sink(BackupRecord::Alert(Box::new(from_json(&body)?)))?;
+                n += 1;
+            }
+        }
         tx.rollback().await.map_err(backend_err)?;
         Ok(n)
     }
@@ -1589,6 +1596,9 @@ impl fengqiao_store::Store for SqlStore {
                 }
                 BackupRecord::Problem(p) => {
                     Self::insert_problem(&mut tx, &p).await?;
+                }
+                BackupRecord::Alert(a) => {
+                    Self::insert_alert(&mut tx, &a).await?;
                 }
                 BackupRecord::Mediation(m) => {
                     Self::insert_mediation(&mut tx, &m).await?;
@@ -2793,18 +2803,7 @@ impl fengqiao_store::Store for SqlStore {
             let mut a = a.clone();
             a.id = sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM alerts").fetch_one(&mut *tx).await.map_err(backend_err)?;
             a.recipients = n.iter().map(|x| x.recipient.clone()).collect();
-            sqlx::query("INSERT INTO alerts (id, kind, region, dedup_key, status, raised_at, closed_at, version, body) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8)")
-                .bind(a.id)
-                .bind(a.kind.as_str())
-                .bind(a.region.as_str())
-                .bind(&a.dedup_key)
-                .bind(a.status.as_str())
-                .bind(a.raised_at.0)
-                .bind(a.version)
-                .bind(to_json(&a)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend_err)?;
+            Self::insert_alert(&mut tx, &a).await?;
             Self::append(&mut tx, &mut head, None, at, actor, "alert_raised", &to_json(&a)?).await?;
             notices.extend(n.iter().map(|x| InboxItem { message: format!("{} (#{})", x.message, a.id), ..x.clone() }));
             stored.push(a);
@@ -3221,5 +3220,25 @@ fn push_alert_scope(q: &mut QueryBuilder<'_, DB>, scope: &Scope) {
             let (lo, hi) = Scope::prefix_range(prefix);
             q.push(" AND region >= ").push_bind(lo).push(" AND region < ").push_bind(hi);
         }
+    }
+}
+
+impl SqlStore {
+    /// Inserts an alert row (a new alert, or one being restored).
+    async fn insert_alert(tx: &mut Tx<'_>, a: &fengqiao_domain::alert::Alert) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO alerts (id, kind, region, dedup_key, status, raised_at, closed_at, version, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(a.id)
+            .bind(a.kind.as_str())
+            .bind(a.region.as_str())
+            .bind(&a.dedup_key)
+            .bind(a.status.as_str())
+            .bind(a.raised_at.0)
+            .bind(a.closed.as_ref().map(|c| c.at.0))
+            .bind(a.version)
+            .bind(to_json(a)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
     }
 }

@@ -149,5 +149,18 @@ pub async fn early_warnings(store: Arc<dyn Store>) {
     let f = svc.alert_figures(&sup, end, end.plus_ms(DAY_MS)).await.unwrap();
     assert_eq!((f.raised, f.closed, f.open), (0, 0, 3));
 
+    // Alerts travel in backups, as stored.
+    let mut saved = Vec::new();
+    store
+        .export_snapshot(&mut |r| {
+            if let crate::BackupRecord::Alert(a) = r {
+                saved.push(*a);
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(saved.len(), 4);
+    assert_eq!(saved.iter().find(|a| a.id == p.id), Some(&c));
     assert!(matches!(verify(&svc).await, fengqiao_domain::audit::VerifyOutcome::Ok { .. }), "the chain holds");
 }
