@@ -149,6 +149,18 @@ pub async fn early_warnings(store: Arc<dyn Store>) {
     let f = svc.alert_figures(&sup, end, end.plus_ms(DAY_MS)).await.unwrap();
     assert_eq!((f.raised, f.closed, f.open), (0, 0, 3));
 
+    // Reach: the cases by village and channel, per 1,000 residents, within jurisdiction.
+    let reach = svc.reach(&sup, fengqiao_domain::RegionLevel::Village, T0, end).await.unwrap();
+    let got: Vec<_> = reach.grids.iter().map(|g| (g.region.as_str(), g.reports, g.per_1000, g.silent)).collect();
+    assert_eq!(got, [(VILLAGE_A1, 8, Some(8.0), false), (VILLAGE_B1, 1, Some(1.0), false)]);
+    assert_eq!(reach.channels.iter().map(|c| (c.channel.as_str(), c.reports)).collect::<Vec<_>>(), [("phone", 9)]);
+    let later = svc.reach(&sup_a, fengqiao_domain::RegionLevel::Village, end, end.plus_ms(DAY_MS)).await.unwrap();
+    assert_eq!(later.grids.iter().map(|g| (g.region.as_str(), g.reports, g.silent)).collect::<Vec<_>>(), [(VILLAGE_A1, 0, true)]);
+    assert!(matches!(
+        svc.reach(&handler, fengqiao_domain::RegionLevel::Village, T0, end).await,
+        Err(StoreError::Domain(DomainError::Forbidden(_)))
+    ));
+
     // Alerts travel in backups, as stored.
     let mut saved = Vec::new();
     store
