@@ -44,3 +44,5 @@ pub use person::{IdentityKey, PersonInput};
 pub use region::{Region, RegionCode, RegionLevel};
 pub use unit::{Unit, UnitId, UnitKind};
 pub use user::{Actor, Role, User};
+// Early warnings.
+pub mod alert;

@@ -1563,6 +1563,13 @@ impl fengqiao_store::Store for SqlStore {
                 n += 1;
             }
         }
+        {
+            let rows: Vec<String> = sqlx::query_scalar("SELECT body FROM alerts ORDER BY id").fetch_all(&mut *tx).await.map_err(backend_err)?;
+            for body in rows {
+                sink(BackupRecord::Alert(Box::new(from_json(&body)?)))?;
+                n += 1;
+            }
+        }
         tx.rollback().await.map_err(backend_err)?;
         Ok(n)
     }
@@ -1589,6 +1596,9 @@ impl fengqiao_store::Store for SqlStore {
                 }
                 BackupRecord::Problem(p) => {
                     Self::insert_problem(&mut tx, &p).await?;
+                }
+                BackupRecord::Alert(a) => {
+                    Self::insert_alert(&mut tx, &a).await?;
                 }
                 BackupRecord::Mediation(m) => {
                     Self::insert_mediation(&mut tx, &m).await?;
@@ -2720,6 +2730,179 @@ impl fengqiao_store::Store for SqlStore {
             .await
             .map_err(backend_err)
     }
+
+    // ---- Early warnings ----
+    async fn alert_facts(
+        &self,
+        now: Timestamp,
+        parties_since: Timestamp,
+        dispute_categories: &[String],
+        burst_since: Timestamp,
+    ) -> Result<fengqiao_domain::alert::AlertFacts, StoreError> {
+        use fengqiao_domain::alert::{AlertFacts, CategoryFact, OverdueFact, PartyFact};
+        let code = |s: String| fengqiao_domain::RegionCode::parse(&s).map_err(|e| StoreError::Backend(format!("stored region {s}: {}", e.message)));
+        let mut facts = AlertFacts::default();
+        if !dispute_categories.is_empty() {
+            let mut q = QueryBuilder::<DB>::new(
+                "SELECT cp.person_id, c.id, c.region, c.created_at FROM case_persons cp JOIN cases c ON c.id = cp.case_id WHERE c.created_at > ",
+            );
+            q.push_bind(parties_since.0).push(" AND c.created_at <= ").push_bind(now.0).push(" AND c.category IN (");
+            let mut sep = q.separated(", ");
+            for c in dispute_categories {
+                sep.push_bind(c.clone());
+            }
+            q.push(") ORDER BY cp.person_id, c.created_at, c.id");
+            let rows: Vec<(i64, i64, String, i64)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+            for (person_id, case_id, region, at) in rows {
+                facts.parties.push(PartyFact { person_id, case_id, region: code(region)?, created_at: Timestamp(at) });
+            }
+        }
+        let mut q = QueryBuilder::<DB>::new("SELECT id, region FROM cases WHERE status IN (");
+        let mut sep = q.separated(", ");
+        for s in Deadline::Handling.statuses() {
+            sep.push_bind(s.as_str());
+        }
+        q.push(") AND handling_due < ").push_bind(now.0).push(" ORDER BY id");
+        let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+        for (case_id, region) in rows {
+            facts.overdue.push(OverdueFact { case_id, region: code(region)? });
+        }
+        let rows: Vec<(i64, String, String, i64)> =
+            sqlx::query_as("SELECT id, region, category, created_at FROM cases WHERE created_at > $1 AND created_at <= $2 ORDER BY id")
+                .bind(burst_since.0)
+                .bind(now.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_err)?;
+        for (case_id, region, category, at) in rows {
+            facts.categories.push(CategoryFact { case_id, region: code(region)?, category, created_at: Timestamp(at) });
+        }
+        Ok(facts)
+    }
+
+    async fn raise_alerts(
+        &self,
+        alerts: &[(fengqiao_domain::alert::Alert, Vec<InboxItem>)],
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<Vec<fengqiao_domain::alert::Alert>, StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let mut stored = Vec::new();
+        let mut notices: Vec<InboxItem> = Vec::new();
+        for (a, n) in alerts {
+            // Under the head's lock: a live alert with the same key means the condition is known.
+            let live: Option<i64> = sqlx::query_scalar("SELECT id FROM alerts WHERE dedup_key = $1 AND status <> 'closed'")
+                .bind(&a.dedup_key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend_err)?;
+            if live.is_some() {
+                continue;
+            }
+            let mut a = a.clone();
+            a.id = sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(id), 0) + 1 FROM alerts").fetch_one(&mut *tx).await.map_err(backend_err)?;
+            a.recipients = n.iter().map(|x| x.recipient.clone()).collect();
+            Self::insert_alert(&mut tx, &a).await?;
+            Self::append(&mut tx, &mut head, None, at, actor, "alert_raised", &to_json(&a)?).await?;
+            notices.extend(n.iter().map(|x| InboxItem { message: format!("{} (#{})", x.message, a.id), ..x.clone() }));
+            stored.push(a);
+        }
+        if stored.is_empty() {
+            tx.rollback().await.map_err(backend_err)?;
+            return Ok(stored);
+        }
+        if !notices.is_empty() {
+            let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM inbox").fetch_one(&mut *tx).await.map_err(backend_err)?;
+            let mut q = QueryBuilder::<DB>::new("INSERT INTO inbox (id, recipient, case_id, kind, message, due_at, created_at) ");
+            q.push_values(notices.iter().enumerate(), |mut b, (i, n)| {
+                b.push_bind(next + 1 + i as i64)
+                    .push_bind(n.recipient.clone())
+                    .push_bind(n.case_id)
+                    .push_bind(n.kind.clone())
+                    .push_bind(n.message.clone())
+                    .push_bind(ts(n.due_at))
+                    .push_bind(n.created_at.0);
+            });
+            q.build().execute(&mut *tx).await.map_err(backend_err)?;
+            Self::queue_emails(&mut tx, &notices).await?;
+        }
+        Self::finish_write(tx, head).await?;
+        Ok(stored)
+    }
+
+    async fn save_alert(
+        &self,
+        a: &fengqiao_domain::alert::Alert,
+        expected_version: i64,
+        event: &str,
+        actor: &str,
+        at: Timestamp,
+    ) -> Result<fengqiao_domain::alert::Alert, StoreError> {
+        let (mut tx, s, h) = self.begin_write().await?;
+        let mut head = (s, h);
+        let done = sqlx::query("UPDATE alerts SET status = $1, closed_at = $2, version = $3, body = $4 WHERE id = $5 AND version = $6")
+            .bind(a.status.as_str())
+            .bind(a.closed.as_ref().map(|c| c.at.0))
+            .bind(a.version)
+            .bind(to_json(a)?)
+            .bind(a.id)
+            .bind(expected_version)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        if done.rows_affected() != 1 {
+            let current: Option<i64> = sqlx::query_scalar("SELECT version FROM alerts WHERE id = $1").bind(a.id).fetch_optional(&mut *tx).await.map_err(backend_err)?;
+            return Err(match current {
+                Some(c) => StoreError::Conflict { current: c },
+                None => StoreError::NotFound,
+            });
+        }
+        Self::append(&mut tx, &mut head, None, at, actor, event, &to_json(a)?).await?;
+        Self::finish_write(tx, head).await?;
+        Ok(a.clone())
+    }
+
+    async fn alert(&self, scope: &Scope, id: i64) -> Result<Option<fengqiao_domain::alert::Alert>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT body FROM alerts WHERE id = ");
+        q.push_bind(id);
+        push_alert_scope(&mut q, scope);
+        let body: Option<String> = q.build_query_scalar().fetch_optional(&self.pool).await.map_err(backend_err)?;
+        body.map(|b| from_json(&b)).transpose()
+    }
+
+    async fn alerts(&self, scope: &Scope, f: &fengqiao_store::AlertFilter) -> Result<Vec<fengqiao_domain::alert::Alert>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT body FROM alerts WHERE 1 = 1");
+        push_alert_scope(&mut q, scope);
+        if let Some(s) = f.status {
+            q.push(" AND status = ").push_bind(s.as_str());
+        }
+        if let Some(k) = f.kind {
+            q.push(" AND kind = ").push_bind(k.as_str());
+        }
+        push_region(&mut q, &f.region, "region")?;
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit.clamp(1, 10_000));
+        let rows: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await.map_err(backend_err)?;
+        rows.iter().map(|b| from_json(b)).collect()
+    }
+
+    async fn alert_counts(&self, scope: &Scope, from: Timestamp, to: Timestamp) -> Result<fengqiao_domain::alert::AlertCounts, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT COALESCE(SUM(CASE WHEN raised_at >= ");
+        q.push_bind(from.0).push(" AND raised_at < ").push_bind(to.0).push(" THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN closed_at >= ");
+        q.push_bind(from.0).push(" AND closed_at < ").push_bind(to.0).push(" THEN 1 ELSE 0 END), 0), ");
+        q.push("COALESCE(SUM(CASE WHEN status <> 'closed' THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN status = 'open' THEN 1 ELSE 0 END), 0) FROM alerts WHERE 1 = 1");
+        push_alert_scope(&mut q, scope);
+        let (raised, closed, open, unacknowledged): (i64, i64, i64, i64) = q.build_query_as().fetch_one(&self.pool).await.map_err(backend_err)?;
+        Ok(fengqiao_domain::alert::AlertCounts { raised, closed, open, unacknowledged })
+    }
+
+    async fn reports_by_region_channel(&self, scope: &Scope, from: Timestamp, to: Timestamp) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let mut q = QueryBuilder::<DB>::new("SELECT region, channel, COUNT(*) FROM cases WHERE created_at >= ");
+        q.push_bind(from.0).push(" AND created_at < ").push_bind(to.0);
+        push_scope(&mut q, scope, "id", "region");
+        q.push(" GROUP BY region, channel ORDER BY region, channel");
+        q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)
+    }
 }
 
 const SMS_SELECT: &str = "SELECT o.id, o.person_id, COALESCE(o.phone, p.phone) AS phone, o.case_id, o.kind, o.body, o.created_at, o.attempts, o.next_at, o.sent_at, o.failed_at, o.last_error
@@ -3025,3 +3208,37 @@ fn outbox_from_row(r: &<DB as sqlx::Database>::Row) -> Result<fengqiao_store::we
 }
 
 const OUTBOX_COLUMNS: &str = "id, channel, target, kind, body, state, attempts, next_at, last_error, created_at, done_at";
+
+/// Alerts belong to a place: a region scope sees its subtree's; a unit scope sees none.
+fn push_alert_scope(q: &mut QueryBuilder<'_, DB>, scope: &Scope) {
+    match scope {
+        Scope::All => {}
+        Scope::Nothing | Scope::Unit { .. } => {
+            q.push(" AND 1 = 0");
+        }
+        Scope::Region { prefix } => {
+            let (lo, hi) = Scope::prefix_range(prefix);
+            q.push(" AND region >= ").push_bind(lo).push(" AND region < ").push_bind(hi);
+        }
+    }
+}
+
+impl SqlStore {
+    /// Inserts an alert row (a new alert, or one being restored).
+    async fn insert_alert(tx: &mut Tx<'_>, a: &fengqiao_domain::alert::Alert) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO alerts (id, kind, region, dedup_key, status, raised_at, closed_at, version, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(a.id)
+            .bind(a.kind.as_str())
+            .bind(a.region.as_str())
+            .bind(&a.dedup_key)
+            .bind(a.status.as_str())
+            .bind(a.raised_at.0)
+            .bind(a.closed.as_ref().map(|c| c.at.0))
+            .bind(a.version)
+            .bind(to_json(a)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend_err)?;
+        Ok(())
+    }
+}

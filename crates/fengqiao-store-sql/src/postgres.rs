@@ -24,6 +24,8 @@ const MIGRATIONS: crate::Migrations = &[
     (11, include_str!("../migrations/postgres/0011_person_email.sql")),
     (12, include_str!("../migrations/postgres/0012_duty.sql")),
     (13, include_str!("../migrations/postgres/0013_order_due.sql")),
+    // Early warnings.
+    (14, include_str!("../migrations/postgres/0014_alerts.sql")),
 ];
 const SNAPSHOT_BEGIN: Option<&str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 /// Two servers starting at once must not both migrate.

@@ -25,6 +25,8 @@ const MIGRATIONS: crate::Migrations = &[
     (11, include_str!("../migrations/sqlite/0011_person_email.sql")),
     (12, include_str!("../migrations/sqlite/0012_duty.sql")),
     (13, include_str!("../migrations/sqlite/0013_order_due.sql")),
+    // Early warnings.
+    (14, include_str!("../migrations/sqlite/0014_alerts.sql")),
 ];
 /// SQLite gives a read transaction a snapshot from its first read; nothing to set.
 const SNAPSHOT_BEGIN: Option<&str> = None;

@@ -25,6 +25,8 @@ use crate::{
 // Residents by phone and community consultation.
 mod mediation;
 pub mod residents;
+// Early warnings.
+mod alerts;
 
 pub type Check = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -61,6 +63,8 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         // Problem-solving records and the outbox.
         ("problems_scope_and_versions", |s| Box::pin(crate::contract_sara::problems_scope_and_versions(s))),
         ("outbox_in_the_transaction", |s| Box::pin(crate::contract_sara::outbox_in_the_transaction(s))),
+        // Early warnings.
+        ("early_warnings", |s| Box::pin(alerts::early_warnings(s))),
     ]
 }
 

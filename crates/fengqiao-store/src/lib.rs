@@ -24,6 +24,9 @@ mod problems;
 pub mod webhooks;
 // Residents by phone: SMS, the resident roll, consultations.
 pub mod residents;
+// Early warnings.
+pub mod alerts;
+pub use alerts::AlertFilter;
 
 pub use problems::{ProblemFigures, ProblemFilter, ProblemInput, WindowFigures};
 pub use residents::{ResidentSession, SmsConfig, SmsMessage, SmsOutcome, SmsProvider, SmsSender};
@@ -398,4 +401,52 @@ pub trait Store: Send + Sync + 'static {
     async fn consult_entries(&self, consultation_id: i64) -> Result<residents::ConsultEntries, StoreError>;
     /// The proposal a resident supported, if any.
     async fn supported(&self, consultation_id: i64, resident_id: i64) -> Result<Option<i64>, StoreError>;
+
+    // ---- Early warnings ----
+    /// What the warning rules read at `now`: the reporters and parties of cases in
+    /// `dispute_categories` created in `(parties_since, now]`, the open cases past their
+    /// handling deadline, and every case created in `(burst_since, now]`.
+    async fn alert_facts(
+        &self,
+        now: fengqiao_domain::Timestamp,
+        parties_since: fengqiao_domain::Timestamp,
+        dispute_categories: &[String],
+        burst_since: fengqiao_domain::Timestamp,
+    ) -> Result<fengqiao_domain::alert::AlertFacts, StoreError>;
+    /// Stores new alerts, each with its audit event and its inbox messages, in one
+    /// transaction, leaving out any whose dedup key is already live (open or acknowledged).
+    /// Returns the alerts stored, with their ids.
+    async fn raise_alerts(
+        &self,
+        alerts: &[(fengqiao_domain::alert::Alert, Vec<InboxItem>)],
+        actor: &str,
+        at: fengqiao_domain::Timestamp,
+    ) -> Result<Vec<fengqiao_domain::alert::Alert>, StoreError>;
+    /// Updates an alert still at `expected_version`, with its audit event.
+    async fn save_alert(
+        &self,
+        a: &fengqiao_domain::alert::Alert,
+        expected_version: i64,
+        event: &str,
+        actor: &str,
+        at: fengqiao_domain::Timestamp,
+    ) -> Result<fengqiao_domain::alert::Alert, StoreError>;
+    /// An alert in scope (a region scope sees its subtree's; a unit scope none).
+    async fn alert(&self, scope: &Scope, id: i64) -> Result<Option<fengqiao_domain::alert::Alert>, StoreError>;
+    /// Alerts in scope and filter, newest first.
+    async fn alerts(&self, scope: &Scope, filter: &AlertFilter) -> Result<Vec<fengqiao_domain::alert::Alert>, StoreError>;
+    /// Alerts in scope raised and closed in `[from, to)`, and live now.
+    async fn alert_counts(
+        &self,
+        scope: &Scope,
+        from: fengqiao_domain::Timestamp,
+        to: fengqiao_domain::Timestamp,
+    ) -> Result<fengqiao_domain::alert::AlertCounts, StoreError>;
+    /// Cases in scope created in `[from, to)`, counted by (region, channel).
+    async fn reports_by_region_channel(
+        &self,
+        scope: &Scope,
+        from: fengqiao_domain::Timestamp,
+        to: fengqiao_domain::Timestamp,
+    ) -> Result<Vec<(String, String, i64)>, StoreError>;
 }

@@ -249,8 +249,20 @@ impl Scheduler {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // Early warnings: evaluated every `warnings.every_minutes`, from the first tick.
+            let mut warned_at: Option<Timestamp> = None;
             loop {
                 tick.tick().await;
+                let warn_every = self.svc.config.warnings.every_minutes as i64 * 60_000;
+                let now = self.svc.now();
+                if warn_every > 0 && warned_at.is_none_or(|t| now.0 - t.0 >= warn_every) {
+                    warned_at = Some(now);
+                    match self.svc.evaluate_alerts(now).await {
+                        Ok(raised) if !raised.is_empty() => tracing::info!(alerts = raised.len(), "early warnings raised"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "the early-warning evaluation failed; retrying at the next interval"),
+                    }
+                }
                 if let Err(e) = self.run_due(self.svc.now()).await {
                     tracing::warn!(error = %e, "the deadline sweep failed; retrying at the next tick");
                 }

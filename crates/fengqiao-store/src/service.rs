@@ -50,6 +50,8 @@ pub struct ServiceConfig {
     pub mediation: fengqiao_domain::mediation::MediationConfig,
     /// Webhook and e-mail delivery.
     pub outbound: crate::webhooks::OutboundConfig,
+    /// Early-warning thresholds.
+    pub warnings: fengqiao_domain::alert::WarningRules,
 }
 
 impl Default for ServiceConfig {
@@ -66,6 +68,7 @@ impl Default for ServiceConfig {
             scheduler: SchedulerConfig::default(),
             mediation: Default::default(),
             outbound: Default::default(),
+            warnings: Default::default(),
         }
     }
 }

@@ -210,6 +210,8 @@ pub enum BackupRecord {
     Mediation(Box<fengqiao_domain::mediation::Mediation>),
     /// A problem-solving record (SARA).
     Problem(Box<fengqiao_domain::problem::Problem>),
+    /// An early-warning alert.
+    Alert(Box<fengqiao_domain::alert::Alert>),
 }
 
 pub const BACKUP_FORMAT: u32 = 1;

@@ -25,6 +25,8 @@ pub mod sms_gateway;
 // Problem-solving records (SARA), webhooks and the outbox.
 mod problems;
 mod webhooks;
+// Early warnings.
+mod alerts;
 
 use std::sync::Arc;
 
@@ -94,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes())
         .merge(residents::routes(state.clone()))
         .merge(consultation::routes(state.clone()))
+        .merge(alerts::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)

@@ -21,6 +21,8 @@ use crate::AppState;
 
 // Problem-solving records, webhooks and the outbox.
 mod sara;
+// Early warnings.
+mod alerts;
 
 const DOCS_HTML: &str = include_str!("../assets/api-docs.html");
 const DOCS_JS: &str = include_str!("../assets/api-docs.js");
@@ -1047,7 +1049,7 @@ const ERROR_TEXT: &[(&str, &str)] = &[
 /// The whole OpenAPI 3.1 document for a deployment.
 pub fn document(d: &Deployment) -> Value {
     let mut paths = Map::new();
-    for op in operations().into_iter().chain(mediation_operations()).chain(sara::ops()) {
+    for op in operations().into_iter().chain(mediation_operations()).chain(sara::ops()).chain(alerts::ops()) {
         let mut responses = Map::new();
         let ok = match &op.ok.1 {
             Some(schema) => {
@@ -1107,7 +1109,7 @@ pub fn document(d: &Deployment) -> Value {
         "servers": [{ "url": "/" }],
         "paths": paths,
         "components": {
-            "schemas": sara::with_schemas(with_mediation_schemas(schemas(d))),
+            "schemas": alerts::with_schemas(sara::with_schemas(with_mediation_schemas(schemas(d)))),
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer", "description": "an API token issued to a staff user" },
                 "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE, "description": "set by POST /api/v1/session" },

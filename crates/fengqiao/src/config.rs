@@ -48,6 +48,8 @@ pub struct Config {
     /// Webhook and e-mail delivery (`[outbound]`: retries, timeout; `[outbound.smtp]`: the
     /// relay staff notices are e-mailed through, if any).
     pub outbound: fengqiao_store::webhooks::OutboundConfig,
+    /// Early-warning thresholds and reach (`[warnings]`).
+    pub warnings: fengqiao_domain::alert::WarningRules,
 }
 
 impl Default for Config {
@@ -76,6 +78,7 @@ impl Default for Config {
             sms: Default::default(),
             mediation: Default::default(),
             outbound: Default::default(),
+            warnings: Default::default(),
         }
     }
 }
@@ -214,6 +217,7 @@ impl Config {
             scheduler: self.scheduler.clone(),
             mediation: self.mediation.clone(),
             outbound: self.outbound.clone(),
+            warnings: self.warnings.clone(),
         }
     }
 }
@@ -245,5 +249,18 @@ username = "fengqiao"
             "unknown keys are refused"
         );
         assert!(Config::default().outbound.smtp.is_none());
+    }
+}
+
+#[cfg(test)]
+mod warnings_tests {
+    use super::Config;
+
+    #[test]
+    fn the_warnings_section_parses_with_defaults_for_what_it_leaves_out() {
+        let c: Config = toml::from_str("[warnings]\nparties_min_cases = 4\nburst_factor = 3.0\n").unwrap();
+        let w = c.service_config(None).warnings;
+        assert_eq!((w.parties_min_cases, w.burst_factor, w.parties_window_days, w.every_minutes), (4, 3.0, 30, 60));
+        assert!(toml::from_str::<Config>("[warnings]\nparty_min = 4\n").is_err(), "unknown keys are refused");
     }
 }

@@ -88,6 +88,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/admin/user-emails", axum::routing::post(webhooks::set_email))
         .merge(limited)
         .merge(crate::mediation::pages::routes())
+        .merge(crate::alerts::pages::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), page_layer))
         .merge(crate::mediation::pages::asset_routes())
         .route("/assets/app.css", get(|| async { asset("text/css; charset=utf-8", CSS) }))

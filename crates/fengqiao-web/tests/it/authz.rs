@@ -116,6 +116,13 @@ fn table() -> Vec<(&'static str, &'static str, &'static [&'static str], &'static
         ("GET", "/api/v1/outbox", &["admin"], ""),
         ("POST", "/api/v1/outbox/{missing}/requeue", &["admin"], ""),
         ("PUT", "/api/v1/users/{user}/email", &["admin"], r#"{"email":"handler@example.org"}"#),
+        // Early warnings ({alert}: an open alert in village A1).
+        ("GET", "/api/v1/alerts", ALL, ""),
+        ("GET", "/api/v1/alerts/figures", ALL, ""),
+        ("GET", "/api/v1/alerts/{alert}", SUPERVISORS, ""),
+        ("POST", "/api/v1/alerts/{alert}/acknowledge", SUPERVISORS, r#"{"note":"已联系"}"#),
+        ("POST", "/api/v1/alerts/{alert}/close", SUPERVISORS, r#"{"note":"已处置"}"#),
+        ("GET", "/api/v1/reach", SUPERVISORS, ""),
     ]
 }
 
@@ -147,6 +154,7 @@ async fn every_operation_against_every_role() {
             .replace("{webhook}", "{id}")
             .replace("{missing}", "{id}")
             .replace("{user}", "{id}")
+            .replace("{alert}", "{id}")
             .replace("/transitions/accept", "/transitions/{action}")
     };
     for ((method, path), secured) in &documented {
@@ -215,6 +223,7 @@ async fn every_operation_against_every_role() {
                 )
                 .await;
             assert!(hook.status.is_success(), "{}", hook.text);
+            let alert = alert_fixture(&app, id).await;
             let fill = |t: &str| {
                 t.replace("{case}", &id.to_string())
                     .replace("{order}", &order.body["id"].to_string())
@@ -228,6 +237,7 @@ async fn every_operation_against_every_role() {
                     .replace("{webhook}", &hook.body["id"].to_string())
                     .replace("{missing}", "999999")
                     .replace("{user}", "handler-a1")
+                    .replace("{alert}", &alert.to_string())
             };
             let (uri, body) = (fill(path), fill(body));
             let before = app.events().await;
@@ -249,4 +259,32 @@ async fn every_operation_against_every_role() {
         }
     }
     assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// An open alert in village A1, its own per caller (keyed by the caller's fresh case).
+async fn alert_fixture(app: &crate::App, case: i64) -> i64 {
+    use fengqiao_domain::alert::{Alert, AlertKind, AlertStatus, Evidence};
+    let a = Alert {
+        id: 0,
+        kind: AlertKind::OverdueCluster,
+        region: fengqiao_domain::RegionCode::parse(VILLAGE_A1).unwrap(),
+        dedup_key: format!("overdue_cluster:test:{case}"),
+        summary: "test".into(),
+        evidence: Evidence {
+            case_ids: vec![case],
+            count: 1,
+            threshold: 1.0,
+            baseline: None,
+            person_id: None,
+            category: None,
+            window_days: 0,
+        },
+        status: AlertStatus::Open,
+        raised_at: T0,
+        acknowledged: None,
+        closed: None,
+        recipients: vec![],
+        version: 1,
+    };
+    app.svc.store.raise_alerts(&[(a, vec![])], "system:test", T0).await.unwrap()[0].id
 }

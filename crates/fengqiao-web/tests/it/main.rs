@@ -19,6 +19,8 @@ mod residents;
 mod outbound;
 mod problem_pages;
 mod problems;
+// Early warnings.
+mod alerts;
 
 use std::sync::Arc;
 

@@ -25,6 +25,7 @@ fn registered() -> BTreeSet<(String, String)> {
         include_str!("../../src/mediation.rs"),
         include_str!("../../src/problems.rs"),
         include_str!("../../src/webhooks.rs"),
+        include_str!("../../src/alerts.rs"),
     ] {
         for chunk in src.split(".route(\"").skip(1) {
             let Some((path, rest)) = chunk.split_once('"') else { continue };
