@@ -102,7 +102,7 @@ impl Triage {
 
     /// Adds a case to the near-duplicate index.
     pub fn remember(&self, c: &Case) {
-        self.index.lock().expect("not poisoned").insert(c.id, &case_text(c));
+        self.index.lock().expect("not poisoned").add(c.id, &case_text(c));
     }
 
     /// Takes over a freshly built index and model (after a background refresh).

@@ -272,6 +272,21 @@ impl<K: Clone> NearDupIndex<K> {
         let set = shingles(text);
         self.hasher.signature(&set, &mut self.sig);
         let found = self.candidates(&set);
+        self.store(id, set);
+        found
+    }
+
+    /// Adds a text without looking for its near-duplicates: what intake needs, since a burst
+    /// of identical reports (a power cut, a flood) would otherwise make every addition verify
+    /// against all the earlier ones.
+    pub fn add(&mut self, id: K, text: &str) {
+        let set = shingles(text);
+        self.hasher.signature(&set, &mut self.sig);
+        self.store(id, set);
+    }
+
+    /// Files a text's shingles under its band keys (`self.sig` holds its signature).
+    fn store(&mut self, id: K, set: Vec<u64>) {
         if !set.is_empty() {
             let n = self.ids.len() as u32;
             for b in 0..self.params.bands {
@@ -281,7 +296,6 @@ impl<K: Clone> NearDupIndex<K> {
         }
         self.sets.push(set);
         self.ids.push(id);
-        found
     }
 
     fn candidates(&self, set: &[u64]) -> Vec<Match<K>> {

@@ -552,9 +552,13 @@ pub fn assess_risk(text: &str, repeat_dispute: bool, config: &RiskConfig) -> Ris
     }
     // Apostrophes are part of words under UAX #29 ("can't"), which the patterns expect.
     let words: Vec<&str> = norm.unicode_words().collect();
+    // Every English pattern starts with a letter a–z, so only the words that do can start a
+    // match; Chinese text is one word per character under UAX #29, and skipping those keeps
+    // intake's scoring cheap without changing any answer.
+    let starts: Vec<usize> = (0..words.len()).filter(|&i| words[i].as_bytes().first().is_some_and(u8::is_ascii_lowercase)).collect();
     for &(pat, kind, weight) in EN {
         let p: Vec<&str> = pat.split(' ').collect();
-        for start in 0..words.len() {
+        for &start in &starts {
             if start + p.len() > words.len() {
                 break;
             }
@@ -564,8 +568,7 @@ pub fn assess_risk(text: &str, repeat_dispute: bool, config: &RiskConfig) -> Ris
                 None if i == last => w.strip_prefix(pw).is_some_and(|rest| ["", "s", "es", "d", "ed", "ing"].contains(&rest)),
                 None => w == pw,
             });
-            let negated = words[start.saturating_sub(3)..start].iter().any(|w| NEG_EN.contains(w));
-            if hit && !negated {
+            if hit && !words[start.saturating_sub(3)..start].iter().any(|w| NEG_EN.contains(w)) {
                 evidence.push(Evidence { kind, matched: words[start..start + p.len()].join(" "), weight });
                 break;
             }
@@ -596,4 +599,24 @@ fn gap_match(rest: &str, tail: &str) -> Option<usize> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `assess_risk` tries English patterns only at words starting with a–z: every pattern
+    /// must start so, or it would silently never match.
+    #[test]
+    fn every_english_pattern_starts_with_a_lowercase_letter() {
+        for (pat, ..) in EN {
+            assert!(pat.as_bytes().first().is_some_and(u8::is_ascii_lowercase), "{pat}");
+        }
+    }
+
+    #[test]
+    fn english_in_chinese_text_is_still_found() {
+        let r = assess_risk("邻居说 he said he would kill him 如果再吵", false, &RiskConfig::default());
+        assert!(r.evidence.iter().any(|e| e.kind == RiskKind::Threat), "{r:?}");
+    }
 }

@@ -78,4 +78,12 @@ fn the_incremental_index_agrees_with_the_batch() {
     assert_eq!(m[0].similarity, 1.0);
     assert_eq!(fresh.len(), 1);
     assert!(fresh.query("路灯不亮").is_empty());
+    // Adding without a search files the text exactly as inserting does: the same later answers.
+    let mut added = NearDupIndex::new(params, 3).unwrap();
+    for (i, t) in refs.iter().enumerate() {
+        added.add(i, t);
+    }
+    for t in refs.iter().take(200) {
+        assert_eq!(added.query(t), index.query(t));
+    }
 }
