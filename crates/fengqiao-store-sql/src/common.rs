@@ -81,6 +81,17 @@ impl SqlStore {
         Ok((tx, seq, hash))
     }
 
+    /// Why a versioned update of a row in `table` changed nothing: someone saved a newer
+    /// version (a conflict, with that version), or the row does not exist.
+    async fn stale(tx: &mut Tx<'_>, table: &'static str, id: i64) -> StoreError {
+        let current = sqlx::query_scalar::<_, i64>(&format!("SELECT version FROM {table} WHERE id = $1")).bind(id).fetch_optional(&mut **tx).await;
+        match current {
+            Ok(Some(v)) => StoreError::Conflict { current: v },
+            Ok(None) => StoreError::NotFound,
+            Err(e) => backend_err(e),
+        }
+    }
+
     async fn finish_write(mut tx: Tx<'_>, head: (i64, String)) -> Result<(), StoreError> {
         // Webhooks are queued in the transaction of the change they tell of.
         Self::queue_webhooks(&mut tx, head.0).await?;
@@ -517,11 +528,7 @@ impl fengqiao_store::Store for SqlStore {
                     .await
                     .map_err(backend_err)?;
                 if done.rows_affected() != 1 {
-                    let current: Option<i64> = sqlx::query_scalar("SELECT version FROM supervision_orders WHERE id = $1").bind(order.id).fetch_optional(&mut *tx).await.map_err(backend_err)?;
-                    return Err(match current {
-                        Some(c) => StoreError::Conflict { current: c },
-                        None => StoreError::NotFound,
-                    });
+                    return Err(Self::stale(&mut tx, "supervision_orders", order.id).await);
                 }
             }
         }
@@ -1977,11 +1984,7 @@ impl fengqiao_store::Store for SqlStore {
                     .await
                     .map_err(backend_err)?;
                 if done.rows_affected() != 1 {
-                    let current: Option<i64> = sqlx::query_scalar("SELECT version FROM problems WHERE id = $1").bind(p.id).fetch_optional(&mut *tx).await.map_err(backend_err)?;
-                    return Err(match current {
-                        Some(c) => StoreError::Conflict { current: c },
-                        None => StoreError::NotFound,
-                    });
+                    return Err(Self::stale(&mut tx, "problems", p.id).await);
                 }
             }
         }
@@ -2195,11 +2198,7 @@ impl fengqiao_store::Store for SqlStore {
                     .await
                     .map_err(backend_err)?;
                 if done.rows_affected() != 1 {
-                    let current: Option<i64> = sqlx::query_scalar("SELECT version FROM mediations WHERE id = $1").bind(m.id).fetch_optional(&mut *tx).await.map_err(backend_err)?;
-                    return Err(match current {
-                        Some(c) => StoreError::Conflict { current: c },
-                        None => StoreError::NotFound,
-                    });
+                    return Err(Self::stale(&mut tx, "mediations", m.id).await);
                 }
             }
         }
@@ -2592,11 +2591,7 @@ impl fengqiao_store::Store for SqlStore {
                     .await
                     .map_err(backend_err)?;
                 if done.rows_affected() != 1 {
-                    let current: Option<i64> = sqlx::query_scalar("SELECT version FROM consultations WHERE id = $1").bind(c.id).fetch_optional(&mut *tx).await.map_err(backend_err)?;
-                    return Err(match current {
-                        Some(v) => StoreError::Conflict { current: v },
-                        None => StoreError::NotFound,
-                    });
+                    return Err(Self::stale(&mut tx, "consultations", c.id).await);
                 }
             }
         }
@@ -2852,11 +2847,7 @@ impl fengqiao_store::Store for SqlStore {
             .await
             .map_err(backend_err)?;
         if done.rows_affected() != 1 {
-            let current: Option<i64> = sqlx::query_scalar("SELECT version FROM alerts WHERE id = $1").bind(a.id).fetch_optional(&mut *tx).await.map_err(backend_err)?;
-            return Err(match current {
-                Some(c) => StoreError::Conflict { current: c },
-                None => StoreError::NotFound,
-            });
+            return Err(Self::stale(&mut tx, "alerts", a.id).await);
         }
         Self::append(&mut tx, &mut head, None, at, actor, event, &to_json(a)?).await?;
         Self::finish_write(tx, head).await?;
