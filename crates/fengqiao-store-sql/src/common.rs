@@ -19,6 +19,15 @@ use sqlx::{Pool, QueryBuilder, Row, Transaction};
 
 pub struct SqlStore {
     pool: Pool<DB>,
+    /// The figures' facts in memory (see `crate::facts`).
+    facts: std::sync::Arc<FactsCache>,
+}
+
+/// The facts and the lock that lets one reader at a time bring them up to date.
+#[derive(Default)]
+struct FactsCache {
+    refresh: tokio::sync::Mutex<()>,
+    data: std::sync::RwLock<crate::facts::Facts>,
 }
 
 type Tx<'a> = Transaction<'a, DB>;
@@ -39,7 +48,11 @@ fn ts(o: Option<Timestamp>) -> Option<i64> {
 /// parameters at 26 columns.
 const ROWS_PER_STATEMENT: usize = 400;
 
-const CASE_COLUMNS: &str = "id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, first_rating, tier_due";
+/// The chain head as this transaction found it: every write to a `cases` row records it in
+/// `touched`, so the figures' in-memory facts can read again only what changed.
+const TOUCHED: &str = "SELECT seq FROM audit_head WHERE id = 1";
+
+const CASE_COLUMNS: &str = "id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, first_rating, tier_due, touched";
 
 /// The next event of the chain after `head`, which it advances.
 fn chain(head: &mut (i64, String), case_id: Option<i64>, at: Timestamp, actor: &str, kind: &str, payload: String) -> StoredEvent {
@@ -51,6 +64,85 @@ fn chain(head: &mut (i64, String), case_id: Option<i64>, at: Timestamp, actor: &
 }
 
 impl SqlStore {
+    fn with_pool(pool: Pool<DB>) -> SqlStore {
+        SqlStore { pool, facts: Default::default() }
+    }
+
+    /// Brings the facts up to date: everything on first use, then the rows written since.
+    async fn refresh_facts(&self) -> Result<(), StoreError> {
+        let _one = self.facts.refresh.lock().await;
+        let (loaded, mark) = {
+            let f = self.facts.data.read().map_err(|_| StoreError::Backend("figures facts lock poisoned".into()))?;
+            (f.loaded, f.watermark)
+        };
+        let cols = "c.id, c.touched, c.region, c.category, c.lead_unit, c.status, c.dispatched_at, c.accepted_at, c.resolved_at, c.closed_at, c.response_due, \
+                    c.handling_due, c.visit_due, c.followed_at, c.escalations, c.reworks, c.reopens, c.was_deferred, c.first_rating, c.closure_flag";
+        // One statement each, so each reads one snapshot; the co-handling units are read
+        // after the rows, so they are at least as new (a newer set is corrected next time,
+        // when its row's mark is read).
+        let (rows_sql, units_sql) = if loaded {
+            (
+                format!("SELECT {cols} FROM cases c WHERE c.touched >= $1"),
+                "SELECT u.case_id, u.unit_id FROM case_units u JOIN cases c ON c.id = u.case_id WHERE c.touched >= $1 AND NOT u.lead".to_string(),
+            )
+        } else {
+            (
+                format!("SELECT {cols} FROM cases c WHERE c.dispatched_at IS NOT NULL AND c.touched >= $1"),
+                "SELECT u.case_id, u.unit_id FROM case_units u WHERE NOT u.lead AND u.case_id >= $1".to_string(),
+            )
+        };
+        // The head before reading: every row written after this read carries at least it.
+        let head: i64 = sqlx::query_scalar(TOUCHED).fetch_one(&self.pool).await.map_err(backend_err)?;
+        let first = if loaded { mark } else { 0 };
+        let mut co: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+        let mut rows = Vec::new();
+        {
+            let mut stream = sqlx::query(&rows_sql).bind(first).fetch(&self.pool);
+            while let Some(r) = stream.try_next().await.map_err(backend_err)? {
+                rows.push(fact_row(&r)?);
+            }
+        }
+        {
+            let mut stream = sqlx::query_as::<_, (i64, String)>(&units_sql).bind(first).fetch(&self.pool);
+            while let Some((case, unit)) = stream.try_next().await.map_err(backend_err)? {
+                co.entry(case).or_default().push(unit);
+            }
+        }
+        let mut f = self.facts.data.write().map_err(|_| StoreError::Backend("figures facts lock poisoned".into()))?;
+        for mut r in rows {
+            if let Some(u) = co.remove(&r.id) {
+                r.co_units = u;
+            }
+            f.upsert(&r);
+        }
+        f.watermark = f.watermark.max(head);
+        f.loaded = true;
+        Ok(())
+    }
+
+    /// Counts over the facts, for the whole cohort (`regions` empty) or for each region
+    /// subtree in `regions`; stage timestamps only for the whole cohort.
+    async fn fact_counts(&self, scope: &Scope, f: &FactsFilter, regions: &[String], now: Timestamp) -> Result<Vec<(FigureCounts, Vec<StagePoints>)>, StoreError> {
+        let region = |r: &str| -> Result<String, StoreError> {
+            let code = fengqiao_domain::RegionCode::parse(r).map_err(|e| StoreError::Domain(fengqiao_domain::DomainError::Invalid(vec![e])))?;
+            Ok(code.prefix().to_string())
+        };
+        let own = f.region.as_deref().map(region).transpose()?;
+        let parts = regions.iter().map(|r| region(r)).collect::<Result<Vec<_>, _>>()?;
+        self.refresh_facts().await?;
+        let (cache, scope, f) = (self.facts.clone(), scope.clone(), f.clone());
+        // A county-year scan is tens of milliseconds of CPU: off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let facts = cache.data.read().map_err(|_| StoreError::Backend("figures facts lock poisoned".into()))?;
+            if parts.is_empty() {
+                return Ok(vec![facts.counts(&scope, &f, own.as_deref(), now, true)]);
+            }
+            Ok(facts.counts_by(&scope, &f, own.as_deref(), &parts, now).into_iter().map(|k| (k, Vec::new())).collect())
+        })
+        .await
+        .map_err(backend_err)?
+    }
+
     pub fn pool(&self) -> &Pool<DB> {
         &self.pool
     }
@@ -157,6 +249,7 @@ impl SqlStore {
 
     /// Inserts new cases with their unit and person index rows.
     async fn insert_cases(tx: &mut Tx<'_>, cases: &[Case]) -> Result<(), StoreError> {
+        let touched: i64 = sqlx::query_scalar(TOUCHED).fetch_one(&mut **tx).await.map_err(backend_err)?;
         for chunk in cases.chunks(ROWS_PER_STATEMENT / 2) {
             let mut q = QueryBuilder::<DB>::new(format!("INSERT INTO cases ({CASE_COLUMNS}) "));
             q.push_values(chunk, |mut b, c| {
@@ -185,7 +278,8 @@ impl SqlStore {
                     .push_bind(c.final_rating.map(|r| r.as_str()))
                     .push_bind(c.closure_flag.map(|f| f.as_str()))
                     .push_bind(c.first_rating.map(|r| r.as_str()))
-                    .push_bind(ts(c.tier_due));
+                    .push_bind(ts(c.tier_due))
+                    .push_bind(touched);
             });
             q.build().execute(&mut **tx).await.map_err(backend_err)?;
             let states = chunk.iter().map(|c| Ok((c.id.0, to_json(c)?))).collect::<Result<Vec<_>, StoreError>>()?;
@@ -241,7 +335,7 @@ impl SqlStore {
             }
         }
         for ((region, category), t) in places {
-            sqlx::query("UPDATE cases SET followed_at = $1 WHERE region = $2 AND category = $3 AND closed_at IS NOT NULL AND followed_at IS NULL AND closed_at < $1")
+            sqlx::query("UPDATE cases SET followed_at = $1, touched = (SELECT seq FROM audit_head) WHERE region = $2 AND category = $3 AND closed_at IS NOT NULL AND followed_at IS NULL AND closed_at < $1")
                 .bind(t)
                 .bind(region)
                 .bind(category)
@@ -251,7 +345,7 @@ impl SqlStore {
         }
         for (person, t) in people {
             sqlx::query(
-                "UPDATE cases SET followed_at = $1 WHERE id IN (SELECT case_id FROM case_persons WHERE person_id = $2) AND closed_at IS NOT NULL AND followed_at IS NULL AND closed_at < $1",
+                "UPDATE cases SET followed_at = $1, touched = (SELECT seq FROM audit_head) WHERE id IN (SELECT case_id FROM case_persons WHERE person_id = $2) AND closed_at IS NOT NULL AND followed_at IS NULL AND closed_at < $1",
             )
             .bind(t)
             .bind(person)
@@ -270,7 +364,8 @@ impl SqlStore {
                  SELECT MIN(l.created_at) AS t FROM cases l WHERE l.region = c.region AND l.category = c.category AND l.created_at > c.closed_at AND l.id <> c.id
                  UNION ALL
                  SELECT MIN(l.created_at) AS t FROM case_persons a JOIN case_persons b ON b.person_id = a.person_id JOIN cases l ON l.id = b.case_id
-                 WHERE a.case_id = c.id AND l.id <> c.id AND l.created_at > c.closed_at) AS f)
+                 WHERE a.case_id = c.id AND l.id <> c.id AND l.created_at > c.closed_at) AS f),
+                 touched = (SELECT seq FROM audit_head)
              WHERE c.closed_at IS NOT NULL",
         )
         .execute(&self.pool)
@@ -284,7 +379,7 @@ impl SqlStore {
         sqlx::query(
             "UPDATE cases SET version = $2, status = $3, category = $4, urgency = $5, region = $6, lead_unit = $7, dispatched_at = $8, accepted_at = $9, resolved_at = $10,
              closed_at = $11, response_due = $12, handling_due = $13, visit_due = $14, escalations = $15, reworks = $16, reopens = $17, was_deferred = $18,
-             final_rating = $19, closure_flag = $20, first_rating = $21, tier_due = $22 WHERE id = $1",
+             final_rating = $19, closure_flag = $20, first_rating = $21, tier_due = $22, touched = (SELECT seq FROM audit_head) WHERE id = $1",
         )
         .bind(c.id.0)
         .bind(c.version)
@@ -330,7 +425,7 @@ impl SqlStore {
         Self::queue_case_sms(tx, state, previous).await?;
         if events.iter().any(|e| matches!(e.kind, EventKind::Closed { .. })) {
             // A new closure: only cases arriving after it make it a repeat.
-            sqlx::query("UPDATE cases SET followed_at = NULL WHERE id = $1").bind(state.id.0).execute(&mut **tx).await.map_err(backend_err)?;
+            sqlx::query("UPDATE cases SET followed_at = NULL, touched = (SELECT seq FROM audit_head) WHERE id = $1").bind(state.id.0).execute(&mut **tx).await.map_err(backend_err)?;
         }
         let mut stored = Vec::with_capacity(events.len());
         for e in events {
@@ -432,6 +527,32 @@ fn push_cohort(q: &mut QueryBuilder<'_, DB>, scope: &Scope, f: &FactsFilter, ali
         q.push(format!(" AND {alias}.category = ")).push_bind(c.clone());
     }
     Ok(())
+}
+
+fn fact_row(r: &<DB as sqlx::Database>::Row) -> Result<crate::facts::FactRow, StoreError> {
+    Ok(crate::facts::FactRow {
+        id: r.try_get("id").map_err(backend_err)?,
+        touched: r.try_get("touched").map_err(backend_err)?,
+        region: r.try_get("region").map_err(backend_err)?,
+        category: r.try_get("category").map_err(backend_err)?,
+        lead_unit: r.try_get("lead_unit").map_err(backend_err)?,
+        status: r.try_get("status").map_err(backend_err)?,
+        dispatched_at: r.try_get("dispatched_at").map_err(backend_err)?,
+        accepted_at: r.try_get("accepted_at").map_err(backend_err)?,
+        resolved_at: r.try_get("resolved_at").map_err(backend_err)?,
+        closed_at: r.try_get("closed_at").map_err(backend_err)?,
+        response_due: r.try_get("response_due").map_err(backend_err)?,
+        handling_due: r.try_get("handling_due").map_err(backend_err)?,
+        visit_due: r.try_get("visit_due").map_err(backend_err)?,
+        followed_at: r.try_get("followed_at").map_err(backend_err)?,
+        escalations: r.try_get("escalations").map_err(backend_err)?,
+        reworks: r.try_get("reworks").map_err(backend_err)?,
+        reopens: r.try_get("reopens").map_err(backend_err)?,
+        was_deferred: r.try_get("was_deferred").map_err(backend_err)?,
+        first_rating: r.try_get("first_rating").map_err(backend_err)?,
+        closure_flag: r.try_get("closure_flag").map_err(backend_err)?,
+        co_units: Vec::new(),
+    })
 }
 
 fn person_from_row(r: &<DB as sqlx::Database>::Row) -> Result<Person, StoreError> {
@@ -1141,56 +1262,15 @@ impl fengqiao_store::Store for SqlStore {
     }
 
     async fn figure_counts(&self, scope: &Scope, f: &FactsFilter, now: Timestamp) -> Result<(FigureCounts, Vec<StagePoints>), StoreError> {
-        // One scan of the cohort for every count. `due` depends on now, so it is a parameter,
-        // not a stored flag. Repeats probe two indexes per closed case: the same place and
-        // category, and the same people.
-        let mut q = QueryBuilder::<DB>::new("SELECT COUNT(*)");
-        let w = f.repeat_window_ms;
-        let due = "(NOT c.was_deferred AND (c.closed_at IS NOT NULL OR c.handling_due <= ";
-        q.push(", CAST(COALESCE(SUM(CASE WHEN c.accepted_at <= c.response_due THEN 1 ELSE 0 END), 0) AS BIGINT)");
-        q.push(", CAST(COALESCE(SUM(CASE WHEN c.resolved_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT)");
-        q.push(", CAST(COALESCE(SUM(CASE WHEN c.closure_flag IS NULL AND c.first_rating IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT)");
-        q.push(", CAST(COALESCE(SUM(CASE WHEN c.closure_flag IS NULL AND c.first_rating IN ('satisfied', 'basically_satisfied') THEN 1 ELSE 0 END), 0) AS BIGINT)");
-        q.push(", CAST(COALESCE(SUM(CASE WHEN c.status = 'closed' AND c.closure_flag IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT)");
-        q.push(format!(", CAST(COALESCE(SUM(CASE WHEN {due}")).push_bind(now.0).push(")) THEN 1 ELSE 0 END), 0) AS BIGINT)");
-        q.push(format!(", CAST(COALESCE(SUM(CASE WHEN {due}"))
-            .push_bind(now.0)
-            .push(")) AND c.resolved_at <= c.handling_due AND c.closed_at <= c.visit_due THEN 1 ELSE 0 END), 0) AS BIGINT)");
-        q.push(", CAST(COALESCE(SUM(CASE WHEN c.closed_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT)");
-        q.push(", CAST(COALESCE(SUM(CASE WHEN c.closed_at IS NOT NULL AND c.escalations = 0 THEN 1 ELSE 0 END), 0) AS BIGINT)");
-        q.push(", CAST(COALESCE(SUM(CASE WHEN c.resolved_at IS NOT NULL AND c.reworks > 0 THEN 1 ELSE 0 END), 0) AS BIGINT)");
-        q.push(", CAST(COALESCE(SUM(CASE WHEN c.closed_at IS NOT NULL AND c.reopens > 0 THEN 1 ELSE 0 END), 0) AS BIGINT)");
-        q.push(
-            ", CAST(COALESCE(SUM(CASE WHEN c.closed_at IS NOT NULL AND c.followed_at <= c.closed_at + ",
-        )
-        .push_bind(w)
-        .push(" THEN 1 ELSE 0 END), 0) AS BIGINT) FROM cases c WHERE");
-        push_cohort(&mut q, scope, f, "c")?;
-        let r = q.build().fetch_one(&self.pool).await.map_err(backend_err)?;
-        let g = |i: usize| -> Result<u64, StoreError> { Ok(r.try_get::<i64, _>(i).map_err(backend_err)?.max(0) as u64) };
-        let counts = FigureCounts {
-            cohort: g(0)?,
-            responded: g(1)?,
-            resolved: g(2)?,
-            rated: g(3)?,
-            satisfied: g(4)?,
-            flagged: g(5)?,
-            due: g(6)?,
-            on_time: g(7)?,
-            closed: g(8)?,
-            local: g(9)?,
-            reworked: g(10)?,
-            reopened: g(11)?,
-            repeats: g(12)?,
-        };
-        let mut q = QueryBuilder::<DB>::new("SELECT c.dispatched_at, c.accepted_at, c.resolved_at, c.closed_at FROM cases c WHERE");
-        push_cohort(&mut q, scope, f, "c")?;
-        let rows: Vec<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
-        let points = rows
-            .into_iter()
-            .map(|(d, a, r, c)| StagePoints { dispatched: d.map(Timestamp), accepted: a.map(Timestamp), resolved: r.map(Timestamp), closed: c.map(Timestamp) })
-            .collect();
-        Ok((counts, points))
+        let mut v = self.fact_counts(scope, f, &[], now).await?;
+        v.pop().ok_or_else(|| StoreError::Backend("no figures computed".into()))
+    }
+
+    async fn figure_counts_by_region(&self, scope: &Scope, f: &FactsFilter, regions: &[String], now: Timestamp) -> Result<Vec<FigureCounts>, StoreError> {
+        if regions.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self.fact_counts(scope, f, regions, now).await?.into_iter().map(|(k, _)| k).collect())
     }
 
     async fn create_api_key(&self, key: &fengqiao_store::ApiKey, actor: &str, at: Timestamp) -> Result<(), StoreError> {

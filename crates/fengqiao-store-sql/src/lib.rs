@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use fengqiao_store::{Store, StoreError};
 
+mod facts;
 pub mod postgres;
 pub mod sqlite;
 

@@ -26,6 +26,8 @@ const MIGRATIONS: crate::Migrations = &[
     (13, include_str!("../migrations/postgres/0013_order_due.sql")),
     // Early warnings.
     (14, include_str!("../migrations/postgres/0014_alerts.sql")),
+    // The write mark the figures' in-memory facts refresh by.
+    (15, include_str!("../migrations/postgres/0015_case_touched.sql")),
 ];
 const SNAPSHOT_BEGIN: Option<&str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 /// Two servers starting at once must not both migrate.
@@ -35,7 +37,7 @@ impl SqlStore {
     pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         let opts = PgConnectOptions::from_str(url).map_err(backend_err)?.options([("synchronous_commit", "on")]);
         let pool = PgPoolOptions::new().max_connections(16).connect_with(opts).await.map_err(backend_err)?;
-        let store = SqlStore { pool };
+        let store = SqlStore::with_pool(pool);
         store.migrate().await?;
         Ok(store)
     }

@@ -27,6 +27,8 @@ const MIGRATIONS: crate::Migrations = &[
     (13, include_str!("../migrations/sqlite/0013_order_due.sql")),
     // Early warnings.
     (14, include_str!("../migrations/sqlite/0014_alerts.sql")),
+    // The write mark the figures' in-memory facts refresh by.
+    (15, include_str!("../migrations/sqlite/0015_case_touched.sql")),
 ];
 /// SQLite gives a read transaction a snapshot from its first read; nothing to set.
 const SNAPSHOT_BEGIN: Option<&str> = None;
@@ -42,7 +44,7 @@ impl SqlStore {
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await.map_err(backend_err)?;
-        let store = SqlStore { pool };
+        let store = SqlStore::with_pool(pool);
         store.migrate().await?;
         Ok(store)
     }

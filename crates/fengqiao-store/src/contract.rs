@@ -440,6 +440,10 @@ async fn figures(store: Arc<dyn Store>) {
         svc.act(&intake, c.id, None, &Command::Dispatch { lead_unit: UnitId("vc-a1".into()), co_units: vec![] }).await.unwrap();
         ids.push(c.id);
     }
+    // Read the figures now, so everything below reaches them as changes to what was read.
+    let early = FactsFilter { from: T0, to: T0.plus_ms(DAY_MS), repeat_window_ms: 90 * DAY_MS, ..Default::default() };
+    let f = svc.figures(&sup, &early).await.unwrap();
+    assert_eq!((f.cohort, f.resolution_rate.numerator), (4, 0));
     clock.advance_ms(HOUR_MS);
     for id in &ids {
         svc.act(&handler, *id, None, &Command::Accept).await.unwrap();
@@ -507,6 +511,19 @@ async fn figures(store: Arc<dyn Store>) {
     assert_eq!(f_unit.cohort, 1);
     let other = actor(&user("sup-b", Role::Supervisor, None, TOWN_B));
     assert_eq!(svc.figures(&other, &filter).await.unwrap().cohort, 0);
+    // By region in one pass: the same counts as one region at a time, nested or not.
+    let parts = [TOWN_A, VILLAGE_A1, TOWN_B];
+    let by = store.figure_counts_by_region(&Scope::All, &filter, &parts.map(String::from), svc.now()).await.unwrap();
+    for (k, r) in by.iter().zip(parts) {
+        let one = store.figure_counts(&Scope::All, &FactsFilter { region: Some(r.into()), ..filter.clone() }, svc.now()).await.unwrap().0;
+        assert_eq!(*k, one, "{r}");
+    }
+    assert_eq!(by.iter().map(|k| k.cohort).collect::<Vec<_>>(), vec![4, 4, 0]);
+    let scoped = store
+        .figure_counts_by_region(&Scope::Region { prefix: "330681102".into() }, &filter, &parts.map(String::from), svc.now())
+        .await
+        .unwrap();
+    assert!(scoped.iter().all(|k| k.cohort == 0), "a scope elsewhere counts nothing");
 }
 
 async fn erasure_keeps_the_chain(store: Arc<dyn Store>) {

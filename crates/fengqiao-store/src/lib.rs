@@ -129,6 +129,15 @@ pub trait Store: Send + Sync + 'static {
         filter: &FactsFilter,
         now: fengqiao_domain::Timestamp,
     ) -> Result<(FigureCounts, Vec<StagePoints>), StoreError>;
+    /// The same counts for each region subtree in `regions` (codes), within the cohort the
+    /// scope and filter give: what a map shaded by a figure needs, in one pass.
+    async fn figure_counts_by_region(
+        &self,
+        scope: &Scope,
+        filter: &FactsFilter,
+        regions: &[String],
+        now: fengqiao_domain::Timestamp,
+    ) -> Result<Vec<FigureCounts>, StoreError>;
 
     /// Stores a new API key; refused if the name is taken (even by a revoked key, so a name
     /// in the log always means one key). An audit event like other reference data.

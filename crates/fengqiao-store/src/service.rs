@@ -669,6 +669,15 @@ impl Service {
         Ok(fengqiao_domain::figures::assemble(&counts, &points, now, &self.config.figures))
     }
 
+    /// The rates (not the stage times, which come out empty) for each region subtree in
+    /// `regions`, within the actor's scope and the filter: one pass over the cohort.
+    pub async fn figures_by_region(&self, actor: &Actor, filter: &FactsFilter, regions: &[String]) -> Result<Vec<Figures>, StoreError> {
+        let scope = Scope::for_actor(actor);
+        let now = self.now();
+        let counts = self.store.figure_counts_by_region(&scope, filter, regions, now).await?;
+        Ok(counts.iter().map(|k| fengqiao_domain::figures::assemble(k, &[], now, &self.config.figures)).collect())
+    }
+
     /// Signs the chain head if enough events have accumulated since the last checkpoint.
     pub async fn maybe_checkpoint(&self) {
         if self.config.checkpoint_every <= 0 || self.config.audit_key.is_none() {

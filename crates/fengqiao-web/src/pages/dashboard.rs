@@ -233,8 +233,9 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
     let parts = level.map(|l| map::children(r.regions.values(), region.prefix(), l)).unwrap_or_default();
     let mut by_region = Vec::new();
     let mut shaded = Vec::new();
-    for p in &parts {
-        let f = st.svc.figures(&staff.actor, &filter(&p.code, from, to)).await?;
+    let codes: Vec<String> = parts.iter().map(|p| p.code.to_string()).collect();
+    let per_part = st.svc.figures_by_region(&staff.actor, &filter(&region, from, to), &codes).await?;
+    for (p, f) in parts.iter().zip(per_part) {
         let rt = rate(&f, &shade).cloned().unwrap_or(Rate { numerator: 0, denominator: 0, value: None });
         let name = t.pick(&p.name, p.name_en.as_deref()).to_string();
         by_region.push(RegionFigure {
@@ -432,19 +433,16 @@ pub async fn public_figures(State(st): State<AppState>, t: Tr, Query(q): Query<P
     let mut rows = Vec::new();
     let mut cohorts = Vec::new();
     // The same for every reader: computed once per period and kept for a while (a county
-    // and each town is one aggregate query each), so readers cannot make the server redo it.
+    // and each town in one pass over the facts), so readers cannot make the server redo it.
     let figures = {
         let mut cache = st.public_figures.lock().await;
         match cache.get(&days) {
             Some((at, v)) if at.elapsed() < PUBLIC_FIGURES_TTL => v.clone(),
             _ => {
-                let mut v = Vec::with_capacity(areas.len());
-                for g in &areas {
-                    let filter =
-                        FactsFilter { region: Some(g.code.to_string()), unit: None, category: None, from, to, repeat_window_ms: window };
-                    v.push(st.svc.figures(&actor, &filter).await?);
-                }
-                let v = std::sync::Arc::new(v);
+                let filter =
+                    FactsFilter { region: Some(county.code.to_string()), unit: None, category: None, from, to, repeat_window_ms: window };
+                let codes: Vec<String> = areas.iter().map(|g| g.code.to_string()).collect();
+                let v = std::sync::Arc::new(st.svc.figures_by_region(&actor, &filter, &codes).await?);
                 cache.insert(days, (std::time::Instant::now(), v.clone()));
                 v
             }

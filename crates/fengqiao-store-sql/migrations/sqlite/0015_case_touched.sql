@@ -1,0 +1,8 @@
+-- The chain head at the last write of each case row. The figures keep the cohort's facts in
+-- memory and, before each computation, read again only the rows written since they last
+-- looked (`touched >= ` the highest value seen).
+ALTER TABLE cases ADD COLUMN touched BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX cases_touched ON cases (touched);
+-- Lists filtered by status are read newest first: walking this index backwards finds a page
+-- of closed cases in a town after a few hundred rows instead of sorting the whole town.
+CREATE INDEX cases_status_id ON cases (status, id);

@@ -1,0 +1,379 @@
+//! The figures' facts, kept in memory.
+//!
+//! The closed-loop figures read a handful of columns of every case dispatched in a period. For
+//! a county and a year that is every case, and reading a million rows through SQL takes
+//! seconds. So each store keeps one compact row per dispatched case in memory, filed by the
+//! week it was dispatched, and brings it up to date before every computation by reading only
+//! the rows written since it last looked: every write to `cases` records the chain head it
+//! found in `touched`, and writers are serialised, so a row committed later never carries a
+//! smaller mark than one already read (see `Facts::watermark`).
+//!
+//! The counts here must equal `FigureCounts::from_facts` over `Store::case_facts`; the
+//! contract suite checks it on both backends, as it did for the SQL aggregate this replaces.
+
+use std::collections::{BTreeMap, HashMap};
+
+use fengqiao_domain::Timestamp;
+use fengqiao_domain::figures::{FigureCounts, StagePoints};
+use fengqiao_store::{FactsFilter, Scope};
+
+/// No time recorded.
+const NONE: i64 = i64::MIN;
+const WEEK_MS: i64 = 7 * 24 * 3_600_000;
+
+const DEFERRED: u16 = 1;
+const FLAGGED: u16 = 1 << 1;
+const CLOSED_STATUS: u16 = 1 << 2;
+const RATED: u16 = 1 << 3;
+const SATISFIED: u16 = 1 << 4;
+const ESCALATED: u16 = 1 << 5;
+const REWORKED: u16 = 1 << 6;
+const REOPENED: u16 = 1 << 7;
+
+/// One case as read from its row (strings not yet interned).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FactRow {
+    pub id: i64,
+    pub touched: i64,
+    pub region: String,
+    pub category: String,
+    pub lead_unit: Option<String>,
+    pub status: String,
+    pub dispatched_at: Option<i64>,
+    pub accepted_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub response_due: Option<i64>,
+    pub handling_due: Option<i64>,
+    pub visit_due: Option<i64>,
+    pub followed_at: Option<i64>,
+    pub escalations: i64,
+    pub reworks: i64,
+    pub reopens: i64,
+    pub was_deferred: bool,
+    pub first_rating: Option<String>,
+    pub closure_flag: Option<String>,
+    /// Co-handling units (not the lead).
+    pub co_units: Vec<String>,
+}
+
+/// The compact form: times as plain integers (`NONE` when absent), names interned.
+#[derive(Debug, Clone)]
+struct Fact {
+    id: i64,
+    dispatched: i64,
+    accepted: i64,
+    resolved: i64,
+    closed: i64,
+    response_due: i64,
+    handling_due: i64,
+    visit_due: i64,
+    followed: i64,
+    region: u32,
+    category: u32,
+    /// `u32::MAX` for no lead unit.
+    unit: u32,
+    flags: u16,
+    co_units: Option<Box<[u32]>>,
+}
+
+#[derive(Debug, Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.ids.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(s.to_string());
+        self.ids.insert(s.to_string(), i);
+        i
+    }
+
+    fn get(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+}
+
+/// Every dispatched case's facts, by dispatch week.
+#[derive(Debug, Default)]
+pub(crate) struct Facts {
+    /// Whether the first full load has happened.
+    pub loaded: bool,
+    /// Every row with `touched` at or above this has to be read again: the chain head as
+    /// committed just before the last read. A write committed after that read found the head
+    /// at least there (writers are serialised on it), so it carries at least this mark; a
+    /// write still in progress during the read carries exactly it, so the mark itself is read
+    /// again, not skipped.
+    pub watermark: i64,
+    weeks: BTreeMap<i64, Vec<Fact>>,
+    /// Where each case is: (week, index in that week).
+    at: HashMap<i64, (i64, u32)>,
+    regions: Interner,
+    categories: Interner,
+    units: Interner,
+}
+
+fn t(o: Option<i64>) -> i64 {
+    o.unwrap_or(NONE)
+}
+
+/// `a <= b`, both recorded (SQL's comparison with NULL is never true).
+fn le(a: i64, b: i64) -> bool {
+    a != NONE && b != NONE && a <= b
+}
+
+fn opt(v: i64) -> Option<Timestamp> {
+    (v != NONE).then_some(Timestamp(v))
+}
+
+impl Facts {
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    /// Adds or replaces a case's facts; a case not (or no longer) dispatched is dropped.
+    pub fn upsert(&mut self, r: &FactRow) {
+        self.watermark = self.watermark.max(r.touched);
+        self.remove(r.id);
+        let Some(dispatched) = r.dispatched_at else { return };
+        let mut flags = 0;
+        for (on, bit) in [
+            (r.was_deferred, DEFERRED),
+            (r.closure_flag.is_some(), FLAGGED),
+            (r.status == "closed", CLOSED_STATUS),
+            (r.first_rating.is_some(), RATED),
+            (matches!(r.first_rating.as_deref(), Some("satisfied" | "basically_satisfied")), SATISFIED),
+            (r.escalations > 0, ESCALATED),
+            (r.reworks > 0, REWORKED),
+            (r.reopens > 0, REOPENED),
+        ] {
+            if on {
+                flags |= bit;
+            }
+        }
+        let co_units = (!r.co_units.is_empty()).then(|| r.co_units.iter().map(|u| self.units.intern(u)).collect::<Box<[u32]>>());
+        let fact = Fact {
+            id: r.id,
+            dispatched,
+            accepted: t(r.accepted_at),
+            resolved: t(r.resolved_at),
+            closed: t(r.closed_at),
+            response_due: t(r.response_due),
+            handling_due: t(r.handling_due),
+            visit_due: t(r.visit_due),
+            followed: t(r.followed_at),
+            region: self.regions.intern(&r.region),
+            category: self.categories.intern(&r.category),
+            unit: r.lead_unit.as_deref().map(|u| self.units.intern(u)).unwrap_or(u32::MAX),
+            flags,
+            co_units,
+        };
+        let week = dispatched.div_euclid(WEEK_MS);
+        let v = self.weeks.entry(week).or_default();
+        self.at.insert(r.id, (week, v.len() as u32));
+        v.push(fact);
+    }
+
+    fn remove(&mut self, id: i64) {
+        let Some((week, i)) = self.at.remove(&id) else { return };
+        let Some(v) = self.weeks.get_mut(&week) else { return };
+        v.swap_remove(i as usize);
+        if let Some(moved) = v.get(i as usize) {
+            self.at.insert(moved.id, (week, i));
+        }
+        if v.is_empty() {
+            self.weeks.remove(&week);
+        }
+    }
+
+    /// Which interned regions lie under every given prefix (`None`: any region).
+    fn regions_under(&self, prefixes: &[&str]) -> Vec<bool> {
+        self.regions.names.iter().map(|r| prefixes.iter().all(|p| r.starts_with(p))).collect()
+    }
+
+    /// The cases of the cohort: dispatched in `[from, to)`, in the scope, narrowed by the
+    /// filter (region subtree, lead unit, category).
+    fn cohort<'a>(&'a self, scope: &Scope, f: &FactsFilter, region_prefix: Option<&str>) -> Box<dyn Iterator<Item = &'a Fact> + 'a> {
+        let mut prefixes: Vec<&str> = Vec::new();
+        let mut unit_scope: Option<u32> = None;
+        match scope {
+            Scope::All => {}
+            Scope::Nothing => return Box::new(std::iter::empty()),
+            Scope::Region { prefix } => prefixes.push(prefix),
+            Scope::Unit { unit } => match self.units.get(&unit.0) {
+                Some(u) => unit_scope = Some(u),
+                None => return Box::new(std::iter::empty()),
+            },
+        }
+        if let Some(p) = region_prefix {
+            prefixes.push(p);
+        }
+        let lead = match &f.unit {
+            Some(u) => match self.units.get(u) {
+                Some(u) => Some(u),
+                None => return Box::new(std::iter::empty()),
+            },
+            None => None,
+        };
+        let category = match &f.category {
+            Some(c) => match self.categories.get(c) {
+                Some(c) => Some(c),
+                None => return Box::new(std::iter::empty()),
+            },
+            None => None,
+        };
+        let regions = (!prefixes.is_empty()).then(|| self.regions_under(&prefixes));
+        let (from, to) = (f.from.0, f.to.0);
+        let weeks = self.weeks.range(from.div_euclid(WEEK_MS)..=to.saturating_sub(1).div_euclid(WEEK_MS));
+        Box::new(weeks.flat_map(|(_, v)| v.iter()).filter(move |c| {
+            c.dispatched >= from
+                && c.dispatched < to
+                && regions.as_ref().is_none_or(|r| r[c.region as usize])
+                && lead.is_none_or(|u| c.unit == u)
+                && category.is_none_or(|k| c.category == k)
+                && unit_scope.is_none_or(|u| c.unit == u || c.co_units.as_deref().is_some_and(|co| co.contains(&u)))
+        }))
+    }
+
+    /// The cohort's counts in each of the region subtrees `parts` (by code prefix), in one
+    /// pass. The subtrees may nest (a county and its towns): a case counts in each it is under.
+    pub fn counts_by(
+        &self,
+        scope: &Scope,
+        f: &FactsFilter,
+        region_prefix: Option<&str>,
+        parts: &[String],
+        now: Timestamp,
+    ) -> Vec<FigureCounts> {
+        let parts_of: Vec<Vec<usize>> = self
+            .regions
+            .names
+            .iter()
+            .map(|r| parts.iter().enumerate().filter(|(_, p)| r.starts_with(p.as_str())).map(|(i, _)| i).collect())
+            .collect();
+        let mut out = vec![FigureCounts::default(); parts.len()];
+        for c in self.cohort(scope, f, region_prefix) {
+            for &i in &parts_of[c.region as usize] {
+                add(&mut out[i], c, now.0, f.repeat_window_ms);
+            }
+        }
+        out
+    }
+
+    /// The cohort's counts and, if asked, its stage timestamps.
+    pub fn counts(
+        &self,
+        scope: &Scope,
+        f: &FactsFilter,
+        region_prefix: Option<&str>,
+        now: Timestamp,
+        points: bool,
+    ) -> (FigureCounts, Vec<StagePoints>) {
+        let mut k = FigureCounts::default();
+        let mut pts = Vec::new();
+        for c in self.cohort(scope, f, region_prefix) {
+            add(&mut k, c, now.0, f.repeat_window_ms);
+            if points {
+                pts.push(StagePoints {
+                    dispatched: opt(c.dispatched),
+                    accepted: opt(c.accepted),
+                    resolved: opt(c.resolved),
+                    closed: opt(c.closed),
+                });
+            }
+        }
+        (k, pts)
+    }
+}
+
+/// One case's contribution to the counts: the same conditions, term by term, as
+/// `FigureCounts::from_facts` (and the SQL aggregate the contract suite once checked).
+fn add(k: &mut FigureCounts, c: &Fact, now: i64, window: i64) {
+    let has = |bit: u16| c.flags & bit != 0;
+    let closed = c.closed != NONE;
+    k.cohort += 1;
+    k.responded += le(c.accepted, c.response_due) as u64;
+    k.resolved += (c.resolved != NONE) as u64;
+    k.rated += (!has(FLAGGED) && has(RATED)) as u64;
+    k.satisfied += (!has(FLAGGED) && has(SATISFIED)) as u64;
+    k.flagged += (has(CLOSED_STATUS) && has(FLAGGED)) as u64;
+    let due = !has(DEFERRED) && (closed || le(c.handling_due, now));
+    k.due += due as u64;
+    k.on_time += (due && le(c.resolved, c.handling_due) && le(c.closed, c.visit_due)) as u64;
+    k.closed += closed as u64;
+    k.local += (closed && !has(ESCALATED)) as u64;
+    k.reworked += (c.resolved != NONE && has(REWORKED)) as u64;
+    k.reopened += (closed && has(REOPENED)) as u64;
+    k.repeats += (closed && c.followed != NONE && le(c.followed, c.closed.saturating_add(window))) as u64;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, touched: i64, region: &str, dispatched: Option<i64>) -> FactRow {
+        FactRow {
+            id,
+            touched,
+            region: region.into(),
+            category: "noise".into(),
+            status: "dispatched".into(),
+            dispatched_at: dispatched,
+            ..Default::default()
+        }
+    }
+
+    fn filter(from: i64, to: i64) -> FactsFilter {
+        FactsFilter { region: None, unit: None, category: None, from: Timestamp(from), to: Timestamp(to), repeat_window_ms: 0 }
+    }
+
+    #[test]
+    fn upserts_move_cases_between_weeks_and_drop_undispatched_ones() {
+        let mut f = Facts::default();
+        f.upsert(&row(1, 5, "3306", Some(10)));
+        f.upsert(&row(2, 6, "3306", Some(10 + 3 * WEEK_MS)));
+        f.upsert(&row(3, 7, "3307", None));
+        assert_eq!(f.len(), 2);
+        assert_eq!(f.watermark, 7);
+        // Case 1 is re-dispatched a week later; case 2 loses its dispatch (never in practice,
+        // but the facts must follow the row).
+        f.upsert(&row(1, 8, "3306", Some(10 + WEEK_MS)));
+        f.upsert(&row(2, 8, "3306", None));
+        assert_eq!(f.len(), 1);
+        let (k, p) = f.counts(&Scope::All, &filter(0, 10 * WEEK_MS), None, Timestamp(0), true);
+        assert_eq!((k.cohort, p.len()), (1, 1));
+        assert_eq!(f.counts(&Scope::All, &filter(0, WEEK_MS), None, Timestamp(0), false).0.cohort, 0);
+    }
+
+    #[test]
+    fn scope_and_filters_narrow_and_never_widen() {
+        let mut f = Facts::default();
+        f.upsert(&row(1, 1, "330601", Some(100)));
+        f.upsert(&row(2, 1, "330602", Some(100)));
+        let mut co = row(3, 1, "330701", Some(100));
+        co.lead_unit = Some("a".into());
+        co.co_units = vec!["b".into()];
+        f.upsert(&co);
+        let all = filter(0, 1000);
+        let n = |s: &Scope, p: Option<&str>| f.counts(s, &all, p, Timestamp(0), false).0.cohort;
+        assert_eq!(n(&Scope::All, None), 3);
+        assert_eq!(n(&Scope::Region { prefix: "3306".into() }, None), 2);
+        assert_eq!(n(&Scope::Region { prefix: "3306".into() }, Some("330602")), 1);
+        assert_eq!(n(&Scope::Region { prefix: "3306".into() }, Some("3307")), 0);
+        assert_eq!(n(&Scope::Unit { unit: fengqiao_domain::UnitId("b".into()) }, None), 1);
+        assert_eq!(n(&Scope::Unit { unit: fengqiao_domain::UnitId("zz".into()) }, None), 0);
+        assert_eq!(n(&Scope::Nothing, None), 0);
+        // Nested subtrees each count their own cases.
+        let by = f.counts_by(&Scope::All, &all, None, &["3306".into(), "330601".into(), "3399".into()], Timestamp(0));
+        assert_eq!(by.iter().map(|k| k.cohort).collect::<Vec<_>>(), vec![2, 1, 0]);
+        // The period is half-open.
+        assert_eq!(f.counts(&Scope::All, &filter(0, 100), None, Timestamp(0), false).0.cohort, 0);
+        assert_eq!(f.counts(&Scope::All, &filter(100, 101), None, Timestamp(0), false).0.cohort, 3);
+    }
+}
