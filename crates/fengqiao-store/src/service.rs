@@ -669,6 +669,13 @@ impl Service {
         Ok(fengqiao_domain::figures::assemble(&counts, &points, now, &self.config.figures))
     }
 
+    /// Brings the store's figures facts up to date (the first time: loads them), computing
+    /// nothing: what a server does at start so its first dashboard is quick.
+    pub async fn warm_figures(&self) -> Result<(), StoreError> {
+        let empty = FactsFilter { from: Timestamp(0), to: Timestamp(0), ..Default::default() };
+        self.store.figure_counts(&Scope::All, &empty, self.now()).await.map(|_| ())
+    }
+
     /// The rates (not the stage times, which come out empty) for each region subtree in
     /// `regions`, within the actor's scope and the filter: one pass over the cohort.
     pub async fn figures_by_region(&self, actor: &Actor, filter: &FactsFilter, regions: &[String]) -> Result<Vec<Figures>, StoreError> {

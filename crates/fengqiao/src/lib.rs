@@ -224,6 +224,16 @@ pub async fn serve(svc: Arc<Service>, cfg: &Config, listen: &str) -> anyhow::Res
             }
         })
     };
+    // The figures' facts load on first use (seconds at a million cases): load them now, in the
+    // background, so the first supervisor to open the dashboard does not wait for it.
+    {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            if let Err(e) = svc.warm_figures().await {
+                tracing::warn!(error = %e, "loading the figures' facts failed");
+            }
+        });
+    }
     // Triage's index of recent cases and its classifier: built now (in the background, so the
     // server answers at once) and rebuilt hourly, so the model follows the staff's corrections.
     let triage = {
