@@ -121,6 +121,8 @@ fn table() -> Vec<Row> {
         // The staff workbench.
         post("/logout", "/logout", Staff(ALL), &[]),
         get("/work", "/work", Staff(ALL)),
+        // Lists and exports asked about town A by name show each caller only their own scope.
+        get("/work", "/work?q={code}&region=330681101001&format=csv", Staff(ALL)),
         get("/cases/new", "/cases/new", Staff(ALL)),
         // Staff record cases where they work: the other town's people are refused the region.
         post_a(
@@ -140,6 +142,8 @@ fn table() -> Vec<Row> {
         post("/cases/{id}/act/{action}", "/cases/{case}/act/accept", Staff(&["handler-a1", "sup-a", "sup", "admin"]), &[]),
         get("/cases/{id}/attachments/{aid}", "/cases/{case}/attachments/{aid}", Staff(CASE_READERS)),
         get("/dashboard", "/dashboard", Staff(ALL)),
+        get("/dashboard", "/dashboard?region=330681101000", Staff(ALL)),
+        get("/dashboard", "/dashboard?region=330681101000&table=soon&format=csv", Staff(ALL)),
         get("/work/residents", "/work/residents", Staff(ALL)),
         post_a(
             "/work/residents",
@@ -209,7 +213,17 @@ fn table() -> Vec<Row> {
         // Problem-solving records: opened by intake, supervisors and administrators.
         get("/problems", "/problems", Staff(ALL)),
         get("/problems/new", "/problems/new", Staff(&["intake", "sup-a", "sup", "sup-b", "admin"])),
-        post_a("/problems/new", "/problems/new", Staff(&["intake", "sup-a", "sup", "admin"]), &[("title", "路灯集中故障"), ("case", "{case}")]),
+        get(
+            "/problems/new",
+            "/problems/new?region=330681101001&category=street_light",
+            Staff(&["intake", "sup-a", "sup", "sup-b", "admin"]),
+        ),
+        post_a(
+            "/problems/new",
+            "/problems/new",
+            Staff(&["intake", "sup-a", "sup", "admin"]),
+            &[("title", "路灯集中故障"), ("case", "{case}")],
+        ),
         get("/problems/{id}", "/problems/{problem}", Staff(&["intake", "sup-a", "sup", "admin"])),
         post(
             "/problems/{id}/act/{command}",
@@ -220,6 +234,7 @@ fn table() -> Vec<Row> {
         // Mediation: {dispute} has none yet, {mediation} is consented and assigned, {agreed}
         // has an oral agreement.
         get("/mediations", "/mediations", Staff(ALL)),
+        get("/mediations", "/mediations?case={dispute}", Staff(ALL)),
         post_a(
             "/mediations",
             "/mediations",
@@ -303,9 +318,9 @@ fn registered() -> BTreeSet<(String, String)> {
                 .unwrap_or(rest.len());
             let handlers = &rest[..end];
             for m in ["get", "post", "put", "delete", "patch"] {
-                let called = handlers.match_indices(&format!("{m}(")).any(|(i, _)| {
-                    !handlers[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_')
-                });
+                let called = handlers
+                    .match_indices(&format!("{m}("))
+                    .any(|(i, _)| !handlers[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_'));
                 if called {
                     out.insert((m.to_uppercase(), path.to_string()));
                 }
@@ -405,7 +420,9 @@ async fn fixture(app: &App, n: u32) -> Fixture {
     }
     let mut mediations = Vec::new();
     for (id, parties) in &disputes[1..] {
-        let m = app.post("/api/v1/mediations", "handler-a1", &json!({"case_id": id, "kind": "people", "source": "party_applied"}).to_string()).await;
+        let m = app
+            .post("/api/v1/mediations", "handler-a1", &json!({"case_id": id, "kind": "people", "source": "party_applied"}).to_string())
+            .await;
         ok(&m);
         let mid = m.body["id"].as_i64().unwrap();
         for p in parties {
@@ -456,7 +473,15 @@ async fn alert(app: &App, case: i64, n: u32) -> i64 {
         region: fengqiao_domain::RegionCode::parse(VILLAGE_A1).unwrap(),
         dedup_key: format!("overdue_cluster:pages:{n}"),
         summary: "秘密预警摘要".into(),
-        evidence: Evidence { case_ids: vec![case], count: 1, threshold: 1.0, baseline: None, person_id: None, category: None, window_days: 0 },
+        evidence: Evidence {
+            case_ids: vec![case],
+            count: 1,
+            threshold: 1.0,
+            baseline: None,
+            person_id: None,
+            category: None,
+            window_days: 0,
+        },
         status: AlertStatus::Open,
         raised_at: T0,
         acknowledged: None,
@@ -587,6 +612,8 @@ async fn every_page_and_form_against_every_role() {
     let mut n = 0;
     let mut f = fixture(&app, n).await;
     let mut failures = Vec::new();
+    // The marks town A's supervisor is shown: each must be, or its absence elsewhere proves nothing.
+    let mut shown = BTreeSet::new();
     let mut fail = |label: &str, why: &str, p: &Page| failures.push(format!("{label}: {why}, got {}", short(p)));
     for row in &rows {
         if matches!(row.may, May::PublicForm) {
@@ -655,6 +682,12 @@ async fn every_page_and_form_against_every_role() {
                     fail(&label, "another jurisdiction's record must be 404", &p);
                 }
             }
+            if who == Some("sup-a") && matches!(row.may, May::Staff(_)) {
+                shown.extend(MARKS.iter().filter(|m| p.text.contains(*m)));
+                if p.text.contains(&f.code) {
+                    shown.insert("tracking code");
+                }
+            }
             // Whoever is outside town A sees no trace of it on a staff page, allowed or not.
             // (The public tracking page shows a case to whoever holds its code.)
             if matches!(row.may, May::Staff(_)) && who.is_some_and(|w| OUTSIDE.contains(&w)) {
@@ -671,6 +704,9 @@ async fn every_page_and_form_against_every_role() {
             drop(own);
         }
     }
+
+    let unseen: Vec<_> = MARKS.iter().chain(&["tracking code"]).filter(|m| !shown.contains(*m)).collect();
+    assert!(unseen.is_empty(), "never shown to town A's supervisor, so their absence proves nothing: {unseen:?}");
 
     // CSRF: every form refuses a request without the token or with a forged one, for every
     // caller, and changes nothing.
