@@ -696,10 +696,18 @@ async fn every_page_and_form_against_every_role() {
                     fail(&label, &format!("leaks '{m}'"), &p);
                 }
             }
-            // A write leaves the fixture changed: the next caller gets a fresh one.
-            if row.method == "POST" && f.state(&app).await != before {
-                n += 1;
-                f = fixture(&app, n).await;
+            // A write leaves the fixture changed: the next caller gets a fresh one. An allowed
+            // form must have written (signing out ends only a session), or the snapshot would
+            // not see what a refused one wrote either.
+            if row.method == "POST" {
+                let changed = f.state(&app).await != before;
+                if allowed && !changed && row.route != "/logout" {
+                    fail(&label, "an allowed form wrote nothing", &p);
+                }
+                if changed {
+                    n += 1;
+                    f = fixture(&app, n).await;
+                }
             }
             drop(own);
         }
