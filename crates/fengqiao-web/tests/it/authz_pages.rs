@@ -140,6 +140,13 @@ fn table() -> Vec<Row> {
         ),
         get("/cases/{id}", "/cases/{case}", Staff(CASE_READERS)),
         post("/cases/{id}/act/{action}", "/cases/{case}/act/accept", Staff(&["handler-a1", "sup-a", "sup", "admin"]), &[]),
+        // Intake may correct the severity of a case it recorded; the lead unit's handlers too.
+        post(
+            "/cases/{id}/act/{action}",
+            "/cases/{case}/act/set_severity",
+            Staff(CASE_READERS),
+            &[("severity", "serious"), ("reason", "涉及人数多")],
+        ),
         get("/cases/{id}/attachments/{aid}", "/cases/{case}/attachments/{aid}", Staff(CASE_READERS)),
         get("/dashboard", "/dashboard", Staff(ALL)),
         get("/dashboard", "/dashboard?region=330681101000", Staff(ALL)),
