@@ -170,10 +170,14 @@ fn category_name(st: &AppState, t: Tr, code: &str) -> String {
 }
 
 async fn list(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(q): Query<ListQuery>) -> Result<Response, PageError> {
+    list_page(&st, &staff, t, q).await
+}
+
+async fn list_page(st: &AppState, staff: &PageStaff, t: Tr, q: ListQuery) -> Result<Response, PageError> {
     let by = q.by.as_deref().and_then(FiguresBy::parse).unwrap_or(FiguresBy::Unit);
     let now = st.svc.now();
     let from = now.plus_ms(-365 * fengqiao_domain::clock::DAY_MS);
-    let (total, groups) = super::compute_figures(&st, &staff.actor, from, now.plus_ms(1), by, MediationFilter::default())
+    let (total, groups) = super::compute_figures(st, &staff.actor, from, now.plus_ms(1), by, MediationFilter::default())
         .await
         .map_err(|e| PageError { status: e.status, key: "error.invalid", detail: Some(e.message) })?;
     let ms = st
@@ -203,9 +207,9 @@ async fn list(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(q): Que
     let page = ListPage {
         bookings,
         case: q.case.map(|c| c.to_string()).unwrap_or_default(),
-        c: Chrome::staff("/mediations", &staff),
+        c: Chrome::staff("/mediations", staff),
         t,
-        rows: ms.iter().map(|m| row(m, t, &st)).collect(),
+        rows: ms.iter().map(|m| row(m, t, st)).collect(),
         total: fig_row(t.s("mediation.all").to_string(), &total),
         groups: groups.iter().map(|(k, f)| fig_row(k.clone(), f)).collect(),
         by: opts(FiguresBy::ALL, FiguresBy::as_str, t, "figures_by", Some(by.as_str())),
@@ -264,6 +268,14 @@ async fn open(State(st): State<AppState>, staff: PageStaff, t: Tr, body: axum::b
     match outcome {
         Ok(m) => Ok(Redirect::to(&format!("/mediations/{}", m.id)).into_response()),
         Err(e) if e.status.is_server_error() => Err(PageError { status: e.status, key: "error.unavailable", detail: None }),
+        // A refusal of who asks (not theirs to open, or a case they may not see) keeps its
+        // status, on the list page with the message: a redirect would read as success.
+        Err(e) if matches!(e.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) => {
+            let status = e.status;
+            let mut r = list_page(&st, &staff, t, ListQuery { error: Some(said(t, e)), ..Default::default() }).await?;
+            *r.status_mut() = status;
+            Ok(r)
+        }
         Err(e) => Ok(Redirect::to(&format!("/mediations?error={}", crate::pages::urlencode(&said(t, e)))).into_response()),
     }
 }

@@ -3,6 +3,7 @@
 mod admin_pages;
 mod api;
 mod authz;
+mod authz_pages;
 mod deadlines;
 mod geo;
 mod joint;
