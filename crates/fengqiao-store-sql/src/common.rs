@@ -1066,6 +1066,46 @@ impl fengqiao_store::Store for SqlStore {
         rows.iter().map(|s| from_json(s)).collect()
     }
 
+    async fn queue(&self, scope: &Scope, qq: &fengqiao_store::QueueQuery) -> Result<(Vec<Case>, u64), StoreError> {
+        if qq.statuses.is_empty() || qq.limit <= 0 || matches!(scope, Scope::Nothing) {
+            return Ok((Vec::new(), 0));
+        }
+        // The deadline each status works against; the order and the window are on the narrow
+        // table, and only the page's states are read.
+        const DUE: &str = "CASE status WHEN 'dispatched' THEN response_due WHEN 'accepted' THEN handling_due WHEN 'in_progress' THEN handling_due \
+                           WHEN 'resolved' THEN visit_due WHEN 'return_visit' THEN visit_due END";
+        let filter = |q: &mut QueryBuilder<'_, DB>| -> Result<(), StoreError> {
+            q.push(" FROM cases WHERE status IN (");
+            let mut sep = q.separated(", ");
+            for st in &qq.statuses {
+                sep.push_bind(st.clone());
+            }
+            q.push(")");
+            push_scope(q, scope, "id", "region");
+            push_region(q, &qq.region, "region")?;
+            if let Some(c) = &qq.category {
+                q.push(" AND category = ").push_bind(c.clone());
+            }
+            if let Some(t) = qq.due_from {
+                q.push(format!(" AND ({DUE}) >= ")).push_bind(t.0);
+            }
+            if let Some(t) = qq.due_to {
+                q.push(format!(" AND ({DUE}) < ")).push_bind(t.0);
+            }
+            Ok(())
+        };
+        let mut q = QueryBuilder::<DB>::new("SELECT COUNT(*)");
+        filter(&mut q)?;
+        let total: i64 = q.build_query_scalar().fetch_one(&self.pool).await.map_err(backend_err)?;
+        let mut q = QueryBuilder::<DB>::new(format!("SELECT s.state FROM case_states s JOIN (SELECT id, {DUE} AS due, created_at"));
+        filter(&mut q)?;
+        // PostgreSQL takes an output alias in ORDER BY only on its own, so the expression again.
+        q.push(format!(" ORDER BY CASE WHEN ({DUE}) IS NULL THEN 1 ELSE 0 END, COALESCE({DUE}, created_at), id DESC LIMIT ")).push_bind(qq.limit);
+        q.push(") p ON p.id = s.id ORDER BY CASE WHEN p.due IS NULL THEN 1 ELSE 0 END, COALESCE(p.due, p.created_at), p.id DESC");
+        let rows: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await.map_err(backend_err)?;
+        Ok((rows.iter().map(|s| from_json(s)).collect::<Result<_, _>>()?, total.max(0) as u64))
+    }
+
     async fn case_events(&self, scope: &Scope, id: CaseId) -> Result<Option<Vec<StoredEvent>>, StoreError> {
         if self.case(scope, id).await?.is_none() {
             return Ok(None);

@@ -41,6 +41,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("concurrent_creates_group_commit", |s| Box::pin(concurrent_creates_group_commit(s))),
         ("keyset_pagination_and_filters", |s| Box::pin(keyset_pagination_and_filters(s))),
         ("figures", |s| Box::pin(figures(s))),
+        ("work_queue_soonest_breach_first", |s| Box::pin(work_queue_soonest_breach_first(s))),
         ("erasure_keeps_the_chain", |s| Box::pin(erasure_keeps_the_chain(s))),
         ("backup_round_trip", |s| Box::pin(backup_round_trip(s))),
         ("sessions", |s| Box::pin(sessions(s))),
@@ -423,6 +424,68 @@ async fn keyset_pagination_and_filters(store: Arc<dyn Store>) {
     // A filter never widens the scope.
     let a = Scope::Region { prefix: "330681101".into() };
     assert_eq!(store.list_cases(&a, &f, &Page { after: None, limit: 100, descending: false }).await.unwrap().len(), 0);
+}
+
+async fn work_queue_soonest_breach_first(store: Arc<dyn Store>) {
+    let clock = ManualClock::new(T0);
+    let svc = seeded_with_clock(&store, clock.clone()).await;
+    let intake = staff_actor("intake");
+    let handler = staff_actor("handler-a1");
+    // Received cases (no deadline), dispatched ones of two categories (their response
+    // deadlines differ), and accepted ones (handling deadlines), created an hour apart.
+    let mut ids = Vec::new();
+    for i in 0..9 {
+        clock.advance_ms(HOUR_MS);
+        let c = match i % 3 {
+            0 => svc.create(draft("noise", VILLAGE_A1, &format!("未处理{i}")), &intake, Channel::Phone, None).await.unwrap().case,
+            1 => dispatched(&svc, "street_light").await,
+            _ => {
+                let c = dispatched(&svc, "noise").await;
+                svc.act(&handler, c.id, None, &Command::Accept).await.unwrap()
+            }
+        };
+        ids.push(c.id);
+    }
+    let open: Vec<String> =
+        ["received", "filed", "dispatched", "accepted", "in_progress", "deferred", "resolved", "return_visit"].map(String::from).into();
+    // The definition, over every case read whole.
+    let due = |c: &fengqiao_domain::Case| match c.status {
+        fengqiao_domain::Status::Dispatched => c.response_due,
+        fengqiao_domain::Status::Accepted | fengqiao_domain::Status::InProgress => c.handling_due,
+        fengqiao_domain::Status::Resolved | fengqiao_domain::Status::ReturnVisit => c.visit_due,
+        _ => None,
+    };
+    let mut all = store.list_cases(&Scope::All, &CaseFilter::default(), &Page { after: None, limit: 100, descending: true }).await.unwrap();
+    all.sort_by_key(|c| match due(c) {
+        Some(d) => (0, d.0, -c.id.0),
+        None => (1, c.created_at.0, -c.id.0),
+    });
+    let expected: Vec<_> = all.iter().map(|c| c.id).collect();
+    let q = crate::QueueQuery { statuses: open.clone(), limit: 100, ..Default::default() };
+    let (page, total) = store.queue(&Scope::All, &q).await.unwrap();
+    assert_eq!(page.iter().map(|c| c.id).collect::<Vec<_>>(), expected);
+    assert_eq!(total, 9);
+    // A short page is the head of the same order, and still counts everything.
+    let (page, total) = store.queue(&Scope::All, &crate::QueueQuery { limit: 4, ..q.clone() }).await.unwrap();
+    assert_eq!((page.iter().map(|c| c.id).collect::<Vec<_>>(), total), (expected[..4].to_vec(), 9));
+    // A deadline window keeps only cases due in it.
+    let (from, to) = (svc.now(), svc.now().plus_ms(30 * DAY_MS));
+    let (page, total) = store.queue(&Scope::All, &crate::QueueQuery { due_from: Some(from), due_to: Some(to), ..q.clone() }).await.unwrap();
+    let want: Vec<_> = all.iter().filter(|c| due(c).is_some_and(|d| d >= from && d < to)).map(|c| c.id).collect();
+    assert!(!want.is_empty() && want.len() < 9);
+    assert_eq!((page.iter().map(|c| c.id).collect::<Vec<_>>(), total as usize), (want.clone(), want.len()));
+    // Statuses, category and scope narrow it.
+    let (page, _) = store.queue(&Scope::All, &crate::QueueQuery { statuses: vec!["received".into()], ..q.clone() }).await.unwrap();
+    assert_eq!(page.len(), 3);
+    let (page, _) = store.queue(&Scope::All, &crate::QueueQuery { category: Some("street_light".into()), ..q.clone() }).await.unwrap();
+    assert_eq!(page.len(), 3);
+    let unit = Scope::Unit { unit: UnitId("vc-a1".into()) };
+    assert_eq!(store.queue(&unit, &q).await.unwrap().1, 6, "the unit's dispatched and accepted cases");
+    let elsewhere = Scope::Region { prefix: "330681102".into() };
+    assert_eq!(store.queue(&elsewhere, &q).await.unwrap(), (Vec::new(), 0));
+    assert_eq!(store.queue(&Scope::All, &crate::QueueQuery { region: Some(TOWN_B.into()), ..q.clone() }).await.unwrap().1, 0);
+    assert_eq!(store.queue(&Scope::All, &crate::QueueQuery { statuses: vec![], ..q }).await.unwrap().1, 0);
+    let _ = ids;
 }
 
 async fn figures(store: Arc<dyn Store>) {

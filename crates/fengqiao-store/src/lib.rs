@@ -98,6 +98,8 @@ pub trait Store: Send + Sync + 'static {
     async fn case_by_tracking(&self, code: &TrackingCode) -> Result<Option<Case>, StoreError>;
     /// Cases in id order after `page.after`, newest first when `page.descending`.
     async fn list_cases(&self, scope: &Scope, filter: &CaseFilter, page: &Page) -> Result<Vec<Case>, StoreError>;
+    /// The first `limit` cases of a work queue in the scope, and how many match in all.
+    async fn queue(&self, scope: &Scope, q: &QueueQuery) -> Result<(Vec<Case>, u64), StoreError>;
     async fn case_events(&self, scope: &Scope, id: CaseId) -> Result<Option<Vec<StoredEvent>>, StoreError>;
     /// Appends events and stores the new state if the case is still at `expected_version`;
     /// [`StoreError::Conflict`] otherwise, and nothing is written.

@@ -59,6 +59,23 @@ impl Scope {
     }
 }
 
+/// Open cases, soonest breach first: what a work queue shows. A case's deadline is the one
+/// it is working against in its status (response while dispatched, handling while accepted
+/// or in progress, the return visit once resolved); cases with none (waiting for intake,
+/// deferred) come after, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueQuery {
+    /// Status names; empty means none.
+    pub statuses: Vec<String>,
+    pub category: Option<String>,
+    /// A region code: cases in its subtree.
+    pub region: Option<String>,
+    /// Only cases whose deadline falls in `[due_from, due_to)`.
+    pub due_from: Option<Timestamp>,
+    pub due_to: Option<Timestamp>,
+    pub limit: i64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaseFilter {
     pub status: Option<String>,

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::map::{self, MapView};
 use super::public::RegionGroup;
-use super::staff::{CaseRow, Opt, case_row, next_due, queue};
+use super::staff::{CaseRow, Opt, case_row, queue_page};
 use super::{Chrome, PageError, PageStaff, Tr, render};
 use crate::AppState;
 
@@ -217,8 +217,7 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
             &Page { after: None, limit: 200, descending: false },
         )
         .await?;
-    let (open, _) = queue(&st, &staff, None, None, Some(region.as_str())).await?;
-    let soon_cases: Vec<_> = open.iter().filter(|c| next_due(c).is_some_and(|(d, _)| d >= now && d.0 - now.0 < DAY_MS)).collect();
+    let (soon_cases, _) = queue_page(&st, &staff, None, None, Some(region.as_str()), Some((now, now.plus_ms(DAY_MS))), 500).await?;
     let overdue: Vec<CaseRow> = overdue_cases.iter().map(|c| case_row(&st, t, c, now)).collect();
     let soon: Vec<CaseRow> = soon_cases.iter().map(|c| case_row(&st, t, c, now)).collect();
 

@@ -98,6 +98,8 @@ const OPEN: [Status; 8] = [
 
 /// Cases read per query, and at most per status for the queue (which says when it is cut).
 const PAGE: i64 = 500;
+/// Rows the work queue shows.
+const SHOWN: usize = 200;
 const PER_STATUS: usize = 5000;
 
 /// The deadline a case is working against now: response while dispatched, handling while
@@ -241,14 +243,32 @@ fn staff_regions(st: &AppState, t: Tr, staff: &PageStaff, selected: &str) -> Vec
 }
 
 /// The open cases in the user's scope matching the filters, soonest breach first.
-pub async fn queue(
+/// The first `limit` open cases of the queue, soonest breach first, ordered and counted by
+/// the store (only the shown cases are read whole), and how many match in all. `due` keeps
+/// only cases whose deadline falls in that window.
+pub async fn queue_page(
     st: &AppState,
     staff: &PageStaff,
     status: Option<&str>,
     category: Option<&str>,
     region: Option<&str>,
-) -> Result<(Vec<Case>, bool), PageError> {
-    let scope = Scope::for_actor(&staff.actor);
+    due: Option<(fengqiao_domain::Timestamp, fengqiao_domain::Timestamp)>,
+    limit: i64,
+) -> Result<(Vec<Case>, usize), PageError> {
+    let statuses = queue_statuses(status, region)?;
+    let q = fengqiao_store::QueueQuery {
+        statuses: statuses.iter().map(|s| s.as_str().to_string()).collect(),
+        category: category.map(str::to_string),
+        region: region.map(str::to_string),
+        due_from: due.map(|d| d.0),
+        due_to: due.map(|d| d.1),
+        limit,
+    };
+    let (cases, total) = st.svc.store.queue(&Scope::for_actor(&staff.actor), &q).await?;
+    Ok((cases, total as usize))
+}
+
+fn queue_statuses(status: Option<&str>, region: Option<&str>) -> Result<Vec<Status>, PageError> {
     let statuses: Vec<Status> = match status {
         Some(s) => vec![Status::parse(s).ok_or_else(|| PageError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
@@ -264,6 +284,20 @@ pub async fn queue(
             detail: Some(format!("region: {}", e.message)),
         })?;
     }
+    Ok(statuses)
+}
+
+/// The whole queue (up to a cap per status, which it says it hit), read case by case: what a
+/// text search over the cases and the CSV export need.
+pub async fn queue(
+    st: &AppState,
+    staff: &PageStaff,
+    status: Option<&str>,
+    category: Option<&str>,
+    region: Option<&str>,
+) -> Result<(Vec<Case>, bool), PageError> {
+    let scope = Scope::for_actor(&staff.actor);
+    let statuses = queue_statuses(status, region)?;
     let mut cases = Vec::new();
     let mut cut = false;
     for s in statuses {
@@ -317,10 +351,20 @@ pub async fn work(
     headers: HeaderMap,
     Query(q): Query<WorkQuery>,
 ) -> Result<Response, PageError> {
-    let (mut cases, cut) = queue(&st, &staff, nonempty(&q.status), nonempty(&q.category), nonempty(&q.region)).await?;
-    if let Some(s) = nonempty(&q.q) {
-        cases.retain(|c| matches_search(c, s));
-    }
+    let (status, category, region) = (nonempty(&q.status), nonempty(&q.category), nonempty(&q.region));
+    // A search or an export needs every case; the plain queue only the rows it shows.
+    let whole = nonempty(&q.q).is_some() || q.format.as_deref() == Some("csv");
+    let (cases, total, cut) = if whole {
+        let (mut cases, cut) = queue(&st, &staff, status, category, region).await?;
+        if let Some(s) = nonempty(&q.q) {
+            cases.retain(|c| matches_search(c, s));
+        }
+        let n = cases.len();
+        (cases, n, cut)
+    } else {
+        let (cases, total) = queue_page(&st, &staff, status, category, region, None, SHOWN as i64).await?;
+        (cases, total, false)
+    };
     let now = st.svc.now();
     if q.format.as_deref() == Some("csv") {
         let rows: Vec<CaseRow> = cases.iter().map(|c| case_row(&st, t, c, now)).collect();
@@ -343,8 +387,7 @@ pub async fn work(
             }),
         ));
     }
-    let total = cases.len();
-    let rows: Vec<CaseRow> = cases.iter().take(200).map(|c| case_row(&st, t, c, now)).collect();
+    let rows: Vec<CaseRow> = cases.iter().take(SHOWN).map(|c| case_row(&st, t, c, now)).collect();
     if headers.get("x-partial").is_some() {
         return Ok(render(&WorkTable { t, rows, total, cut }));
     }
