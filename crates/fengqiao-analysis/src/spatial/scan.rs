@@ -15,7 +15,6 @@
 //! slice and overall, and a season that raises every place at once raises the expectation
 //! with it instead of raising an alarm everywhere.
 
-use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 
@@ -605,8 +604,11 @@ enum Sampler {
     /// total, so the expectations are those of the data.
     Poisson { alias: Alias, per_slice: Vec<u64> },
     /// The slice labels of all cases shuffled among them: every location keeps its cases and
-    /// every slice its total. Labels are window indices, `len` for any earlier slice.
-    Permutation { labels: Vec<u32>, offsets: Vec<usize> },
+    /// every slice its total. Only the labels of the last `len` slices matter, so they alone
+    /// are dealt, in a fixed order, to distinct cases drawn at random (a partial Fisher–Yates
+    /// shuffle of the cases): `recent` holds their window indices, `location` each case's
+    /// location.
+    Permutation { recent: Vec<u32>, location: Vec<u32> },
 }
 
 impl Sampler {
@@ -618,16 +620,12 @@ impl Sampler {
                 per_slice: (0..len).map(|l| counts.iter().map(|row| row[slices - 1 - l]).sum()).collect(),
             },
             ScanModel::SpaceTimePermutation => {
-                let mut labels = Vec::with_capacity(input.total as usize);
-                let mut offsets = vec![0];
-                for row in counts {
-                    for (t, &c) in row.iter().enumerate() {
-                        let label = if t + len >= slices { (slices - 1 - t) as u32 } else { len as u32 };
-                        labels.extend(std::iter::repeat_n(label, c as usize));
-                    }
-                    offsets.push(labels.len());
+                let mut location = Vec::with_capacity(input.total as usize);
+                for (z, row) in counts.iter().enumerate() {
+                    location.extend(std::iter::repeat_n(z as u32, row.iter().sum::<u64>() as usize));
                 }
-                Sampler::Permutation { labels, offsets }
+                let recent = (0..len).flat_map(|l| std::iter::repeat_n(l as u32, counts.iter().map(|row| row[slices - 1 - l]).sum::<u64>() as usize)).collect();
+                Sampler::Permutation { recent, location }
             }
         }
     }
@@ -644,16 +642,15 @@ impl Sampler {
                     }
                 }
             }
-            Sampler::Permutation { labels, offsets } => {
+            Sampler::Permutation { recent, location } => {
+                // buf.labels: the case indices, of which the first k have been dealt.
                 buf.labels.clear();
-                buf.labels.extend_from_slice(labels);
-                buf.labels.shuffle(rng);
-                for (z, w) in offsets.windows(2).enumerate() {
-                    for &lab in &buf.labels[w[0]..w[1]] {
-                        if (lab as usize) < len {
-                            buf.cells[z * len + lab as usize] += 1;
-                        }
-                    }
+                buf.labels.extend(0..location.len() as u32);
+                let n = buf.labels.len();
+                for (k, &l) in recent.iter().enumerate() {
+                    let j = rng.gen_range(k..n);
+                    buf.labels.swap(k, j);
+                    buf.cells[location[buf.labels[k] as usize] as usize * len + l as usize] += 1;
                 }
             }
         }
