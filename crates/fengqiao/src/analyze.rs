@@ -10,8 +10,8 @@ use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use fengqiao_analysis::spatial::scan_sim::{Scenario, trial};
 use fengqiao_analysis::spatial::{
-    Edge, Moments, PermutationTable, ScanError, ScanLocation, ScanModel, ScanOptions, SpatialError, Transform, Weights,
-    benjamini_hochberg, emerging_hot_spots, empirical_bayes, gi_star, local_moran, mann_kendall, prospective_scan,
+    Edge, Moments, PermutationTable, ScanError, ScanLocation, ScanModel, ScanOptions, SpatialError, Transform, Weights, benjamini_hochberg,
+    emerging_hot_spots, empirical_bayes, gi_star, local_moran, mann_kendall, prospective_scan,
 };
 
 #[derive(Subcommand)]
@@ -871,18 +871,25 @@ fn scan_cmd(locations: &Path, counts: &Path, opts: &ScanOptions, first: Option<i
         if rec.len() != 3 {
             bail!("{} line {line}: expected 3 fields (id,slice,count), found {}", counts.display(), rec.len());
         }
-        let z = *index.get(&rec[0]).ok_or_else(|| anyhow!("{} line {line}: id {:?} is not in {}", counts.display(), &rec[0], locations.display()))?;
+        let z = *index
+            .get(&rec[0])
+            .ok_or_else(|| anyhow!("{} line {line}: id {:?} is not in {}", counts.display(), &rec[0], locations.display()))?;
         let slice: i64 = rec[1].parse().map_err(|_| anyhow!("{} line {line}: slice {:?} is not an integer", counts.display(), &rec[1]))?;
         let count: u64 =
             rec[2].parse().map_err(|_| anyhow!("{} line {line}: count {:?} is not a whole number ≥ 0", counts.display(), &rec[2]))?;
         rows.push((z, slice, count, line));
     }
-    let first = first.or_else(|| rows.iter().map(|r| r.1).min()).ok_or_else(|| anyhow!("{}: no counts (give --first-slice and --last-slice)", counts.display()))?;
+    let first = first
+        .or_else(|| rows.iter().map(|r| r.1).min())
+        .ok_or_else(|| anyhow!("{}: no counts (give --first-slice and --last-slice)", counts.display()))?;
     let last = last.or_else(|| rows.iter().map(|r| r.1).max()).ok_or_else(|| anyhow!("{}: no counts", counts.display()))?;
     if last < first {
         bail!("the last slice {last} is before the first slice {first}");
     }
-    let slices = usize::try_from(last - first + 1).ok().filter(|&s| s <= 100_000).ok_or_else(|| anyhow!("slices {first} to {last}: more than 100,000"))?;
+    let slices = usize::try_from(last - first + 1)
+        .ok()
+        .filter(|&s| s <= 100_000)
+        .ok_or_else(|| anyhow!("slices {first} to {last}: more than 100,000"))?;
     let mut table = vec![vec![0u64; slices]; sites.len()];
     let mut seen: HashMap<(usize, i64), u64> = HashMap::new();
     for &(z, slice, count, line) in &rows {

@@ -291,11 +291,7 @@ impl Input {
             }
         }
         let frac = |v: f64, option: &'static str| {
-            if v > 0.0 && v <= 1.0 {
-                Ok(())
-            } else {
-                Err(ScanError::Option { option, reason: format!("{v} is not a fraction in (0, 1]") })
-            }
+            if v > 0.0 && v <= 1.0 { Ok(()) } else { Err(ScanError::Option { option, reason: format!("{v} is not a fraction in (0, 1]") }) }
         };
         frac(opts.max_population_fraction, "max_population_fraction")?;
         frac(opts.max_time_fraction, "max_time_fraction")?;
@@ -624,7 +620,9 @@ impl Sampler {
                 for (z, row) in counts.iter().enumerate() {
                     location.extend(std::iter::repeat_n(z as u32, row.iter().sum::<u64>() as usize));
                 }
-                let recent = (0..len).flat_map(|l| std::iter::repeat_n(l as u32, counts.iter().map(|row| row[slices - 1 - l]).sum::<u64>() as usize)).collect();
+                let recent = (0..len)
+                    .flat_map(|l| std::iter::repeat_n(l as u32, counts.iter().map(|row| row[slices - 1 - l]).sum::<u64>() as usize))
+                    .collect();
                 Sampler::Permutation { recent, location }
             }
         }
@@ -724,9 +722,14 @@ mod tests {
     fn random_data(seed: u64, n: usize, t: usize) -> (Vec<ScanLocation>, Vec<Vec<u64>>) {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let locs: Vec<ScanLocation> = (0..n)
-            .map(|_| ScanLocation { x: rng.gen_range(0.0..100.0), y: rng.gen_range(0.0..100.0), population: rng.gen_range(10.0..500.0f64).round() })
+            .map(|_| ScanLocation {
+                x: rng.gen_range(0.0..100.0),
+                y: rng.gen_range(0.0..100.0),
+                population: rng.gen_range(10.0..500.0f64).round(),
+            })
             .collect();
-        let counts = (0..n).map(|_| (0..t).map(|_| if rng.gen_bool(0.1) { rng.gen_range(3..12) } else { rng.gen_range(0..3) }).collect()).collect();
+        let counts =
+            (0..n).map(|_| (0..t).map(|_| if rng.gen_bool(0.1) { rng.gen_range(3..12) } else { rng.gen_range(0..3) }).collect()).collect();
         (locs, counts)
     }
 

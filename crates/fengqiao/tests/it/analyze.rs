@@ -510,7 +510,8 @@ fn scan_files(dir: &Path) -> (PathBuf, PathBuf) {
             for week in 1..=20 {
                 let rate = pop as f64 / 1000.0 * if outbreak && week >= 19 { 8.0 } else { 1.0 };
                 // A rough Poisson draw: the sum of 10 Bernoulli trials of rate / 10.
-                let n = (0..10).filter(|_| rng.r#gen::<f64>() < (rate / 10.0).min(1.0)).count() + if rate > 10.0 { rate as usize - 10 } else { 0 };
+                let n = (0..10).filter(|_| rng.r#gen::<f64>() < (rate / 10.0).min(1.0)).count()
+                    + if rate > 10.0 { rate as usize - 10 } else { 0 };
                 if n > 0 {
                     counts += &format!("{id},{week},{n}\n");
                 }
@@ -530,10 +531,28 @@ fn the_scan_finds_a_planted_outbreak_and_refuses_bad_files() {
     let (lf, cf) = scan_files(d);
     let (l, c) = (lf.to_str().unwrap(), cf.to_str().unwrap());
     for model in ["poisson", "permutation"] {
-        let args = ["analyze", "scan", "--locations", l, "--counts", c, "--model", model, "--replicates", "199", "--seed", "5", "--max-clusters", "3"];
+        let args = [
+            "analyze",
+            "scan",
+            "--locations",
+            l,
+            "--counts",
+            c,
+            "--model",
+            model,
+            "--replicates",
+            "199",
+            "--seed",
+            "5",
+            "--max-clusters",
+            "3",
+        ];
         let out = ok(&args);
         let (h, rows) = table(&out);
-        assert_eq!(h, ["rank", "center", "locations", "start", "end", "observed", "expected", "relative_risk", "llr", "p_value", "recurrence"]);
+        assert_eq!(
+            h,
+            ["rank", "center", "locations", "start", "end", "observed", "expected", "relative_risk", "llr", "p_value", "recurrence"]
+        );
         assert!(!rows.is_empty() && rows.len() <= 3, "{out}");
         let top = &rows[0];
         assert_eq!(top["rank"], "1");
@@ -561,7 +580,8 @@ fn the_scan_finds_a_planted_outbreak_and_refuses_bad_files() {
     let nopop = d.join("nopop.csv");
     let text = std::fs::read_to_string(&lf).unwrap();
     std::fs::write(&nopop, text.lines().map(|line| line.rsplit_once(',').unwrap().0.to_string() + "\n").collect::<String>()).unwrap();
-    let out = ok(&["analyze", "scan", "--locations", nopop.to_str().unwrap(), "--counts", c, "--model", "permutation", "--replicates", "99"]);
+    let out =
+        ok(&["analyze", "scan", "--locations", nopop.to_str().unwrap(), "--counts", c, "--model", "permutation", "--replicates", "99"]);
     assert!(out.lines().count() > 1);
 
     let file = |name: &str, text: &str| {
@@ -604,7 +624,22 @@ fn the_scan_finds_a_planted_outbreak_and_refuses_bad_files() {
     }
 
     // The validation experiment runs and reports a table.
-    let v = ok(&["analyze", "scan-validate", "--datasets", "3", "--replicates", "19", "--locations", "20", "--slices", "8", "--cases", "200", "--relative-risks", "1,4"]);
+    let v = ok(&[
+        "analyze",
+        "scan-validate",
+        "--datasets",
+        "3",
+        "--replicates",
+        "19",
+        "--locations",
+        "20",
+        "--slices",
+        "8",
+        "--cases",
+        "200",
+        "--relative-risks",
+        "1,4",
+    ]);
     let (h, rows) = table(&v);
     assert_eq!(h, ["model", "relative_risk", "datasets", "rejected", "rate", "ci_low", "ci_high", "located"]);
     assert_eq!(rows.len(), 4);
