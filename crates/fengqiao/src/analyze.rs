@@ -966,7 +966,7 @@ fn scan_validate_cmd(
     if scenario.locations < 2 || scenario.slices < 2 || scenario.cluster_slices == 0 || scenario.cluster_slices > scenario.slices {
         bail!("--locations and --slices must be at least 2, and --cluster-slices between 1 and --slices");
     }
-    if !(scenario.cluster_share > 0.0 && scenario.cluster_share <= 0.5) || !(scenario.seasonality >= 0.0 && scenario.seasonality < 1.0) {
+    if !(scenario.cluster_share > 0.0 && scenario.cluster_share <= 0.5 && scenario.seasonality >= 0.0 && scenario.seasonality < 1.0) {
         bail!("--cluster-share must be in (0, 0.5] and --seasonality in [0, 1)");
     }
     let mut out = String::from("model,relative_risk,datasets,rejected,rate,ci_low,ci_high,located\n");
