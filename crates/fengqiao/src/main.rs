@@ -119,7 +119,8 @@ enum Cmd {
         password_stdin: bool,
     },
     /// Analyses over files, CSV to standard output; opens no store: hotspot statistics
-    /// (gi-star, local-moran, weights, eb-rate, trend, emerging) and near-duplicate texts
+    /// (gi-star, local-moran, weights, eb-rate, trend, emerging), the space–time scan
+    /// (scan, scan-validate) and near-duplicate texts
     /// (duplicates).
     Analyze {
         #[command(subcommand)]

@@ -4,11 +4,15 @@
 //! the two on the same numbers: `weights` (edge lists, contiguity, nearest neighbours),
 //! `local` (Getis–Ord Gi* and local Moran's I with conditional permutation inference),
 //! `permutation` (the seeded or given permutation table), `fdr` (Benjamini–Hochberg) and
-//! `smoothing` (empirical-Bayes rates).
+//! `smoothing` (empirical-Bayes rates). `scan` is Kulldorff's prospective space–time scan
+//! statistic (as SaTScan defines it), with `scan_sim` simulating counties and outbreaks to
+//! check its type-I error and power.
 
 pub mod fdr;
 pub mod local;
 pub mod permutation;
+pub mod scan;
+pub mod scan_sim;
 pub mod smoothing;
 pub mod trend;
 pub mod weights;
@@ -16,6 +20,7 @@ pub mod weights;
 pub use fdr::benjamini_hochberg;
 pub use local::{GiStar, LocalMoran, Moments, gi_star, local_moran};
 pub use permutation::PermutationTable;
+pub use scan::{ScanCluster, ScanError, ScanLocation, ScanModel, ScanOptions, ScanResult, expected_counts, prospective_scan};
 pub use smoothing::empirical_bayes;
 pub use trend::{Emerging, EmergingSite, MannKendall, Spot, classify, emerging_hot_spots, mann_kendall};
 pub use weights::{Edge, Transform, Weights};

@@ -1,5 +1,6 @@
 //! The analyses through their public interfaces, on generated and hand-labelled data.
 
+mod spatial_scan;
 mod text_classify;
 mod text_duplicates;
 mod text_risk;

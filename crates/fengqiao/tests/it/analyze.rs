@@ -495,3 +495,152 @@ fn mann_kendall_agrees_with_pymannkendall_and_emerging_hot_spots_are_found() {
     assert_eq!(cat(1, 10), "consecutive cold spot");
     assert!(!cat(6, 5).contains("hot"), "{}", cat(6, 5));
 }
+
+/// Writes the two files of a scan: a 12×12 grid of villages (ids v00..v143) and weekly
+/// counts 1..=20 with a planted outbreak in the 3×3 block around v26 over the last 2 weeks.
+fn scan_files(dir: &Path) -> (PathBuf, PathBuf) {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(31);
+    let (mut locs, mut counts) = (String::from("id,x,y,population\n"), String::from("id,slice,count\n"));
+    for r in 0..12 {
+        for c in 0..12 {
+            let id = format!("v{:02}", r * 12 + c);
+            let pop = rng.gen_range(300..3000);
+            locs += &format!("{id},{},{},{pop}\n", c * 1000, r * 1000);
+            let outbreak = (1..=3).contains(&r) && (1..=3).contains(&c);
+            for week in 1..=20 {
+                let rate = pop as f64 / 1000.0 * if outbreak && week >= 19 { 8.0 } else { 1.0 };
+                // A rough Poisson draw: the sum of 10 Bernoulli trials of rate / 10.
+                let n = (0..10).filter(|_| rng.r#gen::<f64>() < (rate / 10.0).min(1.0)).count()
+                    + if rate > 10.0 { rate as usize - 10 } else { 0 };
+                if n > 0 {
+                    counts += &format!("{id},{week},{n}\n");
+                }
+            }
+        }
+    }
+    let (lf, cf) = (dir.join("villages.csv"), dir.join("weekly.csv"));
+    std::fs::write(&lf, locs).unwrap();
+    std::fs::write(&cf, counts).unwrap();
+    (lf, cf)
+}
+
+#[test]
+fn the_scan_finds_a_planted_outbreak_and_refuses_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (lf, cf) = scan_files(d);
+    let (l, c) = (lf.to_str().unwrap(), cf.to_str().unwrap());
+    for model in ["poisson", "permutation"] {
+        let args = [
+            "analyze",
+            "scan",
+            "--locations",
+            l,
+            "--counts",
+            c,
+            "--model",
+            model,
+            "--replicates",
+            "199",
+            "--seed",
+            "5",
+            "--max-clusters",
+            "3",
+        ];
+        let out = ok(&args);
+        let (h, rows) = table(&out);
+        assert_eq!(
+            h,
+            ["rank", "center", "locations", "start", "end", "observed", "expected", "relative_risk", "llr", "p_value", "recurrence"]
+        );
+        assert!(!rows.is_empty() && rows.len() <= 3, "{out}");
+        let top = &rows[0];
+        assert_eq!(top["rank"], "1");
+        assert_eq!(top["end"], "20", "clusters reach the last week");
+        assert!(num(&top["start"]) >= 11.0, "at most half of the 20 weeks: {top:?}");
+        assert_eq!(num(&top["p_value"]), 1.0 / 200.0, "{model}: {top:?}");
+        assert_eq!(num(&top["recurrence"]), 200.0);
+        let block: Vec<String> = [13, 14, 15, 25, 26, 27, 37, 38, 39].iter().map(|i| format!("v{i:02}")).collect();
+        let inside: Vec<&str> = top["locations"].split(';').collect();
+        assert!(inside.contains(&top["center"].as_str()));
+        assert!(inside.iter().filter(|id| block.contains(&id.to_string())).count() >= 5, "{model}: {top:?}");
+        assert!(num(&top["observed"]) > 2.0 * num(&top["expected"]));
+        // Later clusters share no village with earlier ones.
+        let mut used: Vec<String> = Vec::new();
+        for r in &rows {
+            for id in r["locations"].split(';') {
+                assert!(!used.contains(&id.to_string()), "{id} in two clusters");
+            }
+            used.extend(r["locations"].split(';').map(String::from));
+        }
+        // The same seed gives the same output.
+        assert_eq!(out, ok(&args));
+    }
+    // The permutation model needs no population column.
+    let nopop = d.join("nopop.csv");
+    let text = std::fs::read_to_string(&lf).unwrap();
+    std::fs::write(&nopop, text.lines().map(|line| line.rsplit_once(',').unwrap().0.to_string() + "\n").collect::<String>()).unwrap();
+    let out =
+        ok(&["analyze", "scan", "--locations", nopop.to_str().unwrap(), "--counts", c, "--model", "permutation", "--replicates", "99"]);
+    assert!(out.lines().count() > 1);
+
+    let file = |name: &str, text: &str| {
+        let p = d.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let locs = file("l.csv", "id,x,y,population\na,0,0,100\nb,1,0,100\nc,2,0,100\n");
+    let counts = file("c.csv", "id,slice,count\na,1,1\na,2,5\nb,2,1\nc,1,2\n");
+    assert!(ok(&["analyze", "scan", "--locations", &locs, "--counts", &counts, "--replicates", "9"]).starts_with("rank,"));
+    let cases: Vec<(String, String, Vec<&str>, &str)> = vec![
+        (file("l1.csv", "id,x,y,population\na,0,0,100\nb,x,0,100\n"), counts.clone(), vec![], "l1.csv line 3"),
+        (file("l2.csv", "id,x,y,population\na,0,0,100\na,1,0,100\n"), counts.clone(), vec![], "l2.csv line 3"),
+        (file("l3.csv", "id,x,y\na,0,0\nb,1,0\nc,2,0\n"), counts.clone(), vec![], "population column"),
+        (file("l4.csv", "id,x,y,population\na,0,0,100\nb,1,0,0\nc,2,0,100\n"), counts.clone(), vec![], "l4.csv line 3"),
+        (file("l5.csv", "id,x,y,population\na,0,0,100\nb,1,0,-5\nc,2,0,100\n"), counts.clone(), vec![], "l5.csv line 3"),
+        (locs.clone(), file("c1.csv", "id,slice,count\na,1,1\nzz,2,5\n"), vec![], "c1.csv line 3"),
+        (locs.clone(), file("c2.csv", "id,slice,count\na,1,1\na,1,5\n"), vec![], "c2.csv line 3"),
+        (locs.clone(), file("c3.csv", "id,slice,count\na,1,1\nb,2,-1\n"), vec![], "c3.csv line 3"),
+        (locs.clone(), file("c4.csv", "id,slice,count\na,1,1\nb,2.5,1\n"), vec![], "c4.csv line 3"),
+        (locs.clone(), file("c5.csv", "id,slice,count\na,1,0\nb,2,0\n"), vec![], "no cases"),
+        (locs.clone(), file("c6.csv", "id,week,count\na,1,1\n"), vec![], "c6.csv line 1"),
+        (locs.clone(), counts.clone(), vec!["--model", "gravity"], "--model"),
+        (locs.clone(), counts.clone(), vec!["--max-time-fraction", "0"], "--max-time-fraction"),
+        (locs.clone(), counts.clone(), vec!["--replicates", "0"], "--replicates"),
+        (locs.clone(), counts.clone(), vec!["--last-slice", "1"], "c.csv line 3"),
+    ];
+    for (l, c, extra, want) in cases {
+        let mut args = vec!["analyze", "scan", "--locations", &l, "--counts", &c];
+        args.extend(extra);
+        let out = fq(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let help = ok(&["analyze", "scan", "--help"]);
+    for col in ["rank", "center", "locations", "observed", "expected", "relative_risk", "llr", "p_value", "recurrence"] {
+        assert!(help.contains(&format!("  {col} ")), "--help documents {col}");
+    }
+
+    // The validation experiment runs and reports a table.
+    let v = ok(&[
+        "analyze",
+        "scan-validate",
+        "--datasets",
+        "3",
+        "--replicates",
+        "19",
+        "--locations",
+        "20",
+        "--slices",
+        "8",
+        "--cases",
+        "200",
+        "--relative-risks",
+        "1,4",
+    ]);
+    let (h, rows) = table(&v);
+    assert_eq!(h, ["model", "relative_risk", "datasets", "rejected", "rate", "ci_low", "ci_high", "located"]);
+    assert_eq!(rows.len(), 4);
+}
