@@ -25,17 +25,26 @@ const TARGET_MS: f64 = 150.0;
 pub fn run(scale: Option<f64>, smoke: bool) -> anyhow::Result<()> {
     let bin = crate::build_release()?;
     let scale = scale.unwrap_or(if smoke { 0.05 } else { 33.4 });
-    let dir = root().join("target").join("bench").join(format!("pages-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let took = generate(&bin, &dir, None, scale)?;
+    let reuse = crate::bench::reused_county();
+    let dir = match &reuse {
+        Some(d) => d.clone(),
+        None => {
+            let d = root().join("target").join("bench").join(format!("pages-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d)?;
+            d
+        }
+    };
+    let took = if reuse.is_some() { Duration::ZERO } else { generate(&bin, &dir, None, scale)? };
     for (id, role) in [("bench-supervisor", "supervisor"), ("bench-admin", "admin")] {
         add_user(&bin, &dir, id, role)?;
     }
     let server = Server::start(&bin, &dir, None, free_port())?;
     let result = measure(&server.addr, took, smoke);
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
+    if reuse.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     result
 }
 
