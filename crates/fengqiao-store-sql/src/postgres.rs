@@ -26,6 +26,8 @@ const MIGRATIONS: crate::Migrations = &[
     (13, include_str!("../migrations/postgres/0013_order_due.sql")),
     // Early warnings.
     (14, include_str!("../migrations/postgres/0014_alerts.sql")),
+    // Analytics runs.
+    (15, include_str!("../migrations/postgres/0015_perception.sql")),
 ];
 const SNAPSHOT_BEGIN: Option<&str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 /// Two servers starting at once must not both migrate.

@@ -27,6 +27,8 @@ const MIGRATIONS: crate::Migrations = &[
     (13, include_str!("../migrations/sqlite/0013_order_due.sql")),
     // Early warnings.
     (14, include_str!("../migrations/sqlite/0014_alerts.sql")),
+    // Analytics runs.
+    (15, include_str!("../migrations/sqlite/0015_perception.sql")),
 ];
 /// SQLite gives a read transaction a snapshot from its first read; nothing to set.
 const SNAPSHOT_BEGIN: Option<&str> = None;
