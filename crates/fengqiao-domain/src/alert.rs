@@ -13,8 +13,8 @@
 //! the statistics are in [`crate::perception`]):
 //! - **emerging hot spot**: a village whose emerging hot spot pattern over the run's weeks is a
 //!   new, consecutive or intensifying hot spot, and whose own count in the last 7 days is above
-//!   its weekly mean before (a quiet neighbour of a growing cluster is in the hot spot on the
-//!   map, but is not alerted);
+//!   its weekly mean before and at least `hotspot_min_cases` (a quiet neighbour of a growing
+//!   cluster is in the hot spot on the map, but is not alerted);
 //! - **category burst** and **term burst**: a category, or a term of the cases' texts, in one
 //!   town, whose count over the last 7 days `c` against the counts of the `burst_baseline_weeks`
 //!   weeks before (mean `m`, sum `S`, `k` weeks) has `c ≥ burst_min_count`,
@@ -56,6 +56,8 @@ pub struct WarningRules {
     pub burst_alpha: f64,
     /// Weeks of baseline before the last 7 days (fewer when the run has fewer weeks).
     pub burst_baseline_weeks: u32,
+    /// An emerging hot spot: at least this many cases in the village in the last 7 days.
+    pub hotspot_min_cases: u32,
     /// Rising severity: the recent weeks compared with the run's earlier ones…
     pub severity_recent_weeks: u32,
     /// …with at least this many serious or major cases in them…
@@ -78,6 +80,7 @@ impl Default for WarningRules {
             burst_factor: 2.0,
             burst_alpha: 0.001,
             burst_baseline_weeks: 8,
+            hotspot_min_cases: 5,
             severity_recent_weeks: 4,
             severity_min_cases: 3,
             severity_alpha: 0.01,
@@ -384,7 +387,7 @@ impl WarningRules {
             let mean = if earlier.is_empty() { 0.0 } else { earlier.iter().map(|&c| c as f64).sum::<f64>() / earlier.len() as f64 };
             // Gi* looks at a neighbourhood: a quiet village next to a growing cluster is in the
             // hot spot too. It is shown on the map; the alert goes to the places that grew.
-            if !ALERTING_PATTERNS.contains(&v.pattern.as_str()) || latest as f64 <= mean {
+            if !ALERTING_PATTERNS.contains(&v.pattern.as_str()) || latest as f64 <= mean || latest < self.hotspot_min_cases {
                 continue;
             }
             let mut figures = BTreeMap::from([
@@ -455,8 +458,10 @@ impl WarningRules {
                     town.clone(),
                     format!("term_burst:region:{town}:{}:{BURST_DAYS}d", t.key),
                     format!(
-                        "“{0}”7天内出现在{n}起案件中，高于基线 \"{0}\": in {n} cases in 7 days, above the weekly mean {mean:.2}",
-                        t.key
+                        "“{0}”{1}7天内出现在{n}起案件中，高于基线 \"{0}\"{2}: in {n} cases in 7 days, above the weekly mean {mean:.2}",
+                        t.key,
+                        if t.related.is_empty() { String::new() } else { format!("（及{}）", t.related.join("、")) },
+                        if t.related.is_empty() { String::new() } else { format!(" (with {})", t.related.join(", ")) },
                     ),
                     Evidence { term: Some(t.key.clone()), ..evidence },
                 ),
@@ -621,6 +626,7 @@ mod tests {
                 p: 1e-5,
                 series: vec![1, 0, 6],
                 case_ids: vec![1, 2, 3, 4, 5, 6],
+                related: vec!["扰民".into()],
             }],
             severity: vec![SeverityRise {
                 town: rc("330681102000"),
@@ -649,6 +655,7 @@ mod tests {
             "a persistent hot spot is known, not news; a neighbour that did not grow is not alerted"
         );
         assert_eq!((a[0].evidence.term.as_deref(), a[0].evidence.count, a[0].evidence.threshold), (Some("噪音"), 6, 5.0));
+        assert!(a[0].summary.contains("（及扰民）") && a[0].summary.contains("(with 扰民)"), "{}", a[0].summary);
         assert_eq!(a[1].evidence.pattern.as_deref(), Some("new_hot_spot"));
         assert_eq!((a[1].evidence.case_ids.clone(), a[1].evidence.series.clone()), (vec![7, 8], vec![1, 1, 2, 6]));
         assert_eq!(a[1].evidence.figures["q"], 0.01);

@@ -49,7 +49,7 @@ impl Default for AnalyticsConfig {
     fn default() -> Self {
         AnalyticsConfig {
             weeks: 12,
-            permutations: 999,
+            permutations: 9999,
             seed: 20_260_101,
             emerging_alpha: 0.05,
             time_window: 1,
@@ -163,7 +163,14 @@ pub struct Topic {
     pub series: Vec<u32>,
     /// The cases of the latest slice (at most [`MAX_EVIDENCE_IDS`]).
     pub case_ids: Vec<i64>,
+    /// Other bursting terms found in mostly the same cases (folded into this one, which has
+    /// the smallest p-value): one matter, one topic.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<String>,
 }
+
+/// Share of a term's cases that must also carry a stronger term for it to be folded into it.
+pub const FOLD_OVERLAP: f64 = 0.8;
 
 /// A town's share of serious and major cases rising.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,6 +277,7 @@ mod tests {
             p: 1e-6,
             series: vec![0, 5],
             case_ids: vec![1],
+            related: vec![],
         };
         let run = PerceptionRun {
             at: Timestamp(0),

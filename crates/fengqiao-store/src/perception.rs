@@ -8,7 +8,7 @@
 //! function of those rows, the regions and the settings, so the same data give the same run
 //! (the permutation table is seeded).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use fengqiao_analysis::burst::{BurstRule, burst, proportion_rise};
 use fengqiao_analysis::spatial::{PermutationTable, Transform, Weights, benjamini_hochberg, emerging_hot_spots, empirical_bayes, gi_star};
@@ -16,7 +16,7 @@ use fengqiao_analysis::text::Tokenizer;
 use fengqiao_domain::alert::{Alert, WarningRules};
 use fengqiao_domain::clock::DAY_MS;
 use fengqiao_domain::perception::{
-    AnalyticsConfig, MAX_EVIDENCE_IDS, PerceptionRun, SLICE_DAYS, SeverityRise, Topic, TopicKind, TownTrend, VillageSpot,
+    AnalyticsConfig, FOLD_OVERLAP, MAX_EVIDENCE_IDS, PerceptionRun, SLICE_DAYS, SeverityRise, Topic, TopicKind, TownTrend, VillageSpot,
 };
 use fengqiao_domain::{Actor, DomainError, Region, RegionCode, RegionLevel, Role, Timestamp};
 
@@ -253,14 +253,15 @@ pub fn compute(cfg: &AnalyticsConfig, rules: &WarningRules, input: &RunInput<'_>
             p: b.p,
             series: series.clone(),
             case_ids: evidence(latest_by_key.get(&(town.clone(), kind, key.to_string())).cloned().unwrap_or_default()),
+            related: vec![],
         })
     };
     for ((town, category), series) in &categories {
         topics.extend(series_of(TopicKind::Category, town, category, series[window.clone()].to_vec()));
     }
-    for ((town, term), series) in &terms {
-        topics.extend(series_of(TopicKind::Term, town, term, series.clone()));
-    }
+    let mut bursting_terms: Vec<Topic> =
+        terms.iter().filter_map(|((town, term), series)| series_of(TopicKind::Term, town, term, series.clone())).collect();
+    topics.extend(fold_terms(&mut bursting_terms, &latest_by_key));
     topics.sort_by(|a, b| (&a.town, a.kind, &a.key).cmp(&(&b.town, b.kind, &b.key)));
 
     // Rising severity: the recent weeks' share of serious and major cases against the earlier.
@@ -316,6 +317,29 @@ pub fn compute(cfg: &AnalyticsConfig, rules: &WarningRules, input: &RunInput<'_>
         towns: town_counts.into_iter().map(|(town, (counts, serious))| TownTrend { town, counts, serious }).collect(),
         notes,
     }
+}
+
+/// Folds bursting terms that mostly share their cases: within a town, the most surprising
+/// first (the largest count over its expected count, then the most cases, then the term), a
+/// term joins an earlier kept term's `related` list when at least [`FOLD_OVERLAP`] of the
+/// smaller of their two sets of latest cases is in both. One complaint's several words make
+/// one topic, named by its most unusual word rather than by a common one that also rose.
+fn fold_terms(terms: &mut [Topic], cases: &HashMap<(RegionCode, TopicKind, String), Vec<i64>>) -> Vec<Topic> {
+    let surprise = |t: &Topic| t.count as f64 / t.expected.max(f64::MIN_POSITIVE);
+    terms.sort_by(|a, b| a.town.cmp(&b.town).then(surprise(b).total_cmp(&surprise(a))).then(b.count.cmp(&a.count)).then(a.key.cmp(&b.key)));
+    let mut kept: Vec<(Topic, HashSet<i64>)> = Vec::new();
+    for t in terms.iter() {
+        let mine: HashSet<i64> = cases.get(&(t.town.clone(), TopicKind::Term, t.key.clone())).into_iter().flatten().copied().collect();
+        let host = kept.iter_mut().find(|(k, ids)| {
+            let shared = mine.iter().filter(|i| ids.contains(i)).count() as f64;
+            k.town == t.town && !mine.is_empty() && shared >= FOLD_OVERLAP * mine.len().min(ids.len()) as f64
+        });
+        match host {
+            Some((k, _)) => k.related.push(t.key.clone()),
+            None => kept.push((t.clone(), mine)),
+        }
+    }
+    kept.into_iter().map(|(t, _)| t).collect()
 }
 
 impl Service {

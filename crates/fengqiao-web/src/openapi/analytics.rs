@@ -51,6 +51,7 @@ pub(super) fn with_schemas(mut all: Value) -> Value {
                 "expected": { "type": "number", "description": "the Poisson mean tested against: (baseline sum + 1) / weeks" },
                 "p": { "type": "number", "description": "P(X ≥ count)" },
                 "series": counts(), "case_ids": ids.clone(),
+                "related": { "type": "array", "items": string(), "description": "other bursting terms of mostly the same cases, folded into this one" },
             }),
         ),
         "SeverityRise": obj(

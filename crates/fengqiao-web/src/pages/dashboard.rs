@@ -726,7 +726,8 @@ pub async fn perception_view(
                 fengqiao_domain::perception::TopicKind::Category => {
                     r.categories.get(&tp.key).map(|k| t.pick(&k.name_zh, Some(&k.name_en)).to_string()).unwrap_or_else(|| tp.key.clone())
                 }
-                fengqiao_domain::perception::TopicKind::Term => tp.key.clone(),
+                fengqiao_domain::perception::TopicKind::Term if tp.related.is_empty() => tp.key.clone(),
+                fengqiao_domain::perception::TopicKind::Term => format!("{} ({})", tp.key, tp.related.join(", ")),
             },
             count: tp.count,
             baseline: format!("{:.2}", tp.baseline),

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use fengqiao_domain::Role;
 use fengqiao_store::Credentials;
 use fengqiao_store::contract::{T0, TOWN_A, TOWN_B, VILLAGE_A1, VILLAGE_B1, user};
+use serde_json::Value;
 
 use crate::pages::{Browser, pages_app};
 
@@ -39,7 +40,11 @@ async fn hotspots_and_topics_are_scoped_and_shown() {
     let noise = items.iter().find(|t| t["kind"] == "category" && t["key"] == "noise").expect("the category bursts");
     assert_eq!(noise["town"], TOWN_A);
     assert_eq!(noise["case_ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect::<Vec<_>>(), ids);
-    assert!(items.iter().any(|t| t["kind"] == "term" && t["key"] == "烧烤"), "{}", topics.text);
+    // The words of one complaint make one topic: the others are its related terms.
+    let words: Vec<&Value> = items.iter().filter(|t| t["kind"] == "term").collect();
+    assert_eq!(words.len(), 1, "{}", topics.text);
+    assert_eq!(words[0]["key"], "夜市");
+    assert!(words[0]["related"].as_array().unwrap().iter().any(|w| w == "烧烤"), "{}", topics.text);
     let terms = app.get("/api/v1/analytics/topics?kind=term", "sup").await;
     assert!(terms.body["items"].as_array().unwrap().iter().all(|t| t["kind"] == "term"));
     assert_eq!(topics.body["run"]["weeks"], 12);
