@@ -219,16 +219,28 @@ pub fn compute(cfg: &AnalyticsConfig, rules: &WarningRules, input: &RunInput<'_>
     let town_of = |region: &str| RegionCode::parse(region).ok().and_then(|r| r.ancestor_at(RegionLevel::Town));
     let mut latest_by_key: HashMap<(RegionCode, TopicKind, String), Vec<i64>> = HashMap::new();
     let mut terms: HashMap<(RegionCode, String), Vec<u32>> = HashMap::new();
+    // Tokenising is the costly part: in parallel, then counted in order.
     let tokenizer = Tokenizer::shared();
-    for c in input.texts {
+    let words: Vec<BTreeSet<String>> = {
+        use rayon::prelude::*;
+        input
+            .texts
+            .par_iter()
+            .map(|c| {
+                if slice_of(c.created_at).is_none_or(|s| !window.contains(&s)) {
+                    return BTreeSet::new();
+                }
+                tokenizer
+                    .tokens(&c.text)
+                    .into_iter()
+                    .filter(|w| w.chars().count() >= cfg.min_term_chars as usize && !w.chars().all(|ch| ch.is_ascii_digit()))
+                    .collect()
+            })
+            .collect()
+    };
+    for (c, words) in input.texts.iter().zip(words) {
         let Some(s) = slice_of(c.created_at).filter(|s| window.contains(s)) else { continue };
         let Some(town) = town_of(&c.region) else { continue };
-        let mut words: BTreeSet<String> = BTreeSet::new();
-        for w in tokenizer.tokens(&c.text) {
-            if w.chars().count() >= cfg.min_term_chars as usize && !w.chars().all(|ch| ch.is_ascii_digit()) {
-                words.insert(w);
-            }
-        }
         for w in words {
             terms.entry((town.clone(), w.clone())).or_insert_with(|| vec![0; base + 1])[s - window.start] += 1;
             if s == t - 1 {
