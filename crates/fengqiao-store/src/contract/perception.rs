@@ -99,10 +99,9 @@ async fn fill(svc: &Arc<Service>, clock: &ManualClock, villages: &[String], extr
     for week in 0..12 {
         clock.set(T0.plus_ms(week as i64 * WEEK + DAY_MS));
         for (i, v) in villages.iter().enumerate() {
-            let steady = ["路灯不亮", "垃圾清运不及时"];
-            for k in 0..1 + i % 2 {
-                let cat = if k == 0 { "street_light" } else { "sanitation" };
-                svc.create(draft(cat, v, steady[k]), &intake, Channel::Phone, None).await.unwrap();
+            let steady = [("street_light", "路灯不亮"), ("sanitation", "垃圾清运不及时")];
+            for (cat, text) in steady.iter().take(1 + i % 2) {
+                svc.create(draft(cat, v, text), &intake, Channel::Phone, None).await.unwrap();
             }
             for _ in 0..extra(week, i) {
                 svc.create(draft("neighbour", v, "邻居宅基地界址纠纷"), &intake, Channel::Phone, None).await.unwrap();
