@@ -27,12 +27,12 @@ pub struct RunInput<'a> {
     pub at: Timestamp,
     pub regions: Vec<&'a Region>,
     pub cube: &'a CaseCube,
-    /// The cases of the text window (see [`text_window_from`]).
+    /// The cases of the text window (see [`text_window_slices`]).
     pub texts: &'a [CaseText],
 }
 
-/// The first slice whose texts a run reads: the burst baseline and the latest slice, and the
-/// recent slices of the severity rule, whichever reach further back.
+/// How many of the last slices' texts a run reads: the burst baseline and the latest slice, or
+/// the recent slices of the severity rule, whichever reach further back.
 pub fn text_window_slices(cfg: &AnalyticsConfig, rules: &WarningRules) -> usize {
     let t = cfg.weeks as usize;
     let burst = baseline_weeks(cfg, rules) + 1;
