@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+#[path = "bench_perception.rs"]
+mod bench_perception;
 #[path = "bench_sweep.rs"]
 mod bench_sweep;
 
@@ -71,7 +73,7 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
         crate::bench_routing::run(o.smoke)?;
     }
     // The in-process benchmarks above need no server binary; build it only when one does.
-    if !["intake", "lookup", "queries", "open311", "hotspots", "sweep"].into_iter().any(want) {
+    if !["intake", "lookup", "queries", "open311", "hotspots", "sweep", "perception"].into_iter().any(want) {
         return Ok(());
     }
     let bin = build_release()?;
@@ -93,6 +95,9 @@ pub fn run(o: &Options) -> anyhow::Result<()> {
     }
     if want("sweep") {
         bench_sweep::run(&bin, o)?;
+    }
+    if want("perception") {
+        bench_perception::run(&bin, o)?;
     }
     Ok(())
 }

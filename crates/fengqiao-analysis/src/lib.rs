@@ -5,5 +5,6 @@
 //! texts); results are plain values, so every statistic can be checked against the reference
 //! tools on the same numbers.
 
+pub mod burst;
 pub mod spatial;
 pub mod text;

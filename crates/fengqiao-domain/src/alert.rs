@@ -2,13 +2,27 @@
 //! supervisors over a place, and the alert's own small lifecycle
 //! (open → acknowledged → closed, each step with who, when and a note).
 //!
-//! The rules are pure functions of facts the store reads at a time `now`:
+//! The rules are pure functions of facts the store reads at a time `now`
+//! ([`WarningRules::evaluate`], run by the hourly evaluation):
 //! - **same parties**: a person who is reporter or party in ≥ `parties_min_cases` dispute cases
 //!   created in the last `parties_window_days` days;
 //! - **overdue cluster**: ≥ `overdue_min_cases` open cases past their handling deadline in one
 //!   village (a grid's cases count for its village);
-//! - **category burst**: cases of one category in one town over the last 7 days ≥
-//!   max(`burst_min_count`, `burst_factor` × the weekly mean over the 8 weeks before).
+//!
+//! and of an analytics run ([`WarningRules::perception_alerts`], raised when a run finishes;
+//! the statistics are in [`crate::perception`]):
+//! - **emerging hot spot**: a village whose emerging hot spot pattern over the run's weeks is a
+//!   new, consecutive or intensifying hot spot, and whose own count in the last 7 days is above
+//!   its weekly mean before and at least `hotspot_min_cases` (a quiet neighbour of a growing
+//!   cluster is in the hot spot on the map, but is not alerted);
+//! - **category burst** and **term burst**: a category, or a term of the cases' texts, in one
+//!   town, whose count over the last 7 days `c` against the counts of the `burst_baseline_weeks`
+//!   weeks before (mean `m`, sum `S`, `k` weeks) has `c ≥ burst_min_count`,
+//!   `c ≥ burst_factor × m` and `P(X ≥ c) < burst_alpha` for `X ~ Poisson((S + 1)/k)`;
+//! - **rising severity**: a town whose share of serious and major cases over the last
+//!   `severity_recent_weeks` weeks is above its share over the run's earlier weeks by the
+//!   one-sided two-proportion z test at `severity_alpha`, with at least
+//!   `severity_min_cases` serious or major cases in the recent weeks.
 //!
 //! Each alert has a stable dedup key (rule, subject, window) so one condition raises one
 //! alert while it is open or acknowledged; after it is closed the same condition may raise a
@@ -19,12 +33,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::DAY_MS;
+use crate::perception::{ALERTING_PATTERNS, PerceptionRun, TopicKind};
 use crate::{Actor, DomainError, RegionCode, RegionLevel, Role, Timestamp};
 
-/// Weeks of baseline behind a burst.
-pub const BASELINE_WEEKS: i64 = 8;
-/// The burst window.
-pub const BURST_DAYS: i64 = 7;
+/// The burst window: the latest slice of an analytics run.
+pub const BURST_DAYS: i64 = crate::perception::SLICE_DAYS;
 /// The longest note on an acknowledgement or closure.
 pub const MAX_NOTE: usize = 2000;
 
@@ -35,8 +48,22 @@ pub struct WarningRules {
     pub parties_min_cases: u32,
     pub parties_window_days: u32,
     pub overdue_min_cases: u32,
+    /// A burst: at least this many cases in the last 7 days…
     pub burst_min_count: u32,
+    /// …at least this many times the baseline's weekly mean…
     pub burst_factor: f64,
+    /// …and a Poisson tail probability below this.
+    pub burst_alpha: f64,
+    /// Weeks of baseline before the last 7 days (fewer when the run has fewer weeks).
+    pub burst_baseline_weeks: u32,
+    /// An emerging hot spot: at least this many cases in the village in the last 7 days.
+    pub hotspot_min_cases: u32,
+    /// Rising severity: the recent weeks compared with the run's earlier ones…
+    pub severity_recent_weeks: u32,
+    /// …with at least this many serious or major cases in them…
+    pub severity_min_cases: u32,
+    /// …and a one-sided two-proportion z test below this.
+    pub severity_alpha: f64,
     /// Reach: a grid with at least this many residents and no report in the period is silent.
     pub silent_min_population: u32,
     /// Minutes between evaluations in the scheduler (0: never).
@@ -51,6 +78,12 @@ impl Default for WarningRules {
             overdue_min_cases: 3,
             burst_min_count: 5,
             burst_factor: 2.0,
+            burst_alpha: 0.001,
+            burst_baseline_weeks: 8,
+            hotspot_min_cases: 5,
+            severity_recent_weeks: 4,
+            severity_min_cases: 3,
+            severity_alpha: 0.01,
             silent_min_population: 500,
             every_minutes: 60,
         }
@@ -63,6 +96,9 @@ pub enum AlertKind {
     SameParties,
     OverdueCluster,
     CategoryBurst,
+    TermBurst,
+    EmergingHotspot,
+    RisingSeverity,
 }
 
 impl AlertKind {
@@ -71,10 +107,21 @@ impl AlertKind {
             AlertKind::SameParties => "same_parties",
             AlertKind::OverdueCluster => "overdue_cluster",
             AlertKind::CategoryBurst => "category_burst",
+            AlertKind::TermBurst => "term_burst",
+            AlertKind::EmergingHotspot => "emerging_hotspot",
+            AlertKind::RisingSeverity => "rising_severity",
         }
     }
+    pub const ALL: [AlertKind; 6] = [
+        AlertKind::SameParties,
+        AlertKind::OverdueCluster,
+        AlertKind::CategoryBurst,
+        AlertKind::TermBurst,
+        AlertKind::EmergingHotspot,
+        AlertKind::RisingSeverity,
+    ];
     pub fn parse(s: &str) -> Option<AlertKind> {
-        [AlertKind::SameParties, AlertKind::OverdueCluster, AlertKind::CategoryBurst].into_iter().find(|k| k.as_str() == s)
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -100,8 +147,8 @@ impl AlertStatus {
 }
 
 /// Why an alert was raised: the cases behind it, the count against its threshold, and for a
-/// burst the baseline it rose above.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// burst the baseline it rose above; for the analytics rules the statistics behind it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     pub case_ids: Vec<i64>,
     pub count: u32,
@@ -113,6 +160,18 @@ pub struct Evidence {
     #[serde(default)]
     pub category: Option<String>,
     pub window_days: u32,
+    /// A term burst's term.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<String>,
+    /// An emerging hot spot's pattern (`new_hot_spot`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// The statistics behind an analytics alert by name (`z`, `p`, `q`, `share`, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub figures: BTreeMap<String, f64>,
+    /// Counts per weekly slice, oldest first, when the rule looked at a series.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub series: Vec<u32>,
 }
 
 /// Who took a step, when, and why.
@@ -208,33 +267,18 @@ pub struct OverdueFact {
     pub region: RegionCode,
 }
 
-/// A case created in the burst window or its baseline.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CategoryFact {
-    pub case_id: i64,
-    pub region: RegionCode,
-    pub category: String,
-    pub created_at: Timestamp,
-}
-
 /// What the store reads for one evaluation.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlertFacts {
     /// Dispute cases created in `(now − parties window, now]`.
     pub parties: Vec<PartyFact>,
     pub overdue: Vec<OverdueFact>,
-    /// Cases created in `(now − (8 weeks + 7 days), now]`.
-    pub categories: Vec<CategoryFact>,
 }
 
 impl WarningRules {
     /// Where the parties rule starts looking.
     pub fn parties_since(&self, now: Timestamp) -> Timestamp {
         now.plus_ms(-(self.parties_window_days as i64) * DAY_MS)
-    }
-    /// Where the burst's baseline starts.
-    pub fn burst_since(&self, now: Timestamp) -> Timestamp {
-        now.plus_ms(-(BASELINE_WEEKS * 7 + BURST_DAYS) * DAY_MS)
     }
 
     /// The alerts the facts call for at `now`, in a stable order (kind, then dedup key).
@@ -287,6 +331,7 @@ impl WarningRules {
                     person_id: Some(person),
                     category: None,
                     window_days: self.parties_window_days,
+                    ..Default::default()
                 },
             ));
         }
@@ -316,51 +361,160 @@ impl WarningRules {
                     person_id: None,
                     category: None,
                     window_days: 0,
+                    ..Default::default()
                 },
             ));
         }
 
-        // A category bursting in a town.
-        let recent_from = now.plus_ms(-BURST_DAYS * DAY_MS);
-        let base_from = self.burst_since(now);
-        let mut recent: BTreeMap<(RegionCode, String), Vec<i64>> = BTreeMap::new();
-        let mut baseline: BTreeMap<(RegionCode, String), u32> = BTreeMap::new();
-        for c in &facts.categories {
-            let Some(town) = c.region.ancestor_at(RegionLevel::Town) else { continue };
-            let key = (town, c.category.clone());
-            if c.created_at > recent_from && c.created_at <= now {
-                recent.entry(key).or_default().push(c.case_id);
-            } else if c.created_at > base_from && c.created_at <= recent_from {
-                *baseline.entry(key).or_default() += 1;
-            }
-        }
-        for (key, mut ids) in recent {
-            let mean = baseline.get(&key).copied().unwrap_or(0) as f64 / BASELINE_WEEKS as f64;
-            let threshold = (self.burst_min_count as f64).max(self.burst_factor * mean);
-            let n = ids.len() as u32;
-            if (n as f64) < threshold || n == 0 {
+        out.sort_by(|a, b| (a.kind, &a.dedup_key).cmp(&(b.kind, &b.dedup_key)));
+        out
+    }
+}
+
+impl WarningRules {
+    /// The alerts an analytics run calls for, in a stable order (kind, then dedup key); the
+    /// run has already applied the thresholds (bursts and severity rises are listed only when
+    /// they pass). Not yet stored: the store drops those whose dedup key is already live.
+    ///
+    /// A further analysis joins here with its own kind: a space–time scan's significant
+    /// clusters, for instance, become one alert per cluster keyed by its central region.
+    pub fn perception_alerts(&self, run: &PerceptionRun) -> Vec<Alert> {
+        let now = run.at;
+        let mut out = Vec::new();
+        for v in &run.villages {
+            let latest = v.counts.last().copied().unwrap_or(0);
+            let earlier = &v.counts[..v.counts.len().saturating_sub(1)];
+            let mean = if earlier.is_empty() { 0.0 } else { earlier.iter().map(|&c| c as f64).sum::<f64>() / earlier.len() as f64 };
+            // Gi* looks at a neighbourhood: a quiet village next to a growing cluster is in the
+            // hot spot too. It is shown on the map; the alert goes to the places that grew.
+            if !ALERTING_PATTERNS.contains(&v.pattern.as_str()) || latest as f64 <= mean || latest < self.hotspot_min_cases {
                 continue;
             }
-            ids.sort_unstable();
-            let (town, category) = key;
-            out.push(new(
-                AlertKind::CategoryBurst,
-                town.clone(),
-                format!("category_burst:region:{town}:{category}:{BURST_DAYS}d"),
-                format!("{category}类案件7天内{n}起，高于基线 {category}: {n} cases in 7 days, above the weekly mean {mean:.2}"),
+            let mut figures = BTreeMap::from([
+                ("z".to_string(), v.z),
+                ("trend_tau".to_string(), v.trend_tau),
+                ("trend_p".to_string(), v.trend_p),
+                ("rate_per_1000".to_string(), v.rate_per_1000),
+                ("eb_rate_per_1000".to_string(), v.eb_rate_per_1000),
+            ]);
+            if let Some(q) = v.q {
+                figures.insert("q".into(), q);
+            }
+            let pattern_zh = match v.pattern.as_str() {
+                "new_hot_spot" => "新热点",
+                "consecutive_hot_spot" => "连续热点",
+                _ => "加剧热点",
+            };
+            out.push(new_alert(
+                now,
+                AlertKind::EmergingHotspot,
+                v.region.clone(),
+                format!("emerging_hotspot:region:{}", v.region),
+                format!(
+                    "{}成为{pattern_zh}，近7天{latest}起 {} is a {}: {latest} cases in the last 7 days",
+                    v.name,
+                    v.name_en.as_deref().unwrap_or(&v.name),
+                    v.pattern.replace('_', " ")
+                ),
                 Evidence {
-                    case_ids: ids,
-                    count: n,
-                    threshold,
+                    case_ids: v.case_ids.clone(),
+                    count: latest,
+                    threshold: 0.0,
                     baseline: Some(mean),
-                    person_id: None,
-                    category: Some(category),
                     window_days: BURST_DAYS as u32,
+                    pattern: Some(v.pattern.clone()),
+                    figures,
+                    series: v.counts.clone(),
+                    ..Default::default()
+                },
+            ));
+        }
+        for t in &run.topics {
+            let figures = BTreeMap::from([("p".to_string(), t.p), ("expected".to_string(), t.expected)]);
+            let threshold = (self.burst_min_count as f64).max(self.burst_factor * t.baseline);
+            let evidence = Evidence {
+                case_ids: t.case_ids.clone(),
+                count: t.count,
+                threshold,
+                baseline: Some(t.baseline),
+                window_days: BURST_DAYS as u32,
+                figures,
+                series: t.series.clone(),
+                ..Default::default()
+            };
+            let (n, mean, town) = (t.count, t.baseline, &t.town);
+            let alert = match t.kind {
+                TopicKind::Category => new_alert(
+                    now,
+                    AlertKind::CategoryBurst,
+                    town.clone(),
+                    format!("category_burst:region:{town}:{}:{BURST_DAYS}d", t.key),
+                    format!("{0}类案件7天内{n}起，高于基线 {0}: {n} cases in 7 days, above the weekly mean {mean:.2}", t.key),
+                    Evidence { category: Some(t.key.clone()), ..evidence },
+                ),
+                TopicKind::Term => new_alert(
+                    now,
+                    AlertKind::TermBurst,
+                    town.clone(),
+                    format!("term_burst:region:{town}:{}:{BURST_DAYS}d", t.key),
+                    format!(
+                        "“{0}”{1}7天内出现在{n}起案件中，高于基线 \"{0}\"{2}: in {n} cases in 7 days, above the weekly mean {mean:.2}",
+                        t.key,
+                        if t.related.is_empty() { String::new() } else { format!("（及{}）", t.related.join("、")) },
+                        if t.related.is_empty() { String::new() } else { format!(" (with {})", t.related.join(", ")) },
+                    ),
+                    Evidence { term: Some(t.key.clone()), ..evidence },
+                ),
+            };
+            out.push(alert);
+        }
+        for s in &run.severity {
+            let figures = BTreeMap::from([
+                ("recent_share".to_string(), s.recent_share),
+                ("earlier_share".to_string(), s.earlier_share),
+                ("z".to_string(), s.z),
+                ("p".to_string(), s.p),
+            ]);
+            let (a, b) = (s.recent_share * 100.0, s.earlier_share * 100.0);
+            out.push(new_alert(
+                now,
+                AlertKind::RisingSeverity,
+                s.town.clone(),
+                format!("rising_severity:region:{}", s.town),
+                format!(
+                    "近{w}周重大、较大案件占比{a:.0}%（此前{b:.0}%） serious and major cases: {a:.0}% of the last {w} weeks' cases, up from {b:.0}%",
+                    w = self.severity_recent_weeks
+                ),
+                Evidence {
+                    case_ids: s.case_ids.clone(),
+                    count: s.recent_serious,
+                    threshold: self.severity_min_cases as f64,
+                    baseline: Some(s.earlier_share),
+                    window_days: self.severity_recent_weeks * BURST_DAYS as u32,
+                    figures,
+                    ..Default::default()
                 },
             ));
         }
         out.sort_by(|a, b| (a.kind, &a.dedup_key).cmp(&(b.kind, &b.dedup_key)));
         out
+    }
+}
+
+fn new_alert(now: Timestamp, kind: AlertKind, region: RegionCode, dedup_key: String, summary: String, evidence: Evidence) -> Alert {
+    Alert {
+        id: 0,
+        kind,
+        region,
+        dedup_key,
+        summary,
+        evidence,
+        status: AlertStatus::Open,
+        raised_at: now,
+        acknowledged: None,
+        closed: None,
+        recipients: vec![],
+        version: 1,
     }
 }
 
@@ -428,29 +582,84 @@ mod tests {
     }
 
     #[test]
-    fn burst_needs_both_the_minimum_and_the_factor() {
-        let r = WarningRules::default();
-        let cat =
-            |id: i64, d: f64| CategoryFact { case_id: id, region: rc("330681101001"), category: "noise".into(), created_at: days_ago(d) };
-        // 5 in the last week, a baseline of 24 over 8 weeks (mean 3): 5 < 2 × 3.
-        let mut f = AlertFacts::default();
-        for i in 0..5 {
-            f.categories.push(cat(i, 1.0 + i as f64));
-        }
-        for i in 0..24 {
-            f.categories.push(cat(100 + i, 8.0 + i as f64 * 2.0));
-        }
-        assert!(r.evaluate(NOW, &f).is_empty());
-        f.categories.push(cat(5, 0.5));
-        let a = r.evaluate(NOW, &f);
-        assert_eq!(a.len(), 1);
-        assert_eq!(a[0].evidence.baseline, Some(3.0));
-        assert_eq!(a[0].evidence.threshold, 6.0);
-        assert_eq!(a[0].region.as_str(), "330681101000");
-        assert_eq!(a[0].evidence.case_ids, [0, 1, 2, 3, 4, 5]);
-        // Without a baseline the minimum rules.
-        let f = AlertFacts { categories: (0..4).map(|i| cat(i, 1.0)).collect(), ..Default::default() };
-        assert!(r.evaluate(NOW, &f).is_empty());
+    fn an_analytics_run_raises_its_findings_with_their_evidence() {
+        use crate::perception::{PerceptionRun, SeverityRise, Topic, TopicKind, VillageSpot};
+        let spot = |code: &str, pattern: &str| VillageSpot {
+            region: rc(code),
+            name: "枫溪村".into(),
+            name_en: Some("Fengxi".into()),
+            population: 1000,
+            counts: vec![1, 1, 2, 6],
+            rate_per_1000: 6.0,
+            eb_rate_per_1000: 5.0,
+            z: 3.2,
+            p_sim: Some(0.001),
+            q: Some(0.01),
+            class: 3,
+            pattern: pattern.into(),
+            trend_tau: 0.8,
+            trend_p: 0.01,
+            case_ids: vec![7, 8],
+        };
+        let run = PerceptionRun {
+            at: NOW,
+            from: NOW.plus_ms(-28 * DAY_MS + 1),
+            weeks: 4,
+            slice_days: 7,
+            max_case_id: 9,
+            cases: 10,
+            permutations: 99,
+            seed: 1,
+            took_ms: 0,
+            villages: vec![
+                spot("330681101001", "new_hot_spot"),
+                spot("330681101002", "persistent_hot_spot"),
+                VillageSpot { counts: vec![2, 2, 2, 2], ..spot("330681101003", "consecutive_hot_spot") },
+            ],
+            topics: vec![Topic {
+                town: rc("330681101000"),
+                kind: TopicKind::Term,
+                key: "噪音".into(),
+                count: 6,
+                baseline: 0.5,
+                expected: 0.625,
+                p: 1e-5,
+                series: vec![1, 0, 6],
+                case_ids: vec![1, 2, 3, 4, 5, 6],
+                related: vec!["扰民".into()],
+            }],
+            severity: vec![SeverityRise {
+                town: rc("330681102000"),
+                recent_serious: 4,
+                recent_total: 8,
+                earlier_serious: 1,
+                earlier_total: 20,
+                recent_share: 0.5,
+                earlier_share: 0.05,
+                z: 2.9,
+                p: 0.002,
+                case_ids: vec![11, 12, 13, 14],
+            }],
+            towns: vec![],
+            notes: vec![],
+        };
+        let a = WarningRules::default().perception_alerts(&run);
+        let kinds: Vec<_> = a.iter().map(|x| (x.kind, x.dedup_key.as_str())).collect();
+        assert_eq!(
+            kinds,
+            [
+                (AlertKind::TermBurst, "term_burst:region:330681101000:噪音:7d"),
+                (AlertKind::EmergingHotspot, "emerging_hotspot:region:330681101001"),
+                (AlertKind::RisingSeverity, "rising_severity:region:330681102000"),
+            ],
+            "a persistent hot spot is known, not news; a neighbour that did not grow is not alerted"
+        );
+        assert_eq!((a[0].evidence.term.as_deref(), a[0].evidence.count, a[0].evidence.threshold), (Some("噪音"), 6, 5.0));
+        assert!(a[0].summary.contains("（及扰民）") && a[0].summary.contains("(with 扰民)"), "{}", a[0].summary);
+        assert_eq!(a[1].evidence.pattern.as_deref(), Some("new_hot_spot"));
+        assert_eq!((a[1].evidence.case_ids.clone(), a[1].evidence.series.clone()), (vec![7, 8], vec![1, 1, 2, 6]));
+        assert_eq!(a[1].evidence.figures["q"], 0.01);
+        assert_eq!((a[2].evidence.count, a[2].evidence.baseline), (4, Some(0.05)));
     }
 
     #[test]

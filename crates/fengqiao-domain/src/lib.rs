@@ -46,3 +46,4 @@ pub use unit::{Unit, UnitId, UnitKind};
 pub use user::{Actor, Role, User};
 // Early warnings.
 pub mod alert;
+pub mod perception;

@@ -2874,9 +2874,8 @@ impl fengqiao_store::Store for SqlStore {
         now: Timestamp,
         parties_since: Timestamp,
         dispute_categories: &[String],
-        burst_since: Timestamp,
     ) -> Result<fengqiao_domain::alert::AlertFacts, StoreError> {
-        use fengqiao_domain::alert::{AlertFacts, CategoryFact, OverdueFact, PartyFact};
+        use fengqiao_domain::alert::{AlertFacts, OverdueFact, PartyFact};
         let code = |s: String| fengqiao_domain::RegionCode::parse(&s).map_err(|e| StoreError::Backend(format!("stored region {s}: {}", e.message)));
         let mut facts = AlertFacts::default();
         if !dispute_categories.is_empty() {
@@ -2903,16 +2902,6 @@ impl fengqiao_store::Store for SqlStore {
         let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
         for (case_id, region) in rows {
             facts.overdue.push(OverdueFact { case_id, region: code(region)? });
-        }
-        let rows: Vec<(i64, String, String, i64)> =
-            sqlx::query_as("SELECT id, region, category, created_at FROM cases WHERE created_at > $1 AND created_at <= $2 ORDER BY id")
-                .bind(burst_since.0)
-                .bind(now.0)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend_err)?;
-        for (case_id, region, category, at) in rows {
-            facts.categories.push(CategoryFact { case_id, region: code(region)?, category, created_at: Timestamp(at) });
         }
         Ok(facts)
     }
@@ -3035,6 +3024,81 @@ impl fengqiao_store::Store for SqlStore {
         push_scope(&mut q, scope, "id", "region");
         q.push(" GROUP BY region, channel ORDER BY region, channel");
         q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)
+    }
+
+    // ---- Perception ----
+    async fn case_cube(&self, scope: &Scope, from: Timestamp, slice_ms: i64, slices: u32) -> Result<fengqiao_store::CaseCube, StoreError> {
+        if slice_ms <= 0 {
+            return Err(StoreError::Backend(format!("a slice of {slice_ms} ms")));
+        }
+        let to = from.0 + slice_ms * slices as i64;
+        // Severity is set when a case is filed and lives in the stored state only.
+        let serious = if BACKEND == "sqlite" { "json_extract(s.state, '$.severity')" } else { "(s.state::json ->> 'severity')" };
+        let mut q = QueryBuilder::<DB>::new("SELECT c.region, (c.created_at - ");
+        q.push_bind(from.0).push(") / ").push_bind(slice_ms);
+        q.push(format!(
+            ", c.category, COUNT(*), COALESCE(SUM(CASE WHEN {serious} IN ('serious', 'major') THEN 1 ELSE 0 END), 0) FROM cases c JOIN case_states s ON s.id = c.id WHERE c.created_at >= "
+        ));
+        q.push_bind(from.0).push(" AND c.created_at < ").push_bind(to);
+        push_scope(&mut q, scope, "c.id", "c.region");
+        q.push(" GROUP BY 1, 2, 3 ORDER BY 1, 2, 3");
+        let rows: Vec<(String, i64, String, i64, i64)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+        let max_case_id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM cases").fetch_one(&self.pool).await.map_err(backend_err)?;
+        Ok(fengqiao_store::CaseCube {
+            cells: rows
+                .into_iter()
+                .map(|(region, slice, category, cases, serious)| fengqiao_store::CubeCell { region, slice: slice as u32, category, cases, serious })
+                .collect(),
+            max_case_id,
+        })
+    }
+
+    async fn case_texts(&self, scope: &Scope, from: Timestamp, to: Timestamp) -> Result<Vec<fengqiao_store::CaseText>, StoreError> {
+        let (title, description, severity) = if BACKEND == "sqlite" {
+            ("json_extract(s.state, '$.title')", "json_extract(s.state, '$.description')", "json_extract(s.state, '$.severity')")
+        } else {
+            ("(s.state::json ->> 'title')", "(s.state::json ->> 'description')", "(s.state::json ->> 'severity')")
+        };
+        let mut q = QueryBuilder::<DB>::new(format!(
+            "SELECT c.id, c.region, c.category, CASE WHEN {severity} IN ('serious', 'major') THEN 1 ELSE 0 END, c.created_at, COALESCE({title}, ''), COALESCE({description}, '') FROM cases c JOIN case_states s ON s.id = c.id WHERE c.created_at >= "
+        ));
+        q.push_bind(from.0).push(" AND c.created_at < ").push_bind(to.0);
+        push_scope(&mut q, scope, "c.id", "c.region");
+        q.push(" ORDER BY c.id");
+        let rows: Vec<(i64, String, String, i32, i64, String, String)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, region, category, serious, at, title, description)| fengqiao_store::CaseText {
+                id,
+                region,
+                category,
+                serious: serious != 0,
+                created_at: Timestamp(at),
+                text: format!("{title}\n{description}"),
+            })
+            .collect())
+    }
+
+    async fn save_perception_run(&self, run: &fengqiao_domain::perception::PerceptionRun) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend_err)?;
+        let id: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM perception_runs").fetch_one(&mut *tx).await.map_err(backend_err)?;
+        sqlx::query("INSERT INTO perception_runs (id, at, max_case_id, body) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(run.at.0)
+            .bind(run.max_case_id)
+            .bind(to_json(run)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend_err)?;
+        // The newest few are enough to compare with; a run is recomputed, not history.
+        sqlx::query("DELETE FROM perception_runs WHERE id <= $1").bind(id - 5).execute(&mut *tx).await.map_err(backend_err)?;
+        tx.commit().await.map_err(backend_err)
+    }
+
+    async fn perception_run(&self) -> Result<Option<fengqiao_domain::perception::PerceptionRun>, StoreError> {
+        let body: Option<String> =
+            sqlx::query_scalar("SELECT body FROM perception_runs ORDER BY id DESC LIMIT 1").fetch_optional(&self.pool).await.map_err(backend_err)?;
+        body.map(|b| from_json(&b)).transpose()
     }
 }
 

@@ -28,6 +28,8 @@ const MIGRATIONS: crate::Migrations = &[
     (14, include_str!("../migrations/postgres/0014_alerts.sql")),
     // The write mark the figures' in-memory facts refresh by.
     (15, include_str!("../migrations/postgres/0015_case_touched.sql")),
+    // Analytics runs.
+    (16, include_str!("../migrations/postgres/0016_perception.sql")),
 ];
 const SNAPSHOT_BEGIN: Option<&str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 /// Two servers starting at once must not both migrate.

@@ -29,6 +29,8 @@ const MIGRATIONS: crate::Migrations = &[
     (14, include_str!("../migrations/sqlite/0014_alerts.sql")),
     // The write mark the figures' in-memory facts refresh by.
     (15, include_str!("../migrations/sqlite/0015_case_touched.sql")),
+    // Analytics runs.
+    (16, include_str!("../migrations/sqlite/0016_perception.sql")),
 ];
 /// SQLite gives a read transaction a snapshot from its first read; nothing to set.
 const SNAPSHOT_BEGIN: Option<&str> = None;

@@ -35,8 +35,13 @@ impl Service {
         let r = self.reference();
         let mut disputes: Vec<String> = r.categories.values().filter(|c| c.kind == CategoryKind::Dispute).map(|c| c.code.clone()).collect();
         disputes.sort();
-        let facts = self.store.alert_facts(now, rules.parties_since(now), &disputes, rules.burst_since(now)).await?;
-        let found = rules.evaluate(now, &facts);
+        let facts = self.store.alert_facts(now, rules.parties_since(now), &disputes).await?;
+        self.raise(now, rules.evaluate(now, &facts)).await
+    }
+
+    /// Stores the alerts not already live, each with an inbox message to every supervisor
+    /// whose jurisdiction covers its place. Returns the new alerts.
+    pub(crate) async fn raise(&self, now: Timestamp, found: Vec<Alert>) -> Result<Vec<Alert>, StoreError> {
         if found.is_empty() {
             return Ok(found);
         }
@@ -92,9 +97,23 @@ impl Service {
         self.store.save_alert(&a, version, event, &actor.label(), now).await
     }
 
-    /// Alerts raised and closed in `[from, to)` and live now, in the actor's scope.
-    pub async fn alert_figures(&self, actor: &Actor, from: Timestamp, to: Timestamp) -> Result<AlertCounts, StoreError> {
-        self.store.alert_counts(&alert_scope(actor), from, to).await
+    /// Alerts raised and closed in `[from, to)` and live now, in the actor's scope, narrowed to
+    /// `region`'s subtree when given (a region outside the scope counts nothing).
+    pub async fn alert_figures(
+        &self,
+        actor: &Actor,
+        region: Option<&fengqiao_domain::RegionCode>,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<AlertCounts, StoreError> {
+        let scope = match (alert_scope(actor), region) {
+            (scope, None) => scope,
+            (Scope::All, Some(r)) => Scope::Region { prefix: r.prefix().to_string() },
+            (Scope::Region { prefix }, Some(r)) if r.prefix().starts_with(&prefix) => Scope::Region { prefix: r.prefix().to_string() },
+            (Scope::Region { prefix }, Some(r)) if prefix.starts_with(r.prefix()) => Scope::Region { prefix },
+            _ => Scope::Nothing,
+        };
+        self.store.alert_counts(&scope, from, to).await
     }
 }
 

@@ -27,6 +27,8 @@ mod mediation;
 pub mod residents;
 // Early warnings.
 mod alerts;
+// Hot spots, emerging patterns and bursting topics.
+mod perception;
 
 pub type Check = fn(Arc<dyn Store>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -66,6 +68,10 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("outbox_in_the_transaction", |s| Box::pin(crate::contract_sara::outbox_in_the_transaction(s))),
         // Early warnings.
         ("early_warnings", |s| Box::pin(alerts::early_warnings(s))),
+        // Perception.
+        ("case_cube_and_texts", |s| Box::pin(perception::case_cube_and_texts(s))),
+        ("perception_finds_a_growing_cluster", |s| Box::pin(perception::perception_finds_a_growing_cluster(s))),
+        ("perception_of_a_quiet_county_raises_nothing", |s| Box::pin(perception::perception_of_a_quiet_county_raises_nothing(s))),
     ]
 }
 

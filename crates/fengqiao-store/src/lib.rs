@@ -27,6 +27,8 @@ pub mod residents;
 // Early warnings.
 pub mod alerts;
 pub use alerts::AlertFilter;
+// Hot spots, emerging patterns and bursting topics.
+pub mod perception;
 
 pub use problems::{ProblemFigures, ProblemFilter, ProblemInput, WindowFigures};
 pub use residents::{ResidentSession, SmsConfig, SmsMessage, SmsOutcome, SmsProvider, SmsSender};
@@ -415,14 +417,13 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- Early warnings ----
     /// What the warning rules read at `now`: the reporters and parties of cases in
-    /// `dispute_categories` created in `(parties_since, now]`, the open cases past their
-    /// handling deadline, and every case created in `(burst_since, now]`.
+    /// `dispute_categories` created in `(parties_since, now]`, and the open cases past their
+    /// handling deadline.
     async fn alert_facts(
         &self,
         now: fengqiao_domain::Timestamp,
         parties_since: fengqiao_domain::Timestamp,
         dispute_categories: &[String],
-        burst_since: fengqiao_domain::Timestamp,
     ) -> Result<fengqiao_domain::alert::AlertFacts, StoreError>;
     /// Stores new alerts, each with its audit event and its inbox messages, in one
     /// transaction, leaving out any whose dedup key is already live (open or acknowledged).
@@ -460,4 +461,20 @@ pub trait Store: Send + Sync + 'static {
         from: fengqiao_domain::Timestamp,
         to: fengqiao_domain::Timestamp,
     ) -> Result<Vec<(String, String, i64)>, StoreError>;
+
+    // ---- Perception ----
+    /// Cases in scope created in `[from, from + slices × slice_ms)`, counted in the database
+    /// by (region, slice, category) with how many are serious or major, and the newest case id.
+    async fn case_cube(&self, scope: &Scope, from: fengqiao_domain::Timestamp, slice_ms: i64, slices: u32) -> Result<CaseCube, StoreError>;
+    /// The cases in scope created in `[from, to)` with their texts, by id.
+    async fn case_texts(
+        &self,
+        scope: &Scope,
+        from: fengqiao_domain::Timestamp,
+        to: fengqiao_domain::Timestamp,
+    ) -> Result<Vec<CaseText>, StoreError>;
+    /// Stores an analytics run (derived data: no audit event), keeping the newest few.
+    async fn save_perception_run(&self, run: &fengqiao_domain::perception::PerceptionRun) -> Result<(), StoreError>;
+    /// The newest analytics run.
+    async fn perception_run(&self) -> Result<Option<fengqiao_domain::perception::PerceptionRun>, StoreError>;
 }

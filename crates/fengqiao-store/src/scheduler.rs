@@ -11,7 +11,9 @@
 
 use std::sync::Arc;
 
+use fengqiao_domain::alert::Alert;
 use fengqiao_domain::escalation::Deadline;
+use fengqiao_domain::perception::PerceptionRun;
 use fengqiao_domain::{Actor, Command, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -243,9 +245,59 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Runs the analytics if one is due at `now`, and returns it with the alerts it raised:
+    ///
+    /// - the nightly full run, at `analytics.full_at_hour` local time, once per due time
+    ///   whatever the number of servers (claimed as the job `analytics_full` keyed by its due
+    ///   time, like the deadline jobs; a server started after a missed night runs it at once);
+    /// - else a fresh run when cases have arrived since the newest run and that run is at least
+    ///   `analytics.every_minutes` old (0: only the nightly run).
+    ///
+    /// Raising alerts twice is harmless: an alert whose condition is already live is not
+    /// stored again.
+    pub async fn run_analytics(&self, now: Timestamp) -> Result<Option<(PerceptionRun, Vec<Alert>)>, StoreError> {
+        let svc = &self.svc;
+        let cfg = &svc.config.analytics;
+        let tz = svc.calendar().time_zone().clone();
+        let at_hour = |d: jiff::civil::Date| {
+            fengqiao_domain::clock::start_of_day(d, &tz).map(|t| t.plus_ms(cfg.full_at_hour as i64 * fengqiao_domain::clock::HOUR_MS))
+        };
+        let today = now.local_date(&tz);
+        let due = today.and_then(at_hour).and_then(|d| if d <= now { Some(d) } else { today?.yesterday().ok().and_then(at_hour) });
+        if let Some(due) = due {
+            let job = JobRun { kind: "analytics_full".into(), case_id: 0, due_at: due, done_at: now, outcome: "full analytics run".into() };
+            if svc.store.run_job(&job, None, &[]).await? {
+                return svc.run_perception(now).await.map(Some);
+            }
+        }
+        let every = cfg.every_minutes as i64 * 60_000;
+        if every == 0 {
+            return Ok(None);
+        }
+        match svc.store.perception_run().await? {
+            Some(last) if now.0 - last.at.0 < every => Ok(None),
+            // An empty cube: only the newest case id.
+            Some(last) if svc.store.case_cube(&Scope::All, now, 1, 0).await?.max_case_id <= last.max_case_id => Ok(None),
+            _ => svc.run_perception(now).await.map(Some),
+        }
+    }
+
     /// Runs the sweep every `interval_secs` on the service's clock until the task is dropped.
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
         let every = std::time::Duration::from_secs(self.svc.config.scheduler.interval_secs.max(1));
+        // The analytics in a task of their own: a full run over many cases takes a while and
+        // must not hold up the deadline sweep.
+        let analytics = Scheduler::new(self.svc.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = analytics.run_analytics(analytics.svc.now()).await {
+                    tracing::warn!(error = %e, "the analytics run failed; retrying at the next tick");
+                }
+            }
+        });
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -52,6 +52,8 @@ pub struct ServiceConfig {
     pub outbound: crate::webhooks::OutboundConfig,
     /// Early-warning thresholds.
     pub warnings: fengqiao_domain::alert::WarningRules,
+    /// The analytics run: weeks, permutations, schedule.
+    pub analytics: fengqiao_domain::perception::AnalyticsConfig,
 }
 
 impl Default for ServiceConfig {
@@ -69,6 +71,7 @@ impl Default for ServiceConfig {
             mediation: Default::default(),
             outbound: Default::default(),
             warnings: Default::default(),
+            analytics: Default::default(),
         }
     }
 }

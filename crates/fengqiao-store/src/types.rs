@@ -429,3 +429,37 @@ pub struct MediationFilter {
     pub opened_to: Option<Timestamp>,
     pub limit: i64,
 }
+
+/// One cell of the case cube: cases stored at one region, created in one time slice, of one
+/// category, and how many of them are serious or major.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct CubeCell {
+    /// The region as stored on the cases (any level).
+    pub region: String,
+    /// The slice: `(created_at − from) / slice_ms`.
+    pub slice: u32,
+    pub category: String,
+    pub cases: i64,
+    pub serious: i64,
+}
+
+/// Case counts grouped in the database, and the newest case id when they were read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CaseCube {
+    /// Ordered by region, slice, category.
+    pub cells: Vec<CubeCell>,
+    pub max_case_id: i64,
+}
+
+/// A case's text and the few columns the topic and severity analyses read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseText {
+    pub id: i64,
+    pub region: String,
+    pub category: String,
+    /// Serious or major.
+    pub serious: bool,
+    pub created_at: fengqiao_domain::Timestamp,
+    /// Title and description.
+    pub text: String,
+}

@@ -52,7 +52,7 @@ pub(crate) fn filter_of(q: &ListQuery) -> Result<AlertFilter, ApiError> {
     };
     let kind = match q.kind.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => AlertKind::parse(s).or_else(|| {
-            errs.push(("kind", "same_parties, overdue_cluster or category_burst".to_string()));
+            errs.push(("kind", fengqiao_domain::alert::AlertKind::ALL.map(|k| k.as_str()).join(", ")));
             None
         }),
         None => None,
@@ -135,7 +135,7 @@ struct PeriodQuery {
 
 async fn figures(State(st): State<AppState>, staff: Staff, ApiQuery(q): ApiQuery<PeriodQuery>) -> Result<Json<Value>, ApiError> {
     let (from, to) = period(&q, &st)?;
-    let counts = st.svc.alert_figures(&staff.actor, from, to).await?;
+    let counts = st.svc.alert_figures(&staff.actor, None, from, to).await?;
     Ok(Json(json!({
         "period": { "from": from.to_rfc3339_in(&st.tz), "to": to.to_rfc3339_in(&st.tz) },
         "alerts": counts,

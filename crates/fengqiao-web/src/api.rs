@@ -391,11 +391,17 @@ async fn figures(State(st): State<AppState>, staff: Staff, ApiQuery(q): ApiQuery
     };
     let orders = st.svc.store.orders(&Scope::for_actor(&staff.actor), &order_filter).await?;
     let supervision = fengqiao_domain::supervision::OrderCounts::of(&orders, now);
+    // Early warnings about the same place and period (alerts belong to places, not units or
+    // categories); only supervisors and administrators see alerts, so others count none.
+    let region =
+        q.region.as_deref().map(fengqiao_domain::RegionCode::parse).transpose().map_err(|e| ApiError::invalid("region", e.message))?;
+    let alerts = st.svc.alert_figures(&staff.actor, region.as_ref(), from, to).await?;
     Ok(Json(json!({
         "period": { "from": from.to_rfc3339_in(&st.tz), "to": to.to_rfc3339_in(&st.tz) },
         "region": q.region, "unit": q.unit, "category": q.category,
         "figures": f,
         "supervision": supervision,
+        "alerts": alerts,
     })))
 }
 

@@ -27,6 +27,8 @@ mod problems;
 mod webhooks;
 // Early warnings.
 mod alerts;
+// Hot spots, emerging patterns and bursting topics.
+mod analytics;
 
 use std::sync::Arc;
 
@@ -97,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .merge(residents::routes(state.clone()))
         .merge(consultation::routes(state.clone()))
         .merge(alerts::routes())
+        .merge(analytics::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .with_state(state)

@@ -23,6 +23,7 @@ use crate::AppState;
 mod sara;
 // Early warnings.
 mod alerts;
+mod analytics;
 
 const DOCS_HTML: &str = include_str!("../assets/api-docs.html");
 const DOCS_JS: &str = include_str!("../assets/api-docs.js");
@@ -253,7 +254,8 @@ fn schemas(d: &Deployment) -> Value {
             },
         },
         "Rate": rate,
-        "Figures": obj(&["period", "region", "unit", "category", "figures"], json!({
+        "Figures": obj(&["period", "region", "unit", "category", "figures", "alerts"], json!({
+            "alerts": r("AlertCounts"),
             "period": obj(&["from", "to"], json!({ "from": string(), "to": string() })),
             "region": or_null(string()), "unit": or_null(string()), "category": or_null(string()),
             "figures": obj(&["cohort", "response_rate", "resolution_rate", "satisfaction_rate", "on_time_closure_rate", "locally_settled_rate", "rework_rate", "reopen_rate", "repeat_rate", "flagged_closures", "stages", "score"], json!({
@@ -1049,7 +1051,7 @@ const ERROR_TEXT: &[(&str, &str)] = &[
 /// The whole OpenAPI 3.1 document for a deployment.
 pub fn document(d: &Deployment) -> Value {
     let mut paths = Map::new();
-    for op in operations().into_iter().chain(mediation_operations()).chain(sara::ops()).chain(alerts::ops()) {
+    for op in operations().into_iter().chain(mediation_operations()).chain(sara::ops()).chain(alerts::ops()).chain(analytics::ops()) {
         let mut responses = Map::new();
         let ok = match &op.ok.1 {
             Some(schema) => {
@@ -1109,7 +1111,7 @@ pub fn document(d: &Deployment) -> Value {
         "servers": [{ "url": "/" }],
         "paths": paths,
         "components": {
-            "schemas": alerts::with_schemas(sara::with_schemas(with_mediation_schemas(schemas(d)))),
+            "schemas": analytics::with_schemas(alerts::with_schemas(sara::with_schemas(with_mediation_schemas(schemas(d))))),
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer", "description": "an API token issued to a staff user" },
                 "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE, "description": "set by POST /api/v1/session" },

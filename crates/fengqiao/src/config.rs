@@ -50,6 +50,8 @@ pub struct Config {
     pub outbound: fengqiao_store::webhooks::OutboundConfig,
     /// Early-warning thresholds and reach (`[warnings]`).
     pub warnings: fengqiao_domain::alert::WarningRules,
+    /// Hot spots, emerging patterns and bursting topics (`[analytics]`).
+    pub analytics: fengqiao_domain::perception::AnalyticsConfig,
 }
 
 impl Default for Config {
@@ -79,6 +81,7 @@ impl Default for Config {
             mediation: Default::default(),
             outbound: Default::default(),
             warnings: Default::default(),
+            analytics: Default::default(),
         }
     }
 }
@@ -144,6 +147,9 @@ impl Config {
         // A bad template is a configuration error, reported before anything starts.
         cfg.map_tiles()?;
         cfg.sms_provider()?;
+        if let Some(p) = cfg.analytics.problems().into_iter().next() {
+            bail!("{p}");
+        }
         Ok(cfg)
     }
 
@@ -218,6 +224,7 @@ impl Config {
             mediation: self.mediation.clone(),
             outbound: self.outbound.clone(),
             warnings: self.warnings.clone(),
+            analytics: self.analytics.clone(),
         }
     }
 }
@@ -262,5 +269,10 @@ mod warnings_tests {
         let w = c.service_config(None).warnings;
         assert_eq!((w.parties_min_cases, w.burst_factor, w.parties_window_days, w.every_minutes), (4, 3.0, 30, 60));
         assert!(toml::from_str::<Config>("[warnings]\nparty_min = 4\n").is_err(), "unknown keys are refused");
+        let c: Config = toml::from_str("[warnings]\nburst_alpha = 0.01\n[analytics]\nweeks = 16\npermutations = 499\n").unwrap();
+        let s = c.service_config(None);
+        assert_eq!((s.warnings.burst_alpha, s.analytics.weeks, s.analytics.permutations, s.analytics.every_minutes), (0.01, 16, 499, 15));
+        let bad: Config = toml::from_str("[analytics]\nweeks = 6\n").unwrap();
+        assert!(bad.analytics.problems()[0].contains("analytics.weeks"));
     }
 }

@@ -360,6 +360,24 @@ fn season(month: i8, code: &str) -> f64 {
     }
 }
 
+/// The planted cluster: the first village of the third town and up to three of its neighbours
+/// in the same town (sharing a boundary vertex), as indices into `regions`.
+fn plant_cluster(regions: &[Region], towns: &[Town]) -> Vec<usize> {
+    let Some(town) = towns.get(2).or(towns.first()) else { return vec![] };
+    let Some(&first) = town.villages.first() else { return vec![] };
+    let corners = |i: usize| -> Vec<(u64, u64)> {
+        regions[i].boundary.iter().flat_map(|b| b.exterior.iter()).map(|p| (p.lon.to_bits(), p.lat.to_bits())).collect()
+    };
+    let mine = corners(first);
+    let mut out = vec![first];
+    for &v in &town.villages[1..] {
+        if out.len() < 4 && corners(v).iter().any(|c| mine.contains(c)) {
+            out.push(v);
+        }
+    }
+    out
+}
+
 pub fn generate(opts: &DemoOptions) -> Demo {
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let tz = jiff::tz::TimeZone::get("Asia/Shanghai").expect("bundled tz database");
@@ -457,6 +475,18 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         towns.push(Town { code, villages: vs });
     }
     regions[0].population = towns.iter().map(|t| regions.iter().find(|r| r.code == t.code).map(|r| r.population).unwrap_or(0)).sum();
+    // Neighbouring cells compute their shared corners separately, equal only up to rounding;
+    // snapped to a millionth of a degree (about 0.1 m) they are the same point, so neighbours
+    // share vertices exactly, as digitised boundaries do (queen contiguity compares exactly).
+    for r in &mut regions {
+        if let Some(b) = &mut r.boundary {
+            for p in &mut b.exterior {
+                *p = Point { lon: (p.lon * 1e6).round() / 1e6, lat: (p.lat * 1e6).round() / 1e6 };
+            }
+            b.exterior.dedup();
+        }
+    }
+    let planted = plant_cluster(&regions, &towns);
 
     // Units and staff.
     let mut units = Vec::new();
@@ -629,10 +659,24 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         }
         times.push(t.0);
     }
+    // The planted cluster: over the last four weeks, 2, 3, 4 and then 5 more disputes a week in
+    // each of its villages, about a new nuisance (rooftop solar panels' glare), so the
+    // analytics find an emerging hot spot, a category burst and a new term out of the box.
+    let mut times: Vec<(i64, Option<usize>)> = times.into_iter().map(|t| (t, None)).collect();
+    for (week, per_village) in [(4i64, 2), (3, 3), (2, 4), (1, 5)] {
+        for &v in &planted {
+            for k in 0..per_village {
+                let at = opts.now.plus_ms(-week * 7 * DAY_MS + (k as i64 * 7 + 3) * DAY_MS / (per_village as i64 + 1) + 9 * HOUR_MS);
+                if at < opts.now {
+                    times.push((at.0, Some(v)));
+                }
+            }
+        }
+    }
     times.sort();
     // Pairs of people who keep coming back: about 4% of disputes repeat an earlier pair.
     let mut recent_pairs: Vec<(usize, i64, i64)> = Vec::new();
-    for (n, t0) in times.into_iter().enumerate() {
+    for (n, (t0, plant)) in times.into_iter().enumerate() {
         let id = CaseId(n as i64 + 1);
         let t0 = Timestamp(t0);
         let month = t0.local_date(&tz).map(|d| d.month()).unwrap_or(1);
@@ -640,10 +684,16 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         for (i, k) in KINDS.iter().enumerate() {
             w[i] *= season(month, k.code);
         }
-        let kind = &KINDS[weighted(&mut rng, &w)];
+        let kind = match plant {
+            Some(_) => KINDS.iter().find(|k| k.code == "neighbour").expect("a neighbour kind"),
+            None => &KINDS[weighted(&mut rng, &w)],
+        };
         let cat = cat_by_code[kind.code];
-        let mut vpos = weighted(&mut rng, &village_weights);
-        let repeat = cat.kind == CategoryKind::Dispute && !recent_pairs.is_empty() && rng.gen_bool(0.04);
+        let mut vpos = match plant {
+            Some(v) => village_idx.iter().position(|x| *x == v).unwrap_or(0),
+            None => weighted(&mut rng, &village_weights),
+        };
+        let repeat = plant.is_none() && cat.kind == CategoryKind::Dispute && !recent_pairs.is_empty() && rng.gen_bool(0.04);
         let (a, b) = if repeat {
             let (v, a, b) = *pick(&mut rng, &recent_pairs);
             vpos = village_idx.iter().position(|x| *x == v).unwrap_or(vpos);
@@ -657,7 +707,12 @@ pub fn generate(opts: &DemoOptions) -> Demo {
         let town_pos = towns.iter().position(|t| t.villages.contains(&vi)).unwrap_or(0);
         let tn = town_pos + 1;
         let english = rng.gen_bool(0.08);
-        let tpl = if english { pick(&mut rng, kind.en) } else { pick(&mut rng, kind.zh) };
+        let tpl = match plant {
+            Some(_) if english => &"{b}'s new rooftop solar panels glare into {a}'s windows; they argue over moving them.",
+            Some(_) => &"{b}家屋顶新装的光伏板反光照进{a}家，双方为光伏板挪位发生争执。",
+            None if english => pick(&mut rng, kind.en),
+            None => pick(&mut rng, kind.zh),
+        };
         let name = |id: i64| persons[(id - 1) as usize].name.clone().unwrap_or_default();
         let detail: &str = kind.details[rng.gen_range(0..kind.details.len())];
         let text = tpl.replace("{v}", &v.name).replace("{a}", &name(a)).replace("{b}", &name(b)).replace("{x}", detail);

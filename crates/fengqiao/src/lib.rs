@@ -186,6 +186,9 @@ pub async fn load_demo(svc: &Service, opts: &demo::DemoOptions, quiet: bool) -> 
     svc.reload().await.map_err(err)?;
     demo_mediation::mediations(svc).await?;
     demo_consult::consultations(svc).await?;
+    // The analytics over the year, so the dashboard shows hot spots and the planted cluster's
+    // alerts are waiting when the server starts.
+    svc.run_perception(opts.now).await.map_err(err)?;
     svc.checkpoint().await.map_err(err)?;
     Ok(n_cases)
 }

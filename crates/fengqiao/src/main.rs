@@ -126,6 +126,13 @@ enum Cmd {
         #[command(subcommand)]
         command: AnalyzeCmd,
     },
+    /// Run the analytics over the store once (what `serve` does nightly and as cases arrive):
+    /// hot spots, emerging patterns, bursting topics, rising severity, and their alerts.
+    Analytics {
+        /// The time to run at (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// The category classifier: evaluate it on labelled texts.
     Triage {
         #[command(subcommand)]
@@ -268,6 +275,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             None => writeln!(stdout, "the log is empty; nothing to sign")?,
         },
         Cmd::Calendar { command } => fengqiao::calendar_cli::run(&svc, command, &mut stdout).await?,
+        Cmd::Analytics { at } => {
+            let at = match at {
+                None => svc.now(),
+                Some(s) => fengqiao_domain::Timestamp::parse_rfc3339(&s)
+                    .ok_or_else(|| anyhow::anyhow!("--at: expected an RFC 3339 time such as 2026-03-02T09:00:00+08:00"))?,
+            };
+            let started = std::time::Instant::now();
+            let (run, raised) = svc.run_perception(at).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            writeln!(
+                stdout,
+                "analytics at {}: {} cases in {} weeks, {} villages ({} hot spots, {} emerging), {} bursting topics, {} towns of rising severity; {} alerts raised, in {ms:.1} ms",
+                at.to_rfc3339_in(svc.calendar().time_zone()),
+                run.cases,
+                run.weeks,
+                run.villages.len(),
+                run.villages.iter().filter(|v| v.class > 0).count(),
+                run.villages.iter().filter(|v| fengqiao_domain::perception::ALERTING_PATTERNS.contains(&v.pattern.as_str())).count(),
+                run.topics.len(),
+                run.severity.len(),
+                raised.len()
+            )?;
+            for n in &run.notes {
+                writeln!(stdout, "note: {n}")?;
+            }
+        }
         Cmd::Backup { file } => {
             let n = if file == "-" {
                 fengqiao::backup(&svc, &mut stdout).await?

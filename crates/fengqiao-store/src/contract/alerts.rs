@@ -58,18 +58,25 @@ pub async fn early_warnings(store: Arc<dyn Store>) {
     assert!(svc.evaluate_alerts(now.plus_ms(1000)).await.unwrap().is_empty());
     assert_eq!(head(&store).await, again);
 
-    // A burst: four noise cases in town A in a week are below the minimum of five...
+    // A burst, found by the analytics run: four noise cases in town A in a week are below the
+    // minimum of five...
+    let texts = ["广场舞音响太吵", "楼上装修电钻", "酒吧唱歌到凌晨", "工地夜间打桩", "货车鸣笛扰民"];
     let mut noise = Vec::new();
-    for i in 0..4 {
-        noise.push(svc.create(draft("noise", VILLAGE_A1, &format!("夜市噪声{i}")), &intake, Channel::Phone, None).await.unwrap().case.id.0);
+    for text in &texts[..4] {
+        noise.push(svc.create(draft("noise", VILLAGE_A1, text), &intake, Channel::Phone, None).await.unwrap().case.id.0);
     }
-    assert!(of_kind(&svc.evaluate_alerts(svc.now()).await.unwrap(), AlertKind::CategoryBurst).is_empty());
-    // ...a fifth makes a burst, with its cases and baseline as evidence.
-    noise.push(svc.create(draft("noise", VILLAGE_A1, "夜市噪声4"), &intake, Channel::Phone, None).await.unwrap().case.id.0);
-    let burst = of_kind(&svc.evaluate_alerts(svc.now()).await.unwrap(), AlertKind::CategoryBurst);
-    assert_eq!(burst.len(), 1);
+    let (_, raised) = svc.run_perception(svc.now()).await.unwrap();
+    assert!(raised.is_empty(), "{raised:?}");
+    // ...a fifth makes a burst, with its cases and baseline as evidence (no term is shared by
+    // five cases, so the category alone).
+    noise.push(svc.create(draft("noise", VILLAGE_A1, texts[4]), &intake, Channel::Phone, None).await.unwrap().case.id.0);
+    let (run, raised) = svc.run_perception(svc.now()).await.unwrap();
+    let burst = of_kind(&raised, AlertKind::CategoryBurst);
+    assert_eq!((burst.len(), raised.len()), (1, 1), "{raised:?}");
     assert_eq!((burst[0].region.as_str(), burst[0].evidence.case_ids.clone()), (TOWN_A, noise.clone()));
     assert_eq!((burst[0].evidence.baseline, burst[0].evidence.category.as_deref()), (Some(0.0), Some("noise")));
+    assert_eq!(run.topics.len(), 1);
+    assert!(svc.run_perception(svc.now()).await.unwrap().1.is_empty(), "live: raised once");
 
     // Overdue cases: two past their handling deadline are below three; a third makes a cluster.
     let mut dues = Vec::new();
@@ -140,14 +147,20 @@ pub async fn early_warnings(store: Arc<dyn Store>) {
 
     // The figures: four raised, one closed, three live and unacknowledged.
     let end = late.plus_ms(DAY_MS);
-    let f = svc.alert_figures(&sup, T0, end).await.unwrap();
+    let f = svc.alert_figures(&sup, None, T0, end).await.unwrap();
     assert_eq!((f.raised, f.closed, f.open, f.unacknowledged), (4, 1, 3, 3));
-    let f = svc.alert_figures(&sup, T0, late).await.unwrap();
+    let f = svc.alert_figures(&sup, None, T0, late).await.unwrap();
     assert_eq!(f.raised, 3, "the overdue cluster was raised at {late:?}");
-    let f = svc.alert_figures(&handler, T0, end).await.unwrap();
+    let f = svc.alert_figures(&handler, None, T0, end).await.unwrap();
     assert_eq!(f.raised, 0);
-    let f = svc.alert_figures(&sup, end, end.plus_ms(DAY_MS)).await.unwrap();
+    let f = svc.alert_figures(&sup, None, end, end.plus_ms(DAY_MS)).await.unwrap();
     assert_eq!((f.raised, f.closed, f.open), (0, 0, 3));
+    // Narrowed to a place: town B has none; town A all; outside the jurisdiction nothing.
+    let town = |c: &str| fengqiao_domain::RegionCode::parse(c).unwrap();
+    assert_eq!(svc.alert_figures(&sup, Some(&town(VILLAGE_B1)), T0, end).await.unwrap().raised, 0);
+    assert_eq!(svc.alert_figures(&sup, Some(&town(TOWN_A)), T0, end).await.unwrap().raised, 4);
+    assert_eq!(svc.alert_figures(&sup_a, Some(&town(super::COUNTY)), T0, end).await.unwrap().raised, 4, "the jurisdiction still bounds it");
+    assert_eq!(svc.alert_figures(&sup_a, Some(&town(super::TOWN_B)), T0, end).await.unwrap().raised, 0);
 
     // Reach: the cases by village and channel, per 1,000 residents, within jurisdiction.
     let reach = svc.reach(&sup, fengqiao_domain::RegionLevel::Village, T0, end).await.unwrap();

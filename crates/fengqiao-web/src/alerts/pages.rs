@@ -84,7 +84,7 @@ async fn list(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(q): Que
     let filter = fengqiao_store::AlertFilter { status, kind, region: None, limit: 200 };
     let alerts = st.svc.alerts(&staff.actor, &filter).await?;
     let now = st.svc.now();
-    let counts = st.svc.alert_figures(&staff.actor, now.plus_ms(-30 * fengqiao_domain::clock::DAY_MS), now.plus_ms(1)).await?;
+    let counts = st.svc.alert_figures(&staff.actor, None, now.plus_ms(-30 * fengqiao_domain::clock::DAY_MS), now.plus_ms(1)).await?;
     let rows = alerts
         .iter()
         .map(|a| {
@@ -128,10 +128,7 @@ async fn list(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(q): Que
         t,
         rows,
         statuses: ["open", "acknowledged", "closed"].into_iter().map(|v| opt(v, "alerts.status", q.status.as_deref())).collect(),
-        kinds: ["same_parties", "overdue_cluster", "category_burst"]
-            .into_iter()
-            .map(|v| opt(v, "alerts.kind", q.kind.as_deref()))
-            .collect(),
+        kinds: AlertKind::ALL.into_iter().map(|k| opt(k.as_str(), "alerts.kind", q.kind.as_deref())).collect(),
         counts,
         reach: reach
             .grids

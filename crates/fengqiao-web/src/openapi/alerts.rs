@@ -8,7 +8,7 @@ use super::{Auth, Op, int, items, ms, obj, or_null, path_param, query, r, string
 pub(super) fn with_schemas(mut all: Value) -> Value {
     let step = obj(&["by", "at", "note"], json!({ "by": string(), "at": ms(), "note": string() }));
     let extra = json!({
-        "AlertKind": { "type": "string", "enum": ["same_parties", "overdue_cluster", "category_burst"] },
+        "AlertKind": { "type": "string", "enum": fengqiao_domain::alert::AlertKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>() },
         "AlertStatus": { "type": "string", "enum": ["open", "acknowledged", "closed"] },
         "Alert": obj(
             &["id", "kind", "region", "dedup_key", "summary", "evidence", "status", "raised_at", "version"],
@@ -18,8 +18,11 @@ pub(super) fn with_schemas(mut all: Value) -> Value {
                 "summary": string(),
                 "evidence": obj(&["case_ids", "count", "threshold", "window_days"], json!({
                     "case_ids": { "type": "array", "items": int() }, "count": int(), "threshold": { "type": "number" },
-                    "baseline": or_null(json!({ "type": "number", "description": "a burst's weekly mean over the 8 weeks before" })),
-                    "person_id": or_null(int()), "category": or_null(string()), "window_days": int() })),
+                    "baseline": or_null(json!({ "type": "number", "description": "a burst's weekly mean over its baseline weeks; an emerging hot spot's weekly mean before the latest week; rising severity's earlier share" })),
+                    "person_id": or_null(int()), "category": or_null(string()), "window_days": int(),
+                    "term": string(), "pattern": string(),
+                    "figures": { "type": "object", "additionalProperties": { "type": "number" }, "description": "the statistics behind an analytics alert (z, p, q, shares…)" },
+                    "series": { "type": "array", "items": int(), "description": "weekly counts, oldest first" } })),
                 "status": r("AlertStatus"), "raised_at": ms(), "raised_local": string(),
                 "acknowledged": or_null(step.clone()), "closed": or_null(step),
                 "recipients": { "type": "array", "items": string() }, "version": int(),

@@ -63,6 +63,10 @@ pub struct DashQuery {
     shade: Option<String>,
     format: Option<String>,
     table: Option<String>,
+    /// The perception map's layer: `hotspot`, `emerging` or `none`.
+    layer: Option<String>,
+    /// Live alerts on the perception map: `1` (default) or `0`.
+    alerts: Option<String>,
 }
 
 pub struct FigureRow {
@@ -114,6 +118,9 @@ struct DashboardPage {
     shade_label: String,
     end: String,
     query: String,
+    perception: Option<PerceptionView>,
+    region_code: String,
+    days: i64,
 }
 
 fn hours(h: Option<f64>) -> String {
@@ -135,6 +142,15 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
         return Err(invalid("days", "7, 30, 90 or 365".into()));
     }
     let shade = q.shade.clone().filter(|s| rate_exists(s)).unwrap_or_else(|| "resolution_rate".into());
+    let layer = q.layer.clone().filter(|l| !l.is_empty()).unwrap_or_else(|| "hotspot".into());
+    if !LAYERS.contains(&layer.as_str()) {
+        return Err(invalid("layer", "hotspot, emerging or none".into()));
+    }
+    let show_alerts = match q.alerts.as_deref() {
+        None | Some("") | Some("1") => true,
+        Some("0") => false,
+        Some(_) => return Err(invalid("alerts", "1 or 0".into())),
+    };
     let now = st.svc.now();
     let window = st.svc.config.figures.repeat_window_days as i64 * DAY_MS;
     let span = days * DAY_MS;
@@ -326,6 +342,7 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
             },
         );
     }
+    let perception = perception_view(&st, &staff, t, &region, &layer, show_alerts).await?;
     let fmt_day = |ts: Timestamp| super::local_time(ts, &st.tz).chars().take(10).collect::<String>();
     let page = DashboardPage {
         c: Chrome::staff("/dashboard", &staff),
@@ -348,6 +365,9 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
         shade_label,
         end: end.map(|d| d.to_string()).unwrap_or_default(),
         query: format!("region={}&days={days}&shade={shade}&end={}", region, end.map(|d| d.to_string()).unwrap_or_default()),
+        perception,
+        region_code: region.to_string(),
+        days,
     };
     Ok(render(&page))
 }
@@ -481,4 +501,264 @@ pub async fn public_figures(State(st): State<AppState>, t: Tr, Query(q): Query<P
         min_cell: MIN_CELL,
     };
     Ok(render(&page))
+}
+
+/// One bar of the weekly trend chart.
+pub struct TrendBar {
+    pub x: f64,
+    pub y: f64,
+    pub h: f64,
+    /// The serious and major cases, drawn over the bar's foot.
+    pub serious_y: f64,
+    pub serious_h: f64,
+    pub title: String,
+}
+
+pub struct TopicRow {
+    pub town: String,
+    pub kind: String,
+    pub key: String,
+    pub count: u32,
+    pub baseline: String,
+    pub p: String,
+    pub cases: Vec<i64>,
+}
+
+pub struct SpotRow {
+    pub code: String,
+    pub name: String,
+    pub class_label: String,
+    pub pattern_label: String,
+    pub latest: u32,
+    pub eb_rate: String,
+    pub z: String,
+}
+
+/// The perception part of the dashboard: the newest analytics run over the region.
+pub struct PerceptionView {
+    pub at: String,
+    pub map: Option<MapView>,
+    pub layers: Vec<Opt>,
+    pub show_alerts: bool,
+    /// (CSS class, label) of the chosen layer.
+    pub legend: Vec<(String, String)>,
+    pub bars: Vec<TrendBar>,
+    pub chart_width: f64,
+    pub chart_max: u32,
+    pub first_week: String,
+    pub topics: Vec<TopicRow>,
+    pub spots: Vec<SpotRow>,
+    pub notes: Vec<String>,
+}
+
+/// The map layers, in the order offered.
+pub const LAYERS: [&str; 3] = ["hotspot", "emerging", "none"];
+
+/// The CSS class of a Gi* class (−3…3).
+fn gi_class(c: i8) -> String {
+    match c {
+        1..=3 => format!("gi-h{c}"),
+        -3..=-1 => format!("gi-c{}", -c),
+        _ => "gi-0".into(),
+    }
+}
+
+/// The CSS class of an emerging pattern: new, consecutive and intensifying hot spots (what
+/// raises an alert), other hot spots, cold spots, none.
+fn pattern_class(p: &str) -> &'static str {
+    if fengqiao_domain::perception::ALERTING_PATTERNS.contains(&p) {
+        "em-rising"
+    } else if p.ends_with("hot_spot") {
+        "em-hot"
+    } else if p.ends_with("cold_spot") {
+        "em-cold"
+    } else {
+        "em-none"
+    }
+}
+
+const CHART_HEIGHT: f64 = 120.0;
+
+/// Builds the perception view for `region`, or `None` when the reader may not see analytics.
+pub async fn perception_view(
+    st: &AppState,
+    staff: &PageStaff,
+    t: Tr,
+    region: &RegionCode,
+    layer: &str,
+    show_alerts: bool,
+) -> Result<Option<PerceptionView>, PageError> {
+    if !staff.user.role.supervises() {
+        return Ok(None);
+    }
+    let Some(run) = st.svc.perception(&staff.actor).await? else {
+        return Ok(Some(PerceptionView {
+            at: String::new(),
+            map: None,
+            layers: vec![],
+            show_alerts,
+            legend: vec![],
+            bars: vec![],
+            chart_width: 0.0,
+            chart_max: 0,
+            first_week: String::new(),
+            topics: vec![],
+            spots: vec![],
+            notes: vec![],
+        }));
+    };
+    let run = run.within(region);
+    let r = st.svc.reference();
+    let name_of = |code: &RegionCode| {
+        r.regions.get(code.as_str()).map(|g| t.pick(&g.name, g.name_en.as_deref()).to_string()).unwrap_or_else(|| code.to_string())
+    };
+    let class_label = |c: i8| match c {
+        1..=3 => t.s(&format!("dash.gi.hot{c}")).to_string(),
+        -3..=-1 => t.s(&format!("dash.gi.cold{}", -c)).to_string(),
+        _ => t.s("dash.gi.none").to_string(),
+    };
+    let pattern_label = |p: &str| t.k("dash.pattern", p);
+
+    // The map: villages by the chosen layer, live alerts as pins at their places.
+    let frame: Vec<&fengqiao_domain::Region> = match r.regions.get(region.as_str()) {
+        Some(g) if g.boundary.is_some() => vec![g],
+        _ => map::children(r.regions.values(), region.prefix(), RegionLevel::Village),
+    };
+    let map = MapView::new(&frame, t.s("dash.perception_map").to_string(), st.map_tiles.as_deref()).map(|mut m| {
+        for v in &run.villages {
+            let Some(g) = r.regions.get(v.region.as_str()) else { continue };
+            let name = t.pick(&g.name, g.name_en.as_deref()).to_string();
+            let class = match layer {
+                "hotspot" => gi_class(v.class),
+                "emerging" => pattern_class(&v.pattern).to_string(),
+                _ => "village".to_string(),
+            };
+            let latest = v.counts.last().copied().unwrap_or(0);
+            let title = format!("{name}: {} · {} · {latest}", class_label(v.class), pattern_label(&v.pattern));
+            m.add_region(g, &name, &class, title, run.villages.len() <= 30);
+        }
+        m
+    });
+    let mut map = map;
+    if show_alerts && let Some(m) = map.as_mut() {
+        let filter = fengqiao_store::AlertFilter { region: Some(region.to_string()), limit: 500, ..Default::default() };
+        for a in st.svc.alerts(&staff.actor, &filter).await? {
+            if a.status == fengqiao_domain::alert::AlertStatus::Closed {
+                continue;
+            }
+            let Some(g) = r.regions.get(a.region.as_str()) else { continue };
+            let at = g.centroid.or_else(|| {
+                g.boundary.as_ref().map(|b| {
+                    let (lo, hi) = b.bbox();
+                    fengqiao_domain::Point { lon: (lo.lon + hi.lon) / 2.0, lat: (lo.lat + hi.lat) / 2.0 }
+                })
+            });
+            if let Some(p) = at {
+                m.add_pin(
+                    p,
+                    &format!("alert-pin a-{}", a.kind.as_str()),
+                    format!("#{} {}: {}", a.id, t.k("alerts.kind", a.kind.as_str()), a.summary),
+                );
+            }
+        }
+    }
+    let legend: Vec<(String, String)> = match layer {
+        "hotspot" => [3i8, 2, 1, 0, -1, -2, -3].iter().map(|&c| (gi_class(c), class_label(c))).collect(),
+        "emerging" => {
+            ["em-rising", "em-hot", "em-cold", "em-none"].iter().map(|c| (c.to_string(), t.s(&format!("dash.{c}")).to_string())).collect()
+        }
+        _ => vec![],
+    };
+
+    // Weekly counts of the region: its towns' (or its villages' when it is a village).
+    let weeks = run.weeks as usize;
+    let mut counts = vec![0u32; weeks];
+    let mut serious = vec![0u32; weeks];
+    if region.level() == RegionLevel::Village || region.level() == RegionLevel::Grid {
+        for v in &run.villages {
+            for (c, x) in counts.iter_mut().zip(&v.counts) {
+                *c += x;
+            }
+        }
+    } else {
+        for tw in &run.towns {
+            for (i, (c, s)) in tw.counts.iter().zip(&tw.serious).enumerate().take(weeks) {
+                counts[i] += c;
+                serious[i] += s;
+            }
+        }
+    }
+    let max = counts.iter().copied().max().unwrap_or(0).max(1);
+    let step = 24.0;
+    let fmt_day = |ts: Timestamp| super::local_time(ts, &st.tz).chars().take(10).collect::<String>();
+    let bars = counts
+        .iter()
+        .zip(&serious)
+        .enumerate()
+        .map(|(i, (&c, &s))| {
+            let h = c as f64 / max as f64 * CHART_HEIGHT;
+            let sh = s as f64 / max as f64 * CHART_HEIGHT;
+            TrendBar {
+                x: i as f64 * step + 2.0,
+                y: CHART_HEIGHT - h,
+                h,
+                serious_y: CHART_HEIGHT - sh,
+                serious_h: sh,
+                title: t
+                    .s("dash.trend_bar")
+                    .replace("{week}", &fmt_day(run.slice_start(i)))
+                    .replace("{n}", &c.to_string())
+                    .replace("{s}", &s.to_string()),
+            }
+        })
+        .collect();
+
+    let topics = run
+        .topics
+        .iter()
+        .map(|tp| TopicRow {
+            town: name_of(&tp.town),
+            kind: t.k("dash.topic_kind", tp.kind.as_str()),
+            key: match tp.kind {
+                fengqiao_domain::perception::TopicKind::Category => {
+                    r.categories.get(&tp.key).map(|k| t.pick(&k.name_zh, Some(&k.name_en)).to_string()).unwrap_or_else(|| tp.key.clone())
+                }
+                fengqiao_domain::perception::TopicKind::Term if tp.related.is_empty() => tp.key.clone(),
+                fengqiao_domain::perception::TopicKind::Term => format!("{} ({})", tp.key, tp.related.join(", ")),
+            },
+            count: tp.count,
+            baseline: format!("{:.2}", tp.baseline),
+            p: format!("{:.1e}", tp.p),
+            cases: tp.case_ids.iter().copied().take(30).collect(),
+        })
+        .collect();
+    let mut spots: Vec<SpotRow> = run
+        .villages
+        .iter()
+        .filter(|v| v.class > 0 || fengqiao_domain::perception::ALERTING_PATTERNS.contains(&v.pattern.as_str()))
+        .map(|v| SpotRow {
+            code: v.region.to_string(),
+            name: name_of(&v.region),
+            class_label: class_label(v.class),
+            pattern_label: pattern_label(&v.pattern),
+            latest: v.counts.last().copied().unwrap_or(0),
+            eb_rate: format!("{:.2}", v.eb_rate_per_1000),
+            z: format!("{:.2}", v.z),
+        })
+        .collect();
+    spots.sort_by(|a, b| b.latest.cmp(&a.latest).then_with(|| a.code.cmp(&b.code)));
+    Ok(Some(PerceptionView {
+        at: super::local_time(run.at, &st.tz),
+        map,
+        layers: LAYERS.iter().map(|l| Opt { value: l.to_string(), label: t.k("dash.layer", l), selected: *l == layer }).collect(),
+        show_alerts,
+        legend,
+        bars,
+        chart_width: weeks as f64 * step + 4.0,
+        chart_max: max,
+        first_week: fmt_day(run.from),
+        topics,
+        spots,
+        notes: run.notes.clone(),
+    }))
 }

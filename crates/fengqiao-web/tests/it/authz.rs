@@ -123,6 +123,9 @@ fn table() -> Vec<(&'static str, &'static str, &'static [&'static str], &'static
         ("POST", "/api/v1/alerts/{alert}/acknowledge", SUPERVISORS, r#"{"note":"已联系"}"#),
         ("POST", "/api/v1/alerts/{alert}/close", SUPERVISORS, r#"{"note":"已处置"}"#),
         ("GET", "/api/v1/reach", SUPERVISORS, ""),
+        // Perception: the newest analytics run, within jurisdiction.
+        ("GET", "/api/v1/analytics/hotspots", SUPERVISORS, ""),
+        ("GET", "/api/v1/analytics/topics", SUPERVISORS, ""),
     ]
 }
 
@@ -278,6 +281,7 @@ async fn alert_fixture(app: &crate::App, case: i64) -> i64 {
             person_id: None,
             category: None,
             window_days: 0,
+            ..Default::default()
         },
         status: AlertStatus::Open,
         raised_at: T0,

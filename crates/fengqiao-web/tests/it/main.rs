@@ -22,6 +22,8 @@ mod problem_pages;
 mod problems;
 // Early warnings.
 mod alerts;
+// Hot spots, emerging patterns and bursting topics.
+mod analytics;
 
 use std::sync::Arc;
 

@@ -26,6 +26,7 @@ fn registered() -> BTreeSet<(String, String)> {
         include_str!("../../src/problems.rs"),
         include_str!("../../src/webhooks.rs"),
         include_str!("../../src/alerts.rs"),
+        include_str!("../../src/analytics.rs"),
     ] {
         for chunk in src.split(".route(\"").skip(1) {
             let Some((path, rest)) = chunk.split_once('"') else { continue };

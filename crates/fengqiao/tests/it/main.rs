@@ -65,7 +65,8 @@ fn demo_export_import_backup_restore_and_audit() {
     let out = fq(&a, &["demo", "--no-serve", "--scale", "0.01", "--seed", "7"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("generated a county with 300 cases"), "{err}");
+    // 300 drawn at this scale, and the planted cluster's 56 (four villages, 14 each).
+    assert!(err.contains("generated a county with 356 cases"), "{err}");
     assert!(err.contains("demo-admin"));
     assert!(ok(&a, &["audit", "verify"]).starts_with("ok: "));
 
@@ -75,13 +76,13 @@ fn demo_export_import_backup_restore_and_audit() {
     let ea = ok(&a, &["export", "--format", "csv"]);
     let eb = ok(&b, &["export", "--format", "csv"]);
     same(&content(&ea), &content(&eb));
-    assert_eq!(content(&ea).len(), 300);
+    assert_eq!(content(&ea).len(), 356);
 
     // Export → import → export: every case comes back with the same content.
     let file = dir.path().join("cases.csv");
     std::fs::write(&file, &ea).unwrap();
     let msg = ok(&a, &["import", "--format", "csv", file.to_str().unwrap()]);
-    assert_eq!(msg.trim(), "imported 300 cases");
+    assert_eq!(msg.trim(), "imported 356 cases");
     let again = content(&ok(&a, &["export", "--format", "csv"]));
     let twice: Vec<String> = {
         let mut v = content(&ea);
@@ -92,10 +93,10 @@ fn demo_export_import_backup_restore_and_audit() {
     same(&again, &twice);
     // JSON Lines round trip too.
     let jsonl = ok(&b, &["export", "--format", "jsonl"]);
-    assert_eq!(jsonl.lines().count(), 300);
+    assert_eq!(jsonl.lines().count(), 356);
     let jf = dir.path().join("cases.jsonl");
     std::fs::write(&jf, &jsonl).unwrap();
-    assert_eq!(ok(&b, &["import", "--format", "jsonl", jf.to_str().unwrap()]).trim(), "imported 300 cases");
+    assert_eq!(ok(&b, &["import", "--format", "jsonl", jf.to_str().unwrap()]).trim(), "imported 356 cases");
 
     // A file with one bad row imports nothing.
     let bad = dir.path().join("bad.csv");
