@@ -488,6 +488,7 @@ async fn alert(app: &App, case: i64, n: u32) -> i64 {
             person_id: None,
             category: None,
             window_days: 0,
+            ..Default::default()
         },
         status: AlertStatus::Open,
         raised_at: T0,
