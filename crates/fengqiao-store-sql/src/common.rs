@@ -1096,36 +1096,78 @@ impl fengqiao_store::Store for SqlStore {
         if qq.statuses.is_empty() || qq.limit <= 0 || matches!(scope, Scope::Nothing) {
             return Ok((Vec::new(), 0));
         }
-        // The deadline each status works against; the order and the window are on the narrow
-        // table, and only the page's states are read.
-        const DUE: &str = "CASE status WHEN 'dispatched' THEN response_due WHEN 'accepted' THEN handling_due WHEN 'in_progress' THEN handling_due \
-                           WHEN 'resolved' THEN visit_due WHEN 'return_visit' THEN visit_due END";
-        let filter = |q: &mut QueryBuilder<'_, DB>| -> Result<(), StoreError> {
-            q.push(" FROM cases WHERE 1 = 1");
-            push_statuses(q, &qq.statuses.iter().map(String::as_str).collect::<Vec<_>>(), None);
-            push_scope(q, scope, "id", "region");
-            push_region(q, &qq.region, "region")?;
-            if let Some(c) = &qq.category {
-                q.push(" AND category = ").push_bind(c.clone());
+        // One query per status, each on the deadline that status works against: read in
+        // order from a (status, deadline) index and stopped at the page, so the cost follows
+        // the page, not the tens of thousands of open cases. The heads are merged here and
+        // only the page's states are read. Counts come from the (status, region) index.
+        let mut total: i64 = 0;
+        let mut heads: Vec<(bool, i64, i64)> = Vec::new();
+        for st in &qq.statuses {
+            let due = match st.as_str() {
+                "dispatched" => Some("response_due"),
+                "accepted" | "in_progress" => Some("handling_due"),
+                "resolved" | "return_visit" => Some("visit_due"),
+                _ => None,
+            };
+            if due.is_none() && (qq.due_from.is_some() || qq.due_to.is_some()) {
+                continue;
             }
-            if let Some(t) = qq.due_from {
-                q.push(format!(" AND ({DUE}) >= ")).push_bind(t.0);
+            let filter = |q: &mut QueryBuilder<'_, DB>| -> Result<(), StoreError> {
+                q.push(" FROM cases WHERE status = ").push_bind(st.clone());
+                push_scope(q, scope, "id", "region");
+                push_region(q, &qq.region, "region")?;
+                if let Some(c) = &qq.category {
+                    q.push(" AND category = ").push_bind(c.clone());
+                }
+                if let Some(col) = due {
+                    if let Some(t) = qq.due_from {
+                        q.push(format!(" AND {col} >= ")).push_bind(t.0);
+                    }
+                    if let Some(t) = qq.due_to {
+                        q.push(format!(" AND {col} < ")).push_bind(t.0);
+                    }
+                }
+                Ok(())
+            };
+            let mut q = QueryBuilder::<DB>::new("SELECT COUNT(*)");
+            filter(&mut q)?;
+            let n: i64 = q.build_query_scalar().fetch_one(&self.pool).await.map_err(backend_err)?;
+            total += n;
+            if n == 0 {
+                continue;
             }
-            if let Some(t) = qq.due_to {
-                q.push(format!(" AND ({DUE}) < ")).push_bind(t.0);
+            let order = due.unwrap_or("created_at");
+            let mut q = QueryBuilder::<DB>::new(format!("SELECT id, {order}"));
+            filter(&mut q)?;
+            // A case with no recorded deadline sorts with those that have none.
+            let nulls = if due.is_some() { format!(" AND {order} IS NOT NULL") } else { String::new() };
+            q.push(format!("{nulls} ORDER BY {order}, id DESC LIMIT ")).push_bind(qq.limit);
+            let rows: Vec<(i64, i64)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+            heads.extend(rows.into_iter().map(|(id, t)| (due.is_none(), t, id)));
+            if due.is_some() && qq.due_from.is_none() && qq.due_to.is_none() {
+                // Open cases without a recorded deadline (none in practice) still show.
+                let mut q = QueryBuilder::<DB>::new("SELECT id, created_at");
+                filter(&mut q)?;
+                q.push(format!(" AND {order} IS NULL ORDER BY created_at, id DESC LIMIT ")).push_bind(qq.limit);
+                let rows: Vec<(i64, i64)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+                heads.extend(rows.into_iter().map(|(id, t)| (true, t, id)));
             }
-            Ok(())
-        };
-        let mut q = QueryBuilder::<DB>::new("SELECT COUNT(*)");
-        filter(&mut q)?;
-        let total: i64 = q.build_query_scalar().fetch_one(&self.pool).await.map_err(backend_err)?;
-        let mut q = QueryBuilder::<DB>::new(format!("SELECT s.state FROM case_states s JOIN (SELECT id, {DUE} AS due, created_at"));
-        filter(&mut q)?;
-        // PostgreSQL takes an output alias in ORDER BY only on its own, so the expression again.
-        q.push(format!(" ORDER BY CASE WHEN ({DUE}) IS NULL THEN 1 ELSE 0 END, COALESCE({DUE}, created_at), id DESC LIMIT ")).push_bind(qq.limit);
-        q.push(") p ON p.id = s.id ORDER BY CASE WHEN p.due IS NULL THEN 1 ELSE 0 END, COALESCE(p.due, p.created_at), p.id DESC");
-        let rows: Vec<String> = q.build_query_scalar().fetch_all(&self.pool).await.map_err(backend_err)?;
-        Ok((rows.iter().map(|s| from_json(s)).collect::<Result<_, _>>()?, total.max(0) as u64))
+        }
+        heads.sort_by_key(|&(none, t, id)| (none, t, std::cmp::Reverse(id)));
+        heads.truncate(qq.limit as usize);
+        if heads.is_empty() {
+            return Ok((Vec::new(), total.max(0) as u64));
+        }
+        let mut q = QueryBuilder::<DB>::new("SELECT id, state FROM case_states WHERE id IN (");
+        let mut sep = q.separated(", ");
+        for (_, _, id) in &heads {
+            sep.push_bind(*id);
+        }
+        q.push(")");
+        let rows: Vec<(i64, String)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+        let mut by_id: std::collections::HashMap<i64, String> = rows.into_iter().collect();
+        let cases = heads.iter().filter_map(|(_, _, id)| by_id.remove(id)).map(|s| from_json(&s)).collect::<Result<Vec<Case>, _>>()?;
+        Ok((cases, total.max(0) as u64))
     }
 
     async fn case_events(&self, scope: &Scope, id: CaseId) -> Result<Option<Vec<StoredEvent>>, StoreError> {
