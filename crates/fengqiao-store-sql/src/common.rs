@@ -48,9 +48,11 @@ fn ts(o: Option<Timestamp>) -> Option<i64> {
 /// parameters at 26 columns.
 const ROWS_PER_STATEMENT: usize = 400;
 
-/// The chain head as this transaction found it: every write to a `cases` row records it in
-/// `touched`, so the figures' in-memory facts can read again only what changed.
-const TOUCHED: &str = "SELECT seq FROM audit_head WHERE id = 1";
+/// The write mark: every writing transaction draws the next one when it takes the chain
+/// head's lock, and every write to a `cases` row records it in `touched`. Marks are committed
+/// in order, so a reader that saw mark M committed will find every later write above M, and
+/// the figures' in-memory facts read again only what changed.
+const TOUCHED: &str = "SELECT touch FROM audit_head WHERE id = 1";
 
 const CASE_COLUMNS: &str = "id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, first_rating, tier_due, touched";
 
@@ -82,8 +84,8 @@ impl SqlStore {
         // when its row's mark is read).
         let (rows_sql, units_sql) = if loaded {
             (
-                format!("SELECT {cols} FROM cases c WHERE c.touched >= $1"),
-                "SELECT u.case_id, u.unit_id FROM case_units u JOIN cases c ON c.id = u.case_id WHERE c.touched >= $1 AND NOT u.lead".to_string(),
+                format!("SELECT {cols} FROM cases c WHERE c.touched > $1"),
+                "SELECT u.case_id, u.unit_id FROM case_units u JOIN cases c ON c.id = u.case_id WHERE c.touched > $1 AND NOT u.lead".to_string(),
             )
         } else {
             (
@@ -91,7 +93,7 @@ impl SqlStore {
                 "SELECT u.case_id, u.unit_id FROM case_units u WHERE NOT u.lead AND u.case_id >= $1".to_string(),
             )
         };
-        // The head before reading: every row written after this read carries at least it.
+        // The mark committed before reading: every row written after this read carries more.
         let head: i64 = sqlx::query_scalar(TOUCHED).fetch_one(&self.pool).await.map_err(backend_err)?;
         let first = if loaded { mark } else { 0 };
         let mut co: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
@@ -167,7 +169,8 @@ impl SqlStore {
     /// Starts a writing transaction by locking the chain head. Returns the head.
     async fn begin_write(&self) -> Result<(Tx<'_>, i64, String), StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend_err)?;
-        let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash").fetch_one(&mut *tx).await.map_err(backend_err)?;
+        // Taking the lock also draws this transaction's write mark (see `TOUCHED`).
+        let row = sqlx::query("UPDATE audit_head SET touch = touch + 1 WHERE id = 1 RETURNING seq, hash").fetch_one(&mut *tx).await.map_err(backend_err)?;
         let seq: i64 = row.try_get("seq").map_err(backend_err)?;
         let hash: String = row.try_get("hash").map_err(backend_err)?;
         Ok((tx, seq, hash))
@@ -335,7 +338,7 @@ impl SqlStore {
             }
         }
         for ((region, category), t) in places {
-            sqlx::query("UPDATE cases SET followed_at = $1, touched = (SELECT seq FROM audit_head) WHERE region = $2 AND category = $3 AND closed_at IS NOT NULL AND followed_at IS NULL AND closed_at < $1")
+            sqlx::query("UPDATE cases SET followed_at = $1, touched = (SELECT touch FROM audit_head) WHERE region = $2 AND category = $3 AND closed_at IS NOT NULL AND followed_at IS NULL AND closed_at < $1")
                 .bind(t)
                 .bind(region)
                 .bind(category)
@@ -345,7 +348,7 @@ impl SqlStore {
         }
         for (person, t) in people {
             sqlx::query(
-                "UPDATE cases SET followed_at = $1, touched = (SELECT seq FROM audit_head) WHERE id IN (SELECT case_id FROM case_persons WHERE person_id = $2) AND closed_at IS NOT NULL AND followed_at IS NULL AND closed_at < $1",
+                "UPDATE cases SET followed_at = $1, touched = (SELECT touch FROM audit_head) WHERE id IN (SELECT case_id FROM case_persons WHERE person_id = $2) AND closed_at IS NOT NULL AND followed_at IS NULL AND closed_at < $1",
             )
             .bind(t)
             .bind(person)
@@ -359,19 +362,21 @@ impl SqlStore {
     /// Recomputes every closed case's first follow-up after a bulk load, whose cases arrive
     /// with their whole history rather than one by one.
     async fn recompute_followed(&self) -> Result<(), StoreError> {
+        // Under the chain head's lock like any write, for its write mark; it appends no event.
+        let (mut tx, s, h) = self.begin_write().await?;
         sqlx::query(
             "UPDATE cases AS c SET followed_at = (SELECT MIN(t) FROM (
                  SELECT MIN(l.created_at) AS t FROM cases l WHERE l.region = c.region AND l.category = c.category AND l.created_at > c.closed_at AND l.id <> c.id
                  UNION ALL
                  SELECT MIN(l.created_at) AS t FROM case_persons a JOIN case_persons b ON b.person_id = a.person_id JOIN cases l ON l.id = b.case_id
                  WHERE a.case_id = c.id AND l.id <> c.id AND l.created_at > c.closed_at) AS f),
-                 touched = (SELECT seq FROM audit_head)
+                 touched = (SELECT touch FROM audit_head)
              WHERE c.closed_at IS NOT NULL",
         )
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend_err)?;
-        Ok(())
+        Self::finish_write(tx, (s, h)).await
     }
 
     /// Rewrites an existing case's row and unit index from its new state.
@@ -379,7 +384,7 @@ impl SqlStore {
         sqlx::query(
             "UPDATE cases SET version = $2, status = $3, category = $4, urgency = $5, region = $6, lead_unit = $7, dispatched_at = $8, accepted_at = $9, resolved_at = $10,
              closed_at = $11, response_due = $12, handling_due = $13, visit_due = $14, escalations = $15, reworks = $16, reopens = $17, was_deferred = $18,
-             final_rating = $19, closure_flag = $20, first_rating = $21, tier_due = $22, touched = (SELECT seq FROM audit_head) WHERE id = $1",
+             final_rating = $19, closure_flag = $20, first_rating = $21, tier_due = $22, touched = (SELECT touch FROM audit_head) WHERE id = $1",
         )
         .bind(c.id.0)
         .bind(c.version)
@@ -425,7 +430,7 @@ impl SqlStore {
         Self::queue_case_sms(tx, state, previous).await?;
         if events.iter().any(|e| matches!(e.kind, EventKind::Closed { .. })) {
             // A new closure: only cases arriving after it make it a repeat.
-            sqlx::query("UPDATE cases SET followed_at = NULL, touched = (SELECT seq FROM audit_head) WHERE id = $1").bind(state.id.0).execute(&mut **tx).await.map_err(backend_err)?;
+            sqlx::query("UPDATE cases SET followed_at = NULL, touched = (SELECT touch FROM audit_head) WHERE id = $1").bind(state.id.0).execute(&mut **tx).await.map_err(backend_err)?;
         }
         let mut stored = Vec::with_capacity(events.len());
         for e in events {

@@ -4,9 +4,9 @@
 //! a county and a year that is every case, and reading a million rows through SQL takes
 //! seconds. So each store keeps one compact row per dispatched case in memory, filed by the
 //! week it was dispatched, and brings it up to date before every computation by reading only
-//! the rows written since it last looked: every write to `cases` records the chain head it
-//! found in `touched`, and writers are serialised, so a row committed later never carries a
-//! smaller mark than one already read (see `Facts::watermark`).
+//! the rows written since it last looked: every write to `cases` records its transaction's
+//! write mark in `touched`, drawn in order under the chain head's lock, so a row committed
+//! later always carries a higher mark than any already read (see `Facts::watermark`).
 //!
 //! The counts here must equal `FigureCounts::from_facts` over `Store::case_facts`; the
 //! contract suite checks it on both backends, as it did for the SQL aggregate this replaces.
@@ -104,11 +104,9 @@ impl Interner {
 pub(crate) struct Facts {
     /// Whether the first full load has happened.
     pub loaded: bool,
-    /// Every row with `touched` at or above this has to be read again: the chain head as
-    /// committed just before the last read. A write committed after that read found the head
-    /// at least there (writers are serialised on it), so it carries at least this mark; a
-    /// write still in progress during the read carries exactly it, so the mark itself is read
-    /// again, not skipped.
+    /// Every row with `touched` above this has to be read again: the highest write mark
+    /// committed before the last read (or read in it). Marks are drawn under the chain head's
+    /// lock and committed in order, so a write committed after that read carries a higher one.
     pub watermark: i64,
     weeks: BTreeMap<i64, Vec<Fact>>,
     /// Where each case is: (week, index in that week).

@@ -1,6 +1,8 @@
--- The chain head at the last write of each case row. The figures keep the cohort's facts in
--- memory and, before each computation, read again only the rows written since they last
--- looked (`touched >= ` the highest value seen).
+-- The write mark of the last transaction that wrote each case row, drawn in order under the
+-- chain head's lock. The figures keep the cohort's facts in memory and, before each
+-- computation, read again only the rows written since they last looked (`touched >` the
+-- mark committed then).
+ALTER TABLE audit_head ADD COLUMN touch BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE cases ADD COLUMN touched BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX cases_touched ON cases (touched);
 -- Lists filtered by status are read newest first: walking this index backwards finds a page
