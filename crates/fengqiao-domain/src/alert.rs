@@ -651,7 +651,7 @@ mod tests {
 
     #[test]
     fn an_analytics_run_raises_its_findings_with_their_evidence() {
-        use crate::perception::{PerceptionRun, SeverityRise, Topic, TopicKind, VillageSpot};
+        use crate::perception::{PerceptionRun, ScanCluster, SeverityRise, Topic, TopicKind, VillageSpot};
         let spot = |code: &str, pattern: &str| VillageSpot {
             region: rc(code),
             name: "枫溪村".into(),
@@ -669,9 +669,33 @@ mod tests {
             trend_p: 0.01,
             case_ids: vec![7, 8],
         };
+        let from = NOW.plus_ms(-28 * DAY_MS + 1);
+        let scan = |rank: u32, p: f64, observed: u64| ScanCluster {
+            rank,
+            model: "poisson".into(),
+            region: rc("330681101000"),
+            center: rc("330681101001"),
+            center_name: "枫溪村".into(),
+            center_name_en: Some("Fengxi".into()),
+            center_lon: 120.0,
+            center_lat: 29.0,
+            villages: vec![rc("330681101001"), rc("330681101002")],
+            radius_m: 2000.0,
+            start_slice: 2,
+            start: from.plus_ms(14 * DAY_MS),
+            end: NOW,
+            observed,
+            expected: 3.0,
+            relative_risk: Some(3.5),
+            llr: 6.0,
+            p,
+            recurrence_days: 7.0 / p,
+            series: vec![1, 0, 5, 7],
+            case_ids: vec![21, 22],
+        };
         let run = PerceptionRun {
             at: NOW,
-            from: NOW.plus_ms(-28 * DAY_MS + 1),
+            from,
             weeks: 4,
             slice_days: 7,
             max_case_id: 9,
@@ -709,8 +733,12 @@ mod tests {
                 case_ids: vec![11, 12, 13, 14],
             }],
             towns: vec![],
-            clusters: vec![],
-            scan_replicates: 0,
+            clusters: vec![
+                scan(1, 0.002, 12),
+                ScanCluster { center: rc("330681102001"), ..scan(2, 0.2, 9) },
+                ScanCluster { center: rc("330681102002"), relative_risk: None, ..scan(3, 0.01, 4) },
+            ],
+            scan_replicates: 999,
             notes: vec![],
         };
         let a = WarningRules::default().perception_alerts(&run);
@@ -721,9 +749,18 @@ mod tests {
                 (AlertKind::TermBurst, "term_burst:region:330681101000:噪音:7d"),
                 (AlertKind::EmergingHotspot, "emerging_hotspot:region:330681101001"),
                 (AlertKind::RisingSeverity, "rising_severity:region:330681102000"),
+                (AlertKind::ScanCluster, "scan_cluster:region:330681101001:2026-W13"),
             ],
-            "a persistent hot spot is known, not news; a neighbour that did not grow is not alerted"
+            "a persistent hot spot is known, not news; a neighbour that did not grow is not alerted; \
+             a scan cluster needs its p-value and its cases"
         );
+        let s = &a[3];
+        assert_eq!((s.region.as_str(), s.evidence.count, s.evidence.window_days, s.evidence.regions.len()), ("330681101000", 12, 14, 2));
+        assert_eq!(
+            (s.evidence.figures["relative_risk"], s.evidence.figures["recurrence_days"], s.evidence.baseline),
+            (3.5, 3500.0, Some(3.0))
+        );
+        assert!(s.summary.contains("近14天12起") && s.summary.contains("12 cases in 14 days"), "{}", s.summary);
         assert_eq!((a[0].evidence.term.as_deref(), a[0].evidence.count, a[0].evidence.threshold), (Some("噪音"), 6, 5.0));
         assert!(a[0].summary.contains("（及扰民）") && a[0].summary.contains("(with 扰民)"), "{}", a[0].summary);
         assert_eq!(a[1].evidence.pattern.as_deref(), Some("new_hot_spot"));
