@@ -166,4 +166,15 @@ async fn scan_clusters_are_scoped() {
         (first["villages"][0].as_str(), first["relative_risk"].as_f64(), first["p"].as_f64()),
         (Some(VILLAGE_A1), Some(4.2), Some(0.001))
     );
+
+    // The dashboard's scan layer: the significant clusters' villages shaded, a legend entry
+    // each with its relative risk and p-value; over town B only town B's cluster.
+    let mut sup = Browser::new(&app);
+    sup.sign_in("sup").await;
+    let d = sup.get("/dashboard?layer=scan").await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.text);
+    assert_eq!(d.text.matches("class=\"sw scan-").count(), 3, "{}", d.text);
+    assert!(d.text.contains("4.2") && d.text.contains("p = 0.001"));
+    let b = sup.get(&format!("/dashboard?layer=scan&region={TOWN_B}")).await;
+    assert_eq!(b.text.matches("class=\"sw scan-").count(), 1, "{}", b.text);
 }
