@@ -23,6 +23,9 @@
 //!   `severity_recent_weeks` weeks is above its share over the run's earlier weeks by the
 //!   one-sided two-proportion z test at `severity_alpha`, with at least
 //!   `severity_min_cases` serious or major cases in the recent weeks.
+//! - **scan cluster**: a cluster of the prospective space–time scan with a Monte Carlo p-value
+//!   of at most `scan_alpha` and at least `scan_min_cases` cases, raised at the most local
+//!   region holding all its villages (their town, else the county).
 //!
 //! Each alert has a stable dedup key (rule, subject, window) so one condition raises one
 //! alert while it is open or acknowledged; after it is closed the same condition may raise a
@@ -64,6 +67,10 @@ pub struct WarningRules {
     pub severity_min_cases: u32,
     /// …and a one-sided two-proportion z test below this.
     pub severity_alpha: f64,
+    /// A scan cluster: a p-value at most this…
+    pub scan_alpha: f64,
+    /// …and at least this many cases in the cluster's window.
+    pub scan_min_cases: u32,
     /// Reach: a grid with at least this many residents and no report in the period is silent.
     pub silent_min_population: u32,
     /// Minutes between evaluations in the scheduler (0: never).
@@ -84,6 +91,8 @@ impl Default for WarningRules {
             severity_recent_weeks: 4,
             severity_min_cases: 3,
             severity_alpha: 0.01,
+            scan_alpha: 0.05,
+            scan_min_cases: 5,
             silent_min_population: 500,
             every_minutes: 60,
         }
@@ -99,6 +108,7 @@ pub enum AlertKind {
     TermBurst,
     EmergingHotspot,
     RisingSeverity,
+    ScanCluster,
 }
 
 impl AlertKind {
@@ -110,15 +120,17 @@ impl AlertKind {
             AlertKind::TermBurst => "term_burst",
             AlertKind::EmergingHotspot => "emerging_hotspot",
             AlertKind::RisingSeverity => "rising_severity",
+            AlertKind::ScanCluster => "scan_cluster",
         }
     }
-    pub const ALL: [AlertKind; 6] = [
+    pub const ALL: [AlertKind; 7] = [
         AlertKind::SameParties,
         AlertKind::OverdueCluster,
         AlertKind::CategoryBurst,
         AlertKind::TermBurst,
         AlertKind::EmergingHotspot,
         AlertKind::RisingSeverity,
+        AlertKind::ScanCluster,
     ];
     pub fn parse(s: &str) -> Option<AlertKind> {
         AlertKind::ALL.into_iter().find(|k| k.as_str() == s)
@@ -172,6 +184,10 @@ pub struct Evidence {
     /// Counts per weekly slice, oldest first, when the rule looked at a series.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub series: Vec<u32>,
+    /// The places behind the alert when they are several (a scan cluster's villages, the
+    /// centre first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub regions: Vec<RegionCode>,
 }
 
 /// Who took a step, when, and why.
@@ -376,8 +392,9 @@ impl WarningRules {
     /// run has already applied the thresholds (bursts and severity rises are listed only when
     /// they pass). Not yet stored: the store drops those whose dedup key is already live.
     ///
-    /// A further analysis joins here with its own kind: a space–time scan's significant
-    /// clusters, for instance, become one alert per cluster keyed by its central region.
+    /// A scan cluster is keyed by its centre and the ISO week its window starts in: the
+    /// run's weekly slices end at the run, so the window's start moves by up to a week between
+    /// runs while the cluster goes on, and a daily key would raise it again every day.
     pub fn perception_alerts(&self, run: &PerceptionRun) -> Vec<Alert> {
         let now = run.at;
         let mut out = Vec::new();
@@ -496,6 +513,57 @@ impl WarningRules {
                 },
             ));
         }
+        for c in &run.clusters {
+            if c.p > self.scan_alpha || c.observed < self.scan_min_cases as u64 {
+                continue;
+            }
+            let mut figures = BTreeMap::from([
+                ("observed".to_string(), c.observed as f64),
+                ("expected".to_string(), c.expected),
+                ("llr".to_string(), c.llr),
+                ("p".to_string(), c.p),
+                ("recurrence_days".to_string(), c.recurrence_days),
+                ("radius_m".to_string(), c.radius_m),
+                ("villages".to_string(), c.villages.len() as f64),
+            ]);
+            if let Some(rr) = c.relative_risk {
+                figures.insert("relative_risk".into(), rr);
+            }
+            let week = jiff::Timestamp::from_millisecond(c.start.0)
+                .map(|t| {
+                    let w = t.to_zoned(jiff::tz::TimeZone::UTC).date().iso_week_date();
+                    format!("{}-W{:02}", w.year(), w.week())
+                })
+                .unwrap_or_else(|_| c.start.0.to_string());
+            let days = (run.weeks.saturating_sub(c.start_slice)) * run.slice_days;
+            let rr = c.relative_risk.map(|r| format!("{r:.1}")).unwrap_or_else(|| "∞".into());
+            let n = c.villages.len();
+            out.push(new_alert(
+                now,
+                AlertKind::ScanCluster,
+                c.region.clone(),
+                format!("scan_cluster:region:{}:{week}", c.center),
+                format!(
+                    "以{}为中心的{n}个村近{days}天{obs}起，预期{exp:.1}（相对危险度{rr}，p={p}） {n} villages around {}: {obs} cases in {days} days, {exp:.1} expected (RR {rr}, p = {p})",
+                    c.center_name,
+                    c.center_name_en.as_deref().unwrap_or(&c.center_name),
+                    obs = c.observed,
+                    exp = c.expected,
+                    p = c.p,
+                ),
+                Evidence {
+                    case_ids: c.case_ids.clone(),
+                    count: c.observed.min(u32::MAX as u64) as u32,
+                    threshold: self.scan_min_cases as f64,
+                    baseline: Some(c.expected),
+                    window_days: days,
+                    figures,
+                    series: c.series.clone(),
+                    regions: c.villages.clone(),
+                    ..Default::default()
+                },
+            ));
+        }
         out.sort_by(|a, b| (a.kind, &a.dedup_key).cmp(&(b.kind, &b.dedup_key)));
         out
     }
@@ -583,7 +651,7 @@ mod tests {
 
     #[test]
     fn an_analytics_run_raises_its_findings_with_their_evidence() {
-        use crate::perception::{PerceptionRun, SeverityRise, Topic, TopicKind, VillageSpot};
+        use crate::perception::{PerceptionRun, ScanCluster, SeverityRise, Topic, TopicKind, VillageSpot};
         let spot = |code: &str, pattern: &str| VillageSpot {
             region: rc(code),
             name: "枫溪村".into(),
@@ -601,9 +669,33 @@ mod tests {
             trend_p: 0.01,
             case_ids: vec![7, 8],
         };
+        let from = NOW.plus_ms(-28 * DAY_MS + 1);
+        let scan = |rank: u32, p: f64, observed: u64| ScanCluster {
+            rank,
+            model: "poisson".into(),
+            region: rc("330681101000"),
+            center: rc("330681101001"),
+            center_name: "枫溪村".into(),
+            center_name_en: Some("Fengxi".into()),
+            center_lon: 120.0,
+            center_lat: 29.0,
+            villages: vec![rc("330681101001"), rc("330681101002")],
+            radius_m: 2000.0,
+            start_slice: 2,
+            start: from.plus_ms(14 * DAY_MS),
+            end: NOW,
+            observed,
+            expected: 3.0,
+            relative_risk: Some(3.5),
+            llr: 6.0,
+            p,
+            recurrence_days: 7.0 / p,
+            series: vec![1, 0, 5, 7],
+            case_ids: vec![21, 22],
+        };
         let run = PerceptionRun {
             at: NOW,
-            from: NOW.plus_ms(-28 * DAY_MS + 1),
+            from,
             weeks: 4,
             slice_days: 7,
             max_case_id: 9,
@@ -641,6 +733,12 @@ mod tests {
                 case_ids: vec![11, 12, 13, 14],
             }],
             towns: vec![],
+            clusters: vec![
+                scan(1, 0.002, 12),
+                ScanCluster { center: rc("330681102001"), ..scan(2, 0.2, 9) },
+                ScanCluster { center: rc("330681102002"), relative_risk: None, ..scan(3, 0.01, 4) },
+            ],
+            scan_replicates: 999,
             notes: vec![],
         };
         let a = WarningRules::default().perception_alerts(&run);
@@ -651,9 +749,18 @@ mod tests {
                 (AlertKind::TermBurst, "term_burst:region:330681101000:噪音:7d"),
                 (AlertKind::EmergingHotspot, "emerging_hotspot:region:330681101001"),
                 (AlertKind::RisingSeverity, "rising_severity:region:330681102000"),
+                (AlertKind::ScanCluster, "scan_cluster:region:330681101001:2026-W13"),
             ],
-            "a persistent hot spot is known, not news; a neighbour that did not grow is not alerted"
+            "a persistent hot spot is known, not news; a neighbour that did not grow is not alerted; \
+             a scan cluster needs its p-value and its cases"
         );
+        let s = &a[3];
+        assert_eq!((s.region.as_str(), s.evidence.count, s.evidence.window_days, s.evidence.regions.len()), ("330681101000", 12, 14, 2));
+        assert_eq!(
+            (s.evidence.figures["relative_risk"], s.evidence.figures["recurrence_days"], s.evidence.baseline),
+            (3.5, 3500.0, Some(3.0))
+        );
+        assert!(s.summary.contains("近14天12起") && s.summary.contains("12 cases in 14 days"), "{}", s.summary);
         assert_eq!((a[0].evidence.term.as_deref(), a[0].evidence.count, a[0].evidence.threshold), (Some("噪音"), 6, 5.0));
         assert!(a[0].summary.contains("（及扰民）") && a[0].summary.contains("(with 扰民)"), "{}", a[0].summary);
         assert_eq!(a[1].evidence.pattern.as_deref(), Some("new_hot_spot"));

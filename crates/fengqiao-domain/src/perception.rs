@@ -43,6 +43,8 @@ pub struct AnalyticsConfig {
     pub full_at_hour: u32,
     /// Shortest term, in characters, that counts as a topic.
     pub min_term_chars: u32,
+    /// Monte Carlo replicates of the space–time scan (99–99999; 0 leaves the scan out).
+    pub scan_replicates: u32,
 }
 
 impl Default for AnalyticsConfig {
@@ -56,6 +58,7 @@ impl Default for AnalyticsConfig {
             every_minutes: 15,
             full_at_hour: 3,
             min_term_chars: 2,
+            scan_replicates: 999,
         }
     }
 }
@@ -78,6 +81,9 @@ impl AnalyticsConfig {
         }
         if self.full_at_hour > 23 {
             out.push(format!("analytics.full_at_hour: {} is not an hour (0–23)", self.full_at_hour));
+        }
+        if self.scan_replicates != 0 && !(99..=99_999).contains(&self.scan_replicates) {
+            out.push(format!("analytics.scan_replicates: {} is neither 0 nor between 99 and 99999", self.scan_replicates));
         }
         if self.min_term_chars == 0 {
             out.push("analytics.min_term_chars: at least 1".into());
@@ -197,6 +203,56 @@ pub struct TownTrend {
     pub serious: Vec<u32>,
 }
 
+/// Largest share of the population (or, under the permutation model, of the cases) inside a
+/// scan circle, and of the run's weeks in a scan window: SaTScan's customary 50%.
+pub const SCAN_MAX_FRACTION: f64 = 0.5;
+/// Most clusters a run keeps: the most likely and the secondary ones.
+pub const SCAN_MAX_CLUSTERS: usize = 10;
+
+/// A cluster of the prospective space–time scan (Kulldorff): villages around a centre whose
+/// cases over the last weeks, up to the run, are more than their expectation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanCluster {
+    /// 1 for the most likely cluster, then the secondary ones by decreasing likelihood ratio.
+    pub rank: u32,
+    /// `poisson` (against the villages' populations, adjusted for the county's weekly trend)
+    /// or `permutation` (space–time permutation, when no village has a population).
+    pub model: String,
+    /// The most local region holding every village of the cluster: their town when they share
+    /// one, else the county. Its alert goes there, and readers over it see the cluster.
+    pub region: RegionCode,
+    /// The village at the circle's centre.
+    pub center: RegionCode,
+    pub center_name: String,
+    #[serde(default)]
+    pub center_name_en: Option<String>,
+    /// The centre's longitude and latitude (its boundary's centroid).
+    pub center_lon: f64,
+    pub center_lat: f64,
+    /// The villages inside the circle, nearest first.
+    pub villages: Vec<RegionCode>,
+    /// From the centre to the farthest village inside, in metres.
+    pub radius_m: f64,
+    /// The first slice of the window (0-based) and its start; the window ends with the run.
+    pub start_slice: u32,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub observed: u64,
+    pub expected: f64,
+    /// Inside over outside, each observed over expected; `None` when every case is inside.
+    pub relative_risk: Option<f64>,
+    pub llr: f64,
+    /// Monte Carlo p-value: (1 + replicates at least as extreme) / (replicates + 1).
+    pub p: f64,
+    /// 1 / p in days: how often a cluster this strong turns up by chance alone.
+    pub recurrence_days: f64,
+    /// The cluster's villages' cases per slice, oldest first, over all the run's weeks.
+    pub series: Vec<u32>,
+    /// Cases of the window in the cluster's villages that the run read (at most
+    /// [`MAX_EVIDENCE_IDS`]).
+    pub case_ids: Vec<i64>,
+}
+
 /// One analytics run, stored whole.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PerceptionRun {
@@ -218,6 +274,13 @@ pub struct PerceptionRun {
     pub topics: Vec<Topic>,
     pub severity: Vec<SeverityRise>,
     pub towns: Vec<TownTrend>,
+    /// The space–time scan's clusters, significant or not, by rank (runs stored before the
+    /// scan have none).
+    #[serde(default)]
+    pub clusters: Vec<ScanCluster>,
+    /// Monte Carlo replicates of the scan (0: not scanned).
+    #[serde(default)]
+    pub scan_replicates: u32,
     /// Why part of the analysis was left out (no boundaries, no cases in the latest week…).
     pub notes: Vec<String>,
 }
@@ -230,6 +293,8 @@ impl PerceptionRun {
             topics: self.topics.iter().filter(|t| root.contains(&t.town)).cloned().collect(),
             severity: self.severity.iter().filter(|s| root.contains(&s.town)).cloned().collect(),
             towns: self.towns.iter().filter(|t| root.contains(&t.town)).cloned().collect(),
+            // A cluster is seen by the readers of its alert: those over its region.
+            clusters: self.clusters.iter().filter(|c| root.contains(&c.region)).cloned().collect(),
             ..self.clone()
         }
     }
@@ -293,6 +358,8 @@ mod tests {
             topics: vec![topic("330681101000"), topic("330681102000")],
             severity: vec![],
             towns: vec![],
+            clusters: vec![],
+            scan_replicates: 0,
             notes: vec![],
         };
         assert_eq!(run.within(&rc("330681101000")).topics.len(), 1);

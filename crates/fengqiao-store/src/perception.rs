@@ -11,12 +11,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use fengqiao_analysis::burst::{BurstRule, burst, proportion_rise};
+use fengqiao_analysis::spatial::scan::{ScanError, ScanLocation, ScanModel, ScanOptions, prospective_scan};
 use fengqiao_analysis::spatial::{PermutationTable, Transform, Weights, benjamini_hochberg, emerging_hot_spots, empirical_bayes, gi_star};
 use fengqiao_analysis::text::Tokenizer;
 use fengqiao_domain::alert::{Alert, WarningRules};
 use fengqiao_domain::clock::DAY_MS;
+use fengqiao_domain::geo::Point;
 use fengqiao_domain::perception::{
-    AnalyticsConfig, FOLD_OVERLAP, MAX_EVIDENCE_IDS, PerceptionRun, SLICE_DAYS, SeverityRise, Topic, TopicKind, TownTrend, VillageSpot,
+    AnalyticsConfig, FOLD_OVERLAP, MAX_EVIDENCE_IDS, PerceptionRun, SCAN_MAX_CLUSTERS, SCAN_MAX_FRACTION, SLICE_DAYS, ScanCluster,
+    SeverityRise, Topic, TopicKind, TownTrend, VillageSpot,
 };
 use fengqiao_domain::{Actor, DomainError, Region, RegionCode, RegionLevel, Role, Timestamp};
 
@@ -313,6 +316,8 @@ pub fn compute(cfg: &AnalyticsConfig, rules: &WarningRules, input: &RunInput<'_>
         }
     }
 
+    let clusters = if cfg.scan_replicates == 0 { Vec::new() } else { scan_clusters(cfg, input, from, &mut notes) };
+
     PerceptionRun {
         at,
         from,
@@ -327,8 +332,129 @@ pub fn compute(cfg: &AnalyticsConfig, rules: &WarningRules, input: &RunInput<'_>
         topics,
         severity,
         towns: town_counts.into_iter().map(|(town, (counts, serious))| TownTrend { town, counts, serious }).collect(),
+        clusters,
+        scan_replicates: cfg.scan_replicates,
         notes,
     }
+}
+
+/// Metres per degree of latitude (and of longitude at the equator) on a sphere of the earth's
+/// mean radius.
+const METRES_PER_DEGREE: f64 = 6_371_008.8 * std::f64::consts::PI / 180.0;
+
+/// The prospective space–time scan over the villages and the run's weeks, all categories.
+///
+/// Villages are placed at their centroid (given, else their boundary's), projected to metres
+/// by an equirectangular projection at the villages' mean latitude, which keeps distances
+/// isotropic within a county. The Poisson model counts against the villages' populations
+/// (the villages without one are left out, their cases with them); when no village has a
+/// population, the space–time permutation model scans the cases alone.
+fn scan_clusters(cfg: &AnalyticsConfig, input: &RunInput<'_>, from: Timestamp, notes: &mut Vec<String>) -> Vec<ScanCluster> {
+    let t = cfg.weeks as usize;
+    let slice_ms = SLICE_DAYS * DAY_MS;
+    let mut villages: Vec<(&Region, Point)> = input
+        .regions
+        .iter()
+        .copied()
+        .filter(|r| r.level() == RegionLevel::Village)
+        .filter_map(|r| r.centroid.or_else(|| r.polygons().next().map(|p| p.centroid())).map(|c| (r, c)))
+        .collect();
+    villages.sort_by(|a, b| a.0.code.cmp(&b.0.code));
+    let model = if villages.iter().any(|(v, _)| v.population > 0) {
+        villages.retain(|(v, _)| v.population > 0);
+        ScanModel::Poisson
+    } else {
+        ScanModel::SpaceTimePermutation
+    };
+    if villages.len() < 2 {
+        notes.push(format!("{} villages with a place: too few for the space–time scan", villages.len()));
+        return Vec::new();
+    }
+    let index: HashMap<&str, usize> = villages.iter().enumerate().map(|(i, (v, _))| (v.code.as_str(), i)).collect();
+    let mut counts = vec![vec![0u64; t]; villages.len()];
+    for cell in &input.cube.cells {
+        let s = cell.slice as usize;
+        let village = RegionCode::parse(&cell.region).ok().and_then(|c| c.ancestor_at(RegionLevel::Village));
+        if let Some(&i) = village.as_ref().and_then(|v| index.get(v.as_str()))
+            && s < t
+        {
+            counts[i][s] += cell.cases.max(0) as u64;
+        }
+    }
+    let lat0 = villages.iter().map(|(_, c)| c.lat).sum::<f64>() / villages.len() as f64;
+    let kx = METRES_PER_DEGREE * lat0.to_radians().cos();
+    let locs: Vec<ScanLocation> = villages
+        .iter()
+        .map(|(v, c)| ScanLocation { x: c.lon * kx, y: c.lat * METRES_PER_DEGREE, population: v.population as f64 })
+        .collect();
+    let opts = ScanOptions {
+        model,
+        max_population_fraction: SCAN_MAX_FRACTION,
+        max_time_fraction: SCAN_MAX_FRACTION,
+        replicates: cfg.scan_replicates as usize,
+        seed: cfg.seed,
+        max_clusters: SCAN_MAX_CLUSTERS,
+    };
+    let result = match prospective_scan(&locs, &counts, &opts) {
+        Ok(r) => r,
+        Err(ScanError::NoCases) => return Vec::new(),
+        Err(e) => {
+            notes.push(format!("space–time scan ({}): {e}", e.code()));
+            return Vec::new();
+        }
+    };
+    result
+        .clusters
+        .iter()
+        .enumerate()
+        .map(|(rank, c)| {
+            let (centre, point) = villages[c.center];
+            let codes: Vec<RegionCode> = c.locations.iter().map(|&i| villages[i].0.code.clone()).collect();
+            let town = centre.code.ancestor_at(RegionLevel::Town);
+            let region = match &town {
+                Some(town) if codes.iter().all(|v| town.contains(v)) => town.clone(),
+                _ => centre.code.ancestor_at(RegionLevel::County).unwrap_or_else(|| centre.code.clone()),
+            };
+            let inside: HashSet<&str> = codes.iter().map(|c| c.as_str()).collect();
+            let series = (0..t).map(|s| c.locations.iter().map(|&i| counts[i][s]).sum::<u64>().min(u32::MAX as u64) as u32).collect();
+            let start = from.plus_ms(c.start as i64 * slice_ms);
+            let ids = input
+                .texts
+                .iter()
+                .filter(|x| x.created_at >= start && x.created_at <= input.at)
+                .filter(|x| {
+                    RegionCode::parse(&x.region)
+                        .ok()
+                        .and_then(|r| r.ancestor_at(RegionLevel::Village))
+                        .is_some_and(|v| inside.contains(v.as_str()))
+                })
+                .map(|x| x.id)
+                .collect();
+            ScanCluster {
+                rank: rank as u32 + 1,
+                model: model.name().to_string(),
+                region,
+                center: centre.code.clone(),
+                center_name: centre.name.clone(),
+                center_name_en: centre.name_en.clone(),
+                center_lon: point.lon,
+                center_lat: point.lat,
+                villages: codes,
+                radius_m: c.radius,
+                start_slice: c.start as u32,
+                start,
+                end: input.at,
+                observed: c.observed,
+                expected: c.expected,
+                relative_risk: c.relative_risk.is_finite().then_some(c.relative_risk),
+                llr: c.llr,
+                p: c.p_value,
+                recurrence_days: c.recurrence_slices * SLICE_DAYS as f64,
+                series,
+                case_ids: evidence(ids),
+            }
+        })
+        .collect()
 }
 
 /// Folds bursting terms that mostly share their cases: within a town, the most surprising
@@ -385,6 +511,7 @@ impl Service {
             cases = run.cases,
             hot = run.villages.iter().filter(|v| v.class > 0).count(),
             topics = run.topics.len(),
+            clusters = run.clusters.iter().filter(|c| c.p <= self.config.warnings.scan_alpha).count(),
             alerts = alerts.len(),
             "analytics run"
         );

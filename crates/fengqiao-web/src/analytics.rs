@@ -1,5 +1,7 @@
 //! `/api/v1/analytics/hotspots` and `/api/v1/analytics/topics`: the newest analytics run
-//! (hot spots and emerging patterns by village; bursting categories and terms, rising
+//! (hot spots and emerging patterns by village, with the space–time scan's clusters whose
+//! region — their town, or the county when they straddle towns — is within the jurisdiction;
+//! bursting categories and terms, rising
 //! severity and weekly counts by town), for supervisors and administrators, within their
 //! jurisdiction.
 
@@ -40,6 +42,7 @@ pub(crate) fn run_meta(run: &PerceptionRun, st: &AppState) -> Value {
         "slice_days": run.slice_days,
         "cases": run.cases,
         "permutations": run.permutations,
+        "scan_replicates": run.scan_replicates,
         "seed": run.seed,
         "took_ms": run.took_ms,
         "notes": run.notes,
@@ -67,8 +70,10 @@ async fn run_for(st: &AppState, staff: &Staff, region: Option<&RegionCode>) -> R
 
 async fn hotspots(State(st): State<AppState>, staff: Staff, ApiQuery(q): ApiQuery<HotspotQuery>) -> Result<Json<Value>, ApiError> {
     let region = region_of(&q.region)?;
-    let Some(run) = run_for(&st, &staff, region.as_ref()).await? else { return Ok(Json(json!({ "run": null, "items": [] }))) };
-    Ok(Json(json!({ "run": run_meta(&run, &st), "items": run.villages })))
+    let Some(run) = run_for(&st, &staff, region.as_ref()).await? else {
+        return Ok(Json(json!({ "run": null, "items": [], "clusters": [] })));
+    };
+    Ok(Json(json!({ "run": run_meta(&run, &st), "items": run.villages, "clusters": run.clusters })))
 }
 
 async fn topics(State(st): State<AppState>, staff: Staff, ApiQuery(q): ApiQuery<TopicQuery>) -> Result<Json<Value>, ApiError> {

@@ -75,9 +75,12 @@ pub async fn case_cube_and_texts(store: Arc<dyn Store>) {
 }
 
 /// Town A: a 4 × 4 block of villages, 0.05° squares sharing their corners. Town B keeps its
-/// one village.
+/// one village. The scan runs with 99 replicates (p-values down to 0.01).
 async fn block_county(store: &Arc<dyn Store>, clock: ManualClock) -> (Arc<Service>, Vec<String>) {
-    let svc = seeded_with_clock(store, clock).await;
+    let base = seeded_with_clock(store, clock.clone()).await;
+    let mut cfg = base.config.clone();
+    cfg.analytics.scan_replicates = 99;
+    let svc = Arc::new(Service::new(store.clone(), Arc::new(clock), cfg).await.unwrap());
     let mut villages = Vec::new();
     let mut regions = Vec::new();
     for row in 0..4 {
@@ -159,6 +162,27 @@ pub async fn perception_finds_a_growing_cluster(store: Arc<dyn Store>) {
     let severe = raised.iter().find(|a| a.kind == AlertKind::RisingSeverity).expect("town B's share of serious cases rose");
     assert_eq!((severe.region.as_str(), severe.evidence.count, severe.evidence.case_ids.len()), (TOWN_B, 8, 8));
     assert!(severe.recipients.contains(&"user:sup".to_string()));
+    // The space–time scan: its most likely cluster is the planted corner, growing over the
+    // last weeks, in town A.
+    let top = &run.clusters[0];
+    assert_eq!((top.rank, top.model.as_str(), top.region.as_str()), (1, "poisson", TOWN_A), "{top:?}");
+    for &i in &cluster {
+        assert!(top.villages.iter().any(|v| v.as_str() == villages[i]), "village {i} is in the cluster: {top:?}");
+    }
+    assert!(top.villages.len() <= 8, "half the population at most: {top:?}");
+    assert!(top.p <= 0.01 && top.relative_risk.is_some_and(|rr| rr > 2.0) && top.observed as f64 > 2.0 * top.expected, "{top:?}");
+    assert!(top.start_slice >= 6 && top.start_slice <= 9 && top.end == now, "within the last half of the weeks: {top:?}");
+    assert_eq!(top.start, T0.plus_ms(top.start_slice as i64 * WEEK));
+    assert!((top.recurrence_days - 7.0 / top.p).abs() < 1e-9);
+    assert_eq!(top.series.iter().map(|&c| c as u64).skip(top.start_slice as usize).sum::<u64>(), top.observed);
+    assert_eq!(top.case_ids.len() as u64, top.observed, "the window's cases are the evidence");
+    let scan: Vec<_> = raised.iter().filter(|a| a.kind == AlertKind::ScanCluster).collect();
+    assert_eq!(scan.len(), 1, "{scan:?}");
+    let a = scan[0];
+    assert_eq!((a.region.as_str(), a.evidence.count as u64, &a.evidence.regions), (TOWN_A, top.observed, &top.villages));
+    assert_eq!(a.evidence.series, top.series);
+    assert!(a.evidence.figures["p"] <= 0.01 && a.evidence.figures.contains_key("relative_risk"), "{:?}", a.evidence.figures);
+    assert!(a.dedup_key.starts_with(&format!("scan_cluster:region:{}:", top.center)), "{}", a.dedup_key);
     // Raised once while live.
     assert!(svc.run_perception(now.plus_ms(60_000)).await.unwrap().1.is_empty());
 
@@ -166,10 +190,16 @@ pub async fn perception_finds_a_growing_cluster(store: Arc<dyn Store>) {
     let b = svc.perception(&supervisor(TOWN_B)).await.unwrap().unwrap();
     assert!(b.villages.iter().all(|v| v.region.as_str() == VILLAGE_B1) && !b.villages.is_empty());
     assert!(b.topics.is_empty());
+    assert!(
+        b.clusters.iter().all(|c| c.region.as_str() == TOWN_B && c.p > 0.05),
+        "town A's cluster is not town B's to see: {:?}",
+        b.clusters
+    );
     assert_eq!(b.severity.len(), 1);
     let a = svc.perception(&supervisor(TOWN_A)).await.unwrap().unwrap();
     assert_eq!(a.villages.len(), 16);
     assert!(a.severity.is_empty() && !a.topics.is_empty());
+    assert_eq!(a.clusters.first().map(|c| &c.villages), Some(&top.villages), "the cluster is town A's");
     assert!(svc.perception(&staff_actor("handler-a1")).await.is_err(), "not for handlers");
     // A case filed later marks the run stale for the scheduler's incremental run.
     let sched = crate::Scheduler::new(svc.clone());
@@ -194,5 +224,7 @@ pub async fn perception_of_a_quiet_county_raises_nothing(store: Arc<dyn Store>) 
     assert!(raised.is_empty(), "{raised:?}");
     assert!(run.topics.is_empty() && run.severity.is_empty());
     assert!(run.villages.iter().all(|v| !ALERTING_PATTERNS.contains(&v.pattern.as_str())));
+    assert!(run.clusters.iter().all(|c| c.p > 0.05), "no significant scan cluster: {:?}", run.clusters);
+    assert_eq!(run.scan_replicates, 99);
     assert_eq!(run.cases, 16 * 12 * 3 / 2);
 }

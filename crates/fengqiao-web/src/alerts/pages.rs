@@ -93,6 +93,10 @@ async fn list(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(q): Que
             if let Some(b) = e.baseline {
                 evidence.push_str(&format!("; {}", t.s("alerts.baseline").replace("{b}", &format!("{b:.2}"))));
             }
+            if !e.regions.is_empty() {
+                let names: Vec<String> = e.regions.iter().map(|r| region_name(&st, r.as_str())).collect();
+                evidence.push_str(&format!("; {}", t.s("alerts.regions").replace("{list}", &names.join(", "))));
+            }
             let mut steps = Vec::new();
             for (key, s) in [("alerts.acknowledged_by", &a.acknowledged), ("alerts.closed_by", &a.closed)] {
                 if let Some(s) = s {

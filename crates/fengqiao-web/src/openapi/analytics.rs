@@ -17,11 +17,12 @@ fn counts() -> Value {
 pub(super) fn with_schemas(mut all: Value) -> Value {
     let ids = json!({ "type": "array", "items": int(), "description": "the cases behind the finding (at most 200)" });
     let run = obj(
-        &["at", "at_local", "from", "weeks", "slice_days", "cases", "permutations", "seed", "took_ms", "notes"],
+        &["at", "at_local", "from", "weeks", "slice_days", "cases", "permutations", "scan_replicates", "seed", "took_ms", "notes"],
         json!({
             "at": ms(), "at_local": string(),
             "from": { "type": "integer", "description": "the first slice's start, milliseconds since the Unix epoch; the last slice ends just after `at`" },
             "weeks": int(), "slice_days": int(), "cases": int(), "permutations": int(), "seed": int(), "took_ms": int(),
+            "scan_replicates": { "type": "integer", "description": "Monte Carlo replicates of the space–time scan; 0 when it was left out" },
             "notes": { "type": "array", "items": string(), "description": "why part of the analysis was left out" },
         }),
     );
@@ -59,7 +60,28 @@ pub(super) fn with_schemas(mut all: Value) -> Value {
             json!({
                 "town": r("RegionCode"), "recent_serious": int(), "recent_total": int(), "earlier_serious": int(), "earlier_total": int(),
                 "recent_share": number(), "earlier_share": number(), "z": number(),
-                "p": { "type": "number", "description": "one-sided two-proportion z test" }, "case_ids": ids,
+                "p": { "type": "number", "description": "one-sided two-proportion z test" }, "case_ids": ids.clone(),
+            }),
+        ),
+        "ScanCluster": obj(
+            &["rank", "model", "region", "center", "center_name", "center_lon", "center_lat", "villages", "radius_m", "start_slice", "start", "end",
+              "observed", "expected", "relative_risk", "llr", "p", "recurrence_days", "series", "case_ids"],
+            json!({
+                "rank": { "type": "integer", "description": "1: the most likely cluster; then the secondary ones, sharing no village with an earlier one" },
+                "model": { "type": "string", "enum": ["poisson", "permutation"], "description": "Poisson against the villages' populations (adjusted for the weekly trend), or space–time permutation when no village has a population" },
+                "region": { "$ref": "#/components/schemas/RegionCode", "description": "the villages' common town, else the county: where its alert goes, and who sees it" },
+                "center": r("RegionCode"), "center_name": string(), "center_name_en": or_null(string()),
+                "center_lon": number(), "center_lat": number(),
+                "villages": { "type": "array", "items": r("RegionCode"), "description": "the villages in the circle, nearest the centre first" },
+                "radius_m": { "type": "number", "description": "from the centre to the farthest village in the circle, in metres" },
+                "start_slice": { "type": "integer", "description": "the window's first weekly slice (0-based); the window ends with the run" },
+                "start": ms(), "end": ms(),
+                "observed": int(), "expected": number(),
+                "relative_risk": or_null(json!({ "type": "number", "description": "inside over outside, each observed over expected; null when every case is inside" })),
+                "llr": { "type": "number", "description": "log likelihood ratio" },
+                "p": { "type": "number", "description": "Monte Carlo p-value" },
+                "recurrence_days": { "type": "number", "description": "days between clusters this strong by chance alone (slice length / p)" },
+                "series": counts(), "case_ids": ids,
             }),
         ),
         "TownTrend": obj(&["town", "counts", "serious"], json!({ "town": r("RegionCode"), "counts": counts(), "serious": counts() })),
@@ -77,11 +99,17 @@ pub(super) fn ops() -> Vec<Op> {
         Op {
             method: "get",
             path: "/api/v1/analytics/hotspots",
-            summary: "Hot spots of the latest week and emerging hot spot patterns over the run's weeks, by village, from the newest analytics run, in the caller's jurisdiction (supervisors and administrators); `run` is null before the first run",
+            summary: "Hot spots of the latest week and emerging hot spot patterns over the run's weeks, by village, and the space–time scan's clusters (those whose region, the villages' common town or else the county, is within the jurisdiction), from the newest analytics run, in the caller's jurisdiction (supervisors and administrators); `run` is null before the first run",
             auth: Auth::Staff,
             params: json!([region()]),
             body: None,
-            ok: ("200", Some(obj(&["run", "items"], json!({ "run": or_null(r("AnalyticsRun")), "items": array("VillageSpot") })))),
+            ok: (
+                "200",
+                Some(obj(
+                    &["run", "items", "clusters"],
+                    json!({ "run": or_null(r("AnalyticsRun")), "items": array("VillageSpot"), "clusters": array("ScanCluster") }),
+                )),
+            ),
             errors: &["403", "422"],
         },
         Op {

@@ -144,7 +144,7 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
     let shade = q.shade.clone().filter(|s| rate_exists(s)).unwrap_or_else(|| "resolution_rate".into());
     let layer = q.layer.clone().filter(|l| !l.is_empty()).unwrap_or_else(|| "hotspot".into());
     if !LAYERS.contains(&layer.as_str()) {
-        return Err(invalid("layer", "hotspot, emerging or none".into()));
+        return Err(invalid("layer", "hotspot, emerging, scan or none".into()));
     }
     let show_alerts = match q.alerts.as_deref() {
         None | Some("") | Some("1") => true,
@@ -552,7 +552,10 @@ pub struct PerceptionView {
 }
 
 /// The map layers, in the order offered.
-pub const LAYERS: [&str; 3] = ["hotspot", "emerging", "none"];
+pub const LAYERS: [&str; 4] = ["hotspot", "emerging", "scan", "none"];
+
+/// Distinct shades for the significant scan clusters, by rank (the rest share the last).
+const SCAN_SHADES: usize = 4;
 
 /// The CSS class of a Gi* class (−3…3).
 fn gi_class(c: i8) -> String {
@@ -619,6 +622,12 @@ pub async fn perception_view(
     };
     let pattern_label = |p: &str| t.k("dash.pattern", p);
 
+    // The significant scan clusters (by rank) and, for the scan layer, each village's cluster.
+    let alpha = st.svc.config.warnings.scan_alpha;
+    let significant: Vec<&fengqiao_domain::perception::ScanCluster> = run.clusters.iter().filter(|c| c.p <= alpha).collect();
+    let cluster_of = |code: &RegionCode| significant.iter().position(|c| c.villages.contains(code));
+    let scan_class = |k: usize| format!("scan-{}", k.min(SCAN_SHADES - 1) + 1);
+
     // The map: villages by the chosen layer, live alerts as pins at their places.
     let frame: Vec<&fengqiao_domain::Region> = match r.regions.get(region.as_str()) {
         Some(g) if g.boundary.is_some() => vec![g],
@@ -631,10 +640,14 @@ pub async fn perception_view(
             let class = match layer {
                 "hotspot" => gi_class(v.class),
                 "emerging" => pattern_class(&v.pattern).to_string(),
+                "scan" => cluster_of(&v.region).map(scan_class).unwrap_or_else(|| "scan-0".into()),
                 _ => "village".to_string(),
             };
             let latest = v.counts.last().copied().unwrap_or(0);
-            let title = format!("{name}: {} · {} · {latest}", class_label(v.class), pattern_label(&v.pattern));
+            let mut title = format!("{name}: {} · {} · {latest}", class_label(v.class), pattern_label(&v.pattern));
+            if let Some(k) = cluster_of(&v.region) {
+                title.push_str(&format!(" · {}", t.s("dash.scan_cluster").replace("{rank}", &significant[k].rank.to_string())));
+            }
             m.add_region(g, &name, &class, title, run.villages.len() <= 30);
         }
         m
@@ -667,6 +680,25 @@ pub async fn perception_view(
         "emerging" => {
             ["em-rising", "em-hot", "em-cold", "em-none"].iter().map(|c| (c.to_string(), t.s(&format!("dash.{c}")).to_string())).collect()
         }
+        "scan" if significant.is_empty() => vec![("scan-0".into(), t.s("dash.scan_none").to_string())],
+        "scan" => significant
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let rr = c.relative_risk.map(|r| format!("{r:.1}")).unwrap_or_else(|| "∞".into());
+                let label = t
+                    .s("dash.scan_legend")
+                    .replace("{rank}", &c.rank.to_string())
+                    .replace("{centre}", &name_of(&c.center))
+                    .replace("{n}", &c.villages.len().to_string())
+                    .replace("{from}", &super::local_time(c.start, &st.tz).chars().take(10).collect::<String>())
+                    .replace("{observed}", &c.observed.to_string())
+                    .replace("{expected}", &format!("{:.1}", c.expected))
+                    .replace("{rr}", &rr)
+                    .replace("{p}", &format!("{}", c.p));
+                (scan_class(k), label)
+            })
+            .collect(),
         _ => vec![],
     };
 

@@ -107,3 +107,74 @@ async fn hotspots_and_topics_are_scoped_and_shown() {
     let h = handler.get("/dashboard").await;
     assert!(!h.text.contains("id=\"perception\""), "analytics are for supervisors");
 }
+
+/// The scan's clusters in `/api/v1/analytics/hotspots`: a reader sees a cluster when its
+/// region (the villages' common town, else the county) is within the jurisdiction, as its
+/// alert is; a cluster across two towns is the county's.
+#[tokio::test]
+async fn scan_clusters_are_scoped() {
+    use fengqiao_domain::perception::ScanCluster;
+    use fengqiao_domain::{RegionCode, Timestamp};
+    let app = pages_app().await;
+    let sup_b = user("sup-b", Role::Supervisor, None, TOWN_B);
+    let creds = Credentials { token_hash: Some(fengqiao_web::token_hash("tok-sup-b")), password_hash: None };
+    app.svc.store.put_user(&sup_b, &creds, "system:test", T0).await.unwrap();
+    let (mut run, _) = app.svc.run_perception(app.svc.now()).await.unwrap();
+    let rc = |s: &str| RegionCode::parse(s).unwrap();
+    let cluster = |rank: u32, region: &str, villages: &[&str]| ScanCluster {
+        rank,
+        model: "poisson".into(),
+        region: rc(region),
+        center: rc(villages[0]),
+        center_name: "村".into(),
+        center_name_en: None,
+        center_lon: 120.0,
+        center_lat: 29.0,
+        villages: villages.iter().map(|v| rc(v)).collect(),
+        radius_m: 1500.0,
+        start_slice: 9,
+        start: T0,
+        end: Timestamp(T0.0 + 1),
+        observed: 30,
+        expected: 8.5,
+        relative_risk: Some(4.2),
+        llr: 17.0,
+        p: 0.001,
+        recurrence_days: 7000.0,
+        series: vec![0; 12],
+        case_ids: vec![],
+    };
+    run.clusters =
+        vec![cluster(1, TOWN_A, &[VILLAGE_A1]), cluster(2, "330681000000", &[VILLAGE_B1, VILLAGE_A1]), cluster(3, TOWN_B, &[VILLAGE_B1])];
+    run.at = run.at.plus_ms(1);
+    app.svc.store.save_perception_run(&run).await.unwrap();
+    let ranks = |who: &'static str, query: String| {
+        let app = &app;
+        async move {
+            let r = app.get(&format!("/api/v1/analytics/hotspots{query}"), who).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            r.body["clusters"].as_array().unwrap().iter().map(|c| c["rank"].as_u64().unwrap()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ranks("sup", String::new()).await, [1, 2, 3], "the county sees all");
+    assert_eq!(ranks("sup-a", String::new()).await, [1], "town A: its own cluster, not the county's across towns");
+    assert_eq!(ranks("sup-b", String::new()).await, [3]);
+    assert_eq!(ranks("sup", format!("?region={TOWN_B}")).await, [3]);
+    let all = app.get("/api/v1/analytics/hotspots", "sup").await;
+    let first = &all.body["clusters"][0];
+    assert_eq!(
+        (first["villages"][0].as_str(), first["relative_risk"].as_f64(), first["p"].as_f64()),
+        (Some(VILLAGE_A1), Some(4.2), Some(0.001))
+    );
+
+    // The dashboard's scan layer: the significant clusters' villages shaded, a legend entry
+    // each with its relative risk and p-value; over town B only town B's cluster.
+    let mut sup = Browser::new(&app);
+    sup.sign_in("sup").await;
+    let d = sup.get("/dashboard?layer=scan").await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.text);
+    assert_eq!(d.text.matches("class=\"sw scan-").count(), 3, "{}", d.text);
+    assert!(d.text.contains("4.2") && d.text.contains("p = 0.001"));
+    let b = sup.get(&format!("/dashboard?layer=scan&region={TOWN_B}")).await;
+    assert_eq!(b.text.matches("class=\"sw scan-").count(), 1, "{}", b.text);
+}
