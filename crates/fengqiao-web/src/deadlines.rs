@@ -20,7 +20,8 @@ pub struct YearQuery {
 pub async fn calendar(State(st): State<AppState>, _staff: Staff, ApiQuery(q): ApiQuery<YearQuery>) -> Result<Json<Value>, ApiError> {
     let cal = st.svc.calendar();
     let now = st.svc.now();
-    let year = match q.year.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    // An empty `year=` is a malformed year, not "this year".
+    let year = match q.year.as_deref().map(str::trim) {
         None => now.local_date(cal.time_zone()).map(|d| d.year()).unwrap_or(2026),
         Some(s) => s
             .parse::<i16>()

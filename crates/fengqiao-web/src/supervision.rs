@@ -67,7 +67,8 @@ struct ListQuery {
 }
 
 async fn list(State(st): State<AppState>, staff: Staff, ApiQuery(q): ApiQuery<ListQuery>) -> Result<Json<Value>, ApiError> {
-    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+    // An empty `status=` names no status: refused like any other unknown one.
+    let status = match q.status.as_deref() {
         Some(s) => Some(OrderStatus::parse(s).ok_or_else(|| ApiError::invalid("status", "open, answered or closed"))?),
         None => None,
     };
