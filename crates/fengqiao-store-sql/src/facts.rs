@@ -226,8 +226,12 @@ impl Facts {
             },
             None => None,
         };
-        let regions = (!prefixes.is_empty()).then(|| self.regions_under(&prefixes));
         let (from, to) = (f.from.0, f.to.0);
+        if from >= to {
+            // An empty period (the server's warm-up asks for one): no weeks to walk.
+            return Box::new(std::iter::empty());
+        }
+        let regions = (!prefixes.is_empty()).then(|| self.regions_under(&prefixes));
         let weeks = self.weeks.range(from.div_euclid(WEEK_MS)..=to.saturating_sub(1).div_euclid(WEEK_MS));
         Box::new(weeks.flat_map(|(_, v)| v.iter()).filter(move |c| {
             c.dispatched >= from
@@ -370,6 +374,9 @@ mod tests {
         // Nested subtrees each count their own cases.
         let by = f.counts_by(&Scope::All, &all, None, &["3306".into(), "330601".into(), "3399".into()], Timestamp(0));
         assert_eq!(by.iter().map(|k| k.cohort).collect::<Vec<_>>(), vec![2, 1, 0]);
+        // An empty or inverted period counts nothing.
+        assert_eq!(f.counts(&Scope::All, &filter(0, 0), None, Timestamp(0), true).0.cohort, 0);
+        assert_eq!(f.counts(&Scope::All, &filter(500, 100), None, Timestamp(0), true).0.cohort, 0);
         // The period is half-open.
         assert_eq!(f.counts(&Scope::All, &filter(0, 100), None, Timestamp(0), false).0.cohort, 0);
         assert_eq!(f.counts(&Scope::All, &filter(100, 101), None, Timestamp(0), false).0.cohort, 3);
