@@ -535,9 +535,17 @@ const NEG_EN: &[&str] = &["no", "not", "never", "didn't", "don't", "won't", "wit
 pub fn assess_risk(text: &str, repeat_dispute: bool, config: &RiskConfig) -> RiskAssessment {
     let norm = normalize(text);
     let mut evidence: Vec<Evidence> = Vec::new();
-    for &(pat, kind, weight) in ZH {
-        let (head, tail) = pat.split_once('…').unwrap_or((pat, ""));
-        for (at, _) in norm.match_indices(head) {
+    // Every occurrence of every pattern's head, found in one pass, filed by head and in text
+    // order; each pattern then takes its first occurrence that is not negated and whose tail
+    // (if any) follows, as a scan per pattern would.
+    let zh = zh_heads();
+    let mut found: Vec<Vec<usize>> = vec![Vec::new(); zh.heads.len()];
+    for m in zh.automaton.find_overlapping_iter(norm.as_str()) {
+        found[m.pattern().as_usize()].push(m.start());
+    }
+    for (i, &(pat, kind, weight)) in ZH.iter().enumerate() {
+        let (head, tail) = split_head(pat);
+        for &at in &found[zh.head_of[i]] {
             let before: String = norm[..at].chars().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
             if NEG_ZH.iter().any(|n| before.ends_with(n)) {
                 continue;
@@ -589,6 +597,37 @@ pub fn assess_risk(text: &str, repeat_dispute: bool, config: &RiskConfig) -> Ris
 }
 
 /// Where `tail` ends in `rest` if it starts within the first four characters of the clause.
+/// A Chinese pattern's head and the tail that may follow it after a short gap (`跳…楼`).
+fn split_head(pat: &str) -> (&str, &str) {
+    pat.split_once('…').unwrap_or((pat, ""))
+}
+
+/// The distinct heads of the Chinese patterns in one automaton, and each pattern's head.
+struct ZhHeads {
+    heads: Vec<&'static str>,
+    head_of: Vec<usize>,
+    automaton: aho_corasick::AhoCorasick,
+}
+
+fn zh_heads() -> &'static ZhHeads {
+    static HEADS: std::sync::OnceLock<ZhHeads> = std::sync::OnceLock::new();
+    HEADS.get_or_init(|| {
+        let mut heads: Vec<&'static str> = Vec::new();
+        let head_of = ZH
+            .iter()
+            .map(|&(pat, _, _)| {
+                let head = split_head(pat).0;
+                heads.iter().position(|h| *h == head).unwrap_or_else(|| {
+                    heads.push(head);
+                    heads.len() - 1
+                })
+            })
+            .collect();
+        let automaton = aho_corasick::AhoCorasick::new(&heads).expect("the Chinese risk patterns build an automaton");
+        ZhHeads { heads, head_of, automaton }
+    })
+}
+
 fn gap_match(rest: &str, tail: &str) -> Option<usize> {
     for (n, (i, c)) in rest.char_indices().enumerate() {
         if rest[i..].starts_with(tail) {
