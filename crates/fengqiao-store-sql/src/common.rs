@@ -510,8 +510,32 @@ fn push_order_scope(q: &mut QueryBuilder<'_, DB>, scope: &Scope) {
 
 fn push_region(q: &mut QueryBuilder<'_, DB>, region: &Option<String>, col: &str) -> Result<(), StoreError> {
     if let Some(r) = region {
-        let code = fengqiao_domain::RegionCode::parse(r).map_err(|e| StoreError::Domain(fengqiao_domain::DomainError::Invalid(vec![e])))?;
-        push_prefix(q, col, code.prefix());
+        push_prefix(q, col, &region_prefix(r)?);
+    }
+    Ok(())
+}
+
+fn region_prefix(r: &str) -> Result<String, StoreError> {
+    let code = fengqiao_domain::RegionCode::parse(r).map_err(|e| StoreError::Domain(fengqiao_domain::DomainError::Invalid(vec![e])))?;
+    Ok(code.prefix().to_string())
+}
+
+/// A scope and a region filter on cases, as one region range: the narrower of the two when
+/// one holds the other, nothing when they are apart. Two ranges on the same column make
+/// PostgreSQL multiply their selectivities and expect a handful of rows, so it reads every
+/// row of a town's status instead of walking the id index to the first page.
+fn push_scope_region(q: &mut QueryBuilder<'_, DB>, scope: &Scope, region: &Option<String>, id_col: &str, region_col: &str) -> Result<(), StoreError> {
+    let (Scope::Region { prefix: outer }, Some(r)) = (scope, region) else {
+        push_scope(q, scope, id_col, region_col);
+        return push_region(q, region, region_col);
+    };
+    let inner = region_prefix(r)?;
+    if inner.starts_with(outer.as_str()) {
+        push_prefix(q, region_col, &inner);
+    } else if outer.starts_with(inner.as_str()) {
+        push_prefix(q, region_col, outer);
+    } else {
+        q.push(" AND 1 = 0");
     }
     Ok(())
 }
@@ -548,8 +572,7 @@ fn push_prefix(q: &mut QueryBuilder<'_, DB>, col: &str, prefix: &str) {
 /// The figures' cohort: dispatched within the period, in scope, narrowed by the filter.
 fn push_cohort(q: &mut QueryBuilder<'_, DB>, scope: &Scope, f: &FactsFilter, alias: &str) -> Result<(), StoreError> {
     q.push(format!(" {alias}.dispatched_at >= ")).push_bind(f.from.0).push(format!(" AND {alias}.dispatched_at < ")).push_bind(f.to.0);
-    push_scope(q, scope, &format!("{alias}.id"), &format!("{alias}.region"));
-    push_region(q, &f.region, &format!("{alias}.region"))?;
+    push_scope_region(q, scope, &f.region, &format!("{alias}.id"), &format!("{alias}.region"))?;
     if let Some(u) = &f.unit {
         q.push(format!(" AND {alias}.lead_unit = ")).push_bind(u.clone());
     }
@@ -1071,8 +1094,7 @@ impl fengqiao_store::Store for SqlStore {
     async fn list_cases(&self, scope: &Scope, f: &CaseFilter, page: &Page) -> Result<Vec<Case>, StoreError> {
         // Choose the page on the narrow table, then read only its states.
         let mut q = QueryBuilder::<DB>::new("SELECT state FROM case_states WHERE id IN (SELECT id FROM cases WHERE 1 = 1");
-        push_scope(&mut q, scope, "id", "region");
-        push_region(&mut q, &f.region, "region")?;
+        push_scope_region(&mut q, scope, &f.region, "id", "region")?;
         for (col, v) in [("status", &f.status), ("category", &f.category), ("lead_unit", &f.lead_unit), ("channel", &f.channel), ("urgency", &f.urgency)] {
             if let Some(v) = v {
                 q.push(format!(" AND {col} = ")).push_bind(v.clone());
@@ -1119,8 +1141,7 @@ impl fengqiao_store::Store for SqlStore {
             }
             let filter = |q: &mut QueryBuilder<'_, DB>| -> Result<(), StoreError> {
                 q.push(" FROM cases WHERE status = ").push_bind(st.clone());
-                push_scope(q, scope, "id", "region");
-                push_region(q, &qq.region, "region")?;
+                push_scope_region(q, scope, &qq.region, "id", "region")?;
                 if let Some(c) = &qq.category {
                     q.push(" AND category = ").push_bind(c.clone());
                 }

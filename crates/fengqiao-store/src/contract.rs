@@ -430,6 +430,15 @@ async fn keyset_pagination_and_filters(store: Arc<dyn Store>) {
     // A filter never widens the scope.
     let a = Scope::Region { prefix: "330681101".into() };
     assert_eq!(store.list_cases(&a, &f, &Page { after: None, limit: 100, descending: false }).await.unwrap().len(), 0);
+    // A scope and a filter combine to the narrower of the two, either way round.
+    let page = Page { after: None, limit: 100, descending: false };
+    let county = Scope::Region { prefix: "330681".into() };
+    let in_village = CaseFilter { region: Some(VILLAGE_A1.into()), ..Default::default() };
+    assert_eq!(store.list_cases(&county, &in_village, &page).await.unwrap().len(), 4);
+    let whole_county = CaseFilter { region: Some(COUNTY.into()), ..Default::default() };
+    let listed = store.list_cases(&a, &whole_county, &page).await.unwrap();
+    assert_eq!(listed.len(), 4);
+    assert!(listed.iter().all(|c| c.region.as_str().starts_with("330681101")));
 }
 
 async fn work_queue_soonest_breach_first(store: Arc<dyn Store>) {
