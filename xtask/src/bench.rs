@@ -265,6 +265,7 @@ fn queries(bin: &Path, scale: f64, smoke: bool) -> anyhow::Result<()> {
         };
         let took = if reuse.is_some() { Duration::ZERO } else { generate(bin, &dir, url.as_deref(), scale)? };
         let server = Server::start(bin, &dir, url.as_deref(), free_port())?;
+        let warm = crate::http::wait_warm(&server.addr, Duration::from_secs(1200))?;
         let mut c = Conn::open(&server.addr)?;
         let total: serde_count::Count = serde_count::count(&mut c)?;
         println!(
@@ -272,6 +273,7 @@ fn queries(bin: &Path, scale: f64, smoke: bool) -> anyhow::Result<()> {
             total.0,
             took.as_secs_f64()
         );
+        println!("ready (figures' facts loaded) {:.1} s after the server answered", warm.as_secs_f64());
         let sup = "demo-county-supervisor";
         let year = timed(&mut c, "/api/v1/figures?from=2000-01-01", sup, n)?;
         println!(

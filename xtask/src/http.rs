@@ -78,3 +78,17 @@ pub fn wait_ready(addr: &str, timeout: Duration) -> anyhow::Result<()> {
     }
     anyhow::bail!("the server at {addr} did not become ready")
 }
+
+/// Waits until `/readyz` answers 200 (the figures' facts are loaded) and says how long that
+/// took: benchmarks of a warm server start measuring after it, and report it.
+pub fn wait_warm(addr: &str, timeout: Duration) -> anyhow::Result<Duration> {
+    let start = std::time::Instant::now();
+    let mut c = Conn::open(addr)?;
+    while start.elapsed() < timeout {
+        if c.request("GET", "/readyz", &[], None)?.status == 200 {
+            return Ok(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    anyhow::bail!("the server at {addr} did not load its figures within {timeout:?}")
+}

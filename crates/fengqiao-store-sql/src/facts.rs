@@ -278,7 +278,14 @@ impl Facts {
         points: bool,
     ) -> (FigureCounts, Vec<StagePoints>) {
         let mut k = FigureCounts::default();
-        let mut pts = Vec::new();
+        // Sized once for the weeks the period spans (a county-year is a million points).
+        let mut pts = if points && f.from.0 < f.to.0 {
+            Vec::with_capacity(
+                self.weeks.range(f.from.0.div_euclid(WEEK_MS)..=(f.to.0 - 1).div_euclid(WEEK_MS)).map(|(_, v)| v.len()).sum(),
+            )
+        } else {
+            Vec::new()
+        };
         for c in self.cohort(scope, f, region_prefix) {
             add(&mut k, c, now.0, f.repeat_window_ms);
             if points {

@@ -203,6 +203,8 @@ pub struct Service {
     /// Held while a checkpoint is written, so concurrent writers sign the head once.
     checkpointing: tokio::sync::Mutex<()>,
     pub stats: Arc<CommitStats>,
+    /// Whether the figures' facts have been loaded once (the readiness probe waits for it).
+    figures_warm: std::sync::atomic::AtomicBool,
     /// Risk, category suggestions and near-duplicates of recent cases.
     pub triage: crate::triage::Triage,
 }
@@ -256,6 +258,7 @@ impl Service {
             unsigned: std::sync::atomic::AtomicI64::new(0),
             checkpointing: tokio::sync::Mutex::new(()),
             stats,
+            figures_warm: std::sync::atomic::AtomicBool::new(false),
             triage: crate::triage::Triage::new(crate::triage::TriageConfig::default()),
         };
         svc.reload().await?;
@@ -669,14 +672,31 @@ impl Service {
         let scope = Scope::for_actor(actor);
         let now = self.now();
         let (counts, points) = self.store.figure_counts(&scope, filter, now).await?;
-        Ok(fengqiao_domain::figures::assemble(&counts, &points, now, &self.config.figures))
+        self.figures_warm.store(true, std::sync::atomic::Ordering::Relaxed);
+        if points.len() < 50_000 {
+            return Ok(fengqiao_domain::figures::assemble(&counts, &points, now, &self.config.figures));
+        }
+        // A county-year's stage times are a sort of a million durations per stage: off the
+        // async workers, so the page's other reads go on meanwhile.
+        let cfg = self.config.figures.clone();
+        tokio::task::spawn_blocking(move || fengqiao_domain::figures::assemble(&counts, &points, now, &cfg))
+            .await
+            .map_err(|e| StoreError::Backend(format!("the figures computation stopped: {e}")))
+    }
+
+    /// Whether the figures have been computed once since start (their facts are in memory),
+    /// so no request waits for the load.
+    pub fn figures_ready(&self) -> bool {
+        self.figures_warm.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Brings the store's figures facts up to date (the first time: loads them), computing
     /// nothing: what a server does at start so its first dashboard is quick.
     pub async fn warm_figures(&self) -> Result<(), StoreError> {
         let empty = FactsFilter { from: Timestamp(0), to: Timestamp(0), ..Default::default() };
-        self.store.figure_counts(&Scope::All, &empty, self.now()).await.map(|_| ())
+        self.store.figure_counts(&Scope::All, &empty, self.now()).await?;
+        self.figures_warm.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// The rates (not the stage times, which come out empty) for each region subtree in

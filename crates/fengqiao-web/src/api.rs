@@ -26,6 +26,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route_layer(axum::middleware::from_fn_with_state(state.public_limits.clone(), crate::pages::rate_limit_api));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/cases", post(create_case).get(list_cases))
         .route("/api/v1/cases/{id}", get(get_case))
@@ -89,6 +90,19 @@ async fn healthz(State(st): State<AppState>) -> Response {
         Ok((seq, _)) => Json(json!({ "status": "ok", "backend": st.svc.store.backend(), "events": seq })).into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "error": e.to_string() }))).into_response(),
     }
+}
+
+/// Readiness, for a load balancer: 200 once the store answers and the figures' facts are in
+/// memory (loaded in the background at start, seconds at a million cases), 503 before.
+/// `/healthz` is liveness: it answers as soon as the server does.
+async fn readyz(State(st): State<AppState>) -> Response {
+    if let Err(e) = st.svc.store.audit_head().await {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "error": e.to_string() }))).into_response();
+    }
+    if !st.svc.figures_ready() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "warming", "waiting_for": "figures" }))).into_response();
+    }
+    Json(json!({ "status": "ready" })).into_response()
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {

@@ -177,8 +177,44 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
         None => now.plus_ms(1),
     };
     let (from, prev_from) = (to.plus_ms(-span), to.plus_ms(-2 * span));
-    let cur = st.svc.figures(&staff.actor, &filter(&region, from, to)).await?;
-    let prev = st.svc.figures(&staff.actor, &filter(&region, prev_from, from)).await?;
+    // The parts of the region, each with the chosen figure for the current period.
+    let r = st.svc.reference();
+    let level = match region.level() {
+        RegionLevel::County => Some(RegionLevel::Town),
+        RegionLevel::Town => Some(RegionLevel::Village),
+        RegionLevel::Village => Some(RegionLevel::Grid),
+        RegionLevel::Grid => None,
+    };
+    let parts = level.map(|l| map::children(r.regions.values(), region.prefix(), l)).unwrap_or_default();
+    let codes: Vec<String> = parts.iter().map(|p| p.code.to_string()).collect();
+    let scope = Scope::for_actor(&staff.actor);
+    // Five independent reads, side by side: the period's figures, the previous period's
+    // rates (its stage times, a sort of every case's durations, would be thrown away), the
+    // parts' rates, the overdue cases (open and past their handling deadline) and those about
+    // to breach (a deadline within a day).
+    let (cur, prev, per_part, overdue_cases, (soon_cases, _)) = tokio::try_join!(
+        async { st.svc.figures(&staff.actor, &filter(&region, from, to)).await.map_err(PageError::from) },
+        async {
+            st.svc
+                .figures_by_region(&staff.actor, &filter(&region, prev_from, from), &[region.to_string()])
+                .await?
+                .pop()
+                .ok_or_else(|| PageError::from(fengqiao_store::StoreError::Backend("no figures for the previous period".into())))
+        },
+        async { st.svc.figures_by_region(&staff.actor, &filter(&region, from, to), &codes).await.map_err(PageError::from) },
+        async {
+            st.svc
+                .store
+                .list_cases(
+                    &scope,
+                    &CaseFilter { region: Some(region.to_string()), overdue_at: Some(now), ..Default::default() },
+                    &Page { after: None, limit: 200, descending: false },
+                )
+                .await
+                .map_err(PageError::from)
+        },
+        queue_page(&st, &staff, None, None, Some(region.as_str()), Some((now, now.plus_ms(DAY_MS))), 500),
+    )?;
 
     let figures: Vec<FigureRow> = RATES
         .iter()
@@ -221,35 +257,11 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
         })
         .collect::<Vec<_>>();
 
-    // Overdue: open cases past their handling deadline; about to breach: the next deadline
-    // within a day.
-    let scope = Scope::for_actor(&staff.actor);
-    let overdue_cases = st
-        .svc
-        .store
-        .list_cases(
-            &scope,
-            &CaseFilter { region: Some(region.to_string()), overdue_at: Some(now), ..Default::default() },
-            &Page { after: None, limit: 200, descending: false },
-        )
-        .await?;
-    let (soon_cases, _) = queue_page(&st, &staff, None, None, Some(region.as_str()), Some((now, now.plus_ms(DAY_MS))), 500).await?;
     let overdue: Vec<CaseRow> = overdue_cases.iter().map(|c| case_row(&st, t, c, now)).collect();
     let soon: Vec<CaseRow> = soon_cases.iter().map(|c| case_row(&st, t, c, now)).collect();
 
-    // The parts of the region, each with the chosen figure for the current period.
-    let r = st.svc.reference();
-    let level = match region.level() {
-        RegionLevel::County => Some(RegionLevel::Town),
-        RegionLevel::Town => Some(RegionLevel::Village),
-        RegionLevel::Village => Some(RegionLevel::Grid),
-        RegionLevel::Grid => None,
-    };
-    let parts = level.map(|l| map::children(r.regions.values(), region.prefix(), l)).unwrap_or_default();
     let mut by_region = Vec::new();
     let mut shaded = Vec::new();
-    let codes: Vec<String> = parts.iter().map(|p| p.code.to_string()).collect();
-    let per_part = st.svc.figures_by_region(&staff.actor, &filter(&region, from, to), &codes).await?;
     for (p, f) in parts.iter().zip(per_part) {
         let rt = rate(&f, &shade).cloned().unwrap_or(Rate { numerator: 0, denominator: 0, value: None });
         let name = t.pick(&p.name, p.name_en.as_deref()).to_string();

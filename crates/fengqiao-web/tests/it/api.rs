@@ -12,6 +12,14 @@ async fn health_metrics_and_authentication() {
     let r = app.call("GET", "/healthz", None, None, &[]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["backend"], "sqlite");
+    // Ready only once the figures' facts are loaded (`serve` loads them at start).
+    let r = app.call("GET", "/readyz", None, None, &[]).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.body["status"], "warming");
+    app.svc.warm_figures().await.unwrap();
+    let r = app.call("GET", "/readyz", None, None, &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "ready");
     for bad in [None, Some("nobody")] {
         let r = app.call("GET", "/api/v1/cases", bad, None, &[]).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);

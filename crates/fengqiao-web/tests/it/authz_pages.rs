@@ -108,6 +108,7 @@ fn table() -> Vec<Row> {
         get("/assets/app.js", "/assets/app.js", Public),
         get("/assets/mediation.css", "/assets/mediation.css", Public),
         get("/healthz", "/healthz", Public),
+        get("/readyz", "/readyz", Public),
         get("/metrics", "/metrics", Public),
         // Residents signed in by phone.
         get("/resident/login", "/resident/login", Public),
@@ -598,6 +599,8 @@ fn short(p: &Page) -> String {
 #[tokio::test]
 async fn every_page_and_form_against_every_role() {
     let app = pages_app().await;
+    // Ready, as a server is once its figures are loaded: `/readyz` answers 200.
+    app.svc.warm_figures().await.unwrap();
     let rows = table();
 
     // Completeness: every registered page route has a row, and every row a route.
