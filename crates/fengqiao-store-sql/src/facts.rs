@@ -197,50 +197,37 @@ impl Facts {
 
     /// The cases of the cohort: dispatched in `[from, to)`, in the scope, narrowed by the
     /// filter (region subtree, lead unit, category).
-    fn cohort<'a>(&'a self, scope: &Scope, f: &FactsFilter, region_prefix: Option<&str>) -> Box<dyn Iterator<Item = &'a Fact> + 'a> {
+    /// The cohort: the weeks the period spans and the test each of their cases must pass.
+    /// `None` when nothing can match.
+    fn cohort<'a>(&'a self, scope: &Scope, f: &FactsFilter, region_prefix: Option<&str>) -> Option<Cohort<'a>> {
         let mut prefixes: Vec<&str> = Vec::new();
         let mut unit_scope: Option<u32> = None;
         match scope {
             Scope::All => {}
-            Scope::Nothing => return Box::new(std::iter::empty()),
+            Scope::Nothing => return None,
             Scope::Region { prefix } => prefixes.push(prefix),
-            Scope::Unit { unit } => match self.units.get(&unit.0) {
-                Some(u) => unit_scope = Some(u),
-                None => return Box::new(std::iter::empty()),
-            },
+            Scope::Unit { unit } => unit_scope = Some(self.units.get(&unit.0)?),
         }
         if let Some(p) = region_prefix {
             prefixes.push(p);
         }
         let lead = match &f.unit {
-            Some(u) => match self.units.get(u) {
-                Some(u) => Some(u),
-                None => return Box::new(std::iter::empty()),
-            },
+            Some(u) => Some(self.units.get(u)?),
             None => None,
         };
         let category = match &f.category {
-            Some(c) => match self.categories.get(c) {
-                Some(c) => Some(c),
-                None => return Box::new(std::iter::empty()),
-            },
+            Some(c) => Some(self.categories.get(c)?),
             None => None,
         };
         let (from, to) = (f.from.0, f.to.0);
         if from >= to {
             // An empty period (the server's warm-up asks for one): no weeks to walk.
-            return Box::new(std::iter::empty());
+            return None;
         }
         let regions = (!prefixes.is_empty()).then(|| self.regions_under(&prefixes));
-        let weeks = self.weeks.range(from.div_euclid(WEEK_MS)..=to.saturating_sub(1).div_euclid(WEEK_MS));
-        Box::new(weeks.flat_map(|(_, v)| v.iter()).filter(move |c| {
-            c.dispatched >= from
-                && c.dispatched < to
-                && regions.as_ref().is_none_or(|r| r[c.region as usize])
-                && lead.is_none_or(|u| c.unit == u)
-                && category.is_none_or(|k| c.category == k)
-                && unit_scope.is_none_or(|u| c.unit == u || c.co_units.as_deref().is_some_and(|co| co.contains(&u)))
-        }))
+        let weeks =
+            self.weeks.range(from.div_euclid(WEEK_MS)..=to.saturating_sub(1).div_euclid(WEEK_MS)).map(|(_, v)| v.as_slice()).collect();
+        Some(Cohort { weeks, from, to, regions, lead, category, unit_scope })
     }
 
     /// The cohort's counts in each of the region subtrees `parts` (by code prefix), in one
@@ -259,10 +246,20 @@ impl Facts {
             .iter()
             .map(|r| parts.iter().enumerate().filter(|(_, p)| r.starts_with(p.as_str())).map(|(i, _)| i).collect())
             .collect();
+        let Some(cohort) = self.cohort(scope, f, region_prefix) else { return vec![FigureCounts::default(); parts.len()] };
+        let pieces = cohort.split(|cases| {
+            let mut out = vec![FigureCounts::default(); parts.len()];
+            for c in cases {
+                for &i in &parts_of[c.region as usize] {
+                    add(&mut out[i], c, now.0, f.repeat_window_ms);
+                }
+            }
+            out
+        });
         let mut out = vec![FigureCounts::default(); parts.len()];
-        for c in self.cohort(scope, f, region_prefix) {
-            for &i in &parts_of[c.region as usize] {
-                add(&mut out[i], c, now.0, f.repeat_window_ms);
+        for piece in pieces {
+            for (o, k) in out.iter_mut().zip(piece) {
+                merge(o, &k);
             }
         }
         out
@@ -277,28 +274,111 @@ impl Facts {
         now: Timestamp,
         points: bool,
     ) -> (FigureCounts, Vec<StagePoints>) {
-        let mut k = FigureCounts::default();
-        // Sized once for the weeks the period spans (a county-year is a million points).
-        let mut pts = if points && f.from.0 < f.to.0 {
-            Vec::with_capacity(
-                self.weeks.range(f.from.0.div_euclid(WEEK_MS)..=(f.to.0 - 1).div_euclid(WEEK_MS)).map(|(_, v)| v.len()).sum(),
-            )
-        } else {
-            Vec::new()
-        };
-        for c in self.cohort(scope, f, region_prefix) {
-            add(&mut k, c, now.0, f.repeat_window_ms);
-            if points {
-                pts.push(StagePoints {
-                    dispatched: opt(c.dispatched),
-                    accepted: opt(c.accepted),
-                    resolved: opt(c.resolved),
-                    closed: opt(c.closed),
-                });
+        let Some(cohort) = self.cohort(scope, f, region_prefix) else { return (FigureCounts::default(), Vec::new()) };
+        let pieces = cohort.split(|cases| {
+            let mut k = FigureCounts::default();
+            let mut pts = Vec::new();
+            for c in cases {
+                add(&mut k, c, now.0, f.repeat_window_ms);
+                if points {
+                    pts.push(StagePoints {
+                        dispatched: opt(c.dispatched),
+                        accepted: opt(c.accepted),
+                        resolved: opt(c.resolved),
+                        closed: opt(c.closed),
+                    });
+                }
             }
+            (k, pts)
+        });
+        let mut k = FigureCounts::default();
+        let mut pts = Vec::with_capacity(pieces.iter().map(|p| p.1.len()).sum());
+        for (pk, pp) in pieces {
+            merge(&mut k, &pk);
+            pts.extend(pp);
         }
         (k, pts)
     }
+}
+
+/// The cases of a period that pass a figures filter, by dispatch week.
+struct Cohort<'a> {
+    weeks: Vec<&'a [Fact]>,
+    from: i64,
+    to: i64,
+    /// Which interned regions are inside every region prefix asked for.
+    regions: Option<Vec<bool>>,
+    lead: Option<u32>,
+    category: Option<u32>,
+    /// A unit's scope: its lead and co-handled cases.
+    unit_scope: Option<u32>,
+}
+
+/// Below this many cases a pass runs on the calling thread.
+const SPLIT_MIN: usize = 100_000;
+
+impl Cohort<'_> {
+    fn keeps(&self, c: &Fact) -> bool {
+        c.dispatched >= self.from
+            && c.dispatched < self.to
+            && self.regions.as_ref().is_none_or(|r| r[c.region as usize])
+            && self.lead.is_none_or(|u| c.unit == u)
+            && self.category.is_none_or(|k| c.category == k)
+            && self.unit_scope.is_none_or(|u| c.unit == u || c.co_units.as_deref().is_some_and(|co| co.contains(&u)))
+    }
+
+    /// Runs `pass` over the cohort in pieces of about equal size, one per core when the
+    /// cohort is large (a county-year is a million cases), and returns each piece's result.
+    fn split<T: Send>(&self, pass: impl Fn(&mut dyn Iterator<Item = &Fact>) -> T + Sync) -> Vec<T> {
+        let total: usize = self.weeks.iter().map(|w| w.len()).sum();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        if threads < 2 || total < SPLIT_MIN {
+            return vec![pass(&mut self.weeks.iter().flat_map(|w| w.iter()).filter(|c| self.keeps(c)))];
+        }
+        // Consecutive runs of weeks, cut when a piece reaches its share.
+        let share = total.div_ceil(threads);
+        let mut pieces: Vec<&[&[Fact]]> = Vec::new();
+        let (mut start, mut size) = (0, 0);
+        for (i, w) in self.weeks.iter().enumerate() {
+            size += w.len();
+            if size >= share {
+                pieces.push(&self.weeks[start..=i]);
+                (start, size) = (i + 1, 0);
+            }
+        }
+        if start < self.weeks.len() {
+            pieces.push(&self.weeks[start..]);
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = pieces
+                .iter()
+                .map(|piece| {
+                    let pass = &pass;
+                    s.spawn(move || pass(&mut piece.iter().flat_map(|w| w.iter()).filter(|c| self.keeps(c))))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a figures pass panicked")).collect()
+        })
+    }
+}
+
+/// Adds one piece's counts to another's.
+fn merge(k: &mut FigureCounts, o: &FigureCounts) {
+    let FigureCounts { cohort, responded, resolved, rated, satisfied, flagged, due, on_time, closed, local, reworked, reopened, repeats } =
+        *o;
+    k.cohort += cohort;
+    k.responded += responded;
+    k.resolved += resolved;
+    k.rated += rated;
+    k.satisfied += satisfied;
+    k.flagged += flagged;
+    k.due += due;
+    k.on_time += on_time;
+    k.closed += closed;
+    k.local += local;
+    k.reworked += reworked;
+    k.reopened += reopened;
+    k.repeats += repeats;
 }
 
 /// One case's contribution to the counts: the same conditions, term by term, as
@@ -387,5 +467,42 @@ mod tests {
         // The period is half-open.
         assert_eq!(f.counts(&Scope::All, &filter(0, 100), None, Timestamp(0), false).0.cohort, 0);
         assert_eq!(f.counts(&Scope::All, &filter(100, 101), None, Timestamp(0), false).0.cohort, 3);
+    }
+
+    #[test]
+    fn a_large_cohort_split_across_threads_counts_as_one_pass() {
+        // Enough cases (over `SPLIT_MIN`) that the counts run in pieces on a machine with
+        // more than one core, with every counted condition varied.
+        let mut f = Facts::default();
+        let n = 150_000i64;
+        for id in 1..=n {
+            let mut r = row(id, 1, ["330601", "330602", "330701"][(id % 3) as usize], Some(id * 40_000));
+            r.accepted_at = (id % 5 != 0).then_some(id * 40_000 + (id % 7) * 3_600_000);
+            r.response_due = Some(id * 40_000 + 4 * 3_600_000);
+            r.resolved_at = (id % 4 != 0).then_some(id * 40_000 + (id % 11) * 86_400_000);
+            r.handling_due = Some(id * 40_000 + 5 * 86_400_000);
+            r.closed_at = (id % 6 != 0).then_some(id * 40_000 + (id % 13) * 86_400_000);
+            r.status = if id % 6 != 0 { "closed".into() } else { "resolved".into() };
+            r.first_rating = (id % 3 != 1).then(|| ["satisfied", "dissatisfied"][(id % 2) as usize].into());
+            r.escalations = id % 9 / 8;
+            r.reworks = id % 10 / 9;
+            r.followed_at = (id % 17 == 0).then_some(id * 40_000 + 20 * 86_400_000);
+            f.upsert(&r);
+        }
+        let (all, now) = (FactsFilter { repeat_window_ms: 30 * 86_400_000, ..filter(0, (n + 1) * 40_000) }, Timestamp(n * 40_000));
+        let cohort = f.cohort(&Scope::All, &all, None).expect("a cohort");
+        let mut one = FigureCounts::default();
+        for c in cohort.weeks.iter().flat_map(|w| w.iter()).filter(|c| cohort.keeps(c)) {
+            add(&mut one, c, now.0, all.repeat_window_ms);
+        }
+        assert_eq!(one.cohort, n as u64);
+        let (k, pts) = f.counts(&Scope::All, &all, None, now, true);
+        assert_eq!(k, one);
+        assert_eq!(pts.len(), n as usize);
+        let by = f.counts_by(&Scope::All, &all, None, &["3306".into(), "330602".into()], now);
+        let town = f.counts(&Scope::All, &all, Some("3306"), now, false).0;
+        assert_eq!(by[0], town);
+        assert_eq!(by[1], f.counts(&Scope::All, &all, Some("330602"), now, false).0);
+        assert_eq!(by[0].cohort, 100_000);
     }
 }
