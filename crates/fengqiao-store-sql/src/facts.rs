@@ -57,6 +57,48 @@ pub(crate) struct FactRow {
     pub co_units: Vec<String>,
 }
 
+impl FactRow {
+    /// One row as `load_all_facts` packs it: the columns as text in their order, joined by
+    /// the unit separator, empty for NULL. `None` if it is not such a row.
+    pub fn parse_packed(rec: &str) -> Option<FactRow> {
+        let f: Vec<&str> = rec.split('\u{1f}').collect();
+        if f.len() != 20 {
+            return None;
+        }
+        let int = |s: &str| s.parse::<i64>().ok();
+        let time = |s: &str| if s.is_empty() { Some(None) } else { int(s).map(Some) };
+        let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        Some(FactRow {
+            id: int(f[0])?,
+            touched: int(f[1])?,
+            region: f[2].to_string(),
+            category: f[3].to_string(),
+            lead_unit: text(f[4]),
+            status: f[5].to_string(),
+            dispatched_at: time(f[6])?,
+            accepted_at: time(f[7])?,
+            resolved_at: time(f[8])?,
+            closed_at: time(f[9])?,
+            response_due: time(f[10])?,
+            handling_due: time(f[11])?,
+            visit_due: time(f[12])?,
+            followed_at: time(f[13])?,
+            escalations: int(f[14])?,
+            reworks: int(f[15])?,
+            reopens: int(f[16])?,
+            // SQLite stores booleans as 0 and 1; PostgreSQL writes them as true and false.
+            was_deferred: match f[17] {
+                "1" | "true" => true,
+                "0" | "false" => false,
+                _ => return None,
+            },
+            first_rating: text(f[18]),
+            closure_flag: text(f[19]),
+            co_units: Vec::new(),
+        })
+    }
+}
+
 /// The compact form: times as plain integers (`NONE` when absent), names interned.
 #[derive(Debug, Clone)]
 struct Fact {
@@ -467,6 +509,24 @@ mod tests {
         // The period is half-open.
         assert_eq!(f.counts(&Scope::All, &filter(0, 100), None, Timestamp(0), false).0.cohort, 0);
         assert_eq!(f.counts(&Scope::All, &filter(100, 101), None, Timestamp(0), false).0.cohort, 3);
+    }
+
+    #[test]
+    fn packed_rows_parse_from_either_backend_and_nothing_else() {
+        let f = |v: [&str; 20]| v.join("\u{1f}");
+        let sqlite =
+            f(["7", "3", "330601", "noise", "", "closed", "100", "", "300", "400", "", "", "", "", "0", "1", "0", "1", "satisfied", ""]);
+        let r = FactRow::parse_packed(&sqlite).unwrap();
+        assert_eq!(
+            (r.id, r.touched, r.region.as_str(), r.lead_unit, r.accepted_at, r.resolved_at),
+            (7, 3, "330601", None, None, Some(300))
+        );
+        assert!(r.was_deferred && r.reworks == 1 && r.first_rating.as_deref() == Some("satisfied") && r.closure_flag.is_none());
+        let pg = sqlite.replace("\u{1f}1\u{1f}satisfied", "\u{1f}true\u{1f}satisfied");
+        assert!(FactRow::parse_packed(&pg).unwrap().was_deferred);
+        assert!(FactRow::parse_packed(&sqlite.replace("\u{1f}1\u{1f}satisfied", "\u{1f}yes\u{1f}satisfied")).is_none());
+        assert!(FactRow::parse_packed(&sqlite.replacen("100", "x", 1)).is_none());
+        assert!(FactRow::parse_packed(&f(["7"; 20])[2..]).is_none());
     }
 
     #[test]

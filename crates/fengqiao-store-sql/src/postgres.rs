@@ -33,6 +33,8 @@ const MIGRATIONS: crate::Migrations = &[
 ];
 const SNAPSHOT_BEGIN: Option<&str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 /// Two servers starting at once must not both migrate.
+/// Joins a column of text with a separator (an aggregate).
+const STRING_AGG: &str = "string_agg";
 const MIGRATION_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7262211)");
 
 impl SqlStore {

@@ -34,6 +34,8 @@ const MIGRATIONS: crate::Migrations = &[
 ];
 /// SQLite gives a read transaction a snapshot from its first read; nothing to set.
 const SNAPSHOT_BEGIN: Option<&str> = None;
+/// Joins a column of text with a separator (an aggregate).
+const STRING_AGG: &str = "group_concat";
 const MIGRATION_LOCK: Option<&str> = None;
 
 impl SqlStore {

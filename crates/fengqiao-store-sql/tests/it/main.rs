@@ -138,7 +138,12 @@ async fn restore_across_backends() {
     let first = fengqiao_domain::CaseId(1);
     svc.act(&intake, first, None, &fengqiao_domain::Command::File { severity: None, note: None }).await.unwrap();
     let lead = fengqiao_domain::UnitId("vc-a1".into());
-    svc.act(&intake, first, None, &fengqiao_domain::Command::Dispatch { lead_unit: lead, co_units: vec![] }).await.unwrap();
+    svc.act(&intake, first, None, &fengqiao_domain::Command::Dispatch { lead_unit: lead.clone(), co_units: vec![] }).await.unwrap();
+    // And one handled jointly, for the figures of a co-handling unit.
+    let second = fengqiao_domain::CaseId(2);
+    svc.act(&intake, second, None, &fengqiao_domain::Command::File { severity: None, note: None }).await.unwrap();
+    let joint = fengqiao_domain::Command::Dispatch { lead_unit: lead, co_units: vec![fengqiao_domain::UnitId("town-a".into())] };
+    svc.act(&intake, second, None, &joint).await.unwrap();
     let s = fengqiao_store::Scheduler::new(svc.clone());
     let case = svc.store.case(&fengqiao_store::Scope::All, first).await.unwrap().unwrap();
     s.run_due(case.response_due.unwrap().plus_ms(1)).await.unwrap();
