@@ -170,34 +170,62 @@ fn unkey(k: u64) -> (i64, bool) {
     ((k >> 1) as i64, k & 1 == 0)
 }
 
-/// LSD radix sort. A county-year is a million observations per stage. Eleven-bit digits: a
-/// year in milliseconds (with the flag) is four passes, and the counts stay in the
-/// first-level cache. A digit every key shares moves nothing: skipped.
+/// LSD radix sort. A county-year is a million observations per stage. Twelve-bit digits: a
+/// year in milliseconds (with the flag) is three passes, and the counts stay in cache. Every
+/// digit's counts come from one read of the keys; a digit all keys share moves nothing and
+/// is skipped.
 fn radix_sort(keys: &mut Vec<u64>) {
-    const BITS: u32 = 11;
+    const BITS: u32 = 12;
     const RADIX: usize = 1 << BITS;
     let max = keys.iter().copied().max().unwrap_or(0);
-    let mut buf = vec![0u64; keys.len()];
-    let mut shift = 0;
-    while shift < 64 && max >> shift > 0 {
-        let mut count = vec![0usize; RADIX + 1];
-        for k in keys.iter() {
-            count[((k >> shift) as usize & (RADIX - 1)) + 1] += 1;
+    let passes = (u64::BITS - max.leading_zeros()).div_ceil(BITS) as usize;
+    let mut counts = vec![0usize; passes * RADIX];
+    for &k in keys.iter() {
+        for p in 0..passes {
+            counts[p * RADIX + ((k >> (p as u32 * BITS)) as usize & (RADIX - 1))] += 1;
         }
+    }
+    let mut buf = scratch(keys.len());
+    buf.resize(keys.len(), 0);
+    for p in 0..passes {
+        let count = &mut counts[p * RADIX..(p + 1) * RADIX];
         if count.contains(&keys.len()) {
-            shift += BITS;
             continue;
         }
-        for i in 1..=RADIX {
-            count[i] += count[i - 1];
+        let mut at = 0;
+        for c in count.iter_mut() {
+            (*c, at) = (at, at + *c);
         }
+        let shift = p as u32 * BITS;
         for &k in keys.iter() {
             let d = (k >> shift) as usize & (RADIX - 1);
             buf[count[d]] = k;
             count[d] += 1;
         }
         std::mem::swap(keys, &mut buf);
-        shift += BITS;
+    }
+    release(buf);
+}
+
+/// Buffers of sort keys kept between computations: a county-year's stage times need eight of
+/// about 8 MB, and allocating them afresh each time costs more in page faults than the sort.
+static SCRATCH: std::sync::Mutex<Vec<Vec<u64>>> = std::sync::Mutex::new(Vec::new());
+
+/// An empty buffer with room for `n` keys, from the pool when it has one.
+fn scratch(n: usize) -> Vec<u64> {
+    let mut v = SCRATCH.lock().map(|mut p| p.pop()).ok().flatten().unwrap_or_default();
+    v.clear();
+    v.reserve(n);
+    v
+}
+
+/// Gives a buffer back to the pool (small ones are not worth keeping; at most eight are).
+fn release(v: Vec<u64>) {
+    if v.capacity() >= 1 << 16
+        && let Ok(mut pool) = SCRATCH.lock()
+        && pool.len() < 8
+    {
+        pool.push(v);
     }
 }
 
@@ -218,7 +246,7 @@ fn stage(
     to: impl Fn(&StagePoints) -> Option<Timestamp>,
 ) -> StageTime {
     // Straight into sortable words, sized once: a county-year is a million per stage.
-    let mut keys: Vec<u64> = Vec::with_capacity(cases.len());
+    let mut keys = scratch(cases.len());
     let mut completed = 0u64;
     for c in cases {
         let Some(start) = from(c) else { continue };
@@ -237,6 +265,7 @@ fn stage(
         let mut obs: Vec<(i64, bool)> = keys.iter().map(|&k| unkey(k)).collect();
         km_quantiles(&mut obs, &[0.5, 0.9])
     };
+    release(keys);
     let cases = n as u64;
     StageTime { stage: name.to_string(), cases, completed, median_hours: q[0], p90_hours: q[1] }
 }

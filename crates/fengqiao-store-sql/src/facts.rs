@@ -289,7 +289,7 @@ impl Facts {
             .map(|r| parts.iter().enumerate().filter(|(_, p)| r.starts_with(p.as_str())).map(|(i, _)| i).collect())
             .collect();
         let Some(cohort) = self.cohort(scope, f, region_prefix) else { return vec![FigureCounts::default(); parts.len()] };
-        let pieces = cohort.split(|cases| {
+        let pieces = cohort.split(|cases, _| {
             let mut out = vec![FigureCounts::default(); parts.len()];
             for c in cases {
                 for &i in &parts_of[c.region as usize] {
@@ -317,9 +317,9 @@ impl Facts {
         points: bool,
     ) -> (FigureCounts, Vec<StagePoints>) {
         let Some(cohort) = self.cohort(scope, f, region_prefix) else { return (FigureCounts::default(), Vec::new()) };
-        let pieces = cohort.split(|cases| {
+        let pieces = cohort.split(|cases, size| {
             let mut k = FigureCounts::default();
-            let mut pts = Vec::new();
+            let mut pts = if points { Vec::with_capacity(size) } else { Vec::new() };
             for c in cases {
                 add(&mut k, c, now.0, f.repeat_window_ms);
                 if points {
@@ -371,11 +371,12 @@ impl Cohort<'_> {
 
     /// Runs `pass` over the cohort in pieces of about equal size, one per core when the
     /// cohort is large (a county-year is a million cases), and returns each piece's result.
-    fn split<T: Send>(&self, pass: impl Fn(&mut dyn Iterator<Item = &Fact>) -> T + Sync) -> Vec<T> {
+    /// `pass` gets the piece's cases and how many its weeks hold (at most that many pass).
+    fn split<T: Send>(&self, pass: impl Fn(&mut dyn Iterator<Item = &Fact>, usize) -> T + Sync) -> Vec<T> {
         let total: usize = self.weeks.iter().map(|w| w.len()).sum();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
         if threads < 2 || total < SPLIT_MIN {
-            return vec![pass(&mut self.weeks.iter().flat_map(|w| w.iter()).filter(|c| self.keeps(c)))];
+            return vec![pass(&mut self.weeks.iter().flat_map(|w| w.iter()).filter(|c| self.keeps(c)), total)];
         }
         // Consecutive runs of weeks, cut when a piece reaches its share.
         let share = total.div_ceil(threads);
@@ -396,7 +397,8 @@ impl Cohort<'_> {
                 .iter()
                 .map(|piece| {
                     let pass = &pass;
-                    s.spawn(move || pass(&mut piece.iter().flat_map(|w| w.iter()).filter(|c| self.keeps(c))))
+                    let size = piece.iter().map(|w| w.len()).sum();
+                    s.spawn(move || pass(&mut piece.iter().flat_map(|w| w.iter()).filter(|c| self.keeps(c)), size))
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().expect("a figures pass panicked")).collect()

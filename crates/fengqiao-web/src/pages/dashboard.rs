@@ -113,6 +113,10 @@ struct DashboardPage {
     stages: Vec<StageRow>,
     overdue: Vec<CaseRow>,
     soon: Vec<CaseRow>,
+    /// How many there are in all ("50+" when more than the page shows).
+    overdue_total: String,
+    soon_total: String,
+    shown: usize,
     map: Option<MapView>,
     by_region: Vec<RegionFigure>,
     shade_label: String,
@@ -126,6 +130,12 @@ struct DashboardPage {
 fn hours(h: Option<f64>) -> String {
     h.map(|h| format!("{h:.1}")).unwrap_or_else(|| "—".into())
 }
+
+/// Cases of each list (overdue, about to breach) the page shows, most urgent first; the CSV
+/// export and the work queue have the rest.
+const SHOWN: usize = 50;
+/// Rows of each list in its CSV export.
+const CSV_ROWS: i64 = 10_000;
 
 pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Query(q): Query<DashQuery>) -> Result<Response, PageError> {
     let invalid = |field: &str, msg: String| PageError {
@@ -192,7 +202,10 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
     // rates (its stage times, a sort of every case's durations, would be thrown away), the
     // parts' rates, the overdue cases (open and past their handling deadline) and those about
     // to breach (a deadline within a day).
-    let (cur, prev, per_part, overdue_cases, (soon_cases, _)) = tokio::try_join!(
+    // The page shows the most urgent few of each list, and their totals; the CSV has more.
+    let csv = q.format.as_deref() == Some("csv");
+    let (overdue_limit, soon_limit) = if csv { (CSV_ROWS, CSV_ROWS) } else { (SHOWN as i64 + 1, SHOWN as i64) };
+    let (cur, prev, per_part, overdue_cases, (soon_cases, soon_count)) = tokio::try_join!(
         async { st.svc.figures(&staff.actor, &filter(&region, from, to)).await.map_err(PageError::from) },
         async {
             st.svc
@@ -208,12 +221,12 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
                 .list_cases(
                     &scope,
                     &CaseFilter { region: Some(region.to_string()), overdue_at: Some(now), ..Default::default() },
-                    &Page { after: None, limit: 200, descending: false },
+                    &Page { after: None, limit: overdue_limit, descending: false },
                 )
                 .await
                 .map_err(PageError::from)
         },
-        queue_page(&st, &staff, None, None, Some(region.as_str()), Some((now, now.plus_ms(DAY_MS))), 500),
+        queue_page(&st, &staff, None, None, Some(region.as_str()), Some((now, now.plus_ms(DAY_MS))), soon_limit),
     )?;
 
     let figures: Vec<FigureRow> = RATES
@@ -257,8 +270,11 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
         })
         .collect::<Vec<_>>();
 
-    let overdue: Vec<CaseRow> = overdue_cases.iter().map(|c| case_row(&st, t, c, now)).collect();
-    let soon: Vec<CaseRow> = soon_cases.iter().map(|c| case_row(&st, t, c, now)).collect();
+    let overdue_total = if !csv && overdue_cases.len() > SHOWN { format!("{SHOWN}+") } else { overdue_cases.len().to_string() };
+    let soon_total = soon_count.to_string();
+    let shown = if csv { usize::MAX } else { SHOWN };
+    let overdue: Vec<CaseRow> = overdue_cases.iter().take(shown).map(|c| case_row(&st, t, c, now)).collect();
+    let soon: Vec<CaseRow> = soon_cases.iter().take(shown).map(|c| case_row(&st, t, c, now)).collect();
 
     let mut by_region = Vec::new();
     let mut shaded = Vec::new();
@@ -372,6 +388,9 @@ pub async fn dashboard(State(st): State<AppState>, staff: PageStaff, t: Tr, Quer
         stages,
         overdue,
         soon,
+        overdue_total,
+        soon_total,
+        shown: SHOWN,
         map,
         by_region,
         shade_label,

@@ -579,6 +579,32 @@ async fn dashboard_figures_map_and_csv() {
     assert!(other.text.contains("id=\"kpi-cohort\">0<"), "outside the scope counts nothing");
 }
 
+#[tokio::test]
+async fn dashboard_lists_show_the_most_urgent_and_their_totals() {
+    use fengqiao_store::contract::{VILLAGE_A1, actor, draft, staff};
+    let app = pages_app().await;
+    let intake = actor(&staff()[0]);
+    // 52 emergencies dispatched now: each must be accepted within the day.
+    for i in 0..52 {
+        let mut urgent = draft("street_light", VILLAGE_A1, &format!("灯{i}"));
+        urgent.urgency = Some("emergency".into());
+        let c = app.svc.create(urgent, &intake, fengqiao_domain::Channel::Phone, None).await.unwrap().case;
+        app.svc.act(&intake, c.id, None, &fengqiao_domain::Command::File { severity: None, note: None }).await.unwrap();
+        let dispatch = fengqiao_domain::Command::Dispatch { lead_unit: fengqiao_domain::UnitId("vc-a1".into()), co_units: vec![] };
+        app.svc.act(&intake, c.id, None, &dispatch).await.unwrap();
+    }
+    let mut sup = Browser::new(&app);
+    sup.sign_in("sup").await;
+    let d = sup.get("/dashboard").await;
+    assert_eq!(d.status, StatusCode::OK, "{}", d.text);
+    let soon = d.text.split("24 小时内到期").nth(1).expect("the list of cases due within a day");
+    assert!(soon.starts_with(" (52)"), "the total, not the rows shown: {}", &soon[..40]);
+    assert_eq!(soon.matches("<a href=\"/cases/").count(), 50, "the 50 most urgent are shown");
+    assert!(d.text.contains("最紧急的 50 件"));
+    let csv = sup.get("/dashboard?format=csv&table=soon").await;
+    assert_eq!(csv.text.lines().count(), 1 + 52, "the export lists them all");
+}
+
 pub(crate) async fn with_admin(app: &App) {
     let admin = fengqiao_store::contract::user("admin", fengqiao_domain::Role::Admin, None, fengqiao_store::contract::COUNTY);
     let creds = Credentials { token_hash: None, password_hash: Some(fengqiao_web::hash_password(PASSWORD).unwrap()) };
