@@ -116,20 +116,17 @@ pub struct Figures {
 }
 
 /// Kaplan–Meier quantiles of durations where unfinished cases are censored, not dropped:
-/// dropping them would make slow units look fast. `obs` is (duration, finished).
+/// dropping them would make slow units look fast. `obs` is (duration in ms, finished); the
+/// quantiles are in hours.
 pub fn km_quantiles(obs: &mut [(i64, bool)], qs: &[f64]) -> Vec<Option<f64>> {
-    if obs.len() >= RADIX_MIN && obs.iter().all(|o| (0..1 << 62).contains(&o.0)) {
-        let mut keys: Vec<u64> = obs.iter().map(|&(t, done)| key(t, done)).collect();
-        radix_sort(&mut keys);
-        return km_sorted(keys.iter().map(|&k| unkey(k)), obs.len(), qs);
-    }
     obs.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-    km_sorted(obs.iter().copied(), obs.len(), qs)
+    km_sorted(obs.iter().copied(), obs.len(), qs, HOUR_MS as f64)
 }
 
 /// The quantiles of the Kaplan–Meier curve over observations sorted by duration, finished
-/// before censored at the same duration (a case censored at t was still at risk at t).
-fn km_sorted(sorted: impl Iterator<Item = (i64, bool)>, n: usize, qs: &[f64]) -> Vec<Option<f64>> {
+/// before censored at the same duration (a case censored at t was still at risk at t), in
+/// hours of `per_hour` units.
+fn km_sorted(sorted: impl Iterator<Item = (i64, bool)>, n: usize, qs: &[f64], per_hour: f64) -> Vec<Option<f64>> {
     let mut at_risk = n as f64;
     let mut surv = 1.0f64;
     let mut out = vec![None; qs.len()];
@@ -148,7 +145,7 @@ fn km_sorted(sorted: impl Iterator<Item = (i64, bool)>, n: usize, qs: &[f64]) ->
             surv *= 1.0 - d / at_risk;
             for (k, q) in qs.iter().enumerate() {
                 if out[k].is_none() && surv <= 1.0 - q + 1e-12 {
-                    out[k] = Some(t as f64 / HOUR_MS as f64);
+                    out[k] = Some(t as f64 / per_hour);
                 }
             }
         }
@@ -160,35 +157,35 @@ fn km_sorted(sorted: impl Iterator<Item = (i64, bool)>, n: usize, qs: &[f64]) ->
 /// Below this many observations a comparison sort is as quick.
 const RADIX_MIN: usize = 4096;
 
-/// An observation as one sortable word: the duration, then 0 for finished and 1 for
-/// censored, so finished sort first at equal durations. Durations are non-negative.
-fn key(t: i64, done: bool) -> u64 {
-    ((t as u64) << 1) | u64::from(!done)
+/// A stage observation as one sortable word: the duration in whole seconds, then 0 for
+/// finished and 1 for censored, so finished sort first at equal durations. A year is 26 bits.
+fn key(secs: u32, done: bool) -> u32 {
+    (secs << 1) | u32::from(!done)
 }
 
-fn unkey(k: u64) -> (i64, bool) {
+fn unkey(k: u32) -> (i64, bool) {
     ((k >> 1) as i64, k & 1 == 0)
 }
 
-/// LSD radix sort. A county-year is a million observations per stage. Twelve-bit digits: a
-/// year in milliseconds (with the flag) is three passes, and the counts stay in cache. Every
-/// digit's counts come from one read of the keys; a digit all keys share moves nothing and
-/// is skipped.
-fn radix_sort(keys: &mut Vec<u64>) {
-    const BITS: u32 = 12;
-    const RADIX: usize = 1 << BITS;
+/// LSD radix sort. A county-year is a million observations per stage: a year of seconds
+/// (with the flag) is two passes of 14-bit digits. Every digit's counts come from one read of
+/// the keys; a digit all keys share moves nothing and is skipped.
+fn radix_sort(keys: &mut Vec<u32>) {
     let max = keys.iter().copied().max().unwrap_or(0);
-    let passes = (u64::BITS - max.leading_zeros()).div_ceil(BITS) as usize;
-    let mut counts = vec![0usize; passes * RADIX];
+    let bits = u32::BITS - max.leading_zeros();
+    let passes = bits.div_ceil(14).max(1);
+    let digit = bits.div_ceil(passes).max(1);
+    let radix = 1usize << digit;
+    let mut counts = vec![0usize; passes as usize * radix];
     for &k in keys.iter() {
         for p in 0..passes {
-            counts[p * RADIX + ((k >> (p as u32 * BITS)) as usize & (RADIX - 1))] += 1;
+            counts[p as usize * radix + ((k >> (p * digit)) as usize & (radix - 1))] += 1;
         }
     }
     let mut buf = scratch(keys.len());
     buf.resize(keys.len(), 0);
     for p in 0..passes {
-        let count = &mut counts[p * RADIX..(p + 1) * RADIX];
+        let count = &mut counts[p as usize * radix..(p as usize + 1) * radix];
         if count.contains(&keys.len()) {
             continue;
         }
@@ -196,9 +193,9 @@ fn radix_sort(keys: &mut Vec<u64>) {
         for c in count.iter_mut() {
             (*c, at) = (at, at + *c);
         }
-        let shift = p as u32 * BITS;
+        let shift = p * digit;
         for &k in keys.iter() {
-            let d = (k >> shift) as usize & (RADIX - 1);
+            let d = (k >> shift) as usize & (radix - 1);
             buf[count[d]] = k;
             count[d] += 1;
         }
@@ -208,11 +205,11 @@ fn radix_sort(keys: &mut Vec<u64>) {
 }
 
 /// Buffers of sort keys kept between computations: a county-year's stage times need eight of
-/// about 8 MB, and allocating them afresh each time costs more in page faults than the sort.
-static SCRATCH: std::sync::Mutex<Vec<Vec<u64>>> = std::sync::Mutex::new(Vec::new());
+/// about 4 MB, and allocating them afresh each time costs page faults.
+static SCRATCH: std::sync::Mutex<Vec<Vec<u32>>> = std::sync::Mutex::new(Vec::new());
 
 /// An empty buffer with room for `n` keys, from the pool when it has one.
-fn scratch(n: usize) -> Vec<u64> {
+fn scratch(n: usize) -> Vec<u32> {
     let mut v = SCRATCH.lock().map(|mut p| p.pop()).ok().flatten().unwrap_or_default();
     v.clear();
     v.reserve(n);
@@ -220,7 +217,7 @@ fn scratch(n: usize) -> Vec<u64> {
 }
 
 /// Gives a buffer back to the pool (small ones are not worth keeping; at most eight are).
-fn release(v: Vec<u64>) {
+fn release(v: Vec<u32>) {
     if v.capacity() >= 1 << 16
         && let Ok(mut pool) = SCRATCH.lock()
         && pool.len() < 8
@@ -245,29 +242,32 @@ fn stage(
     from: impl Fn(&StagePoints) -> Option<Timestamp>,
     to: impl Fn(&StagePoints) -> Option<Timestamp>,
 ) -> StageTime {
-    // Straight into sortable words, sized once: a county-year is a million per stage.
-    let mut keys = scratch(cases.len());
-    let mut completed = 0u64;
-    for c in cases {
-        let Some(start) = from(c) else { continue };
-        let (t, done) = match to(c) {
+    // Straight into sortable words (whole seconds: the stage times are read in hours), sized
+    // once: a county-year is a million per stage.
+    let duration = |c: &StagePoints| -> Option<(i64, bool)> {
+        let start = from(c)?;
+        Some(match to(c) {
             Some(end) => ((end.0 - start.0).max(0), true),
             None => ((now.0 - start.0).max(0), false),
-        };
+        })
+    };
+    let mut keys = scratch(cases.len());
+    let mut completed = 0u64;
+    for (t, done) in cases.iter().filter_map(duration) {
+        // Durations are non-negative; beyond 68 years (never) they would share one word.
+        let secs = (t / 1000).min(i64::from(u32::MAX >> 1)) as u32;
         completed += u64::from(done);
-        keys.push(key(t, done));
+        keys.push(key(secs, done));
     }
     let n = keys.len();
-    let q = if n >= RADIX_MIN {
+    if n >= RADIX_MIN {
         radix_sort(&mut keys);
-        km_sorted(keys.iter().map(|&k| unkey(k)), n, &[0.5, 0.9])
     } else {
-        let mut obs: Vec<(i64, bool)> = keys.iter().map(|&k| unkey(k)).collect();
-        km_quantiles(&mut obs, &[0.5, 0.9])
-    };
+        keys.sort_unstable();
+    }
+    let q = km_sorted(keys.iter().map(|&k| unkey(k)), n, &[0.5, 0.9], 3600.0);
     release(keys);
-    let cases = n as u64;
-    StageTime { stage: name.to_string(), cases, completed, median_hours: q[0], p90_hours: q[1] }
+    StageTime { stage: name.to_string(), cases: n as u64, completed, median_hours: q[0], p90_hours: q[1] }
 }
 
 /// The numerators and denominators of every rate, for one cohort. The store computes these
@@ -425,19 +425,58 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                let t = if i % 3 == 0 { (x % 50) as i64 } else { (x % (1 << 40)) as i64 };
+                let t = if i % 3 == 0 { (x % 50) as i64 } else { (x % (1 << 31)) as i64 };
                 (t, x & 1 == 0)
             })
             .collect();
         // And durations that share their middle digits (a pass with nothing to move).
-        let shared: Vec<(i64, bool)> = obs.iter().map(|&(t, done)| ((1 << 35) + (t & 0x3ff) + ((t >> 30) << 40), done)).collect();
+        let shared: Vec<(i64, bool)> = obs.iter().map(|&(t, done)| ((t & 0x3ff) | (1 << 20) | ((t >> 28) << 28), done)).collect();
         for obs in [obs, shared] {
-            let mut keys: Vec<u64> = obs.iter().map(|&(t, done)| key(t, done)).collect();
+            let mut keys: Vec<u32> = obs.iter().map(|&(t, done)| key(t as u32, done)).collect();
             radix_sort(&mut keys);
             let fast: Vec<(i64, bool)> = keys.into_iter().map(unkey).collect();
             let mut slow = obs;
             slow.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
             assert_eq!(fast, slow);
+        }
+    }
+
+    #[test]
+    fn stage_times_in_whole_seconds_match_milliseconds_to_the_second() {
+        // Enough cases for the radix sort, durations of milliseconds to months, a fifth open.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let now = Timestamp(400 * 86_400_000);
+        let points: Vec<StagePoints> = (0..30_000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let start = (x % (200 * 86_400_000)) as i64;
+                let took = if i % 7 == 0 { (x % 5_000) as i64 } else { (x % (90 * 86_400_000)) as i64 };
+                StagePoints {
+                    dispatched: Some(Timestamp(start)),
+                    accepted: (i % 5 != 0).then_some(Timestamp(start + took)),
+                    resolved: None,
+                    closed: None,
+                }
+            })
+            .collect();
+        let st = stage("response", &points, now, |p| p.dispatched, |p| p.accepted);
+        let mut obs: Vec<(i64, bool)> = points
+            .iter()
+            .map(|p| match p.accepted {
+                Some(a) => (a.0 - p.dispatched.unwrap().0, true),
+                None => (now.0 - p.dispatched.unwrap().0, false),
+            })
+            .collect();
+        let ms = km_quantiles(&mut obs, &[0.5, 0.9]);
+        assert_eq!((st.cases, st.completed), (30_000, 24_000));
+        assert!(st.median_hours.is_some());
+        for (got, want) in [(st.median_hours, ms[0]), (st.p90_hours, ms[1])] {
+            match (got, want) {
+                (Some(got), Some(want)) => assert!((got - want).abs() <= 1.0 / 3600.0, "{got} h against {want} h"),
+                (got, want) => assert_eq!(got, want),
+            }
         }
     }
 
