@@ -226,13 +226,48 @@ fn release(v: Vec<u32>) {
     }
 }
 
-/// The timestamps of one case that the stage times need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The timestamps of one case that the stage times need: milliseconds, `i64::MIN` for none,
+/// so a county-year's million of them is 32 MB and not 64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StagePoints {
-    pub dispatched: Option<Timestamp>,
-    pub accepted: Option<Timestamp>,
-    pub resolved: Option<Timestamp>,
-    pub closed: Option<Timestamp>,
+    dispatched: i64,
+    accepted: i64,
+    resolved: i64,
+    closed: i64,
+}
+
+impl StagePoints {
+    const NONE: i64 = i64::MIN;
+
+    pub fn new(dispatched: Option<Timestamp>, accepted: Option<Timestamp>, resolved: Option<Timestamp>, closed: Option<Timestamp>) -> Self {
+        let ms = |t: Option<Timestamp>| t.map_or(Self::NONE, |t| t.0);
+        StagePoints { dispatched: ms(dispatched), accepted: ms(accepted), resolved: ms(resolved), closed: ms(closed) }
+    }
+
+    /// From milliseconds, `i64::MIN` meaning none (how the store keeps them).
+    pub fn from_millis(dispatched: i64, accepted: i64, resolved: i64, closed: i64) -> Self {
+        StagePoints { dispatched, accepted, resolved, closed }
+    }
+
+    fn at(ms: i64) -> Option<Timestamp> {
+        (ms != Self::NONE).then_some(Timestamp(ms))
+    }
+
+    pub fn dispatched(&self) -> Option<Timestamp> {
+        Self::at(self.dispatched)
+    }
+
+    pub fn accepted(&self) -> Option<Timestamp> {
+        Self::at(self.accepted)
+    }
+
+    pub fn resolved(&self) -> Option<Timestamp> {
+        Self::at(self.resolved)
+    }
+
+    pub fn closed(&self) -> Option<Timestamp> {
+        Self::at(self.closed)
+    }
 }
 
 fn stage(
@@ -359,10 +394,10 @@ impl FigureCounts {
 pub fn assemble(k: &FigureCounts, points: &[StagePoints], now: Timestamp, cfg: &FiguresConfig) -> Figures {
     type Edge = fn(&StagePoints) -> Option<Timestamp>;
     let specs: [(&str, Edge, Edge); 4] = [
-        ("response", |c| c.dispatched, |c| c.accepted),
-        ("handling", |c| c.accepted, |c| c.resolved),
-        ("return_visit", |c| c.resolved, |c| c.closed),
-        ("total", |c| c.dispatched, |c| c.closed),
+        ("response", |c| c.dispatched(), |c| c.accepted()),
+        ("handling", |c| c.accepted(), |c| c.resolved()),
+        ("return_visit", |c| c.resolved(), |c| c.closed()),
+        ("total", |c| c.dispatched(), |c| c.closed()),
     ];
     // A county-year is a million cases per stage: the four stages are independent, so they
     // are timed side by side (pure computation on threads; no IO).
@@ -407,7 +442,7 @@ pub fn compute(cohort: &[CaseFacts], later: &[LaterCase], now: Timestamp, cfg: &
     let points: Vec<StagePoints> = cohort
         .iter()
         .filter(|c| c.dispatched_at.is_some())
-        .map(|c| StagePoints { dispatched: c.dispatched_at, accepted: c.accepted_at, resolved: c.resolved_at, closed: c.closed_at })
+        .map(|c| StagePoints::new(c.dispatched_at, c.accepted_at, c.resolved_at, c.closed_at))
         .collect();
     assemble(&counts, &points, now, cfg)
 }
@@ -453,20 +488,15 @@ mod tests {
                 x ^= x << 17;
                 let start = (x % (200 * 86_400_000)) as i64;
                 let took = if i % 7 == 0 { (x % 5_000) as i64 } else { (x % (90 * 86_400_000)) as i64 };
-                StagePoints {
-                    dispatched: Some(Timestamp(start)),
-                    accepted: (i % 5 != 0).then_some(Timestamp(start + took)),
-                    resolved: None,
-                    closed: None,
-                }
+                StagePoints::new(Some(Timestamp(start)), (i % 5 != 0).then_some(Timestamp(start + took)), None, None)
             })
             .collect();
-        let st = stage("response", &points, now, |p| p.dispatched, |p| p.accepted);
+        let st = stage("response", &points, now, |p| p.dispatched(), |p| p.accepted());
         let mut obs: Vec<(i64, bool)> = points
             .iter()
-            .map(|p| match p.accepted {
-                Some(a) => (a.0 - p.dispatched.unwrap().0, true),
-                None => (now.0 - p.dispatched.unwrap().0, false),
+            .map(|p| match p.accepted() {
+                Some(a) => (a.0 - p.dispatched().unwrap().0, true),
+                None => (now.0 - p.dispatched().unwrap().0, false),
             })
             .collect();
         let ms = km_quantiles(&mut obs, &[0.5, 0.9]);

@@ -167,10 +167,6 @@ fn le(a: i64, b: i64) -> bool {
     a != NONE && b != NONE && a <= b
 }
 
-fn opt(v: i64) -> Option<Timestamp> {
-    (v != NONE).then_some(Timestamp(v))
-}
-
 impl Facts {
     #[cfg(test)]
     fn len(&self) -> usize {
@@ -323,12 +319,8 @@ impl Facts {
             for c in cases {
                 add(&mut k, c, now.0, f.repeat_window_ms);
                 if points {
-                    pts.push(StagePoints {
-                        dispatched: opt(c.dispatched),
-                        accepted: opt(c.accepted),
-                        resolved: opt(c.resolved),
-                        closed: opt(c.closed),
-                    });
+                    // The facts' "none" is the points' too.
+                    pts.push(StagePoints::from_millis(c.dispatched, c.accepted, c.resolved, c.closed));
                 }
             }
             (k, pts)
