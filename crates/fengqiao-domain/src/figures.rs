@@ -226,6 +226,10 @@ fn release(v: Vec<u32>) {
     }
 }
 
+/// From this many cases the four stage times are computed side by side, and callers keep
+/// the computation off their async workers.
+pub const LARGE_COHORT: usize = 50_000;
+
 /// The timestamps of one case that the stage times need: milliseconds, `i64::MIN` for none,
 /// so a county-year's million of them is 32 MB and not 64.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,7 +405,7 @@ pub fn assemble(k: &FigureCounts, points: &[StagePoints], now: Timestamp, cfg: &
     ];
     // A county-year is a million cases per stage: the four stages are independent, so they
     // are timed side by side (pure computation on threads; no IO).
-    let stages: Vec<StageTime> = if points.len() >= 50_000 {
+    let stages: Vec<StageTime> = if points.len() >= LARGE_COHORT {
         std::thread::scope(|s| {
             let handles: Vec<_> = specs.iter().map(|&(name, from, to)| s.spawn(move || stage(name, points, now, from, to))).collect();
             handles.into_iter().map(|h| h.join().expect("a stage computation panicked")).collect()

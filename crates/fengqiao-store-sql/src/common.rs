@@ -119,8 +119,6 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Counts over the facts, for the whole cohort (`regions` empty) or for each region
-    /// subtree in `regions`; stage timestamps only for the whole cohort.
     /// Every dispatched case's facts, for the first load: a million rows decoded column by
     /// column take seconds more than the reading, so each run of ids comes back as one text
     /// (fields and rows joined by the ASCII unit and record separators) and is split here.
@@ -147,13 +145,11 @@ impl SqlStore {
         Ok(rows)
     }
 
+    /// Counts over the facts, for the whole cohort (`regions` empty) or for each region
+    /// subtree in `regions`; stage timestamps only for the whole cohort.
     async fn fact_counts(&self, scope: &Scope, f: &FactsFilter, regions: &[String], now: Timestamp) -> Result<Vec<(FigureCounts, Vec<StagePoints>)>, StoreError> {
-        let region = |r: &str| -> Result<String, StoreError> {
-            let code = fengqiao_domain::RegionCode::parse(r).map_err(|e| StoreError::Domain(fengqiao_domain::DomainError::Invalid(vec![e])))?;
-            Ok(code.prefix().to_string())
-        };
-        let own = f.region.as_deref().map(region).transpose()?;
-        let parts = regions.iter().map(|r| region(r)).collect::<Result<Vec<_>, _>>()?;
+        let own = f.region.as_deref().map(region_prefix).transpose()?;
+        let parts = regions.iter().map(|r| region_prefix(r)).collect::<Result<Vec<_>, _>>()?;
         self.refresh_facts().await?;
         let (cache, scope, f) = (self.facts.clone(), scope.clone(), f.clone());
         // A county-year scan is tens of milliseconds of CPU: off the async workers.

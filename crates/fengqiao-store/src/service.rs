@@ -673,7 +673,7 @@ impl Service {
         let now = self.now();
         let (counts, points) = self.store.figure_counts(&scope, filter, now).await?;
         self.figures_warm.store(true, std::sync::atomic::Ordering::Relaxed);
-        if points.len() < 50_000 {
+        if points.len() < fengqiao_domain::figures::LARGE_COHORT {
             return Ok(fengqiao_domain::figures::assemble(&counts, &points, now, &self.config.figures));
         }
         // A county-year's stage times are a sort of a million durations per stage: off the
