@@ -390,6 +390,28 @@ impl Classifier {
         }
     }
 
+    /// The model's probability of one label for a tokenised text, with the words that pushed
+    /// towards it most (largest contribution tf-idf × weight first). `None` for an unknown
+    /// label.
+    pub fn explain_tokens(&self, tokens: &[String], label: &str) -> Option<(f64, Vec<(String, f64)>)> {
+        let target = self.labels.iter().position(|l| l == label)?;
+        let row = self.featurize(tokens);
+        let k = self.labels.len();
+        let mut p = vec![0f32; k];
+        self.scores_into(&row, 1.0, &mut p);
+        softmax(&mut p);
+        let mut words: Vec<(String, f64)> = row
+            .iter()
+            .filter_map(|&(j, x)| {
+                let c = (x * self.weights[j as usize * k + target]) as f64;
+                (c > 0.0).then(|| (self.terms[j as usize].clone(), c))
+            })
+            .collect();
+        words.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        words.truncate(self.config.top_features);
+        Some((p[target] as f64, words))
+    }
+
     /// The model's category for each tokenised text, in parallel.
     pub fn predict_tokens(&self, docs: &[Vec<String>]) -> Vec<usize> {
         let k = self.labels.len();

@@ -8,12 +8,14 @@ pub mod corpus;
 pub mod eval;
 pub mod minhash;
 pub mod risk;
+pub mod risk_model;
 pub mod tokenize;
 
 pub use classify::{Classifier, ClassifierConfig, KeywordRule, Suggestion, SuggestionSource};
 pub use eval::{Evaluation, cross_validate, grouped_folds, near_duplicate_groups};
 pub use minhash::{DuplicatePair, LshParams, Match, MinHasher, NearDupIndex, all_pairs, exact_pairs, jaccard, shingles};
-pub use risk::{RiskAssessment, RiskConfig, RiskKind, RiskLevel, assess_risk};
+pub use risk::{RiskAssessment, RiskConfig, RiskKind, RiskLevel, assess_risk, assess_risk_with};
+pub use risk_model::{LabelledText, LearnedSignal, RiskModel, RiskModelConfig, labelled_set, risk_features, seed_examples};
 pub use tokenize::{Tokenizer, normalize, tokenize};
 
 /// What can go wrong in the text analyses: always bad input or bad settings, named.

@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
 
+use super::risk_model::RiskModel;
 use super::tokenize::normalize;
 use super::{TextError, setting};
 
@@ -25,6 +26,9 @@ pub enum RiskKind {
     Petition,
     /// The same parties have disputed before (an input flag, not found in the text).
     Repeat,
+    /// The learned model ([`super::risk_model`]) judges the text high risk; its evidence names
+    /// the features behind that.
+    Learned,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -533,6 +537,12 @@ const NEG_EN: &[&str] = &["no", "not", "never", "didn't", "don't", "won't", "wit
 
 /// Scores `text`; `repeat_dispute` says the same parties have disputed before.
 pub fn assess_risk(text: &str, repeat_dispute: bool, config: &RiskConfig) -> RiskAssessment {
+    assess_risk_with(text, repeat_dispute, config, None)
+}
+
+/// The score with the learned model's signal (when a model is given and its probability
+/// reaches its threshold) joining the lexicon's as one more kind, at the probability's weight.
+pub fn assess_risk_with(text: &str, repeat_dispute: bool, config: &RiskConfig, model: Option<&RiskModel>) -> RiskAssessment {
     let norm = normalize(text);
     let mut evidence: Vec<Evidence> = Vec::new();
     // Every occurrence of every pattern's head, found in one pass, filed by head and in text
@@ -581,6 +591,9 @@ pub fn assess_risk(text: &str, repeat_dispute: bool, config: &RiskConfig) -> Ris
                 break;
             }
         }
+    }
+    if let Some(signal) = model.and_then(|m| m.signal(text)) {
+        evidence.push(Evidence { kind: Learned, matched: signal.words.join(" "), weight: signal.probability });
     }
     if repeat_dispute && config.repeat_weight > 0.0 {
         evidence.push(Evidence { kind: Repeat, matched: "repeat dispute between the same parties".into(), weight: config.repeat_weight });

@@ -1,65 +1,96 @@
-//! The risk score on a hand-labelled bilingual evaluation set (`risk_eval.csv`: resident
-//! complaints written by hand, each with one variant in a different framing; `high_risk` is
-//! the label, `repeat_dispute` the input flag). The lexicon was revised against the `hand` and
-//! `variant` rows, so their recall is an in-sample figure. The `holdout` rows were written
-//! after the last revision and never used for one: their recall is the honest estimate of how
-//! a keyword lexicon generalises to new phrasings, and it is low (see ARCHITECTURE.md).
+//! The risk score on the shipped bilingual labelled set (`data/risk_labelled.csv`: residents'
+//! reports written by hand, each with one variant in a different framing; `high_risk` is the
+//! label, `repeat_dispute` the input flag).
+//!
+//! - The lexicon was revised against the `hand` and `variant` rows, so its recall there is an
+//!   in-sample figure.
+//! - The `second` rows were written after the lexicon's last revision; the lexicon caught 5 of
+//!   their 16 high-risk texts. They are training rows of the learned model now.
+//! - The `holdout` rows were written apart from both the lexicon and the model, by someone who
+//!   saw neither, and train or tune nothing: recall there is the honest estimate of how the
+//!   score carries over to new phrasings.
 
-use fengqiao_analysis::text::{RiskConfig, RiskKind, RiskLevel, assess_risk};
+use fengqiao_analysis::text::{
+    LabelledText, RiskConfig, RiskKind, RiskLevel, RiskModel, RiskModelConfig, assess_risk, assess_risk_with, grouped_folds, labelled_set,
+    near_duplicate_groups, seed_examples,
+};
 
-struct Row {
-    text: String,
-    high: bool,
-    repeat: bool,
-    origin: String,
-}
-
-fn eval_set() -> Vec<Row> {
-    let mut r = csv::Reader::from_reader(include_str!("risk_eval.csv").as_bytes());
-    r.records()
-        .map(|rec| {
-            let rec = rec.expect("risk_eval.csv is valid CSV");
-            let flag = |i: usize| match &rec[i] {
-                "1" => true,
-                "0" => false,
-                x => panic!("risk_eval.csv: column {i} must be 0 or 1, got {x}"),
-            };
-            Row { text: rec[0].to_string(), high: flag(1), repeat: flag(2), origin: rec[3].to_string() }
-        })
-        .collect()
+fn in_sample(r: &LabelledText) -> bool {
+    r.origin == "hand" || r.origin == "variant"
 }
 
 #[test]
 fn recall_on_high_risk_complaints() {
-    let rows = eval_set();
-    assert!(rows.len() >= 200);
+    let rows = labelled_set();
     let zh = rows.iter().filter(|r| r.text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))).count();
-    assert!(zh >= 100 && rows.len() - zh >= 80, "both languages: {zh} Chinese rows of {}", rows.len());
+    assert!(zh >= 150 && rows.len() - zh >= 120, "both languages: {zh} Chinese rows of {}", rows.len());
+    let holdout: Vec<&LabelledText> = rows.iter().filter(|r| r.origin == "holdout").collect();
+    assert!(holdout.iter().filter(|r| r.high_risk).count() >= 40 && holdout.iter().filter(|r| !r.high_risk).count() >= 40);
+
     let cfg = RiskConfig::default();
-    let mut tuned = Counts::default();
-    let mut holdout = Counts::default();
-    for r in &rows {
-        let a = assess_risk(&r.text, r.repeat, &cfg);
-        if a.high() {
-            assert!(!a.evidence.is_empty(), "a high score names its evidence: {}", r.text);
+    let seed: Vec<(&str, bool)> = seed_examples().collect();
+    assert!(seed.len() + holdout.len() == rows.len(), "the seed is every row but the holdout");
+    let model = RiskModel::train(&seed, &RiskModelConfig::default()).expect("the seed trains a model");
+    let (mut lexicon_in, mut lexicon_out, mut model_out, mut both_out) =
+        (Counts::default(), Counts::default(), Counts::default(), Counts::default());
+    for r in rows {
+        let lexicon = assess_risk(&r.text, r.repeat_dispute, &cfg);
+        if lexicon.high() {
+            assert!(!lexicon.evidence.is_empty(), "a high score names its evidence: {}", r.text);
         }
-        match (r.high, a.high()) {
-            (true, false) => println!("missed ({}): {} ({:.2})", r.origin, r.text, a.score),
-            (false, true) => println!("false alarm ({}): {} ({:.2} {:?})", r.origin, r.text, a.score, a.evidence),
-            _ => {}
+        if in_sample(r) {
+            lexicon_in.add(r.high_risk, lexicon.high());
         }
-        if r.origin == "holdout" {
-            holdout.add(r.high, a.high());
-        } else {
-            tuned.add(r.high, a.high());
+        if r.origin != "holdout" {
+            continue;
+        }
+        let both = assess_risk_with(&r.text, r.repeat_dispute, &cfg, Some(&model));
+        let learned = both.evidence.iter().any(|e| e.kind == RiskKind::Learned);
+        lexicon_out.add(r.high_risk, lexicon.high());
+        model_out.add(r.high_risk, learned);
+        // The holdout's misses are counted, never printed: a lexicon revised against them
+        // would make the holdout one more in-sample set.
+        both_out.add(r.high_risk, both.high());
+    }
+    println!("lexicon, hand and variant rows (in-sample): {}", lexicon_in.report());
+    println!("lexicon alone, holdout rows: {}", lexicon_out.report());
+    println!("model alone (trained on the seed), holdout rows: {}", model_out.report());
+    println!("lexicon and model, holdout rows: {}", both_out.report());
+    assert!(lexicon_in.recall() >= 0.9, "lexicon recall in-sample {:.3}", lexicon_in.recall());
+    assert!(lexicon_in.precision() >= 0.9, "lexicon precision in-sample {:.3}", lexicon_in.precision());
+    // Floors a little under what the holdout gave when it was first measured (see
+    // ARCHITECTURE.md): a change that loses the model's reach or floods the holdout's ordinary
+    // reports with alarms fails here.
+    assert!(both_out.recall() > lexicon_out.recall(), "the model adds recall on new phrasings");
+    assert!(both_out.recall() >= HOLDOUT_RECALL_FLOOR, "recall on the holdout {:.3}", both_out.recall());
+    assert!(both_out.fp <= HOLDOUT_FALSE_ALARMS_CEILING, "false alarms on the holdout: {}", both_out.fp);
+}
+
+/// First measured: lexicon 0.56, model 0.62, both 0.84 (42 of 50), with 4 false alarms of 50
+/// ordinary reports, all four the lexicon's.
+const HOLDOUT_RECALL_FLOOR: f64 = 0.8;
+const HOLDOUT_FALSE_ALARMS_CEILING: u32 = 5;
+
+/// Grouped five-fold cross-validation of the learned model on the seed rows (near-duplicates
+/// and a text's variant in one fold), as `RiskModelConfig::default` was chosen.
+#[test]
+fn the_model_cross_validated_on_the_seed() {
+    let rows: Vec<&LabelledText> = labelled_set().iter().filter(|r| r.origin != "holdout").collect();
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let groups = near_duplicate_groups(&texts, 0.5).unwrap();
+    let folds = grouped_folds(&groups, 5).unwrap();
+    let cfg = RiskModelConfig::default();
+    let mut counts = Counts::default();
+    for k in 0..5 {
+        let train: Vec<(&str, bool)> = (0..rows.len()).filter(|&i| folds[i] != k).map(|i| (texts[i], rows[i].high_risk)).collect();
+        let model = RiskModel::train(&train, &cfg).unwrap();
+        for i in (0..rows.len()).filter(|&i| folds[i] == k) {
+            counts.add(rows[i].high_risk, model.signal(texts[i]).is_some());
         }
     }
-    println!("risk, hand and variant rows (in-sample): {}", tuned.report());
-    println!("risk, holdout rows (never tuned on): {}", holdout.report());
-    assert!(tuned.recall() >= 0.9, "recall on high-risk complaints {:.3}", tuned.recall());
-    assert!(tuned.precision() >= 0.9, "precision {:.3}", tuned.precision());
-    // Ordinary complaints written after the lexicon must not raise alarms either.
-    assert_eq!(holdout.fp, 0, "false alarms on the holdout rows");
+    println!("model alone, grouped 5-fold on the seed: {}", counts.report());
+    assert!(counts.recall() >= 0.5, "cross-validated recall {:.3}", counts.recall());
+    assert!(counts.precision() >= 0.9, "cross-validated precision {:.3}", counts.precision());
 }
 
 #[derive(Default)]
