@@ -175,6 +175,14 @@ pub enum Command {
         severity: Severity,
         reason: String,
     },
+    /// Staff judge whether the case carries a high risk of escalation (violence, self-harm, a
+    /// gathering, a petition). The judgement changes nothing in the case; it is the label the
+    /// learned risk model trains on, so a miss or a false alarm of triage is taught back.
+    JudgeRisk {
+        high: bool,
+        #[serde(default)]
+        note: Option<String>,
+    },
 }
 
 impl Command {
@@ -203,6 +211,7 @@ impl Command {
             Command::Reopen { .. } => "reopen",
             Command::Merge { .. } => "merge",
             Command::SetSeverity { .. } => "set_severity",
+            Command::JudgeRisk { .. } => "judge_risk",
         }
     }
 }
@@ -339,6 +348,11 @@ pub enum EventKind {
         to: Severity,
         reason: String,
     },
+    RiskJudged {
+        high: bool,
+        #[serde(default)]
+        note: Option<String>,
+    },
 }
 
 impl EventKind {
@@ -369,6 +383,7 @@ impl EventKind {
             EventKind::Reopened { .. } => "reopened",
             EventKind::Merged { .. } => "merged",
             EventKind::SeverityChanged { .. } => "severity_changed",
+            EventKind::RiskJudged { .. } => "risk_judged",
         }
     }
 
@@ -379,6 +394,7 @@ impl EventKind {
             EventKind::Verified { .. }
                 | EventKind::ExtensionRequested { .. }
                 | EventKind::SeverityChanged { .. }
+                | EventKind::RiskJudged { .. }
                 | EventKind::Routed { .. }
                 | EventKind::TransferRejected { .. }
                 | EventKind::TransferArbitrated { .. }
@@ -917,6 +933,17 @@ impl Case {
                 }
                 vec![EventKind::SeverityChanged { from: self.severity, to: *severity, reason: reason.clone() }]
             }
+            Command::JudgeRisk { high, note } => {
+                // Also after closure: how a case turned out is often what shows its risk.
+                staff(&[Role::Intake, Role::Handler, Role::Mediator, Role::Supervisor])?;
+                if role.handles() {
+                    lead_handler()?;
+                }
+                if self.status == Status::Merged {
+                    return Err(illegal());
+                }
+                vec![EventKind::RiskJudged { high: *high, note: note.as_ref().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()) }]
+            }
         };
         Ok(ev)
     }
@@ -1078,6 +1105,7 @@ impl Case {
                 self.merged_into = Some(*into);
             }
             EventKind::SeverityChanged { to, .. } => self.severity = *to,
+            EventKind::RiskJudged { .. } => {}
         }
         // A transfer is pending only while the case waits, dispatched, at its target; any step
         // that moves it on (deferral, escalation, merging, ...) settles it.

@@ -1255,6 +1255,23 @@ impl fengqiao_store::Store for SqlStore {
         Ok(out)
     }
 
+    async fn risk_judgements(&self) -> Result<Vec<(CaseId, bool)>, StoreError> {
+        // The kind is written out, not bound, so SQLite can see the partial index applies.
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT case_id, payload FROM events WHERE kind = 'risk_judged' AND case_id IS NOT NULL ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend_err)?;
+        let mut latest = std::collections::BTreeMap::new();
+        for (case, payload) in rows {
+            match from_json::<EventKind>(&payload)? {
+                EventKind::RiskJudged { high, .. } => latest.insert(CaseId(case), high),
+                other => return Err(StoreError::Backend(format!("event of kind risk_judged holds {}", other.name()))),
+            };
+        }
+        Ok(latest.into_iter().collect())
+    }
+
     async fn persons(&self, ids: &[i64]) -> Result<Vec<Person>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());

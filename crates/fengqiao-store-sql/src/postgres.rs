@@ -32,6 +32,7 @@ const MIGRATIONS: crate::Migrations = &[
     (16, include_str!("../migrations/postgres/0016_perception.sql")),
     // Fewer indexes for intake to write: the figures no longer aggregate in SQL.
     (17, include_str!("../migrations/postgres/0017_case_indexes.sql")),
+    (18, include_str!("../migrations/postgres/0018_risk_judgements.sql")),
 ];
 const SNAPSHOT_BEGIN: Option<&str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 /// Two servers starting at once must not both migrate.

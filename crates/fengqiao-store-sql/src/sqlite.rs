@@ -33,6 +33,7 @@ const MIGRATIONS: crate::Migrations = &[
     (16, include_str!("../migrations/sqlite/0016_perception.sql")),
     // Fewer indexes for intake to write: the figures no longer aggregate in SQL.
     (17, include_str!("../migrations/sqlite/0017_case_indexes.sql")),
+    (18, include_str!("../migrations/sqlite/0018_risk_judgements.sql")),
 ];
 /// SQLite gives a read transaction a snapshot from its first read; nothing to set.
 const SNAPSHOT_BEGIN: Option<&str> = None;

@@ -57,6 +57,7 @@ pub fn checks() -> Vec<(&'static str, Check)> {
         ("scheduler_resumes_after_a_restart", |s| Box::pin(scheduler_resumes_after_a_restart(s))),
         ("calendar_years_load_whole_or_not_at_all", |s| Box::pin(calendar_years_load_whole_or_not_at_all(s))),
         ("duty_rota_and_risk_alerts", |s| Box::pin(duty_rota_and_risk_alerts(s))),
+        ("risk_judgements_keep_the_latest", |s| Box::pin(risk_judgements_keep_the_latest(s))),
         ("scheduler_follows_supervision_orders", |s| Box::pin(scheduler_follows_supervision_orders(s))),
         // Residents by phone and community consultation.
         ("sms_outbox_is_queued_with_the_case_and_sent_once", |s| Box::pin(residents::sms_outbox_is_queued_with_the_case_and_sent_once(s))),
@@ -1267,6 +1268,32 @@ async fn calendar_years_load_whole_or_not_at_all(store: Arc<dyn Store>) {
     assert!(!cal.is_working_day("2027-01-01".parse().unwrap()));
     assert!(cal.is_working_day("2027-02-06".parse().unwrap()));
     assert_eq!(store.calendar_years().await.unwrap()[0].0, 2027);
+}
+
+/// Staff judgements of risk are events of the case, readable back as the latest per case (the
+/// learned risk model's labels); a refused judgement writes nothing.
+async fn risk_judgements_keep_the_latest(store: Arc<dyn Store>) {
+    let svc = seed(&store).await;
+    let intake = staff_actor("intake");
+    assert!(store.risk_judgements().await.unwrap().is_empty());
+    let a = svc.create(draft("street_light", VILLAGE_A1, "他说要拿刀去找对方"), &intake, Channel::Counter, None).await.unwrap().case;
+    let b = svc.create(draft("street_light", VILLAGE_A1, "路灯不亮"), &intake, Channel::Counter, None).await.unwrap().case;
+    let judge = |high: bool| Command::JudgeRisk { high, note: Some(" 电话核实 ".into()) };
+    svc.act(&intake, a.id, None, &judge(true)).await.unwrap();
+    svc.act(&intake, b.id, None, &judge(true)).await.unwrap();
+    let after = svc.act(&intake, b.id, None, &judge(false)).await.unwrap();
+    // The judgement changes nothing of the case but its version.
+    assert_eq!((after.status, after.severity, after.version), (b.status, b.severity, b.version + 2));
+    let before = event_count(&store).await;
+    let err = svc.act(&staff_actor("handler-b1"), a.id, None, &judge(false)).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    assert_eq!(event_count(&store).await, before, "a refused judgement writes nothing");
+    assert_eq!(store.risk_judgements().await.unwrap(), vec![(a.id, true), (b.id, false)]);
+    let events = store.case_events(&Scope::All, b.id).await.unwrap().unwrap();
+    let last = events.last().unwrap();
+    assert_eq!(last.kind, "risk_judged");
+    assert!(last.payload.contains("\"note\":\"电话核实\""), "{}", last.payload);
+    assert!(matches!(verify(&svc).await, VerifyOutcome::Ok { .. }));
 }
 
 async fn duty_rota_and_risk_alerts(store: Arc<dyn Store>) {

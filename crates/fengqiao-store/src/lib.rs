@@ -107,6 +107,10 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Conflict`] otherwise, and nothing is written.
     async fn commit(&self, expected_version: i64, events: &[CaseEvent], state: &Case) -> Result<(), StoreError>;
 
+    /// Every case staff have judged for escalation risk, with their latest judgement (`true`:
+    /// high risk), in case id order: the labels of the learned risk model.
+    async fn risk_judgements(&self) -> Result<Vec<(CaseId, bool)>, StoreError>;
+
     async fn persons(&self, ids: &[i64]) -> Result<Vec<Person>, StoreError>;
     /// Every case any of these people is involved in (as reporter or party), with which of
     /// them: `(case id, person ids)`.

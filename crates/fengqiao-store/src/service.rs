@@ -354,9 +354,10 @@ impl Service {
         Ok(created)
     }
 
-    /// Loads the recent cases into the near-duplicate index and trains the category classifier
-    /// on the filed ones. Run at start-up and then now and again in the background: a model
-    /// follows the staff's confirmed and corrected categories.
+    /// Loads the recent cases into the near-duplicate index, trains the category classifier on
+    /// the filed ones and the risk model on the shipped labelled texts and the staff's risk
+    /// judgements. Run at start-up and then now and again in the background: the models follow
+    /// the staff's confirmed and corrected categories and risks.
     pub async fn refresh_triage(&self) -> Result<(), StoreError> {
         let now = self.now();
         let cfg = &self.triage.config;
@@ -380,14 +381,22 @@ impl Service {
                 _ => break,
             }
         }
+        // Staff judgements of risk, on any case ever judged, are the risk model's own labels.
+        let mut judged = Vec::new();
+        for (id, high) in self.store.risk_judgements().await? {
+            if let Some(c) = self.store.case(&Scope::All, id).await? {
+                judged.push((crate::triage::case_text(&c), high));
+            }
+        }
         // Training takes a CPU for a moment: off the async threads.
-        let (fresh, model) = tokio::task::spawn_blocking(move || {
+        let (fresh, model, risk_model) = tokio::task::spawn_blocking(move || {
             let model = fresh.train(&examples);
-            (fresh, model)
+            let risk_model = fresh.train_risk(&judged);
+            (fresh, model, risk_model)
         })
         .await
         .map_err(|e| StoreError::Backend(format!("training stopped: {e}")))?;
-        self.triage.replace_with(fresh, model);
+        self.triage.replace_with(fresh, model, risk_model);
         Ok(())
     }
 

@@ -9,7 +9,12 @@
 
 use std::sync::{Mutex, RwLock};
 
-use fengqiao_analysis::text::{Classifier, ClassifierConfig, LshParams, NearDupIndex, RiskAssessment, RiskConfig, Suggestion, assess_risk};
+use std::sync::Arc;
+
+use fengqiao_analysis::text::{
+    Classifier, ClassifierConfig, LshParams, NearDupIndex, RiskAssessment, RiskConfig, RiskModel, RiskModelConfig, Suggestion,
+    assess_risk_with, seed_examples,
+};
 use fengqiao_domain::clock::DAY_MS;
 use fengqiao_domain::{Case, CaseId, Point, Timestamp};
 use serde::Serialize;
@@ -30,6 +35,7 @@ pub struct TriageConfig {
     /// Most recent filed cases to train on.
     pub max_training_cases: usize,
     pub classifier: ClassifierConfig,
+    pub risk_model: RiskModelConfig,
 }
 
 impl Default for TriageConfig {
@@ -42,6 +48,7 @@ impl Default for TriageConfig {
             min_training_cases: 200,
             max_training_cases: 50_000,
             classifier: ClassifierConfig::default(),
+            risk_model: RiskModelConfig::default(),
         }
     }
 }
@@ -69,6 +76,8 @@ pub struct Triage {
     risk: RiskConfig,
     index: Mutex<NearDupIndex<CaseId>>,
     classifier: RwLock<Option<Classifier>>,
+    /// The learned half of the risk score; `None` until the first refresh has trained it.
+    risk_model: RwLock<Option<Arc<RiskModel>>>,
 }
 
 /// Great-circle distance in metres.
@@ -91,13 +100,29 @@ impl Triage {
         let params = LshParams::for_threshold(config.duplicate_threshold, 128)
             .unwrap_or_else(|_| LshParams::for_threshold(0.6, 128).expect("0.6 with 128 permutations is a valid threshold"));
         let index = NearDupIndex::new(params, 7).expect("128 permutations are valid");
-        Triage { config, risk: RiskConfig::default(), index: Mutex::new(index), classifier: RwLock::new(None) }
+        Triage {
+            config,
+            risk: RiskConfig::default(),
+            index: Mutex::new(index),
+            classifier: RwLock::new(None),
+            risk_model: RwLock::new(None),
+        }
     }
 
     /// The escalation-risk score of a text alone (no classifier, no duplicates): cheap enough
     /// to run on every intake.
     pub fn risk_of(&self, text: &str) -> RiskAssessment {
-        assess_risk(text, false, &self.risk)
+        let model = self.risk_model();
+        assess_risk_with(text, false, &self.risk, model.as_deref())
+    }
+
+    fn risk_model(&self) -> Option<Arc<RiskModel>> {
+        self.risk_model.read().expect("not poisoned").clone()
+    }
+
+    /// How many texts the risk model in use was trained on and how many were high risk.
+    pub fn risk_model_trained_on(&self) -> Option<(usize, usize)> {
+        self.risk_model.read().expect("not poisoned").as_ref().map(|m| m.trained_on())
     }
 
     /// Adds a case to the near-duplicate index.
@@ -106,10 +131,13 @@ impl Triage {
     }
 
     /// Takes over a freshly built index and model (after a background refresh).
-    pub fn replace_with(&self, fresh: Triage, model: Option<Classifier>) {
+    pub fn replace_with(&self, fresh: Triage, model: Option<Classifier>, risk_model: Option<RiskModel>) {
         let index = fresh.index.into_inner().expect("not poisoned");
         *self.index.lock().expect("not poisoned") = index;
         *self.classifier.write().expect("not poisoned") = model;
+        if let Some(m) = risk_model {
+            *self.risk_model.write().expect("not poisoned") = Some(Arc::new(m));
+        }
     }
 
     pub fn has_classifier(&self) -> bool {
@@ -132,6 +160,21 @@ impl Triage {
         }
     }
 
+    /// Trains the risk model on the shipped labelled texts and the staff's judgements of the
+    /// deployment's own cases (`(text, high risk)`). `None` (keeping the model in use) if
+    /// training fails.
+    pub fn train_risk(&self, judged: &[(String, bool)]) -> Option<RiskModel> {
+        let mut examples: Vec<(&str, bool)> = seed_examples().collect();
+        examples.extend(judged.iter().map(|(t, h)| (t.as_str(), *h)));
+        match RiskModel::train(&examples, &self.config.risk_model) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not train the risk model");
+                None
+            }
+        }
+    }
+
     /// Risk and category of a text, and the indexed cases whose text is near it (before any
     /// check of time, place or the reader's scope, which the caller applies).
     pub fn assess(
@@ -140,7 +183,8 @@ impl Triage {
         repeat_dispute: bool,
         exclude: Option<CaseId>,
     ) -> (RiskAssessment, Option<Suggestion>, Vec<(CaseId, f64)>) {
-        let risk = assess_risk(text, repeat_dispute, &self.risk);
+        let model = self.risk_model();
+        let risk = assess_risk_with(text, repeat_dispute, &self.risk, model.as_deref());
         let suggestion = self.classifier.read().expect("not poisoned").as_ref().map(|c| c.suggest(text));
         let near = self
             .index

@@ -80,6 +80,7 @@ fn arb_command() -> impl Strategy<Value = Command> {
         Just(Command::Reopen { reason: "complaint".into() }),
         Just(Command::Merge { into: CaseId(99) }),
         prop::sample::select(Severity::ALL.to_vec()).prop_map(|s| Command::SetSeverity { severity: s, reason: "r".into() }),
+        any::<bool>().prop_map(|high| Command::JudgeRisk { high, note: None }),
     ]
 }
 
