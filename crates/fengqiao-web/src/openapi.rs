@@ -251,6 +251,7 @@ fn schemas(d: &Deployment) -> Value {
                 "rating": or_null(json!({ "type": "string", "enum": ["satisfied", "basically_satisfied", "dissatisfied"] })),
                 "comment": or_null(string()), "into": int(),
                 "decision": string(), "report": string(),
+                "high": { "type": "boolean", "description": "judge_risk: whether the case carries a high risk of escalation" },
             },
         },
         "Rate": rate,
@@ -447,7 +448,7 @@ fn operations() -> Vec<Op> {
                 case_id.clone(),
                 json!({ "name": "action", "in": "path", "required": true, "schema": { "type": "string", "enum": [
                     "file", "cancel", "dispatch", "route", "accept", "start", "transfer", "reject_transfer", "arbitrate_transfer", "complete_task", "escalate", "request_extension",
-                    "decide_extension", "defer", "resume", "resolve", "verify", "record_visit", "close", "reopen", "merge", "set_severity"] } }),
+                    "decide_extension", "defer", "resume", "resolve", "verify", "record_visit", "close", "reopen", "merge", "set_severity", "judge_risk"] } }),
                 json!({ "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string", "pattern": "^(W/)?\"?[0-9]{1,18}\"?$" },
                     "description": "the case version the client last saw (a number, optionally quoted); a stale one is 409 stale_version" }),
             ]),

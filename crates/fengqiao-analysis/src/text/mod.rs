@@ -15,7 +15,7 @@ pub use classify::{Classifier, ClassifierConfig, KeywordRule, Suggestion, Sugges
 pub use eval::{Evaluation, cross_validate, grouped_folds, near_duplicate_groups};
 pub use minhash::{DuplicatePair, LshParams, Match, MinHasher, NearDupIndex, all_pairs, exact_pairs, jaccard, shingles};
 pub use risk::{RiskAssessment, RiskConfig, RiskKind, RiskLevel, assess_risk, assess_risk_with};
-pub use risk_model::{LabelledText, LearnedSignal, RiskModel, RiskModelConfig, labelled_set, risk_features, seed_examples};
+pub use risk_model::{LabelledRisk, LearnedSignal, RiskModel, RiskModelConfig, labelled_set, risk_features, seed_examples};
 pub use tokenize::{Tokenizer, normalize, tokenize};
 
 /// What can go wrong in the text analyses: always bad input or bad settings, named.

@@ -31,6 +31,22 @@ pub enum RiskKind {
     Learned,
 }
 
+impl RiskKind {
+    /// The name it is serialised under.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SelfHarm => "self_harm",
+            Threat => "threat",
+            Violence => "violence",
+            Weapon => "weapon",
+            Gathering => "gathering",
+            Petition => "petition",
+            Repeat => "repeat",
+            Learned => "learned",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskLevel {

@@ -126,7 +126,7 @@ impl RiskModel {
 
 /// One row of the shipped labelled set.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LabelledText {
+pub struct LabelledRisk {
     pub text: String,
     pub high_risk: bool,
     /// The input flag "the same parties have disputed before".
@@ -140,13 +140,13 @@ pub struct LabelledText {
 
 /// The labelled set shipped with fengqiao: residents' reports in Chinese and English, each
 /// marked high risk or not.
-pub fn labelled_set() -> &'static [LabelledText] {
-    static SET: OnceLock<Vec<LabelledText>> = OnceLock::new();
+pub fn labelled_set() -> &'static [LabelledRisk] {
+    static SET: OnceLock<Vec<LabelledRisk>> = OnceLock::new();
     SET.get_or_init(|| parse_labelled(include_str!("../../data/risk_labelled.csv")).expect("the shipped labelled set is valid"))
 }
 
 /// Reads a labelled set: CSV `text,high_risk,repeat_dispute,origin` with 0/1 flags.
-pub fn parse_labelled(csv_text: &str) -> Result<Vec<LabelledText>, TextError> {
+pub fn parse_labelled(csv_text: &str) -> Result<Vec<LabelledRisk>, TextError> {
     let mut r = csv::Reader::from_reader(csv_text.as_bytes());
     let mut out = Vec::new();
     for (i, rec) in r.records().enumerate() {
@@ -156,7 +156,7 @@ pub fn parse_labelled(csv_text: &str) -> Result<Vec<LabelledText>, TextError> {
             Some("0") => Ok(false),
             x => Err(TextError::Training(format!("labelled set, row {}: column {} must be 0 or 1, got {x:?}", i + 2, c + 1))),
         };
-        out.push(LabelledText {
+        out.push(LabelledRisk {
             text: rec.get(0).unwrap_or_default().to_string(),
             high_risk: flag(1)?,
             repeat_dispute: flag(2)?,

@@ -11,11 +11,11 @@
 //!   score carries over to new phrasings.
 
 use fengqiao_analysis::text::{
-    LabelledText, RiskConfig, RiskKind, RiskLevel, RiskModel, RiskModelConfig, assess_risk, assess_risk_with, grouped_folds, labelled_set,
+    LabelledRisk, RiskConfig, RiskKind, RiskLevel, RiskModel, RiskModelConfig, assess_risk, assess_risk_with, grouped_folds, labelled_set,
     near_duplicate_groups, seed_examples,
 };
 
-fn in_sample(r: &LabelledText) -> bool {
+fn in_sample(r: &LabelledRisk) -> bool {
     r.origin == "hand" || r.origin == "variant"
 }
 
@@ -24,7 +24,7 @@ fn recall_on_high_risk_complaints() {
     let rows = labelled_set();
     let zh = rows.iter().filter(|r| r.text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))).count();
     assert!(zh >= 150 && rows.len() - zh >= 120, "both languages: {zh} Chinese rows of {}", rows.len());
-    let holdout: Vec<&LabelledText> = rows.iter().filter(|r| r.origin == "holdout").collect();
+    let holdout: Vec<&LabelledRisk> = rows.iter().filter(|r| r.origin == "holdout").collect();
     assert!(holdout.iter().filter(|r| r.high_risk).count() >= 40 && holdout.iter().filter(|r| !r.high_risk).count() >= 40);
 
     let cfg = RiskConfig::default();
@@ -75,7 +75,7 @@ const HOLDOUT_FALSE_ALARMS_CEILING: u32 = 5;
 /// and a text's variant in one fold), as `RiskModelConfig::default` was chosen.
 #[test]
 fn the_model_cross_validated_on_the_seed() {
-    let rows: Vec<&LabelledText> = labelled_set().iter().filter(|r| r.origin != "holdout").collect();
+    let rows: Vec<&LabelledRisk> = labelled_set().iter().filter(|r| r.origin != "holdout").collect();
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let groups = near_duplicate_groups(&texts, 0.5).unwrap();
     let folds = grouped_folds(&groups, 5).unwrap();
@@ -152,6 +152,20 @@ fn levels_evidence_negation_and_the_repeat_flag() {
     assert!(again.score > once.score);
     assert!(again.evidence.iter().any(|e| e.kind == RiskKind::Repeat));
     assert_eq!(again.level, RiskLevel::Yellow);
+
+    // Each kind's name is the one it is serialised under (the pages' catalogue keys).
+    for k in [
+        RiskKind::SelfHarm,
+        RiskKind::Threat,
+        RiskKind::Violence,
+        RiskKind::Weapon,
+        RiskKind::Gathering,
+        RiskKind::Petition,
+        RiskKind::Repeat,
+        RiskKind::Learned,
+    ] {
+        assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+    }
 
     // Thresholds are configurable, and checked.
     let strict = RiskConfig::new(0.95, 0.9, 0.1, 0.3).unwrap();

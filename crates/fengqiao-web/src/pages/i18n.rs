@@ -259,6 +259,7 @@ mod tests {
             "reopen",
             "merge",
             "set_severity",
+            "judge_risk",
             "route",
         ] {
             want.push(format!("action.{a}"));
@@ -284,10 +285,16 @@ mod tests {
             "reopened",
             "merged",
             "severity_changed",
+            "risk_judged",
             "routed",
             "returned",
         ] {
             want.push(format!("event.{e}"));
+        }
+        for r in
+            ["none", "yellow", "orange", "red", "self_harm", "threat", "violence", "weapon", "gathering", "petition", "repeat", "learned"]
+        {
+            want.push(format!("risk.{r}"));
         }
         for l in [RegionLevel::County, RegionLevel::Town, RegionLevel::Village, RegionLevel::Grid] {
             want.push(format!("level.{}", l.as_str()));

@@ -552,6 +552,7 @@ fn candidates(c: &Case, some_unit: &UnitId) -> Vec<Command> {
         Command::Reopen { reason: x.clone() },
         Command::Merge { into: CaseId(c.id.0 + 1) },
         Command::SetSeverity { severity: other_severity, reason: x.clone() },
+        Command::JudgeRisk { high: true, note: None },
         Command::Cancel { reason: x },
     ]);
     v
@@ -636,6 +637,22 @@ async fn case_page_response(st: &AppState, staff: &PageStaff, t: Tr, id: CaseId,
     }
     if let Some(rt) = case.final_rating {
         facts.push(Fact { label: t.s("case.rating").into(), value: t.k("rating", rt.as_str()) });
+    }
+    // The risk as triage scores it now (with the model in use), and the staff's latest
+    // judgement, which is what the model learns from.
+    let risk = st.svc.triage.risk_of(&fengqiao_store::triage::case_text(&case));
+    let mut risk_text = format!("{} ({:.2})", t.k("risk", risk.level.as_str()), risk.score);
+    let mut shown = std::collections::HashSet::new();
+    // Two patterns may match the same words ("砍死" and "砍…死"): each is shown once.
+    for e in risk.evidence.iter().filter(|e| shown.insert((e.kind, e.matched.as_str()))) {
+        risk_text.push_str(&format!(" · {}「{}」", t.k("risk", e.kind.as_str()), e.matched));
+    }
+    facts.push(Fact { label: t.s("case.risk").into(), value: risk_text });
+    if let Some(e) = events.iter().rev().find(|e| e.kind == "risk_judged")
+        && let Ok(kind) = serde_json::from_str::<EventKind>(&e.payload)
+    {
+        let value = format!("{} · {} · {}", event_detail(t, &kind, &unit_name, &st.tz), e.actor, local_time(e.at, &st.tz));
+        facts.push(Fact { label: t.s("case.risk_judgement").into(), value });
     }
     let category = r.categories.get(&case.category);
     let answers = case
@@ -851,6 +868,10 @@ fn event_detail(t: Tr, k: &EventKind, unit: &dyn Fn(&UnitId) -> String, tz: &jif
         EventKind::SeverityChanged { from, to, reason } => {
             format!("{} → {} · {reason}", t.k("severity", from.as_str()), t.k("severity", to.as_str()))
         }
+        EventKind::RiskJudged { high, note } => {
+            let verdict = t.s(if *high { "case.risk_high" } else { "case.risk_not_high" });
+            note.as_ref().map(|n| format!("{verdict} · {n}")).unwrap_or(verdict.to_string())
+        }
         EventKind::Accepted | EventKind::Started | EventKind::Resumed { .. } => String::new(),
     }
 }
@@ -903,6 +924,7 @@ pub struct ActForm {
     into: Option<String>,
     decision: Option<String>,
     report: Option<String>,
+    high: Option<String>,
 }
 
 fn field(v: &Option<String>) -> Option<String> {
@@ -973,6 +995,14 @@ fn command(action: &str, f: &ActForm) -> Result<Option<Command>, DomainError> {
         "set_severity" => {
             Command::SetSeverity { severity: parsed(&f.severity, "severity", Severity::parse)?, reason: required(&f.reason, "reason")? }
         }
+        "judge_risk" => Command::JudgeRisk {
+            high: parsed(&f.high, "high", |s| match s {
+                "1" | "true" => Some(true),
+                "0" | "false" => Some(false),
+                _ => None,
+            })?,
+            note: field(&f.note),
+        },
         _ => return Ok(None),
     }))
 }

@@ -148,6 +148,8 @@ fn table() -> Vec<Row> {
             Staff(CASE_READERS),
             &[("severity", "serious"), ("reason", "涉及人数多")],
         ),
+        // Judging the risk: the same people as severity (it appends an event, nothing else).
+        post("/cases/{id}/act/{action}", "/cases/{case}/act/judge_risk", Staff(CASE_READERS), &[("high", "1"), ("note", "电话核实")]),
         get("/cases/{id}/attachments/{aid}", "/cases/{case}/attachments/{aid}", Staff(CASE_READERS)),
         get("/dashboard", "/dashboard", Staff(ALL)),
         get("/dashboard", "/dashboard?region=330681101000", Staff(ALL)),

@@ -791,3 +791,27 @@ async fn public_figures_are_computed_once_a_minute_not_per_reader() {
     assert_eq!(Browser::new(&app).get("/figures?days=30").await.status, StatusCode::OK);
     assert_eq!(cache.lock().await.len(), 2);
 }
+
+/// The case page shows the risk as triage scores it and lets staff judge it; the judgement
+/// is shown with who made it and lands in the timeline.
+#[tokio::test]
+async fn the_case_page_shows_and_takes_a_risk_judgement() {
+    let app = pages_app().await;
+    let id = resident_case(&app, "330681101001", "邻居扬言要拿刀砍死我们全家").await;
+    let mut intake = Browser::new(&app);
+    intake.sign_in("intake").await;
+    let page = intake.get(&format!("/cases/{id}")).await;
+    assert!(page.text.contains("<dt>风险研判</dt><dd>红色 (0.97) · 威胁「砍死」 · 凶器「拿刀」 · 威胁「扬言」</dd>"), "{}", page.text);
+    assert!(page.text.contains("id=\"act-judge_risk\""));
+    let csrf = intake.csrf(&format!("/cases/{id}")).await;
+    let before = app.events().await;
+    // The verdict is required: without it nothing is written.
+    let r = act(&intake, id, &csrf, "judge_risk", vec![("note", "x".into())]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(app.events().await, before);
+    let r = act(&intake, id, &csrf, "judge_risk", vec![("high", "1".into()), ("note", "已电话核实".into())]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let page = intake.get(&format!("/cases/{id}")).await;
+    assert!(page.text.contains("人工研判") && page.text.contains("高风险，需立即处置 · 已电话核实 · user:intake"), "{}", page.text);
+    assert!(page.text.contains("<strong>风险研判</strong>"), "in the timeline");
+}
