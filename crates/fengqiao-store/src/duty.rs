@@ -99,7 +99,9 @@ pub fn duty_units<'a>(units: impl Iterator<Item = &'a Unit> + Clone, region: &fe
 /// case: the alert is a job keyed by the case and its creation time, recorded with its inbox
 /// messages in one transaction.
 pub(crate) async fn alert_on_risk(svc: &Service, case: &Case) -> Result<(), StoreError> {
-    let risk = svc.triage.risk_of(&crate::triage::case_text(case));
+    // Only the lexicon's kinds page anyone, so the learned model is not run here: intake
+    // pays for the phrase automaton alone.
+    let risk = svc.triage.lexicon_risk_of(&crate::triage::case_text(case));
     let signals: Vec<_> = risk.evidence.iter().filter(|e| matches!(e.kind, RiskKind::Violence | RiskKind::SelfHarm)).collect();
     if signals.is_empty() {
         return Ok(());

@@ -109,11 +109,16 @@ impl Triage {
         }
     }
 
-    /// The escalation-risk score of a text alone (no classifier, no duplicates): cheap enough
-    /// to run on every intake.
+    /// The escalation-risk score of a text alone (no classifier, no duplicates), with the
+    /// learned model in use.
     pub fn risk_of(&self, text: &str) -> RiskAssessment {
         let model = self.risk_model();
         assess_risk_with(text, false, &self.risk, model.as_deref())
+    }
+
+    /// The lexicon's score alone (its kinds, no learned signal): what the duty alert reads.
+    pub fn lexicon_risk_of(&self, text: &str) -> RiskAssessment {
+        assess_risk_with(text, false, &self.risk, None)
     }
 
     fn risk_model(&self) -> Option<Arc<RiskModel>> {

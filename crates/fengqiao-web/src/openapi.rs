@@ -447,7 +447,7 @@ fn operations() -> Vec<Op> {
             params: json!([
                 case_id.clone(),
                 json!({ "name": "action", "in": "path", "required": true, "schema": { "type": "string", "enum": [
-                    "file", "cancel", "dispatch", "route", "accept", "start", "transfer", "reject_transfer", "arbitrate_transfer", "complete_task", "escalate", "request_extension",
+                    "file", "cancel", "dispatch", "route", "accept", "start", "transfer", "reject_transfer", "arbitrate_transfer", "complete_task", "escalate", "return_to_tier", "request_extension",
                     "decide_extension", "defer", "resume", "resolve", "verify", "record_visit", "close", "reopen", "merge", "set_severity", "judge_risk"] } }),
                 json!({ "name": "If-Match", "in": "header", "required": false, "schema": { "type": "string", "pattern": "^(W/)?\"?[0-9]{1,18}\"?$" },
                     "description": "the case version the client last saw (a number, optionally quoted); a stale one is 409 stale_version" }),

@@ -366,50 +366,48 @@ impl Classifier {
 
     /// The model's suggestion for a tokenised text (no rules: they match on the text).
     pub fn suggest_tokens(&self, tokens: &[String]) -> Suggestion {
-        let row = self.featurize(tokens);
-        let k = self.labels.len();
-        let mut p = vec![0f32; k];
-        self.scores_into(&row, 1.0, &mut p);
-        softmax(&mut p);
-        let best = (0..k).max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a))).unwrap_or(0);
-        let mut evidence: Vec<(String, f64)> = row
-            .iter()
-            .filter_map(|&(j, x)| {
-                let c = (x * self.weights[j as usize * k + best]) as f64;
-                (c > 0.0).then(|| (self.terms[j as usize].clone(), c))
-            })
-            .collect();
-        evidence.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        evidence.truncate(self.config.top_features);
+        let (row, p) = self.probabilities(tokens);
+        let best = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a))).unwrap_or(0);
         Suggestion {
             category: self.labels[best].clone(),
             confidence: p[best] as f64,
             source: SuggestionSource::Model,
-            evidence,
+            evidence: self.top_words(&row, best),
             needs_human: (p[best] as f64) < self.config.confidence_threshold,
         }
     }
 
     /// The model's probability of one label for a tokenised text, with the words that pushed
-    /// towards it most (largest contribution tf-idf × weight first). `None` for an unknown
-    /// label.
+    /// towards it most. `None` for an unknown label.
     pub fn explain_tokens(&self, tokens: &[String], label: &str) -> Option<(f64, Vec<(String, f64)>)> {
         let target = self.labels.iter().position(|l| l == label)?;
+        let (row, p) = self.probabilities(tokens);
+        Some((p[target] as f64, self.top_words(&row, target)))
+    }
+
+    /// The TF-IDF row of a tokenised text and the model's probability of each label.
+    fn probabilities(&self, tokens: &[String]) -> (Row, Vec<f32>) {
         let row = self.featurize(tokens);
-        let k = self.labels.len();
-        let mut p = vec![0f32; k];
+        let mut p = vec![0f32; self.labels.len()];
         self.scores_into(&row, 1.0, &mut p);
         softmax(&mut p);
+        (row, p)
+    }
+
+    /// The words with the largest positive contribution tf-idf × weight to a label's score,
+    /// largest first, at most `top_features` of them.
+    fn top_words(&self, row: &Row, label: usize) -> Vec<(String, f64)> {
+        let k = self.labels.len();
         let mut words: Vec<(String, f64)> = row
             .iter()
             .filter_map(|&(j, x)| {
-                let c = (x * self.weights[j as usize * k + target]) as f64;
+                let c = (x * self.weights[j as usize * k + label]) as f64;
                 (c > 0.0).then(|| (self.terms[j as usize].clone(), c))
             })
             .collect();
         words.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         words.truncate(self.config.top_features);
-        Some((p[target] as f64, words))
+        words
     }
 
     /// The model's category for each tokenised text, in parallel.
