@@ -273,7 +273,7 @@ fn queries(bin: &Path, scale: f64, smoke: bool) -> anyhow::Result<()> {
             total.0,
             took.as_secs_f64()
         );
-        println!("ready (figures' facts loaded) {:.1} s after the server answered", warm.as_secs_f64());
+        println!("ready (figures' facts loaded, triage built) {:.1} s after the server answered", warm.as_secs_f64());
         let sup = "demo-county-supervisor";
         let year = timed(&mut c, "/api/v1/figures?from=2000-01-01", sup, n)?;
         println!(

@@ -139,7 +139,7 @@ fn measure(addr: &str, generated: Duration, smoke: bool) -> anyhow::Result<()> {
         "\n== pages ({cases} cases, generated in {:.0} s; {n_staff} runs per staff page, {n_public} per public page; server time + loopback HTTP) ==",
         generated.as_secs_f64()
     );
-    println!("ready (figures' facts loaded, /readyz 200) {:.1} s after the server answered", warm.as_secs_f64());
+    println!("ready (figures' facts loaded, triage built: /readyz 200) {:.1} s after the server answered", warm.as_secs_f64());
     let case = format!("/cases/{cases}");
     let track = format!("/track/{code}");
     let staff: Vec<(&str, &str)> = vec![

@@ -79,7 +79,7 @@ pub fn wait_ready(addr: &str, timeout: Duration) -> anyhow::Result<()> {
     anyhow::bail!("the server at {addr} did not become ready")
 }
 
-/// Waits until `/readyz` answers 200 (the figures' facts are loaded) and says how long that
+/// Waits until `/readyz` answers 200 (the figures' facts are loaded, triage built) and says how long that
 /// took: benchmarks of a warm server start measuring after it, and report it.
 pub fn wait_warm(addr: &str, timeout: Duration) -> anyhow::Result<Duration> {
     let start = std::time::Instant::now();
@@ -90,5 +90,5 @@ pub fn wait_warm(addr: &str, timeout: Duration) -> anyhow::Result<Duration> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    anyhow::bail!("the server at {addr} did not load its figures within {timeout:?}")
+    anyhow::bail!("the server at {addr} was not ready (figures and triage) within {timeout:?}")
 }

@@ -205,6 +205,8 @@ pub struct Service {
     pub stats: Arc<CommitStats>,
     /// Whether the figures' facts have been loaded once (the readiness probe waits for it).
     figures_warm: std::sync::atomic::AtomicBool,
+    /// Triage's first refresh has finished (its index and models are built).
+    triage_warm: std::sync::atomic::AtomicBool,
     /// Risk, category suggestions and near-duplicates of recent cases.
     pub triage: crate::triage::Triage,
 }
@@ -259,6 +261,7 @@ impl Service {
             checkpointing: tokio::sync::Mutex::new(()),
             stats,
             figures_warm: std::sync::atomic::AtomicBool::new(false),
+            triage_warm: std::sync::atomic::AtomicBool::new(false),
             triage: crate::triage::Triage::new(crate::triage::TriageConfig::default()),
         };
         svc.reload().await?;
@@ -397,6 +400,7 @@ impl Service {
         .await
         .map_err(|e| StoreError::Backend(format!("training stopped: {e}")))?;
         self.triage.replace_with(fresh, model, risk_model);
+        self.triage_warm.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -697,6 +701,12 @@ impl Service {
     /// so no request waits for the load.
     pub fn figures_ready(&self) -> bool {
         self.figures_warm.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether triage has been refreshed once since start: before that its near-duplicate index
+    /// is empty and the lexicon scores risk alone.
+    pub fn triage_ready(&self) -> bool {
+        self.triage_warm.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Brings the store's figures facts up to date (the first time: loads them), computing

@@ -92,15 +92,20 @@ async fn healthz(State(st): State<AppState>) -> Response {
     }
 }
 
-/// Readiness, for a load balancer: 200 once the store answers and the figures' facts are in
-/// memory (loaded in the background at start, seconds at a million cases), 503 before.
-/// `/healthz` is liveness: it answers as soon as the server does.
+/// Readiness, for a load balancer: 200 once the store answers, the figures' facts are in
+/// memory and triage's index and models are built (both in the background at start, seconds
+/// at a million cases), 503 before with what is still loading. `/healthz` is liveness: it
+/// answers as soon as the server does.
 async fn readyz(State(st): State<AppState>) -> Response {
     if let Err(e) = st.svc.store.audit_head().await {
         return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "error": e.to_string() }))).into_response();
     }
-    if !st.svc.figures_ready() {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "warming", "waiting_for": "figures" }))).into_response();
+    let waiting: Vec<&str> = [("figures", st.svc.figures_ready()), ("triage", st.svc.triage_ready())]
+        .into_iter()
+        .filter_map(|(what, ready)| (!ready).then_some(what))
+        .collect();
+    if !waiting.is_empty() {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "warming", "waiting_for": waiting }))).into_response();
     }
     Json(json!({ "status": "ready" })).into_response()
 }

@@ -237,17 +237,21 @@ pub async fn serve(svc: Arc<Service>, cfg: &Config, listen: &str) -> anyhow::Res
             }
         });
     }
-    // Triage's index of recent cases and its classifier: built now (in the background, so the
-    // server answers at once) and rebuilt hourly, so the model follows the staff's corrections.
+    // Triage's index of recent cases and its models: built now (in the background, so the
+    // server answers at once) and rebuilt hourly, so the models follow the staff's corrections
+    // and judgements. `/readyz` waits for the first build, so a failed one is retried soon.
     let triage = {
         let svc = svc.clone();
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
             loop {
-                every.tick().await;
-                if let Err(e) = svc.refresh_triage().await {
-                    tracing::warn!(error = %e, "refreshing triage failed");
-                }
+                let wait = match svc.refresh_triage().await {
+                    Ok(()) => 3600,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "refreshing triage failed");
+                        if svc.triage_ready() { 3600 } else { 30 }
+                    }
+                };
+                tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
             }
         })
     };

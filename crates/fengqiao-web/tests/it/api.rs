@@ -12,11 +12,16 @@ async fn health_metrics_and_authentication() {
     let r = app.call("GET", "/healthz", None, None, &[]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["backend"], "sqlite");
-    // Ready only once the figures' facts are loaded (`serve` loads them at start).
+    // Ready only once the figures' facts are loaded and triage is built (`serve` does both
+    // at start); until then it says what it waits for.
     let r = app.call("GET", "/readyz", None, None, &[]).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.body["status"], "warming");
+    assert_eq!(r.body["waiting_for"], serde_json::json!(["figures", "triage"]));
     app.svc.warm_figures().await.unwrap();
+    let r = app.call("GET", "/readyz", None, None, &[]).await;
+    assert_eq!((r.status, &r.body["waiting_for"]), (StatusCode::SERVICE_UNAVAILABLE, &serde_json::json!(["triage"])));
+    app.svc.refresh_triage().await.unwrap();
     let r = app.call("GET", "/readyz", None, None, &[]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["status"], "ready");

@@ -601,8 +601,9 @@ fn short(p: &Page) -> String {
 #[tokio::test]
 async fn every_page_and_form_against_every_role() {
     let app = pages_app().await;
-    // Ready, as a server is once its figures are loaded: `/readyz` answers 200.
+    // Ready, as a server is once its figures are loaded and triage built: `/readyz` answers 200.
     app.svc.warm_figures().await.unwrap();
+    app.svc.refresh_triage().await.unwrap();
     let rows = table();
 
     // Completeness: every registered page route has a row, and every row a route.
