@@ -233,8 +233,9 @@ pub fn compute(cfg: &AnalyticsConfig, rules: &WarningRules, input: &RunInput<'_>
                 if slice_of(c.created_at).is_none_or(|s| !window.contains(&s)) {
                     return BTreeSet::new();
                 }
+                // Names are left out: a resident who calls a few times is not a topic.
                 tokenizer
-                    .tokens(&c.text)
+                    .topic_terms(&c.text)
                     .into_iter()
                     .filter(|w| w.chars().count() >= cfg.min_term_chars as usize && !w.chars().all(|ch| ch.is_ascii_digit()))
                     .collect()

@@ -57,6 +57,18 @@ impl Tokenizer {
 
     /// Tokens of `text` in order: normalised words, stop words and bare numbers removed.
     pub fn tokens(&self, text: &str) -> Vec<String> {
+        self.words(text, false)
+    }
+
+    /// The tokens without people's names (jieba's part-of-speech tags `nr`, `nrfg`, `nrt`, from
+    /// its dictionary or its tagging model for unknown words): the terms a trend may be about.
+    /// Residents' names would otherwise burst whenever one person calls a few times, and a
+    /// name is personal data, not a topic.
+    pub fn topic_terms(&self, text: &str) -> Vec<String> {
+        self.words(text, true)
+    }
+
+    fn words(&self, text: &str, drop_names: bool) -> Vec<String> {
         let norm = normalize(text);
         let mut out = Vec::new();
         let mut start = 0;
@@ -64,19 +76,25 @@ impl Tokenizer {
         for (i, c) in norm.char_indices() {
             let h = is_han(c);
             if han.is_some_and(|prev| prev != h) {
-                self.segment(&norm[start..i], han == Some(true), &mut out);
+                self.segment(&norm[start..i], han == Some(true), drop_names, &mut out);
                 start = i;
             }
             han = Some(h);
         }
         if let Some(h) = han {
-            self.segment(&norm[start..], h, &mut out);
+            self.segment(&norm[start..], h, drop_names, &mut out);
         }
         out
     }
 
-    fn segment(&self, run: &str, han: bool, out: &mut Vec<String>) {
-        if han {
+    fn segment(&self, run: &str, han: bool, drop_names: bool, out: &mut Vec<String>) {
+        if han && drop_names {
+            for t in self.jieba.tag(run, true) {
+                if !is_stop_zh(t.word) && !t.tag.starts_with("nr") {
+                    out.push(t.word.to_string());
+                }
+            }
+        } else if han {
             for t in self.jieba.cut(run, true) {
                 if !is_stop_zh(t.word) {
                     out.push(t.word.to_string());

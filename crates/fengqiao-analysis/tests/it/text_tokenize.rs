@@ -32,3 +32,21 @@ fn full_width_and_mixed_text_are_normalised() {
     assert_eq!(normalize("Ｅ\u{301}"), "é");
     assert_eq!(normalize("ｶﾞ①ﬁ"), "ガ1fi");
 }
+
+#[test]
+fn topic_terms_leave_out_peoples_names() {
+    let tok = fengqiao_analysis::text::Tokenizer::shared();
+    let text = "王秀英反映光伏板漏电，张建国说村口的光伏电站噪声大";
+    let all = tok.tokens(text);
+    let topics = tok.topic_terms(text);
+    println!("tokens {all:?}\ntopics {topics:?}");
+    for name in ["秀英", "王秀英", "张建国", "建国"] {
+        assert!(!topics.iter().any(|w| w == name), "{name} in {topics:?}");
+    }
+    assert!(all.iter().any(|w| w.contains("秀英")), "the plain tokens keep the name: {all:?}");
+    for w in ["光伏", "漏电", "噪声"] {
+        assert!(topics.iter().any(|t| t == w), "{w} in {topics:?}");
+    }
+    // Outside Han text the two agree.
+    assert_eq!(tok.topic_terms("Street light OUT on People's Road"), tok.tokens("Street light OUT on People's Road"));
+}
