@@ -1419,9 +1419,30 @@ impl fengqiao_store::Store for SqlStore {
             }
         }
         let persons_of: std::collections::HashMap<CaseId, &Vec<i64>> = later.iter().map(|l| (l.id, &l.persons)).collect();
+        let mut missing = Vec::new();
         for c in &mut cohort {
-            if let Some(p) = persons_of.get(&c.id) {
-                c.persons = (*p).clone();
+            match persons_of.get(&c.id) {
+                Some(p) => c.persons = (*p).clone(),
+                // Created before the period, dispatched in it: not among the later cases.
+                None => missing.push(c.id.0),
+            }
+        }
+        let mut found: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
+        for ids in missing.chunks(1000) {
+            let mut q = QueryBuilder::<DB>::new("SELECT case_id, person_id FROM case_persons WHERE case_id IN (");
+            let mut sep = q.separated(", ");
+            for id in ids {
+                sep.push_bind(*id);
+            }
+            q.push(") ORDER BY case_id, person_id");
+            let rows: Vec<(i64, i64)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+            for (case, person) in rows {
+                found.entry(case).or_default().push(person);
+            }
+        }
+        for c in &mut cohort {
+            if let Some(p) = found.remove(&c.id.0) {
+                c.persons = p;
             }
         }
         Ok((cohort, later))
@@ -3170,6 +3191,16 @@ impl fengqiao_store::Store for SqlStore {
         push_scope(&mut q, scope, "c.id", "c.region");
         q.push(" ORDER BY c.id");
         let rows: Vec<(i64, String, String, i32, i64, String, String)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+        let mut names: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+        let mut q = QueryBuilder::<DB>::new(
+            "SELECT cp.case_id, p.name FROM case_persons cp JOIN cases c ON c.id = cp.case_id JOIN persons p ON p.id = cp.person_id WHERE c.created_at >= ",
+        );
+        q.push_bind(from.0).push(" AND c.created_at < ").push_bind(to.0).push(" AND p.name IS NOT NULL");
+        push_scope(&mut q, scope, "c.id", "c.region");
+        let people: Vec<(i64, String)> = q.build_query_as().fetch_all(&self.pool).await.map_err(backend_err)?;
+        for (case, name) in people {
+            names.entry(case).or_default().push(name);
+        }
         Ok(rows
             .into_iter()
             .map(|(id, region, category, serious, at, title, description)| fengqiao_store::CaseText {
@@ -3179,6 +3210,7 @@ impl fengqiao_store::Store for SqlStore {
                 serious: serious != 0,
                 created_at: Timestamp(at),
                 text: format!("{title}\n{description}"),
+                names: names.remove(&id).unwrap_or_default(),
             })
             .collect())
     }

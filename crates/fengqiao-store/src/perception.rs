@@ -233,9 +233,10 @@ pub fn compute(cfg: &AnalyticsConfig, rules: &WarningRules, input: &RunInput<'_>
                 if slice_of(c.created_at).is_none_or(|s| !window.contains(&s)) {
                     return BTreeSet::new();
                 }
-                // Names are left out: a resident who calls a few times is not a topic.
+                // Names are left out, those of the case's people and those the segmenter tags:
+                // a resident who calls a few times is not a topic.
                 tokenizer
-                    .topic_terms(&c.text)
+                    .topic_terms(&without_names(&c.text, &c.names))
                     .into_iter()
                     .filter(|w| w.chars().count() >= cfg.min_term_chars as usize && !w.chars().all(|ch| ch.is_ascii_digit()))
                     .collect()
@@ -463,6 +464,27 @@ fn scan_clusters(cfg: &AnalyticsConfig, input: &RunInput<'_>, from: Timestamp, n
 /// term joins an earlier kept term's `related` list when at least [`FOLD_OVERLAP`] of the
 /// smaller of their two sets of latest cases is in both. One complaint's several words make
 /// one topic, named by its most unusual word rather than by a common one that also rose.
+/// `text` with each of `names` blanked out, and for a Chinese name of three or four
+/// characters its given name too (the text may say 桂兰 for 吴桂兰).
+fn without_names(text: &str, names: &[String]) -> String {
+    let mut out = text.to_string();
+    for name in names {
+        let name = name.trim();
+        let chars: Vec<char> = name.chars().collect();
+        let given: String = if (3..=4).contains(&chars.len()) && chars.iter().all(|c| fengqiao_analysis::text::tokenize::is_han(*c)) {
+            chars[chars.len() - 2..].iter().collect()
+        } else {
+            String::new()
+        };
+        for part in [name, given.as_str()] {
+            if part.chars().count() >= 2 {
+                out = out.replace(part, " ");
+            }
+        }
+    }
+    out
+}
+
 fn fold_terms(terms: &mut [Topic], cases: &HashMap<(RegionCode, TopicKind, String), Vec<i64>>) -> Vec<Topic> {
     let surprise = |t: &Topic| t.count as f64 / t.expected.max(f64::MIN_POSITIVE);
     terms.sort_by(|a, b| a.town.cmp(&b.town).then(surprise(b).total_cmp(&surprise(a))).then(b.count.cmp(&a.count)).then(a.key.cmp(&b.key)));
@@ -528,5 +550,21 @@ impl Service {
             _ => return Err(DomainError::Forbidden("analytics are for supervisors and administrators".into()).into()),
         };
         Ok(self.store.perception_run().await?.map(|r| r.within(&root)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_names;
+
+    #[test]
+    fn the_case_peoples_names_and_given_names_are_blanked() {
+        let names = vec!["吴桂兰".to_string(), "欧阳振华".to_string(), "Li Na".to_string()];
+        let t = without_names("吴桂兰家的光伏板，桂兰说欧阳振华和振华的车挡路；Li Na agreed", &names);
+        for gone in ["吴桂兰", "桂兰", "欧阳振华", "振华", "Li Na"] {
+            assert!(!t.contains(gone), "{gone} in {t}");
+        }
+        assert!(t.contains("光伏板") && t.contains("挡路") && t.contains("agreed"), "{t}");
+        assert_eq!(without_names("路灯坏了", &[]), "路灯坏了");
     }
 }

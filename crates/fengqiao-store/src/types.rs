@@ -462,4 +462,7 @@ pub struct CaseText {
     pub created_at: fengqiao_domain::Timestamp,
     /// Title and description.
     pub text: String,
+    /// The names of the case's people (reporter and parties) that are on record: the topic
+    /// analysis takes them out of the text, since a person is not a topic.
+    pub names: Vec<String>,
 }

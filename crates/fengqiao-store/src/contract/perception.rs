@@ -29,7 +29,15 @@ pub async fn case_cube_and_texts(store: Arc<dyn Store>) {
     let a = new("noise", VILLAGE_A1, "夜市噪声").await;
     let b = new("noise", VILLAGE_A1, "广场舞音响").await;
     clock.set(T0.plus_ms(8 * DAY_MS));
-    let c = new("neighbour", VILLAGE_A1, "宅基地纠纷").await;
+    let mut dispute = draft("neighbour", VILLAGE_A1, "吴桂兰说吴永福占了她家宅基地纠纷");
+    dispute.parties = [("applicant", "吴桂兰"), ("respondent", "吴永福")]
+        .iter()
+        .map(|(role, n)| fengqiao_domain::case::PartyDraft {
+            role: role.to_string(),
+            person: fengqiao_domain::PersonInput { name: Some(n.to_string()), ..Default::default() },
+        })
+        .collect();
+    let c = svc.create(dispute, &intake, Channel::Visit, None).await.unwrap().case.id;
     svc.act(&intake, c, None, &Command::File { severity: Some(Severity::Serious), note: None }).await.unwrap();
     let d = new("noise", VILLAGE_B1, "装修噪声").await;
     // Outside the two slices asked for.
@@ -59,6 +67,12 @@ pub async fn case_cube_and_texts(store: Arc<dyn Store>) {
     let got: Vec<_> = texts.iter().map(|t| (t.id, t.region.as_str(), t.category.as_str(), t.serious)).collect();
     assert_eq!(got, [(c.0, VILLAGE_A1, "neighbour", true), (d.0, VILLAGE_B1, "noise", false)]);
     assert!(texts[0].text.contains("宅基地纠纷"), "{:?}", texts[0].text);
+    // With the names of the case's people on record (the reporter and the parties), for the
+    // topics to leave out.
+    let mut names = texts[0].names.clone();
+    names.sort();
+    assert_eq!(names, ["吴桂兰", "吴永福", "王五"]);
+    assert_eq!(texts[1].names, ["王五"]);
     assert_eq!(texts[1].created_at, T0.plus_ms(8 * DAY_MS));
     let texts = store.case_texts(&town_a, T0, T0.plus_ms(3 * WEEK)).await.unwrap();
     assert_eq!(texts.iter().map(|t| t.id).collect::<Vec<_>>(), [a.0, b.0, c.0]);
