@@ -1015,17 +1015,22 @@ pub fn generate(opts: &DemoOptions) -> Demo {
                     // Not closable yet (a rating is missing): the case waits.
                     break 'life;
                 }
+                // Now and then the resident complains again after closure: the case is reopened
+                // and handled once more (by then it may still be open).
+                if case.reopens == 0 && rng.gen_bool(0.01) {
+                    now = now.plus_ms(rng.gen_range(3..40) * DAY_MS);
+                    if step(
+                        &mut case,
+                        &chief,
+                        Command::Reopen { reason: "群众再次反映 / the resident complained again".into() },
+                        now,
+                        &mut events,
+                    ) {
+                        rounds = 0;
+                        continue;
+                    }
+                }
                 break;
-            }
-            if rng.gen_bool(0.01) {
-                now = now.plus_ms(rng.gen_range(3..40) * DAY_MS);
-                step(
-                    &mut case,
-                    &chief,
-                    Command::Reopen { reason: "群众再次反映 / the resident complained again".into() },
-                    now,
-                    &mut events,
-                );
             }
         }
         let _ = now;
