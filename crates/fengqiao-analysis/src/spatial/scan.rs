@@ -598,8 +598,11 @@ struct Buffers {
 enum Sampler {
     /// Each slice keeps its cases, spread over the locations in proportion to population:
     /// multinomial over (location, slice) in proportion to μ, conditional on every slice's
-    /// total, so the expectations are those of the data.
-    Poisson { alias: Alias, per_slice: Vec<u64> },
+    /// total, so the expectations are those of the data. The multinomial is drawn as a
+    /// binomial per location of what the locations before it left (`w_z` over the weight of
+    /// `z` and every later location, `rest`): one draw per location and recent slice instead of
+    /// one per case.
+    Poisson { weight: Vec<f64>, rest: Vec<f64>, last: usize, per_slice: Vec<u64>, ln_fact: LnFactorials },
     /// The slice labels of all cases shuffled among them: every location keeps its cases and
     /// every slice its total. Only the labels of the last `len` slices matter. Location by
     /// location, how many of its cases draw each recent slice's label is hypergeometric given
@@ -613,10 +616,18 @@ impl Sampler {
     fn new(counts: &[Vec<u64>], input: &Input, len: usize, model: ScanModel) -> Sampler {
         let slices = input.slices;
         match model {
-            ScanModel::Poisson => Sampler::Poisson {
-                alias: Alias::new(&input.weight),
-                per_slice: (0..len).map(|l| counts.iter().map(|row| row[slices - 1 - l]).sum()).collect(),
-            },
+            ScanModel::Poisson => {
+                let per_slice: Vec<u64> = (0..len).map(|l| counts.iter().map(|row| row[slices - 1 - l]).sum()).collect();
+                let mut rest = vec![0.0; input.weight.len()];
+                let mut acc = 0.0;
+                for (r, w) in rest.iter_mut().zip(&input.weight).rev() {
+                    acc += w;
+                    *r = acc;
+                }
+                let most = per_slice.iter().copied().max().unwrap_or(0);
+                let last = input.weight.iter().rposition(|&w| w > 0.0).unwrap_or(0);
+                Sampler::Poisson { weight: input.weight.clone(), rest, last, per_slice, ln_fact: LnFactorials::new(most) }
+            }
             ScanModel::SpaceTimePermutation => {
                 let per_location: Vec<u64> = counts.iter().map(|row| row.iter().sum()).collect();
                 let total = per_location.iter().sum();
@@ -635,10 +646,18 @@ impl Sampler {
     fn draw(&self, rng: &mut impl Rng, len: usize, buf: &mut Buffers) {
         buf.cells.fill(0);
         match self {
-            Sampler::Poisson { alias, per_slice } => {
+            Sampler::Poisson { weight, rest, last, per_slice, ln_fact } => {
                 for (l, &c) in per_slice.iter().enumerate() {
-                    for _ in 0..c {
-                        buf.cells[alias.sample(rng) * len + l] += 1;
+                    let mut left = c;
+                    for (z, (&w, &r)) in weight.iter().zip(rest).enumerate() {
+                        if left == 0 {
+                            break;
+                        }
+                        // The last location with weight takes what is left, whatever rounding
+                        // did to the sums.
+                        let x = if z == *last { left } else { binomial(rng, ln_fact, left, if r > 0.0 { (w / r).min(1.0) } else { 0.0 }) };
+                        buf.cells[z * len + l] = x;
+                        left -= x;
                     }
                 }
             }
@@ -689,10 +708,7 @@ impl LnFactorials {
 }
 
 /// An exact draw of how many of `draws` items taken without replacement from `total`, of
-/// which `good` are marked, are marked. Inversion searching outward from the mode, with each
-/// next probability from the previous one by the ratio of neighbouring terms: the expected
-/// number of steps is of the order of the standard deviation, a few for a location's share of
-/// a week.
+/// which `good` are marked, are marked.
 fn hypergeometric(rng: &mut impl Rng, ln_fact: &LnFactorials, total: u64, good: u64, draws: u64) -> u64 {
     let bad = total - good;
     let (lo, hi) = (draws.saturating_sub(bad), good.min(draws));
@@ -704,19 +720,50 @@ fn hypergeometric(rng: &mut impl Rng, ln_fact: &LnFactorials, total: u64, good: 
     // P(k + 1) / P(k) and P(k − 1) / P(k).
     let up = |k: u64| ((good - k) as f64 * (draws - k) as f64) / ((k + 1) as f64 * (bad + k + 1 - draws) as f64);
     let down = |k: u64| (k as f64 * (bad + k - draws) as f64) / ((good - k + 1) as f64 * (draws - k + 1) as f64);
+    invert_from_mode(rng, lo, hi, mode, p_mode, up, down)
+}
+
+/// An exact draw from Binomial(`n`, `p`).
+fn binomial(rng: &mut impl Rng, ln_fact: &LnFactorials, n: u64, p: f64) -> u64 {
+    if n == 0 || p <= 0.0 {
+        return 0;
+    }
+    if p >= 1.0 {
+        return n;
+    }
+    let q = 1.0 - p;
+    let mode = (((n + 1) as f64 * p) as u64).min(n);
+    let p_mode = (ln_fact.choose(n, mode) + mode as f64 * p.ln() + (n - mode) as f64 * q.ln()).exp();
+    let (odds, inverse) = (p / q, q / p);
+    let up = |k: u64| (n - k) as f64 / (k + 1) as f64 * odds;
+    let down = |k: u64| k as f64 / (n - k + 1) as f64 * inverse;
+    invert_from_mode(rng, 0, n, mode, p_mode, up, down)
+}
+
+/// Inversion of a discrete distribution on `lo..=hi` searching outward from its mode, each
+/// next probability from the last by the ratio of neighbouring terms (`up(k)` = P(k+1)/P(k),
+/// `down(k)` = P(k−1)/P(k)); the likelier side is taken first, so the expected number of
+/// steps is of the order of the standard deviation. The order of the walk depends only on the
+/// distribution, so this is inversion on a fixed ordering of the support: exact.
+fn invert_from_mode(
+    rng: &mut impl Rng,
+    lo: u64,
+    hi: u64,
+    mode: u64,
+    p_mode: f64,
+    up: impl Fn(u64) -> f64,
+    down: impl Fn(u64) -> f64,
+) -> u64 {
     let mut u = rng.r#gen::<f64>() - p_mode;
     let (mut below, mut p_below) = (mode, p_mode);
     let (mut above, mut p_above) = (mode, p_mode);
     while u > 0.0 {
-        let can_down = below > lo;
-        let can_up = above < hi;
-        if !can_down && !can_up {
+        let next_down = if below > lo { p_below * down(below) } else { -1.0 };
+        let next_up = if above < hi { p_above * up(above) } else { -1.0 };
+        if next_down < 0.0 && next_up < 0.0 {
             // Only rounding is left: the mode is as good an answer as any.
             return mode;
         }
-        // The likelier side first, so the walk takes as few steps as it can.
-        let next_down = if can_down { p_below * down(below) } else { -1.0 };
-        let next_up = if can_up { p_above * up(above) } else { -1.0 };
         if next_down >= next_up {
             below -= 1;
             p_below = next_down;
@@ -1066,45 +1113,58 @@ mod tests {
         }
     }
 
-    /// The hypergeometric draws follow the exact distribution: a chi-square test over the
-    /// support (cells with an expected count under 5 pooled) for small, skewed, symmetric and
-    /// large parameters, at a fixed seed. The bound is the 99.99th percentile of chi-square
-    /// for the degrees of freedom (Wilson–Hilferty), so a wrong sampler fails and a right one
-    /// passes at this seed.
+    /// Samples against exact probabilities: a chi-square test over the support (cells with an
+    /// expected count under 5 pooled). The bound is the 99.99th percentile of chi-square for the
+    /// degrees of freedom (Wilson–Hilferty), so a wrong sampler fails and a right one passes at
+    /// the fixed seed.
+    fn assert_follows(what: &str, lo: u64, hi: u64, p: impl Fn(u64) -> f64, mut draw: impl FnMut() -> u64) {
+        let n = 200_000u64;
+        let mut seen = vec![0u64; (hi - lo + 1) as usize];
+        for _ in 0..n {
+            let x = draw();
+            assert!((lo..=hi).contains(&x), "{what}: {x} outside {lo}..={hi}");
+            seen[(x - lo) as usize] += 1;
+        }
+        let (mut chi2, mut df, mut pooled_o, mut pooled_e) = (0.0, 0i64, 0.0, 0.0);
+        for k in lo..=hi {
+            let (o, e) = (seen[(k - lo) as usize] as f64, n as f64 * p(k));
+            if e < 5.0 {
+                pooled_o += o;
+                pooled_e += e;
+            } else {
+                chi2 += (o - e) * (o - e) / e;
+                df += 1;
+            }
+        }
+        if pooled_e > 0.0 {
+            chi2 += (pooled_o - pooled_e) * (pooled_o - pooled_e) / pooled_e.max(1e-9);
+            df += 1;
+        }
+        let d = (df - 1).max(1) as f64;
+        let bound = d * (1.0 - 2.0 / (9.0 * d) + 3.719 * (2.0 / (9.0 * d)).sqrt()).powi(3);
+        assert!(chi2 < bound, "{what}: chi-square {chi2:.1} on {d} df, bound {bound:.1}");
+    }
+
+    /// The hypergeometric and binomial draws follow their exact distributions, for small,
+    /// skewed, symmetric and large parameters.
     #[test]
-    fn hypergeometric_draws_follow_the_distribution() {
+    fn hypergeometric_and_binomial_draws_follow_their_distributions() {
         use rand::SeedableRng;
         let ln_fact = LnFactorials::new(2_000_000);
         let mut rng = rand::rngs::StdRng::seed_from_u64(11);
         for (total, good, draws) in [(100u64, 50u64, 49u64), (20, 3, 10), (1000, 990, 500), (1_000_000, 19_000, 2_500), (60, 59, 30)] {
-            let n = 200_000u64;
-            let (lo, hi) = (draws.saturating_sub(total - good), good.min(draws));
-            let mut seen = vec![0u64; (hi - lo + 1) as usize];
-            for _ in 0..n {
-                let x = hypergeometric(&mut rng, &ln_fact, total, good, draws);
-                assert!((lo..=hi).contains(&x), "{x} outside {lo}..={hi}");
-                seen[(x - lo) as usize] += 1;
-            }
             let p = |k: u64| (ln_fact.choose(good, k) + ln_fact.choose(total - good, draws - k) - ln_fact.choose(total, draws)).exp();
-            let (mut chi2, mut df, mut pooled_o, mut pooled_e) = (0.0, 0i64, 0.0, 0.0);
-            for k in lo..=hi {
-                let (o, e) = (seen[(k - lo) as usize] as f64, n as f64 * p(k));
-                if e < 5.0 {
-                    pooled_o += o;
-                    pooled_e += e;
-                } else {
-                    chi2 += (o - e) * (o - e) / e;
-                    df += 1;
-                }
-            }
-            if pooled_e > 0.0 {
-                chi2 += (pooled_o - pooled_e) * (pooled_o - pooled_e) / pooled_e.max(1e-9);
-                df += 1;
-            }
-            let d = (df - 1).max(1) as f64;
-            let bound = d * (1.0 - 2.0 / (9.0 * d) + 3.719 * (2.0 / (9.0 * d)).sqrt()).powi(3);
-            assert!(chi2 < bound, "({total}, {good}, {draws}): chi-square {chi2:.1} on {d} df, bound {bound:.1}");
+            let (lo, hi) = (draws.saturating_sub(total - good), good.min(draws));
+            assert_follows(&format!("hypergeometric({total}, {good}, {draws})"), lo, hi, p, || {
+                hypergeometric(&mut rng, &ln_fact, total, good, draws)
+            });
         }
+        for (n, q) in [(10u64, 0.5f64), (40, 0.03), (20_000, 0.0025), (1_000, 0.97), (7, 0.999)] {
+            let p = |k: u64| (ln_fact.choose(n, k) + k as f64 * q.ln() + (n - k) as f64 * (1.0 - q).ln()).exp();
+            assert_follows(&format!("binomial({n}, {q})"), 0, n, p, || binomial(&mut rng, &ln_fact, n, q));
+        }
+        assert_eq!(binomial(&mut rng, &ln_fact, 9, 0.0), 0);
+        assert_eq!(binomial(&mut rng, &ln_fact, 9, 1.0), 9);
     }
 
     #[test]
