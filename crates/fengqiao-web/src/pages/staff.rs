@@ -480,6 +480,16 @@ pub struct Flash {
     pub message: String,
 }
 
+/// How many similar recent cases the case page lists.
+const SIMILAR_SHOWN: usize = 10;
+
+/// A recent case whose text is near this one's.
+struct SimilarRow {
+    id: i64,
+    title: String,
+    detail: String,
+}
+
 #[derive(Template)]
 #[template(path = "case.html")]
 struct CasePage {
@@ -489,6 +499,8 @@ struct CasePage {
     version: i64,
     row: CaseRow,
     facts: Vec<Fact>,
+    /// Recent cases that look like this one (possible duplicates, to merge).
+    similar: Vec<SimilarRow>,
     description: String,
     answers: Vec<Fact>,
     people: Vec<PersonRow>,
@@ -638,9 +650,11 @@ async fn case_page_response(st: &AppState, staff: &PageStaff, t: Tr, id: CaseId,
     if let Some(rt) = case.final_rating {
         facts.push(Fact { label: t.s("case.rating").into(), value: t.k("rating", rt.as_str()) });
     }
-    // The risk as triage scores it now (with the model in use), and the staff's latest
-    // judgement, which is what the model learns from.
-    let risk = st.svc.triage.risk_of(&fengqiao_store::triage::case_text(&case));
+    // Triage as it reads the case now: the risk (with the model in use and, for a dispute,
+    // whether the same parties met before), the category the classifier suggests, and recent
+    // cases that look like this one, among those the reader may open.
+    let triage = st.svc.triage_case(&staff.actor, id).await?;
+    let risk = &triage.risk;
     let mut risk_text = format!("{} ({:.2})", t.k("risk", risk.level.as_str()), risk.score);
     let mut shown = std::collections::HashSet::new();
     // Two patterns may match the same words ("砍死" and "砍…死"): each is shown once.
@@ -653,6 +667,25 @@ async fn case_page_response(st: &AppState, staff: &PageStaff, t: Tr, id: CaseId,
     {
         let value = format!("{} · {} · {}", event_detail(t, &kind, &unit_name, &st.tz), e.actor, local_time(e.at, &st.tz));
         facts.push(Fact { label: t.s("case.risk_judgement").into(), value });
+    }
+    if let Some(sg) = triage.suggestion.as_ref().filter(|sg| sg.category != case.category) {
+        let name = r.categories.get(&sg.category).map(|k| t.pick(&k.name_zh, Some(&k.name_en)).to_string()).unwrap_or(sg.category.clone());
+        let words: Vec<&str> = sg.evidence.iter().map(|(w, _)| w.as_str()).collect();
+        facts.push(Fact {
+            label: t.s("case.suggested_category").into(),
+            value: format!("{name} ({:.2}) · {}", sg.confidence, words.join(" ")),
+        });
+    }
+    let mut similar = Vec::new();
+    for sm in triage.similar.iter().take(SIMILAR_SHOWN) {
+        if let Some(other) = st.svc.store.case(&scope, sm.id).await? {
+            let distance = sm.distance_m.map(|d| format!(" · {d:.0} m")).unwrap_or_default();
+            similar.push(SimilarRow {
+                id: sm.id.0,
+                title: other.title.clone(),
+                detail: format!("{} · {} {:.2}{distance}", local_time(other.created_at, &st.tz), t.s("case.similarity"), sm.similarity),
+            });
+        }
     }
     let category = r.categories.get(&case.category);
     let answers = case
@@ -773,6 +806,7 @@ async fn case_page_response(st: &AppState, staff: &PageStaff, t: Tr, id: CaseId,
         version: case.version,
         row,
         facts,
+        similar,
         description: case.description.clone(),
         answers,
         people,

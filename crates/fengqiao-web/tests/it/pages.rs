@@ -814,4 +814,18 @@ async fn the_case_page_shows_and_takes_a_risk_judgement() {
     let page = intake.get(&format!("/cases/{id}")).await;
     assert!(page.text.contains("人工研判") && page.text.contains("高风险，需立即处置 · 已电话核实 · user:intake"), "{}", page.text);
     assert!(page.text.contains("<strong>风险研判</strong>"), "in the timeline");
+
+    // A second report of the same matter lists the earlier ones as possible duplicates, linked,
+    // but only those the reader may open: town A's intake desk does not learn of town B's case.
+    let in_b = resident_case(&app, "330681102001", "邻居扬言要拿刀砍死我们全家").await;
+    let again = resident_case(&app, "330681101001", "邻居扬言要拿刀砍死我们全家！").await;
+    let link = |n: i64| format!("<a href=\"/cases/{n}\">#{n} ");
+    let page = intake.get(&format!("/cases/{again}")).await;
+    assert!(page.text.contains("id=\"similar-cases\"") && page.text.contains("相似度"), "{}", page.text);
+    assert!(page.text.contains(&link(id)) && page.text.contains(&link(in_b)), "the county desk sees both: {}", page.text);
+    let mut town_a = Browser::new(&app);
+    town_a.sign_in("intake-a").await;
+    let page = town_a.get(&format!("/cases/{again}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains(&link(id)) && !page.text.contains(&link(in_b)), "{}", page.text);
 }
