@@ -339,11 +339,6 @@ pub enum EventKind {
     },
     Reopened {
         reason: String,
-        /// The new handling deadline, from the category's policy at the reopening: the case is
-        /// handled again, not judged against the deadline it already met. Absent in events
-        /// written before reopening set one (those kept the old deadline).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        handling_due: Option<Timestamp>,
     },
     Merged {
         into: CaseId,
@@ -912,7 +907,7 @@ impl Case {
                     return Err(illegal());
                 }
                 non_empty("reason", reason)?;
-                vec![EventKind::Reopened { reason: reason.clone(), handling_due: Some(cal.add(now, p.handling)) }]
+                vec![EventKind::Reopened { reason: reason.clone() }]
             }
             Command::Merge { into } => {
                 staff(&[Role::Intake, Role::Supervisor])?;
@@ -1096,11 +1091,8 @@ impl Case {
                 self.closure_flag = *flag;
                 self.final_rating = *rating;
             }
-            EventKind::Reopened { handling_due, .. } => {
+            EventKind::Reopened { .. } => {
                 self.status = S::InProgress;
-                if let Some(d) = handling_due {
-                    self.handling_due = Some(*d);
-                }
                 self.reopens += 1;
                 self.closure_flag = None;
                 self.final_rating = None;

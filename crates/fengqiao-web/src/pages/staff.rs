@@ -860,11 +860,10 @@ fn event_detail(t: Tr, k: &EventKind, unit: &dyn Fn(&UnitId) -> String, tz: &jif
     match k {
         EventKind::Created { channel, .. } => t.k("channel", channel.as_str()),
         EventKind::Filed { severity, note } => format!("{} {}", t.k("severity", severity.as_str()), note.clone().unwrap_or_default()),
-        EventKind::Cancelled { reason } | EventKind::Deferred { reason } | EventKind::Reworked { reason } => reason.clone(),
-        EventKind::Reopened { reason, handling_due } => match handling_due {
-            Some(d) => format!("{reason} · {} {}", t.s("due.handling"), at(d)),
-            None => reason.clone(),
-        },
+        EventKind::Cancelled { reason }
+        | EventKind::Deferred { reason }
+        | EventKind::Reopened { reason }
+        | EventKind::Reworked { reason } => reason.clone(),
         EventKind::Dispatched { lead_unit, handling_due, .. } => {
             format!("{} · {} {}", unit(lead_unit), t.s("due.handling"), at(handling_due))
         }
