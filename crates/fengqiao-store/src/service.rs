@@ -362,6 +362,14 @@ impl Service {
     /// judgements. Run at start-up and then now and again in the background: the models follow
     /// the staff's confirmed and corrected categories and risks.
     pub async fn refresh_triage(&self) -> Result<(), StoreError> {
+        let result = self.build_triage().await;
+        // Ready once the first build has run, even a failed one: the lexicon and the store
+        // work without the index and models, and a failure is logged and retried.
+        self.triage_warm.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+
+    async fn build_triage(&self) -> Result<(), StoreError> {
         let now = self.now();
         let cfg = &self.triage.config;
         let recent = CaseFilter { created_from: Some(now.plus_ms(-cfg.index_days * fengqiao_domain::clock::DAY_MS)), ..Default::default() };
@@ -400,7 +408,6 @@ impl Service {
         .await
         .map_err(|e| StoreError::Backend(format!("training stopped: {e}")))?;
         self.triage.replace_with(fresh, model, risk_model);
-        self.triage_warm.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -703,8 +710,8 @@ impl Service {
         self.figures_warm.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Whether triage has been refreshed once since start: before that its near-duplicate index
-    /// is empty and the lexicon scores risk alone.
+    /// Whether triage's first refresh since start has run: before that its near-duplicate
+    /// index is empty and the lexicon scores risk alone.
     pub fn triage_ready(&self) -> bool {
         self.triage_warm.load(std::sync::atomic::Ordering::Relaxed)
     }

@@ -239,7 +239,7 @@ pub async fn serve(svc: Arc<Service>, cfg: &Config, listen: &str) -> anyhow::Res
     }
     // Triage's index of recent cases and its models: built now (in the background, so the
     // server answers at once) and rebuilt hourly, so the models follow the staff's corrections
-    // and judgements. `/readyz` waits for the first build, so a failed one is retried soon.
+    // and judgements. `/readyz` waits for the first build; a failed one is retried soon.
     let triage = {
         let svc = svc.clone();
         tokio::spawn(async move {

@@ -312,8 +312,8 @@ impl Input {
         if total == 0 {
             return Err(ScanError::NoCases);
         }
-        // Counts are held as f64 (exact below 2⁵³) and, for the permutation model, as one
-        // label per case.
+        // Counts are held as f64 (exact below 2⁵³). The permutation model keeps the smaller
+        // limit it had when it held one label per case.
         let limit = match opts.model {
             ScanModel::Poisson => 1u64 << 50,
             ScanModel::SpaceTimePermutation => u32::MAX as u64,
@@ -694,16 +694,28 @@ impl Sampler {
 
 /// ln k! for k = 0..=n, each from the log-gamma function (no running sum, so no error builds
 /// up along the table).
+/// Counts up to this are looked up; larger ones (rare: a slice of millions of cases) are
+/// computed, so the table stays small whatever the input.
+const LN_FACT_TABLE: u64 = 1 << 22;
+
 struct LnFactorials(Vec<f64>);
 
 impl LnFactorials {
     fn new(n: u64) -> LnFactorials {
-        LnFactorials((0..=n).map(|k| libm::lgamma(k as f64 + 1.0)).collect())
+        LnFactorials((0..=n.min(LN_FACT_TABLE)).map(|k| libm::lgamma(k as f64 + 1.0)).collect())
+    }
+
+    #[inline]
+    fn ln(&self, k: u64) -> f64 {
+        match self.0.get(k as usize) {
+            Some(&v) => v,
+            None => libm::lgamma(k as f64 + 1.0),
+        }
     }
 
     #[inline]
     fn choose(&self, n: u64, k: u64) -> f64 {
-        self.0[n as usize] - self.0[k as usize] - self.0[(n - k) as usize]
+        self.ln(n) - self.ln(k) - self.ln(n - k)
     }
 }
 
