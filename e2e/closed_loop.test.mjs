@@ -101,7 +101,16 @@ test('a report goes round the closed loop and shows on the dashboard', { timeout
   await act(intake, 'close');
   assert.equal(await intake.locator('#case-status').textContent(), '已结案');
   await shoot(intake, 'case-closed');
+  // At intake, triage answers while the desk types: the same report again finds the case
+  // just closed, and a threat is flagged before anything is saved.
   await intake.goto(demo.base + '/cases/new');
+  await intake.locator('#description').fill('村口路灯连续三晚不亮，行人不便。');
+  await intake.locator('#triage-similar a').first().waitFor();
+  assert.ok(await intake.locator('#triage-similar a', { hasText: '#' + caseUrl.split('/').pop() }).count() === 1, 'the closed case is a look-alike');
+  await intake.locator('#description').fill('邻居扬言要拿刀砍死我们全家，现在就在门口');
+  await intake.locator('#triage-risk').waitFor();
+  assert.match(await intake.locator('#triage-risk').textContent(), /红色|橙色/);
+  await intake.screenshot({ path: join(shots, 'new-case-triage-zh.png'), fullPage: true });
   await shoot(intake, 'new-case');
 
   // The resident sees it closed; the dashboard counts it.

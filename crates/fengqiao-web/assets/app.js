@@ -117,6 +117,87 @@
     });
   }
 
+  // Triage while the intake desk types: the risk, the category the classifier suggests (one
+  // click to take it) and recent look-alike cases, from /api/v1/triage with the session's
+  // CSRF token. Only the newest answer is shown; a failure shows nothing (the form works
+  // without it).
+  function triageHint() {
+    var box = document.getElementById('triage-hint');
+    var ta = document.getElementById('description');
+    if (!box || !ta || !ta.form) return;
+    var csrf = ta.form.querySelector('input[name=csrf]');
+    var select = document.getElementById('category');
+    var timer = null, asked = 0;
+    function add(parent, tag, text, cls) {
+      var e = document.createElement(tag);
+      if (text) e.textContent = text;
+      if (cls) e.className = cls;
+      parent.appendChild(e);
+      return e;
+    }
+    function render(r) {
+      box.textContent = '';
+      var any = false;
+      if (r.risk && r.risk.level !== 'none') {
+        // The lexicon's matched words say most; the model's features only when it alone saw it.
+        var ev = r.risk.evidence || [];
+        var lexicon = ev.filter(function (e) { return e.kind !== 'learned'; });
+        var words = (lexicon.length ? lexicon : ev).map(function (e) { return e.matched; }).filter(function (w, i, a) { return a.indexOf(w) === i; });
+        add(box, 'p', box.dataset.lRisk + ': ' + (box.dataset['l' + r.risk.level.charAt(0).toUpperCase() + r.risk.level.slice(1)] || r.risk.level) +
+          (words.length ? ' · ' + words.join(' / ') : ''), 'risk risk-' + r.risk.level).id = 'triage-risk';
+        any = true;
+      }
+      var s = r.suggestion;
+      if (s && !s.needs_human && select && s.category !== select.value) {
+        var opt = select.querySelector('option[value="' + s.category + '"]');
+        if (opt) {
+          var p = add(box, 'p', box.dataset.lSuggest + ': ' + opt.textContent + ' (' + s.confidence.toFixed(2) + ') ');
+          p.id = 'triage-suggestion';
+          var use = add(p, 'button', box.dataset.lUse, 'button');
+          use.type = 'button';
+          use.addEventListener('click', function () {
+            select.value = s.category;
+            select.dispatchEvent(new Event('change', { bubbles: true }));
+            p.remove();
+          });
+          any = true;
+        }
+      }
+      if (r.similar && r.similar.length) {
+        add(box, 'p', box.dataset.lSimilar);
+        var ul = add(box, 'ul', null, 'similar');
+        ul.id = 'triage-similar';
+        r.similar.slice(0, 10).forEach(function (m) {
+          var li = add(ul, 'li');
+          var a = add(li, 'a', '#' + m.id);
+          a.href = '/cases/' + m.id;
+          a.target = '_blank';
+          a.rel = 'noopener';
+          add(li, 'span', ' ' + box.dataset.lSimilarity + ' ' + m.similarity.toFixed(2) +
+            (m.distance_m != null ? ' · ' + Math.round(m.distance_m) + ' m' : ''), 'muted');
+        });
+        any = true;
+      }
+      box.hidden = !any;
+    }
+    function ask() {
+      var text = ta.value.trim();
+      if (text.length < 6) { box.hidden = true; return; }
+      var mine = ++asked;
+      fetch('/api/v1/triage', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf ? csrf.value : '' },
+        body: JSON.stringify({ description: text })
+      })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (r) { if (r && mine === asked) render(r); })
+        .catch(function () {});
+    }
+    ta.addEventListener('input', function () { clearTimeout(timer); timer = setTimeout(ask, 400); });
+    if (ta.value.trim()) ask();
+  }
+
   // Bring the error summary into view and focus for screen readers.
   function focusErrors() {
     var e = document.getElementById('errors');
@@ -124,6 +205,6 @@
   }
 
   document.addEventListener('DOMContentLoaded', function () {
-    categoryQuestions(); pickMap(); anonymous(); partialFilters(); autosubmit(); ctrlEnter(); focusErrors();
+    categoryQuestions(); pickMap(); anonymous(); partialFilters(); autosubmit(); ctrlEnter(); triageHint(); focusErrors();
   });
 })();
