@@ -139,35 +139,14 @@ fn intake(bin: &Path, smoke: bool) -> anyhow::Result<()> {
     };
     let server = Server::start(bin, &dir, None, free_port())?;
     let body = r#"{"category":"noise","description":"夜间施工噪声扰民，影响休息夜间施工噪声扰民，影响休息夜间施工噪声扰民，影响休息","region":"330699000000","address":"人民路1号"}"#;
-    let stop = Arc::new(AtomicBool::new(false));
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let errors = Arc::new(Mutex::new(0u64));
-    let mut threads = Vec::new();
-    for _ in 0..clients {
-        let (stop, latencies, errors, addr, token) = (stop.clone(), latencies.clone(), errors.clone(), server.addr.clone(), token.clone());
-        threads.push(std::thread::spawn(move || {
-            let Ok(mut c) = Conn::open(&addr) else { return };
-            let auth = format!("Bearer {token}");
-            let mut mine = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                match c.request("POST", "/api/v1/cases", &[("Authorization", &auth)], Some(body)) {
-                    Ok(r) if r.status == 201 => mine.push(t.elapsed().as_secs_f64() * 1000.0),
-                    _ => *errors.lock().expect("not poisoned") += 1,
-                }
-            }
-            latencies.lock().expect("not poisoned").extend(mine);
-        }));
-    }
+    let auth = format!("Bearer {token}");
     // Warm-up is included: the server starts cold, as it would after a deploy.
-    std::thread::sleep(Duration::from_secs_f64(seconds));
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        let _ = t.join();
-    }
-    let mut lat = latencies.lock().expect("not poisoned").clone();
-    lat.sort_by(|a, b| a.total_cmp(b));
+    let (lat, errors) = load(&server.addr, clients, seconds, &[("Authorization", &auth)], body, 201);
     let rate = lat.len() as f64 / seconds;
+    // The floor of HTTP alone on this machine: the same request from the same clients,
+    // refused at authentication before the body is read. No intake can be faster than this.
+    let (floor, _) = load(&server.addr, clients, seconds, &[], body, 401);
+    let floor_rate = floor.len() as f64 / seconds;
     let metrics = Conn::open(&server.addr)?.request("GET", "/metrics", &[], None)?.body;
     let metric = |name: &str| {
         metrics
@@ -179,7 +158,7 @@ fn intake(bin: &Path, smoke: bool) -> anyhow::Result<()> {
     };
     let (commits, cases) = (metric("fengqiao_intake_commits_total"), metric("fengqiao_intake_cases_total"));
     println!("\n== durable intake over HTTP (SQLite, WAL, synchronous=FULL; one WAL fsync per commit) ==");
-    println!("clients {clients}, {seconds} s; errors {}", errors.lock().expect("not poisoned"));
+    println!("clients {clients}, {seconds} s; errors {errors}");
     println!("fengqiao: {rate:.0} cases/s, latency p50 {:.1} ms, p99 {:.1} ms", percentile(&lat, 0.5), percentile(&lat, 0.99));
     println!(
         "group commit: {commits:.0} commits for {cases:.0} cases = {:.1} cases per fsync'd commit",
@@ -188,6 +167,10 @@ fn intake(bin: &Path, smoke: bool) -> anyhow::Result<()> {
     if let Some(r) = reference {
         let ratio = rate / r;
         println!("reference (python sqlite3, one case per transaction, same settings, same disk): {r:.0} cases/s");
+        println!(
+            "HTTP floor (the same request refused at authentication, nothing stored): {floor_rate:.0} requests/s = {:.1}x the reference",
+            floor_rate / r
+        );
         println!(
             "ratio {ratio:.1}x (target >= 3x): {}; p99 {:.1} ms (target < 50 ms): {}",
             verdict(ratio >= 3.0),
@@ -201,6 +184,42 @@ fn intake(bin: &Path, smoke: bool) -> anyhow::Result<()> {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// `clients` keep-alive connections sending the same request for `seconds`; the latencies (ms,
+/// sorted) of the answers with status `expect`, and the count of the others.
+fn load(addr: &str, clients: usize, seconds: f64, headers: &[(&str, &str)], body: &str, expect: u16) -> (Vec<f64>, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let errors = Arc::new(Mutex::new(0u64));
+    let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut threads = Vec::new();
+    for _ in 0..clients {
+        let (stop, latencies, errors, addr, headers, body) =
+            (stop.clone(), latencies.clone(), errors.clone(), addr.to_string(), headers.clone(), body.to_string());
+        threads.push(std::thread::spawn(move || {
+            let Ok(mut c) = Conn::open(&addr) else { return };
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let mut mine = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                match c.request("POST", "/api/v1/cases", &headers, Some(&body)) {
+                    Ok(r) if r.status == expect => mine.push(t.elapsed().as_secs_f64() * 1000.0),
+                    _ => *errors.lock().expect("not poisoned") += 1,
+                }
+            }
+            latencies.lock().expect("not poisoned").extend(mine);
+        }));
+    }
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    let mut lat = std::mem::take(&mut *latencies.lock().expect("not poisoned"));
+    lat.sort_by(|a, b| a.total_cmp(b));
+    let errors = *errors.lock().expect("not poisoned");
+    (lat, errors)
 }
 
 /// A county generated before (`fengqiao demo --no-serve --scale S --data DIR`), named by
