@@ -226,6 +226,11 @@ pub struct Case {
     pub deferred_since: Option<Timestamp>,
     pub deferred_ms: i64,
     pub was_deferred: bool,
+    /// A round of handling before a reopening missed its handling or return-visit deadline.
+    /// A reopening sets fresh deadlines for the new round; this keeps the miss in the on-time
+    /// figure, so reopening never erases a breach.
+    #[serde(default)]
+    pub missed_deadline: bool,
     pub extension: Option<ExtensionRequest>,
     pub visits: Vec<Visit>,
     pub closure_flag: Option<ClosureFlag>,

@@ -30,6 +30,8 @@ pub struct CaseFacts {
     pub reworks: u32,
     pub reopens: u32,
     pub was_deferred: bool,
+    /// A round before a reopening missed its deadline: never on time again.
+    pub missed_deadline: bool,
     pub final_rating: Option<Rating>,
     pub first_rating: Option<Rating>,
     pub closure_flag: Option<ClosureFlag>,
@@ -378,6 +380,7 @@ impl FigureCounts {
             due: count(&due),
             on_time: count(&|c| {
                 due(c)
+                    && !c.missed_deadline
                     && matches!((c.resolved_at, c.handling_due), (Some(r), Some(d)) if r <= d)
                     && matches!((c.closed_at, c.visit_due), (Some(cl), Some(v)) if cl <= v)
             }),

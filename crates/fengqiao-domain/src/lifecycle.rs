@@ -339,6 +339,15 @@ pub enum EventKind {
     },
     Reopened {
         reason: String,
+        /// The new handling deadline, from the category's policy at the reopening: the case is
+        /// handled again, not judged against the deadline it already met. Absent in events
+        /// written before reopening set one (those kept the old deadline).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handling_due: Option<Timestamp>,
+        /// A fresh deadline for the tier the case was escalated to, if it is above its first
+        /// tier: the higher tier handles it again too, and is not escalated past at once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tier_due: Option<Timestamp>,
     },
     Merged {
         into: CaseId,
@@ -489,6 +498,7 @@ impl Case {
             deferred_since: None,
             deferred_ms: 0,
             was_deferred: false,
+            missed_deadline: false,
             extension: None,
             visits: Vec::new(),
             closure_flag: None,
@@ -907,7 +917,11 @@ impl Case {
                     return Err(illegal());
                 }
                 non_empty("reason", reason)?;
-                vec![EventKind::Reopened { reason: reason.clone() }]
+                vec![EventKind::Reopened {
+                    reason: reason.clone(),
+                    handling_due: Some(cal.add(now, p.handling)),
+                    tier_due: self.tier_due.map(|_| cal.add(now, p.handling)),
+                }]
             }
             Command::Merge { into } => {
                 staff(&[Role::Intake, Role::Supervisor])?;
@@ -1091,8 +1105,18 @@ impl Case {
                 self.closure_flag = *flag;
                 self.final_rating = *rating;
             }
-            EventKind::Reopened { .. } => {
+            EventKind::Reopened { handling_due, tier_due, .. } => {
                 self.status = S::InProgress;
+                // The round that ends here is judged against its own deadlines before they
+                // are replaced.
+                let late = |done: Option<Timestamp>, due: Option<Timestamp>| matches!((done, due), (Some(d), Some(due)) if d > due);
+                self.missed_deadline |= late(self.resolved_at, self.handling_due) || late(self.closed_at, self.visit_due);
+                if let Some(d) = handling_due {
+                    self.handling_due = Some(*d);
+                }
+                if let Some(d) = tier_due {
+                    self.tier_due = Some(*d);
+                }
                 self.reopens += 1;
                 self.closure_flag = None;
                 self.final_rating = None;

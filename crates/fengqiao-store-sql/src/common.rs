@@ -54,7 +54,7 @@ const ROWS_PER_STATEMENT: usize = 400;
 /// the figures' in-memory facts read again only what changed.
 const TOUCHED: &str = "SELECT touch FROM audit_head WHERE id = 1";
 
-const CASE_COLUMNS: &str = "id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, first_rating, tier_due, touched";
+const CASE_COLUMNS: &str = "id, tracking_code, version, status, category, channel, urgency, region, lead_unit, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, closure_flag, first_rating, tier_due, touched, missed_deadline";
 
 /// The next event of the chain after `head`, which it advances.
 fn chain(head: &mut (i64, String), case_id: Option<i64>, at: Timestamp, actor: &str, kind: &str, payload: String) -> StoredEvent {
@@ -78,7 +78,7 @@ impl SqlStore {
             (f.loaded, f.watermark)
         };
         let cols = "c.id, c.touched, c.region, c.category, c.lead_unit, c.status, c.dispatched_at, c.accepted_at, c.resolved_at, c.closed_at, c.response_due, \
-                    c.handling_due, c.visit_due, c.followed_at, c.escalations, c.reworks, c.reopens, c.was_deferred, c.first_rating, c.closure_flag";
+                    c.handling_due, c.visit_due, c.followed_at, c.escalations, c.reworks, c.reopens, c.was_deferred, c.first_rating, c.closure_flag, c.missed_deadline";
         // One statement each, so each reads one snapshot; the co-handling units are read
         // after the rows, so they are at least as new (a newer set is corrected next time,
         // when its row's mark is read).
@@ -128,7 +128,7 @@ impl SqlStore {
         let fields = [
             "c.id", "c.touched", "c.region", "c.category", "c.lead_unit", "c.status", "c.dispatched_at", "c.accepted_at", "c.resolved_at",
             "c.closed_at", "c.response_due", "c.handling_due", "c.visit_due", "c.followed_at", "c.escalations", "c.reworks", "c.reopens",
-            "c.was_deferred", "c.first_rating", "c.closure_flag",
+            "c.was_deferred", "c.first_rating", "c.closure_flag", "c.missed_deadline",
         ];
         let joined = fields.iter().map(|c| text(c)).collect::<Vec<_>>().join(" || '\u{1f}' || ");
         let sql = format!("SELECT {STRING_AGG}({joined}, '\u{1e}') FROM cases c WHERE c.id > $1 AND c.id <= $2 AND c.dispatched_at IS NOT NULL");
@@ -301,7 +301,8 @@ impl SqlStore {
                     .push_bind(c.closure_flag.map(|f| f.as_str()))
                     .push_bind(c.first_rating.map(|r| r.as_str()))
                     .push_bind(ts(c.tier_due))
-                    .push_bind(touched);
+                    .push_bind(touched)
+                    .push_bind(c.missed_deadline);
             });
             q.build().execute(&mut **tx).await.map_err(backend_err)?;
             let states = chunk.iter().map(|c| Ok((c.id.0, to_json(c)?))).collect::<Result<Vec<_>, StoreError>>()?;
@@ -403,7 +404,7 @@ impl SqlStore {
         sqlx::query(
             "UPDATE cases SET version = $2, status = $3, category = $4, urgency = $5, region = $6, lead_unit = $7, dispatched_at = $8, accepted_at = $9, resolved_at = $10,
              closed_at = $11, response_due = $12, handling_due = $13, visit_due = $14, escalations = $15, reworks = $16, reopens = $17, was_deferred = $18,
-             final_rating = $19, closure_flag = $20, first_rating = $21, tier_due = $22, touched = (SELECT touch FROM audit_head) WHERE id = $1",
+             final_rating = $19, closure_flag = $20, first_rating = $21, tier_due = $22, missed_deadline = $23, touched = (SELECT touch FROM audit_head) WHERE id = $1",
         )
         .bind(c.id.0)
         .bind(c.version)
@@ -427,6 +428,7 @@ impl SqlStore {
         .bind(c.closure_flag.map(|f| f.as_str()))
         .bind(c.first_rating.map(|r| r.as_str()))
         .bind(ts(c.tier_due))
+        .bind(c.missed_deadline)
         .execute(&mut **tx)
         .await
         .map_err(backend_err)?;
@@ -623,6 +625,7 @@ fn fact_row(r: &<DB as sqlx::Database>::Row) -> Result<crate::facts::FactRow, St
         was_deferred: r.try_get("was_deferred").map_err(backend_err)?,
         first_rating: r.try_get("first_rating").map_err(backend_err)?,
         closure_flag: r.try_get("closure_flag").map_err(backend_err)?,
+        missed_deadline: r.try_get("missed_deadline").map_err(backend_err)?,
         co_units: Vec::new(),
     })
 }
@@ -1352,7 +1355,7 @@ impl fengqiao_store::Store for SqlStore {
     }
 
     async fn case_facts(&self, scope: &Scope, f: &FactsFilter) -> Result<(Vec<CaseFacts>, Vec<LaterCase>), StoreError> {
-        let cols = "id, category, region, lead_unit, status, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, first_rating, closure_flag";
+        let cols = "id, category, region, lead_unit, status, created_at, dispatched_at, accepted_at, resolved_at, closed_at, response_due, handling_due, visit_due, first_tier, escalations, reworks, reopens, was_deferred, final_rating, first_rating, closure_flag, missed_deadline";
         let mut q = QueryBuilder::<DB>::new(format!("SELECT {cols} FROM cases c WHERE"));
         push_cohort(&mut q, scope, f, "c")?;
         let rows = q.build().fetch_all(&self.pool).await.map_err(backend_err)?;
@@ -1384,6 +1387,7 @@ impl fengqiao_store::Store for SqlStore {
                 reworks: r.try_get::<i64, _>("reworks").map_err(backend_err)? as u32,
                 reopens: r.try_get::<i64, _>("reopens").map_err(backend_err)? as u32,
                 was_deferred: r.try_get("was_deferred").map_err(backend_err)?,
+                missed_deadline: r.try_get("missed_deadline").map_err(backend_err)?,
                 final_rating: rating.as_deref().map(|s| fengqiao_domain::Rating::parse(s).ok_or_else(|| bad("final_rating"))).transpose()?,
                 first_rating: first.as_deref().map(|s| fengqiao_domain::Rating::parse(s).ok_or_else(|| bad("first_rating"))).transpose()?,
                 closure_flag: flag.as_deref().map(|s| fengqiao_domain::ClosureFlag::parse(s).ok_or_else(|| bad("closure_flag"))).transpose()?,

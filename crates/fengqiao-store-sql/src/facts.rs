@@ -29,6 +29,7 @@ const SATISFIED: u16 = 1 << 4;
 const ESCALATED: u16 = 1 << 5;
 const REWORKED: u16 = 1 << 6;
 const REOPENED: u16 = 1 << 7;
+const MISSED: u16 = 1 << 8;
 
 /// One case as read from its row (strings not yet interned).
 #[derive(Debug, Clone, Default)]
@@ -53,6 +54,7 @@ pub(crate) struct FactRow {
     pub was_deferred: bool,
     pub first_rating: Option<String>,
     pub closure_flag: Option<String>,
+    pub missed_deadline: bool,
     /// Co-handling units (not the lead).
     pub co_units: Vec<String>,
 }
@@ -62,12 +64,18 @@ impl FactRow {
     /// the unit separator, empty for NULL. `None` if it is not such a row.
     pub fn parse_packed(rec: &str) -> Option<FactRow> {
         let f: Vec<&str> = rec.split('\u{1f}').collect();
-        if f.len() != 20 {
+        if f.len() != 21 {
             return None;
         }
         let int = |s: &str| s.parse::<i64>().ok();
         let time = |s: &str| if s.is_empty() { Some(None) } else { int(s).map(Some) };
         let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        // SQLite stores booleans as 0 and 1; PostgreSQL writes them as true and false.
+        let flag = |s: &str| match s {
+            "1" | "true" => Some(true),
+            "0" | "false" => Some(false),
+            _ => None,
+        };
         Some(FactRow {
             id: int(f[0])?,
             touched: int(f[1])?,
@@ -86,14 +94,10 @@ impl FactRow {
             escalations: int(f[14])?,
             reworks: int(f[15])?,
             reopens: int(f[16])?,
-            // SQLite stores booleans as 0 and 1; PostgreSQL writes them as true and false.
-            was_deferred: match f[17] {
-                "1" | "true" => true,
-                "0" | "false" => false,
-                _ => return None,
-            },
+            was_deferred: flag(f[17])?,
             first_rating: text(f[18]),
             closure_flag: text(f[19]),
+            missed_deadline: flag(f[20])?,
             co_units: Vec::new(),
         })
     }
@@ -188,6 +192,7 @@ impl Facts {
             (r.escalations > 0, ESCALATED),
             (r.reworks > 0, REWORKED),
             (r.reopens > 0, REOPENED),
+            (r.missed_deadline, MISSED),
         ] {
             if on {
                 flags |= bit;
@@ -430,7 +435,7 @@ fn add(k: &mut FigureCounts, c: &Fact, now: i64, window: i64) {
     k.flagged += (has(CLOSED_STATUS) && has(FLAGGED)) as u64;
     let due = !has(DEFERRED) && (closed || le(c.handling_due, now));
     k.due += due as u64;
-    k.on_time += (due && le(c.resolved, c.handling_due) && le(c.closed, c.visit_due)) as u64;
+    k.on_time += (due && !has(MISSED) && le(c.resolved, c.handling_due) && le(c.closed, c.visit_due)) as u64;
     k.closed += closed as u64;
     k.local += (closed && !has(ESCALATED)) as u64;
     k.reworked += (c.resolved != NONE && has(REWORKED)) as u64;
@@ -507,20 +512,43 @@ mod tests {
 
     #[test]
     fn packed_rows_parse_from_either_backend_and_nothing_else() {
-        let f = |v: [&str; 20]| v.join("\u{1f}");
-        let sqlite =
-            f(["7", "3", "330601", "noise", "", "closed", "100", "", "300", "400", "", "", "", "", "0", "1", "0", "1", "satisfied", ""]);
+        let f = |v: [&str; 21]| v.join("\u{1f}");
+        let sqlite = f([
+            "7",
+            "3",
+            "330601",
+            "noise",
+            "",
+            "closed",
+            "100",
+            "",
+            "300",
+            "400",
+            "",
+            "",
+            "",
+            "",
+            "0",
+            "1",
+            "0",
+            "1",
+            "satisfied",
+            "",
+            "0",
+        ]);
         let r = FactRow::parse_packed(&sqlite).unwrap();
         assert_eq!(
             (r.id, r.touched, r.region.as_str(), r.lead_unit, r.accepted_at, r.resolved_at),
             (7, 3, "330601", None, None, Some(300))
         );
         assert!(r.was_deferred && r.reworks == 1 && r.first_rating.as_deref() == Some("satisfied") && r.closure_flag.is_none());
+        assert!(!r.missed_deadline);
+        assert!(FactRow::parse_packed(&format!("{}true", &sqlite[..sqlite.len() - 1])).unwrap().missed_deadline);
         let pg = sqlite.replace("\u{1f}1\u{1f}satisfied", "\u{1f}true\u{1f}satisfied");
         assert!(FactRow::parse_packed(&pg).unwrap().was_deferred);
         assert!(FactRow::parse_packed(&sqlite.replace("\u{1f}1\u{1f}satisfied", "\u{1f}yes\u{1f}satisfied")).is_none());
         assert!(FactRow::parse_packed(&sqlite.replacen("100", "x", 1)).is_none());
-        assert!(FactRow::parse_packed(&f(["7"; 20])[2..]).is_none());
+        assert!(FactRow::parse_packed(&f(["7"; 21])[2..]).is_none());
     }
 
     #[test]
@@ -541,6 +569,7 @@ mod tests {
             r.escalations = id % 9 / 8;
             r.reworks = id % 10 / 9;
             r.followed_at = (id % 17 == 0).then_some(id * 40_000 + 20 * 86_400_000);
+            r.missed_deadline = id % 19 == 0;
             f.upsert(&r);
         }
         let (all, now) = (FactsFilter { repeat_window_ms: 30 * 86_400_000, ..filter(0, (n + 1) * 40_000) }, Timestamp(n * 40_000));

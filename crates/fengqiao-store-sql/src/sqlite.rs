@@ -34,6 +34,8 @@ const MIGRATIONS: crate::Migrations = &[
     // Fewer indexes for intake to write: the figures no longer aggregate in SQL.
     (17, include_str!("../migrations/sqlite/0017_case_indexes.sql")),
     (18, include_str!("../migrations/sqlite/0018_risk_judgements.sql")),
+    // A reopened case's earlier missed deadline, for the on-time figure.
+    (19, include_str!("../migrations/sqlite/0019_missed_deadline.sql")),
 ];
 /// SQLite gives a read transaction a snapshot from its first read; nothing to set.
 const SNAPSHOT_BEGIN: Option<&str> = None;

@@ -357,6 +357,23 @@ async fn lifecycle_to_closure_and_replay(store: Arc<dyn Store>) {
     // Personal data is stored apart from the log.
     let all = store.audit_events(0, 10_000).await.unwrap();
     assert!(all.iter().all(|e| !e.payload.contains("13900000001") && !e.payload.contains("张三")));
+    // Reopened weeks later, the case is handled again against a fresh deadline, not the one it
+    // met: it is not overdue the moment it reopens.
+    clock.advance_ms(40 * DAY_MS);
+    let reopened = svc.act(&intake, c.id, None, &Command::Reopen { reason: "当事人再次反映".into() }).await.unwrap();
+    assert_eq!((reopened.status, reopened.reopens), (Status::InProgress, 1));
+    assert!(reopened.handling_due.unwrap() > clock.now(), "{:?} after {:?}", reopened.handling_due, clock.now());
+    assert!(reopened.handling_due > closed.handling_due);
+    let events = store.case_events(&Scope::All, c.id).await.unwrap().unwrap();
+    let domain_events: Vec<fengqiao_domain::lifecycle::CaseEvent> = events
+        .iter()
+        .map(|e| fengqiao_domain::lifecycle::CaseEvent {
+            at: e.at,
+            actor: e.actor.clone(),
+            kind: serde_json::from_str(&e.payload).unwrap(),
+        })
+        .collect();
+    assert_eq!(fengqiao_domain::Case::replay(c.id, &domain_events).unwrap(), reopened);
 }
 
 async fn seeded_with_clock(store: &Arc<dyn Store>, clock: ManualClock) -> Arc<Service> {
@@ -603,6 +620,28 @@ async fn figures(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(scoped.iter().all(|k| k.cohort == 0), "a scope elsewhere counts nothing");
+    // A late round stays late after a reopening, however fast the next round is: the stored
+    // row keeps the miss for the figures, which read rows, not events.
+    let before = store.figure_counts(&Scope::All, &filter, svc.now()).await.unwrap().0;
+    let visit =
+        Command::RecordVisit { party: None, channel: ContactChannel::Phone, reached: true, rating: Some(Rating::Satisfied), comment: None };
+    clock.advance_ms(30 * DAY_MS);
+    for (who, cmd) in [
+        (&handler, Command::Resolve { feedback: "晚了".into() }),
+        (&intake, visit.clone()),
+        (&intake, Command::Close { note: None }),
+        (&intake, Command::Reopen { reason: "又坏了".into() }),
+        (&handler, Command::Resolve { feedback: "当天修好".into() }),
+        (&intake, visit),
+        (&intake, Command::Close { note: None }),
+    ] {
+        svc.act(who, ids[2], None, &cmd).await.unwrap();
+    }
+    let (after, _) = store.figure_counts(&Scope::All, &filter, svc.now()).await.unwrap();
+    let (cohort, later) = store.case_facts(&Scope::All, &filter).await.unwrap();
+    assert_eq!(after, fengqiao_domain::figures::FigureCounts::from_facts(&cohort, &later, svc.now(), 90));
+    assert!(cohort.iter().any(|c| c.id == ids[2] && c.missed_deadline));
+    assert_eq!((after.due, after.on_time), (before.due + 1, before.on_time));
 }
 
 async fn erasure_keeps_the_chain(store: Arc<dyn Store>) {

@@ -296,6 +296,7 @@ fn facts(c: &Case) -> CaseFacts {
         reworks: c.reworks,
         reopens: c.reopens,
         was_deferred: c.was_deferred,
+        missed_deadline: c.missed_deadline,
         final_rating: c.final_rating,
         first_rating: c.first_rating,
         closure_flag: c.closure_flag,
@@ -408,4 +409,66 @@ fn the_ladder_starts_escalates_and_finds_the_next_unit() {
     )
     .unwrap();
     assert_eq!(r.events.last().unwrap().actor, "system:deadline");
+}
+
+/// A reopened case is handled again against fresh deadlines (its tier's too, if it was
+/// escalated), so it is not overdue the moment it reopens; a round that missed its own
+/// deadline keeps the case late in the on-time figure however fast the next round is.
+#[test]
+fn a_reopened_case_gets_fresh_deadlines_and_keeps_its_misses() {
+    let intake = actor(Role::Intake, "desk");
+    let village = actor(Role::Handler, "vc");
+    let town = actor(Role::Mediator, "tmc");
+    let satisfied = || Command::RecordVisit {
+        party: None,
+        channel: ContactChannel::Phone,
+        reached: true,
+        rating: Some(Rating::Satisfied),
+        comment: None,
+    };
+    let counts = |r: &Run, t: &str| {
+        let k = FigureCounts::from_facts(&[facts(&r.case)], &[], at(t), 30);
+        (k.due, k.on_time)
+    };
+
+    // Escalated and settled in time, then reopened a month later.
+    let mut r = Run::new(Urgency::Routine, Tier::Village, at("2026-03-02T09:00:00"));
+    r.act(&intake, Command::File { severity: None, note: None }, "2026-03-02T09:10:00").unwrap();
+    r.act(&intake, Command::Dispatch { lead_unit: UnitId("vc".into()), co_units: vec![] }, "2026-03-02T09:20:00").unwrap();
+    r.act(&village, Command::Accept, "2026-03-02T10:00:00").unwrap();
+    r.act(&village, Command::Escalate { to: UnitId("tmc".into()), tier: Tier::Town, reason: "not settled".into() }, "2026-03-02T11:00:00")
+        .unwrap();
+    r.act(&town, Command::Accept, "2026-03-03T09:00:00").unwrap();
+    r.act(&town, Command::Resolve { feedback: "settled".into() }, "2026-03-04T09:00:00").unwrap();
+    r.act(&intake, satisfied(), "2026-03-04T15:00:00").unwrap();
+    r.act(&intake, Command::Close { note: None }, "2026-03-04T16:00:00").unwrap();
+    assert_eq!(counts(&r, "2026-04-01T00:00:00"), (1, 1));
+    r.act(&intake, Command::Reopen { reason: "当事人再次反映".into() }, "2026-04-08T09:00:00").unwrap();
+    assert_eq!((r.case.status, r.case.reopens, r.case.missed_deadline), (Status::InProgress, 1, false));
+    // Five working days from the reopening, for the case and for the town it sits with.
+    assert_eq!(show(r.case.handling_due.unwrap()), "2026-04-15T17:30:00+08:00");
+    assert_eq!(r.case.tier_due, r.case.handling_due);
+    r.act(&town, Command::Resolve { feedback: "settled again".into() }, "2026-04-10T09:00:00").unwrap();
+    r.act(&intake, satisfied(), "2026-04-10T15:00:00").unwrap();
+    r.act(&intake, Command::Close { note: None }, "2026-04-10T16:00:00").unwrap();
+    assert_eq!(counts(&r, "2026-05-01T00:00:00"), (1, 1));
+    assert_eq!(Case::replay(CaseId(1), &r.events).unwrap(), r.case);
+
+    // Resolved late, reopened, then settled within the new round: still late.
+    let mut r = Run::new(Urgency::Routine, Tier::Village, at("2026-03-02T09:00:00"));
+    r.act(&intake, Command::File { severity: None, note: None }, "2026-03-02T09:10:00").unwrap();
+    r.act(&intake, Command::Dispatch { lead_unit: UnitId("vc".into()), co_units: vec![] }, "2026-03-02T09:20:00").unwrap();
+    r.act(&village, Command::Accept, "2026-03-02T10:00:00").unwrap();
+    r.act(&village, Command::Resolve { feedback: "late".into() }, "2026-03-20T09:00:00").unwrap();
+    r.act(&intake, satisfied(), "2026-03-20T15:00:00").unwrap();
+    r.act(&intake, Command::Close { note: None }, "2026-03-20T16:00:00").unwrap();
+    assert_eq!(counts(&r, "2026-04-01T00:00:00"), (1, 0));
+    r.act(&intake, Command::Reopen { reason: "问题复发".into() }, "2026-04-08T09:00:00").unwrap();
+    assert!(r.case.missed_deadline);
+    assert_eq!(r.case.tier_due, None, "never escalated: no tier deadline");
+    r.act(&village, Command::Resolve { feedback: "fixed".into() }, "2026-04-09T09:00:00").unwrap();
+    r.act(&intake, satisfied(), "2026-04-09T15:00:00").unwrap();
+    r.act(&intake, Command::Close { note: None }, "2026-04-09T16:00:00").unwrap();
+    assert_eq!(counts(&r, "2026-05-01T00:00:00"), (1, 0));
+    assert_eq!(Case::replay(CaseId(1), &r.events).unwrap(), r.case);
 }

@@ -110,6 +110,8 @@ fn check_invariants(c: &Case) {
         assert!(c.lead_unit.is_some() && c.dispatched_at.is_some() && c.handling_due.is_some());
     }
     assert!(c.tier >= c.first_tier);
+    // Only a reopening judges a finished round's deadlines.
+    assert!(!c.missed_deadline || c.reopens > 0);
     // A case goes back down only after it went up, so it never counts as settled locally.
     assert!(c.returns <= c.escalations);
     assert_eq!(c.status == Status::Deferred, c.deferred_since.is_some());

@@ -638,6 +638,15 @@ async fn case_page_response(st: &AppState, staff: &PageStaff, t: Tr, id: CaseId,
             facts.push(Fact { label: t.s(key).into(), value: local_time(d, &st.tz) });
         }
     }
+    // A reopened case runs against fresh deadlines; an earlier round's miss stays visible, as
+    // the figures keep counting it.
+    if case.reopens > 0 {
+        let mut value = case.reopens.to_string();
+        if case.missed_deadline {
+            value = format!("{value} · {}", t.s("case.round_missed"));
+        }
+        facts.push(Fact { label: t.s("case.reopened").into(), value });
+    }
     if let Some(a) = &case.location.address {
         facts.push(Fact { label: t.s("case.address").into(), value: a.clone() });
     }
@@ -860,10 +869,11 @@ fn event_detail(t: Tr, k: &EventKind, unit: &dyn Fn(&UnitId) -> String, tz: &jif
     match k {
         EventKind::Created { channel, .. } => t.k("channel", channel.as_str()),
         EventKind::Filed { severity, note } => format!("{} {}", t.k("severity", severity.as_str()), note.clone().unwrap_or_default()),
-        EventKind::Cancelled { reason }
-        | EventKind::Deferred { reason }
-        | EventKind::Reopened { reason }
-        | EventKind::Reworked { reason } => reason.clone(),
+        EventKind::Cancelled { reason } | EventKind::Deferred { reason } | EventKind::Reworked { reason } => reason.clone(),
+        EventKind::Reopened { reason, handling_due, .. } => match handling_due {
+            Some(d) => format!("{reason} · {} {}", t.s("due.handling"), at(d)),
+            None => reason.clone(),
+        },
         EventKind::Dispatched { lead_unit, handling_due, .. } => {
             format!("{} · {} {}", unit(lead_unit), t.s("due.handling"), at(handling_due))
         }

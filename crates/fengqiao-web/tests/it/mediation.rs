@@ -391,7 +391,13 @@ async fn a_breach_reopens_the_closed_case_and_is_counted() {
     assert_eq!((r.body["figures"]["breached"].as_i64(), r.body["figures"]["fulfilment_rate"].as_f64()), (Some(1), Some(0.0)));
     // The reopened case is back in the handling queue.
     let r = app.get("/api/v1/cases?status=in_progress", "sup").await;
-    assert!(r.body["items"].as_array().unwrap().iter().any(|c| c["id"].as_i64() == Some(cid)), "{}", r.text);
+    let item = r.body["items"].as_array().unwrap().iter().find(|c| c["id"].as_i64() == Some(cid)).cloned();
+    let item = item.unwrap_or_else(|| panic!("{}", r.text));
+    // Handled again against a fresh deadline: not overdue the moment it reopens.
+    use fengqiao_domain::Clock;
+    assert!(item["handling_due"].as_i64().unwrap() > clock.now().0, "{item}");
+    let r = app.get("/api/v1/cases?overdue=true", "sup").await;
+    assert!(r.body["items"].as_array().unwrap().iter().all(|c| c["id"].as_i64() != Some(cid)), "{}", r.text);
 }
 
 #[tokio::test]

@@ -471,6 +471,10 @@ async fn actions_need_the_csrf_token_and_follow_the_lifecycle_to_closure() {
     assert!(closed.text.contains("id=\"case-status\">Closed"), "closed");
     assert!(closed.text.contains("Return visit") && closed.text.contains("Satisfied"), "the timeline tells the story");
     assert!(closed.text.contains("id=\"act-reopen\""));
+    let r = act(&intake, id, &csrf, "reopen", vec![("reason", "居民再次反映".into())]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let reopened = intake.get(&format!("/cases/{id}?lang=en")).await;
+    assert!(reopened.text.contains("Reopened (times)") && reopened.text.contains("居民再次反映"), "{}", reopened.text);
     let r = act(&intake, id, &csrf, "nonsense", vec![]).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 }
