@@ -141,7 +141,9 @@ fn intake(bin: &Path, smoke: bool) -> anyhow::Result<()> {
     let body = r#"{"category":"noise","description":"夜间施工噪声扰民，影响休息夜间施工噪声扰民，影响休息夜间施工噪声扰民，影响休息","region":"330699000000","address":"人民路1号"}"#;
     let auth = format!("Bearer {token}");
     // Warm-up is included: the server starts cold, as it would after a deploy.
+    let cpu_before = cpu_seconds(server.child.id());
     let (lat, errors) = load(&server.addr, clients, seconds, &[("Authorization", &auth)], body, 201);
+    let cpu = cpu_seconds(server.child.id()).zip(cpu_before).map(|(a, b)| a - b);
     let rate = lat.len() as f64 / seconds;
     // The floor of HTTP alone on this machine: the same request from the same clients,
     // refused at authentication before the body is read. No intake can be faster than this.
@@ -164,6 +166,14 @@ fn intake(bin: &Path, smoke: bool) -> anyhow::Result<()> {
         "group commit: {commits:.0} commits for {cases:.0} cases = {:.1} cases per fsync'd commit",
         if commits > 0.0 { cases / commits } else { 0.0 }
     );
+    if let Some(cpu) = cpu.filter(|_| !lat.is_empty()) {
+        println!(
+            "server CPU: {:.2} cores, {:.0} us per case (the machine has {} cores)",
+            cpu / seconds,
+            cpu / lat.len() as f64 * 1e6,
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        );
+    }
     if let Some(r) = reference {
         let ratio = rate / r;
         println!("reference (python sqlite3, one case per transaction, same settings, same disk): {r:.0} cases/s");
@@ -184,6 +194,16 @@ fn intake(bin: &Path, smoke: bool) -> anyhow::Result<()> {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// CPU time (user and system) a process has used so far, from `/proc` (Linux only).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = rest.get(11)?.parse::<f64>().ok()? + rest.get(12)?.parse::<f64>().ok()?;
+    // Linux reports these in clock ticks of 1/100 s (USER_HZ) on every platform it runs on.
+    Some(ticks / 100.0)
 }
 
 /// `clients` keep-alive connections sending the same request for `seconds`; the latencies (ms,
