@@ -349,7 +349,9 @@ impl FigureCounts {
     pub fn from_facts(cohort: &[CaseFacts], later: &[LaterCase], now: Timestamp, repeat_window_days: u32) -> FigureCounts {
         let dispatched: Vec<&CaseFacts> = cohort.iter().filter(|c| c.dispatched_at.is_some()).collect();
         let count = |f: &dyn Fn(&&CaseFacts) -> bool| dispatched.iter().filter(|c| f(c)).count() as u64;
-        let due = |c: &&CaseFacts| !c.was_deferred && (c.closed_at.is_some() || c.handling_due.is_some_and(|d| d <= now));
+        // A round that missed its deadline keeps the case due (and late), deferred or not.
+        let due =
+            |c: &&CaseFacts| c.missed_deadline || (!c.was_deferred && (c.closed_at.is_some() || c.handling_due.is_some_and(|d| d <= now)));
         let window = repeat_window_days as i64 * 24 * HOUR_MS;
         let mut by_person: HashMap<i64, Vec<(Timestamp, CaseId)>> = HashMap::new();
         let mut by_place: HashMap<(&str, &str), Vec<(Timestamp, CaseId)>> = HashMap::new();
@@ -381,6 +383,8 @@ impl FigureCounts {
             on_time: count(&|c| {
                 due(c)
                     && !c.missed_deadline
+                    // Closed now: a reopened case in its new round is not on time yet.
+                    && c.status == Status::Closed
                     && matches!((c.resolved_at, c.handling_due), (Some(r), Some(d)) if r <= d)
                     && matches!((c.closed_at, c.visit_due), (Some(cl), Some(v)) if cl <= v)
             }),

@@ -801,6 +801,11 @@ impl Case {
             }
             Command::DecideExtension { approve, note } => {
                 staff(&[Role::Supervisor])?;
+                // Only while the case is being handled: an extension approved after the
+                // resolution would move the deadline the round is judged by.
+                if !matches!(self.status, S::Accepted | S::InProgress | S::Deferred) {
+                    return Err(illegal());
+                }
                 let Some(req) = &self.extension else {
                     return Err(DomainError::Precondition("no extension request is pending".into()));
                 };
@@ -1107,12 +1112,18 @@ impl Case {
             }
             EventKind::Reopened { handling_due, tier_due, .. } => {
                 self.status = S::InProgress;
-                // The round that ends here is judged against its own deadlines before they
-                // are replaced.
-                let late = |done: Option<Timestamp>, due: Option<Timestamp>| matches!((done, due), (Some(d), Some(due)) if d > due);
-                self.missed_deadline |= late(self.resolved_at, self.handling_due) || late(self.closed_at, self.visit_due);
+                // A new round, with its own deadlines. Events written before reopenings carried
+                // deadlines keep the old ones, and the figures judge the last round by them.
                 if let Some(d) = handling_due {
+                    // The round that ends here is judged against its own deadlines first.
+                    let late = |done: Option<Timestamp>, due: Option<Timestamp>| matches!((done, due), (Some(d), Some(due)) if d > due);
+                    self.missed_deadline |= late(self.resolved_at, self.handling_due) || late(self.closed_at, self.visit_due);
                     self.handling_due = Some(*d);
+                    // The return visit is due again once the new round is resolved.
+                    self.visit_due = None;
+                    for k in self.tasks.iter_mut().filter(|k| k.done_at.is_none()) {
+                        k.due = *d;
+                    }
                 }
                 if let Some(d) = tier_due {
                     self.tier_due = Some(*d);

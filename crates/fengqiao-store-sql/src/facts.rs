@@ -433,9 +433,9 @@ fn add(k: &mut FigureCounts, c: &Fact, now: i64, window: i64) {
     k.rated += (!has(FLAGGED) && has(RATED)) as u64;
     k.satisfied += (!has(FLAGGED) && has(SATISFIED)) as u64;
     k.flagged += (has(CLOSED_STATUS) && has(FLAGGED)) as u64;
-    let due = !has(DEFERRED) && (closed || le(c.handling_due, now));
+    let due = has(MISSED) || (!has(DEFERRED) && (closed || le(c.handling_due, now)));
     k.due += due as u64;
-    k.on_time += (due && !has(MISSED) && le(c.resolved, c.handling_due) && le(c.closed, c.visit_due)) as u64;
+    k.on_time += (due && !has(MISSED) && has(CLOSED_STATUS) && le(c.resolved, c.handling_due) && le(c.closed, c.visit_due)) as u64;
     k.closed += closed as u64;
     k.local += (closed && !has(ESCALATED)) as u64;
     k.reworked += (c.resolved != NONE && has(REWORKED)) as u64;

@@ -448,6 +448,8 @@ fn a_reopened_case_gets_fresh_deadlines_and_keeps_its_misses() {
     // Five working days from the reopening, for the case and for the town it sits with.
     assert_eq!(show(r.case.handling_due.unwrap()), "2026-04-15T17:30:00+08:00");
     assert_eq!(r.case.tier_due, r.case.handling_due);
+    assert_eq!(r.case.visit_due, None, "due again once the new round is resolved");
+    assert_eq!(counts(&r, "2026-04-09T00:00:00"), (1, 0), "not on time again until closed again");
     r.act(&town, Command::Resolve { feedback: "settled again".into() }, "2026-04-10T09:00:00").unwrap();
     r.act(&intake, satisfied(), "2026-04-10T15:00:00").unwrap();
     r.act(&intake, Command::Close { note: None }, "2026-04-10T16:00:00").unwrap();
@@ -466,9 +468,21 @@ fn a_reopened_case_gets_fresh_deadlines_and_keeps_its_misses() {
     r.act(&intake, Command::Reopen { reason: "问题复发".into() }, "2026-04-08T09:00:00").unwrap();
     assert!(r.case.missed_deadline);
     assert_eq!(r.case.tier_due, None, "never escalated: no tier deadline");
+    // A deferral in the new round does not take the case out of the count either.
+    r.act(&village, Command::Defer { reason: "等配件".into() }, "2026-04-08T10:00:00").unwrap();
+    r.act(&village, Command::Resume, "2026-04-08T15:00:00").unwrap();
     r.act(&village, Command::Resolve { feedback: "fixed".into() }, "2026-04-09T09:00:00").unwrap();
     r.act(&intake, satisfied(), "2026-04-09T15:00:00").unwrap();
     r.act(&intake, Command::Close { note: None }, "2026-04-09T16:00:00").unwrap();
     assert_eq!(counts(&r, "2026-05-01T00:00:00"), (1, 0));
     assert_eq!(Case::replay(CaseId(1), &r.events).unwrap(), r.case);
+
+    // A reopening recorded before reopenings carried deadlines replays as it was stored: the
+    // old deadline kept, no round judged.
+    let mut events = r.events.clone();
+    let reopen = events.iter().position(|e| matches!(e.kind, EventKind::Reopened { .. })).unwrap();
+    events[reopen].kind = serde_json::from_str(r#"{"type":"reopened","reason":"问题复发"}"#).unwrap();
+    let old = Case::replay(CaseId(1), &events[..=reopen]).unwrap();
+    assert!(!old.missed_deadline);
+    assert_eq!(old.handling_due, Case::replay(CaseId(1), &events[..reopen]).unwrap().handling_due);
 }

@@ -481,7 +481,10 @@ pub async fn track_page(State(st): State<AppState>, t: Tr, Path(code): Path<Stri
         created: local_time(c.created_at, &st.tz),
         unit: c.lead_unit.as_ref().and_then(|u| r.units.get(&u.0)).map(|u| t.pick(&u.name, u.name_en.as_deref()).to_string()),
         due: c.handling_due.filter(|_| c.status.is_open()).map(|d| local_time(d, &st.tz)),
-        overdue: c.status.is_open() && c.resolved_at.is_none() && c.handling_due.is_some_and(|d| d < now),
+        // Overdue while being handled: a reopened case has a resolution from its last round.
+        overdue: c.status.is_open()
+            && !matches!(c.status, fengqiao_domain::Status::Resolved | fengqiao_domain::Status::ReturnVisit)
+            && c.handling_due.is_some_and(|d| d < now),
         events,
     };
     Ok(render(&page))
