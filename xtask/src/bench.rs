@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,7 @@ mod bench_perception;
 #[path = "bench_sweep.rs"]
 mod bench_sweep;
 
-use crate::http::Conn;
+use crate::http::{Conn, load};
 use crate::{Server, build_release, ci, free_port, postgres_url, redact, root};
 
 pub struct Options {
@@ -142,12 +141,12 @@ fn intake(bin: &Path, smoke: bool) -> anyhow::Result<()> {
     let auth = format!("Bearer {token}");
     // Warm-up is included: the server starts cold, as it would after a deploy.
     let cpu_before = cpu_seconds(server.child.id());
-    let (lat, errors) = load(&server.addr, clients, seconds, &[("Authorization", &auth)], body, 201);
+    let (lat, errors) = load(&server.addr, clients, seconds, ("POST", "/api/v1/cases"), &[("Authorization", &auth)], Some(body), 201);
     let cpu = cpu_seconds(server.child.id()).zip(cpu_before).map(|(a, b)| a - b);
     let rate = lat.len() as f64 / seconds;
     // The floor of HTTP alone on this machine: the same request from the same clients,
     // refused at authentication before the body is read. No intake can be faster than this.
-    let (floor, _) = load(&server.addr, clients, seconds, &[], body, 401);
+    let (floor, _) = load(&server.addr, clients, seconds, ("POST", "/api/v1/cases"), &[], Some(body), 401);
     let floor_rate = floor.len() as f64 / seconds;
     let metrics = Conn::open(&server.addr)?.request("GET", "/metrics", &[], None)?.body;
     let metric = |name: &str| {
@@ -204,42 +203,6 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     let ticks: f64 = rest.get(11)?.parse::<f64>().ok()? + rest.get(12)?.parse::<f64>().ok()?;
     // Linux reports these in clock ticks of 1/100 s (USER_HZ) on every platform it runs on.
     Some(ticks / 100.0)
-}
-
-/// `clients` keep-alive connections sending the same request for `seconds`; the latencies (ms,
-/// sorted) of the answers with status `expect`, and the count of the others.
-fn load(addr: &str, clients: usize, seconds: f64, headers: &[(&str, &str)], body: &str, expect: u16) -> (Vec<f64>, u64) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let errors = Arc::new(Mutex::new(0u64));
-    let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let mut threads = Vec::new();
-    for _ in 0..clients {
-        let (stop, latencies, errors, addr, headers, body) =
-            (stop.clone(), latencies.clone(), errors.clone(), addr.to_string(), headers.clone(), body.to_string());
-        threads.push(std::thread::spawn(move || {
-            let Ok(mut c) = Conn::open(&addr) else { return };
-            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            let mut mine = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                match c.request("POST", "/api/v1/cases", &headers, Some(&body)) {
-                    Ok(r) if r.status == expect => mine.push(t.elapsed().as_secs_f64() * 1000.0),
-                    _ => *errors.lock().expect("not poisoned") += 1,
-                }
-            }
-            latencies.lock().expect("not poisoned").extend(mine);
-        }));
-    }
-    std::thread::sleep(Duration::from_secs_f64(seconds));
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        let _ = t.join();
-    }
-    let mut lat = std::mem::take(&mut *latencies.lock().expect("not poisoned"));
-    lat.sort_by(|a, b| a.total_cmp(b));
-    let errors = *errors.lock().expect("not poisoned");
-    (lat, errors)
 }
 
 /// A county generated before (`fengqiao demo --no-serve --scale S --data DIR`), named by

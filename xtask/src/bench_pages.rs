@@ -9,8 +9,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -172,45 +170,7 @@ fn measure(addr: &str, generated: Duration, smoke: bool) -> anyhow::Result<()> {
 
     // The dashboard under load: 20 clients, one session, for a few seconds.
     let (clients, seconds) = (20, if smoke { 2.0 } else { 5.0 });
-    let stop = Arc::new(AtomicBool::new(false));
-    let errors = Arc::new(AtomicU64::new(0));
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let mut threads = Vec::new();
-    for _ in 0..clients {
-        let (stop, errors, latencies, addr, cookie) = (stop.clone(), errors.clone(), latencies.clone(), addr.to_string(), sup.clone());
-        threads.push(std::thread::spawn(move || {
-            let Ok(mut c) = Conn::open(&addr) else {
-                errors.fetch_add(1, Ordering::Relaxed);
-                return;
-            };
-            let mut mine = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                match c.request("GET", "/dashboard", &[("Cookie", &cookie)], None) {
-                    Ok(r) if r.status == 200 => mine.push(t.elapsed().as_secs_f64() * 1000.0),
-                    Ok(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        match Conn::open(&addr) {
-                            Ok(fresh) => c = fresh,
-                            Err(_) => return,
-                        }
-                    }
-                }
-            }
-            latencies.lock().expect("not poisoned").extend(mine);
-        }));
-    }
-    std::thread::sleep(Duration::from_secs_f64(seconds));
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        let _ = t.join();
-    }
-    let mut v = std::mem::take(&mut *latencies.lock().expect("not poisoned"));
-    v.sort_by(|a, b| a.total_cmp(b));
-    let errors = errors.load(Ordering::Relaxed);
+    let (v, errors) = crate::http::load(addr, clients, seconds, ("GET", "/dashboard"), &[("Cookie", &sup)], None, 200);
     println!(
         "/dashboard, {clients} concurrent clients for {seconds:.0} s: {} requests ({:.0}/s), {errors} errors (target: none): {}; p50 {:.1} ms, p95 {:.1} ms",
         v.len(),

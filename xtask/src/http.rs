@@ -3,7 +3,9 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub struct Conn {
     addr: String,
@@ -91,4 +93,61 @@ pub fn wait_warm(addr: &str, timeout: Duration) -> anyhow::Result<Duration> {
         std::thread::sleep(Duration::from_millis(50));
     }
     anyhow::bail!("the server at {addr} was not ready (figures and triage) within {timeout:?}")
+}
+
+/// `clients` keep-alive connections sending the same request for `seconds`: the latencies (ms,
+/// sorted) of the answers with status `expect`, and the count of the others. A connection that
+/// fails is opened again.
+pub fn load(
+    addr: &str,
+    clients: usize,
+    seconds: f64,
+    (method, path): (&str, &str),
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    expect: u16,
+) -> (Vec<f64>, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let owned = |s: &str| s.to_string();
+    let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (owned(k), owned(v))).collect();
+    let mut threads = Vec::new();
+    for _ in 0..clients {
+        let (stop, errors, latencies, headers) = (stop.clone(), errors.clone(), latencies.clone(), headers.clone());
+        let (addr, method, path, body) = (owned(addr), owned(method), owned(path), body.map(owned));
+        threads.push(std::thread::spawn(move || {
+            let Ok(mut c) = Conn::open(&addr) else {
+                errors.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let mut mine = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                match c.request(&method, &path, &headers, body.as_deref()) {
+                    Ok(r) if r.status == expect => mine.push(t.elapsed().as_secs_f64() * 1000.0),
+                    Ok(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        match Conn::open(&addr) {
+                            Ok(fresh) => c = fresh,
+                            Err(_) => return,
+                        }
+                    }
+                }
+            }
+            latencies.lock().expect("not poisoned").extend(mine);
+        }));
+    }
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    let mut lat = std::mem::take(&mut *latencies.lock().expect("not poisoned"));
+    lat.sort_by(|a, b| a.total_cmp(b));
+    (lat, errors.load(Ordering::Relaxed))
 }
