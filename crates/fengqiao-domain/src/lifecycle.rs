@@ -344,8 +344,8 @@ pub enum EventKind {
         /// written before reopening set one (those kept the old deadline).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         handling_due: Option<Timestamp>,
-        /// A fresh deadline for the tier the case was escalated to, if it is above its first
-        /// tier: the higher tier handles it again too, and is not escalated past at once.
+        /// A fresh deadline for the tier the case was escalated to, if it has one (escalated
+        /// and not handed back): that tier handles it again, and is not escalated past at once.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         tier_due: Option<Timestamp>,
     },
